@@ -1,0 +1,1 @@
+//! Cross-back-end conformance suite.
