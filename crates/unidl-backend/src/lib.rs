@@ -24,10 +24,10 @@ mod dtype;
 mod error;
 mod select;
 
-pub use capability::{BackendReport, capabilities, report_for};
+pub use capability::{BackendReport, capabilities, report_for, require_dtype};
 pub use dtype::DType;
 pub use error::BackendError;
-pub use select::{BackendKind, BackendSpec, ENV_VAR, Runtime, select};
+pub use select::{BackendKind, BackendSpec, ENV_VAR, Runtime, backend_of, select};
 
 /// Burn's run-time device (re-exported so that callers need no direct Burn import).
 pub use burn::tensor::Device;

@@ -281,3 +281,20 @@ mod tests {
         }
     }
 }
+
+/// Which back-end a device belongs to (autodiff devices answer for the device they wrap).
+pub fn backend_of(device: &Device) -> Option<BackendKind> {
+    let text = format!("{device:?}").to_ascii_lowercase();
+    // Burn's Debug output names the dispatch variant; the order matters
+    // ("autodiff(flex…)" must match flex, not something else).
+    [
+        ("flex", BackendKind::Flex),
+        ("ndarray", BackendKind::NdArray),
+        ("libtorch", BackendKind::Tch),
+        ("wgpu", BackendKind::Wgpu),
+        ("cuda", BackendKind::Cuda),
+    ]
+    .into_iter()
+    .find(|(needle, _)| text.contains(needle))
+    .map(|(_, k)| k)
+}

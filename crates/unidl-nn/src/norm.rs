@@ -1,0 +1,225 @@
+//! Normalisation layers.
+//!
+//! [`LayerNorm`], [`GroupNorm`] and the rank-generic [`BatchNorm`] are Burn's.
+//! [`BatchNorm1d`], [`BatchNorm2d`] and [`BatchNorm3d`] are thin wrappers
+//! around [`BatchNorm`] that fix the input rank the way PyTorch's classes do.
+//! They hold exactly one [`BatchNorm`] and expose its parameters under the
+//! same names (`gamma`, `beta`, `running_mean`, `running_var`), so records of
+//! a wrapper and of a plain [`BatchNorm`] are interchangeable. PyTorch's
+//! `weight`/`bias` correspond to `gamma`/`beta`.
+//!
+//! Like Burn's, the wrappers use batch statistics (and update the running
+//! ones) only when the input is on an autodiff device and the module is in
+//! training mode; otherwise they normalise with the running statistics.
+
+use burn::config::Config;
+use burn::module::{
+    Content, Devices, DisplaySettings, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper,
+    ModuleVisitor,
+};
+use burn::tensor::{Device, Tensor};
+
+pub use burn::nn::{
+    BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig,
+};
+
+/// Defines a rank-specific batch-norm config and wrapper module.
+macro_rules! batch_norm_nd {
+    (
+        $(#[$config_doc:meta])* config $config:ident,
+        $(#[$module_doc:meta])* module $name:ident
+    ) => {
+        $(#[$config_doc])*
+        #[derive(Config, Debug)]
+        pub struct $config {
+            /// Number of channels `C` (dimension 1 of the input).
+            pub num_features: usize,
+            /// Value added to the variance for numerical stability.
+            #[config(default = 1e-5)]
+            pub epsilon: f64,
+            /// Weight of the current batch in the running statistics
+            /// (`running = (1 - momentum) * running + momentum * batch`, as PyTorch).
+            #[config(default = 0.1)]
+            pub momentum: f64,
+        }
+
+        impl $config {
+            /// Creates the module with `gamma = 1`, `beta = 0`, running mean 0 and running variance 1.
+            pub fn init(&self, device: &Device) -> $name {
+                $name {
+                    inner: BatchNormConfig::new(self.num_features)
+                        .with_epsilon(self.epsilon)
+                        .with_momentum(self.momentum)
+                        .init(device),
+                }
+            }
+        }
+
+        $(#[$module_doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            inner: BatchNorm,
+        }
+
+        impl $name {
+            /// The wrapped rank-generic [`BatchNorm`].
+            pub fn inner(&self) -> &BatchNorm {
+                &self.inner
+            }
+
+            /// Unwraps into the rank-generic [`BatchNorm`].
+            pub fn into_inner(self) -> BatchNorm {
+                self.inner
+            }
+        }
+
+        impl From<BatchNorm> for $name {
+            fn from(inner: BatchNorm) -> Self {
+                Self { inner }
+            }
+        }
+
+        impl Module for $name {
+            fn collect_devices(&self, devices: Devices) -> Devices {
+                self.inner.collect_devices(devices)
+            }
+
+            fn fork(self, device: &Device) -> Self {
+                Self { inner: self.inner.fork(device) }
+            }
+
+            fn to_device(self, device: &Device) -> Self {
+                Self { inner: self.inner.to_device(device) }
+            }
+
+            fn train(self) -> Self {
+                Self { inner: self.inner.train() }
+            }
+
+            fn valid(&self) -> Self {
+                Self { inner: self.inner.valid() }
+            }
+
+            fn materialize(self) -> Self {
+                Self { inner: self.inner.materialize() }
+            }
+
+            fn num_params(&self) -> usize {
+                Module::num_params(&self.inner)
+            }
+
+            fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
+                self.inner.visit(visitor)
+            }
+
+            fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
+                Self { inner: self.inner.map(mapper) }
+            }
+        }
+
+        impl ModuleDisplayDefault for $name {
+            fn content(&self, content: Content) -> Option<Content> {
+                self.inner.content(content)
+            }
+
+            fn num_params(&self) -> usize {
+                Module::num_params(&self.inner)
+            }
+        }
+
+        impl ModuleDisplay for $name {
+            fn custom_settings(&self) -> Option<DisplaySettings> {
+                self.inner.custom_settings()
+            }
+
+            fn custom_content(&self, content: Content) -> Option<Content> {
+                self.inner.custom_content(content)
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(&ModuleDisplay::format(self, DisplaySettings::default()))
+            }
+        }
+    };
+}
+
+batch_norm_nd!(
+    /// Configuration of [`BatchNorm1d`] (PyTorch `nn.BatchNorm1d`).
+    config BatchNorm1dConfig,
+    /// Batch normalisation over `[N, C]` or `[N, C, L]` inputs (PyTorch `nn.BatchNorm1d`).
+    ///
+    /// Statistics are taken per channel over every dimension except 1.
+    module BatchNorm1d
+);
+
+batch_norm_nd!(
+    /// Configuration of [`BatchNorm2d`] (PyTorch `nn.BatchNorm2d`).
+    config BatchNorm2dConfig,
+    /// Batch normalisation over `[N, C, H, W]` inputs (PyTorch `nn.BatchNorm2d`).
+    ///
+    /// Statistics are taken per channel over `N`, `H` and `W`.
+    module BatchNorm2d
+);
+
+batch_norm_nd!(
+    /// Configuration of [`BatchNorm3d`] (PyTorch `nn.BatchNorm3d`).
+    config BatchNorm3dConfig,
+    /// Batch normalisation over `[N, C, D, H, W]` inputs (PyTorch `nn.BatchNorm3d`).
+    ///
+    /// Statistics are taken per channel over `N`, `D`, `H` and `W`.
+    module BatchNorm3d
+);
+
+impl BatchNorm1d {
+    /// Normalises each channel.
+    ///
+    /// # Shapes
+    ///
+    /// - input: `[N, C]` or `[N, C, L]` (`D` = 2 or 3)
+    /// - output: same shape as the input
+    ///
+    /// # Panics
+    ///
+    /// If `D` is not 2 or 3, or if `C` differs from `num_features`.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        assert!(
+            D == 2 || D == 3,
+            "BatchNorm1d expects a rank-2 [N, C] or rank-3 [N, C, L] input, got rank {D}"
+        );
+        self.inner.forward(input)
+    }
+}
+
+impl BatchNorm2d {
+    /// Normalises each channel.
+    ///
+    /// # Shapes
+    ///
+    /// - input: `[N, C, H, W]`
+    /// - output: `[N, C, H, W]`
+    ///
+    /// # Panics
+    ///
+    /// If `C` differs from `num_features`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        self.inner.forward(input)
+    }
+}
+
+impl BatchNorm3d {
+    /// Normalises each channel.
+    ///
+    /// # Shapes
+    ///
+    /// - input: `[N, C, D, H, W]`
+    /// - output: `[N, C, D, H, W]`
+    ///
+    /// # Panics
+    ///
+    /// If `C` differs from `num_features`.
+    pub fn forward(&self, input: Tensor<5>) -> Tensor<5> {
+        self.inner.forward(input)
+    }
+}

@@ -1,0 +1,1 @@
+//! Module API (A.2) — see below.
