@@ -308,7 +308,7 @@ adaptive_max_pool!(
 
 macro_rules! global_pool {
     (
-        $name:ident, $rank:literal, $spatial:literal, $what:literal, $in_shape:literal,
+        $name:ident, $rank:literal, $what:literal, $in_shape:literal,
         $ones:literal, |$x:ident| $reduce:expr
     ) => {
         #[doc = concat!("Global ", $what, " pooling: reduces every spatial dimension of a ", $in_shape, " input.")]
@@ -354,9 +354,51 @@ macro_rules! global_pool {
     };
 }
 
-global_pool!(GlobalAvgPool1d, 3, 1, "average", "`[N, C, L]`", "`[N, C, 1]`", |x| x.mean_dim(2));
-global_pool!(GlobalAvgPool2d, 4, 2, "average", "`[N, C, H, W]`", "`[N, C, 1, 1]`", |x| x.mean_dim(2));
-global_pool!(GlobalAvgPool3d, 5, 3, "average", "`[N, C, D, H, W]`", "`[N, C, 1, 1, 1]`", |x| x.mean_dim(2));
-global_pool!(GlobalMaxPool1d, 3, 1, "maximum", "`[N, C, L]`", "`[N, C, 1]`", |x| x.max_dim(2));
-global_pool!(GlobalMaxPool2d, 4, 2, "maximum", "`[N, C, H, W]`", "`[N, C, 1, 1]`", |x| x.max_dim(2));
-global_pool!(GlobalMaxPool3d, 5, 3, "maximum", "`[N, C, D, H, W]`", "`[N, C, 1, 1, 1]`", |x| x.max_dim(2));
+global_pool!(
+    GlobalAvgPool1d,
+    3,
+    "average",
+    "`[N, C, L]`",
+    "`[N, C, 1]`",
+    |x| x.mean_dim(2)
+);
+global_pool!(
+    GlobalAvgPool2d,
+    4,
+    "average",
+    "`[N, C, H, W]`",
+    "`[N, C, 1, 1]`",
+    |x| x.mean_dim(2)
+);
+global_pool!(
+    GlobalAvgPool3d,
+    5,
+    "average",
+    "`[N, C, D, H, W]`",
+    "`[N, C, 1, 1, 1]`",
+    |x| x.mean_dim(2)
+);
+global_pool!(
+    GlobalMaxPool1d,
+    3,
+    "maximum",
+    "`[N, C, L]`",
+    "`[N, C, 1]`",
+    |x| x.max_dim(2)
+);
+global_pool!(
+    GlobalMaxPool2d,
+    4,
+    "maximum",
+    "`[N, C, H, W]`",
+    "`[N, C, 1, 1]`",
+    |x| x.max_dim(2)
+);
+global_pool!(
+    GlobalMaxPool3d,
+    5,
+    "maximum",
+    "`[N, C, D, H, W]`",
+    "`[N, C, 1, 1, 1]`",
+    |x| x.max_dim(2)
+);

@@ -95,30 +95,20 @@ pub struct RecurrentLayer {
 /// A leading prefix (e.g. `encoder.lstm.`) is kept: `encoder.lstm.layers.0.forward.weight_ih`
 /// → `encoder.lstm.weight_ih_l0`.
 pub fn torch_param_name(path: &str) -> Option<String> {
-    let (prefix, rest) = match path.find("layers.") {
-        Some(0) => ("", path),
-        Some(i) if path[..i].ends_with('.') => (&path[..i], &path[i..]),
-        _ => return None,
-    };
-    let mut parts = rest.split('.');
-    let (Some("layers"), Some(k), Some(dir), Some(name), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let parts: Vec<&str> = path.split('.').collect();
+    let [prefix @ .., "layers", k, dir, name] = parts.as_slice() else {
         return None;
     };
-    let k: usize = k.parse().ok()?;
-    if !PARAM_NAMES.contains(&name) {
+    if !PARAM_NAMES.contains(name) || k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let suffix = match dir {
+    let k: usize = k.parse().ok()?;
+    let suffix = match *dir {
         "forward" => "",
         "reverse" => "_reverse",
         _ => return None,
     };
+    let prefix: String = prefix.iter().map(|p| format!("{p}.")).collect();
     Some(format!("{prefix}{name}_l{k}{suffix}"))
 }
 
@@ -257,9 +247,7 @@ fn run_direction(
                 h_new
             }
             Cell::Gru => {
-                let r = sigmoid(
-                    gi.clone().narrow(1, 0, hidden) + gh.clone().narrow(1, 0, hidden),
-                );
+                let r = sigmoid(gi.clone().narrow(1, 0, hidden) + gh.clone().narrow(1, 0, hidden));
                 let z = sigmoid(
                     gi.clone().narrow(1, hidden, hidden) + gh.clone().narrow(1, hidden, hidden),
                 );
@@ -271,7 +259,10 @@ fn run_direction(
         };
         outputs[t] = Some(h.clone());
     }
-    let outputs = outputs.into_iter().map(|o| o.expect("every step ran")).collect();
+    let outputs = outputs
+        .into_iter()
+        .map(|o| o.expect("every step ran"))
+        .collect();
     (Tensor::stack(outputs, 1), h, c)
 }
 
@@ -358,7 +349,11 @@ impl Stack<'_> {
                 out
             };
         }
-        let output = if self.batch_first { x } else { x.swap_dims(0, 1) };
+        let output = if self.batch_first {
+            x
+        } else {
+            x.swap_dims(0, 1)
+        };
         let c_n = is_lstm.then(|| Tensor::stack(c_n, 0));
         (output, Tensor::stack(h_n, 0), c_n)
     }
@@ -566,7 +561,9 @@ impl Rnn {
     /// - output: `[B, T, D*H]` if `batch_first`, else `[T, B, D*H]`
     /// - h_n: `[L*D, B, H]`
     pub fn forward(&self, input: Tensor<3>, h0: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
-        let (output, h_n, _) = self.stack(Cell::Rnn(self.nonlinearity)).run(input, h0, None);
+        let (output, h_n, _) = self
+            .stack(Cell::Rnn(self.nonlinearity))
+            .run(input, h0, None);
         (output, h_n)
     }
 }

@@ -10,7 +10,9 @@ fn dev() -> Device {
 
 /// Deterministic pseudo-random values in [-1, 1) (distinct with overwhelming probability).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             state = state
@@ -30,7 +32,7 @@ fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().unwrap()
+    t.into_data().try_into_vec_as::<f32>().unwrap()
 }
 
 fn assert_close(actual: &[f32], expected: &[f32], tol: f32, what: &str) {
@@ -57,7 +59,10 @@ fn activations_keep_shape() {
     assert_eq!(SiLU::new().forward(x.clone()).dims(), [2, 3, 4]);
     let leaky = LeakyReluConfig::new().with_negative_slope(0.2).init();
     assert_eq!(leaky.forward(x.clone()).dims(), [2, 3, 4]);
-    assert_eq!(LogSoftmaxConfig::new(1).init().forward(x.clone()).dims(), [2, 3, 4]);
+    assert_eq!(
+        LogSoftmaxConfig::new(1).init().forward(x.clone()).dims(),
+        [2, 3, 4]
+    );
 
     let softmax = SoftmaxConfig::new(-1).init();
     let y = softmax.forward(x.clone());
@@ -65,7 +70,12 @@ fn activations_keep_shape() {
     let sums = to_vec(y.sum_dim(2));
     assert_close(&sums, &[1.0; 6], 1e-6, "softmax rows sum to one");
     let y1 = Softmax::new(1).forward(x);
-    assert_close(&to_vec(y1.sum_dim(1)), &[1.0; 8], 1e-6, "softmax over dim 1");
+    assert_close(
+        &to_vec(y1.sum_dim(1)),
+        &[1.0; 8],
+        1e-6,
+        "softmax over dim 1",
+    );
 }
 
 #[test]
@@ -78,9 +88,14 @@ fn convolutions_shapes() {
         .init(&d);
     assert_eq!(c2.forward(random([2, 3, 6, 7], 3)).dims(), [2, 4, 6, 7]);
     let c3 = Conv3dConfig::new([2, 4], [3, 3, 3]).init(&d);
-    assert_eq!(c3.forward(random([1, 2, 5, 6, 7], 4)).dims(), [1, 4, 3, 4, 5]);
+    assert_eq!(
+        c3.forward(random([1, 2, 5, 6, 7], 4)).dims(),
+        [1, 4, 3, 4, 5]
+    );
 
-    let t1 = ConvTranspose1dConfig::new([3, 2], 3).with_stride(2).init(&d);
+    let t1 = ConvTranspose1dConfig::new([3, 2], 3)
+        .with_stride(2)
+        .init(&d);
     assert_eq!(t1.forward(random([2, 3, 5], 5)).dims(), [2, 2, 11]);
     let t2 = ConvTranspose2dConfig::new([3, 2], [2, 2])
         .with_stride([2, 2])
@@ -89,7 +104,10 @@ fn convolutions_shapes() {
     let t3 = ConvTranspose3dConfig::new([2, 3], [2, 2, 2])
         .with_stride([2, 2, 2])
         .init(&d);
-    assert_eq!(t3.forward(random([1, 2, 2, 3, 4], 7)).dims(), [1, 3, 4, 6, 8]);
+    assert_eq!(
+        t3.forward(random([1, 2, 2, 3, 4], 7)).dims(),
+        [1, 3, 4, 6, 8]
+    );
 }
 
 #[test]
@@ -117,7 +135,10 @@ fn normalisation_shapes() {
     let bn2 = BatchNorm2dConfig::new(3).init(&d);
     assert_eq!(bn2.forward(random([2, 3, 4, 5], 12)).dims(), [2, 3, 4, 5]);
     let bn3 = BatchNorm3dConfig::new(3).init(&d);
-    assert_eq!(bn3.forward(random([2, 3, 2, 4, 5], 13)).dims(), [2, 3, 2, 4, 5]);
+    assert_eq!(
+        bn3.forward(random([2, 3, 2, 4, 5], 13)).dims(),
+        [2, 3, 2, 4, 5]
+    );
     let bn = BatchNormConfig::new(3).init(&d);
     assert_eq!(bn.forward(random([2, 3, 4, 5], 14)).dims(), [2, 3, 4, 5]);
 
@@ -142,11 +163,19 @@ fn batch_norm_wrapper_trains_like_batch_norm() {
     let x = tensor(values(2 * 2 * 3 * 3, 18), [2, 2, 3, 3], &d);
     let y = bn2.forward(x);
     let mean = to_vec(y.clone().swap_dims(0, 1).reshape([2, 18]).mean_dim(1));
-    assert_close(&mean, &[0.0, 0.0], 1e-5, "per-channel mean after BatchNorm2d");
+    assert_close(
+        &mean,
+        &[0.0, 0.0],
+        1e-5,
+        "per-channel mean after BatchNorm2d",
+    );
     // The running mean moved away from 0; validation mode uses it.
     let valid = bn2.valid();
     let running = to_vec(valid.inner().running_mean.value());
-    assert!(running.iter().any(|m| m.abs() > 1e-6), "running mean updated");
+    assert!(
+        running.iter().any(|m| m.abs() > 1e-6),
+        "running mean updated"
+    );
     assert_eq!(format!("{valid}").split(' ').next(), Some("BatchNorm2d"));
 }
 
@@ -154,15 +183,45 @@ fn batch_norm_wrapper_trains_like_batch_norm() {
 fn burn_pools_shapes() {
     let x3 = random([2, 3, 9], 19);
     let x4 = random([2, 3, 8, 9], 20);
-    assert_eq!(MaxPool1dConfig::new(3).init().forward(x3.clone()).dims(), [2, 3, 3]);
-    assert_eq!(AvgPool1dConfig::new(2).init().forward(x3.clone()).dims(), [2, 3, 4]);
-    assert_eq!(MaxPool2dConfig::new([2, 2]).init().forward(x4.clone()).dims(), [2, 3, 4, 4]);
-    assert_eq!(AvgPool2dConfig::new([2, 3]).init().forward(x4.clone()).dims(), [2, 3, 4, 3]);
-    assert_eq!(AdaptiveAvgPool1dConfig::new(4).init().forward(x3).dims(), [2, 3, 4]);
-    assert_eq!(AdaptiveAvgPool2dConfig::new([3, 2]).init().forward(x4).dims(), [2, 3, 3, 2]);
+    assert_eq!(
+        MaxPool1dConfig::new(3).init().forward(x3.clone()).dims(),
+        [2, 3, 3]
+    );
+    assert_eq!(
+        AvgPool1dConfig::new(2).init().forward(x3.clone()).dims(),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        MaxPool2dConfig::new([2, 2])
+            .init()
+            .forward(x4.clone())
+            .dims(),
+        [2, 3, 4, 4]
+    );
+    assert_eq!(
+        AvgPool2dConfig::new([2, 3])
+            .init()
+            .forward(x4.clone())
+            .dims(),
+        [2, 3, 4, 3]
+    );
+    assert_eq!(
+        AdaptiveAvgPool1dConfig::new(4).init().forward(x3).dims(),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        AdaptiveAvgPool2dConfig::new([3, 2])
+            .init()
+            .forward(x4)
+            .dims(),
+        [2, 3, 3, 2]
+    );
     let x5 = random([2, 3, 4, 5, 6], 21);
     assert_eq!(
-        AdaptiveAvgPool3dConfig::new([2, 2, 3]).init().forward(x5).dims(),
+        AdaptiveAvgPool3dConfig::new([2, 2, 3])
+            .init()
+            .forward(x5)
+            .dims(),
         [2, 3, 2, 2, 3]
     );
 }
@@ -184,17 +243,41 @@ fn pools_3d_and_global_shapes() {
 
     assert_eq!(GlobalAvgPool3d::new().forward(x.clone()).dims(), [2, 3]);
     assert_eq!(GlobalMaxPool3d::new().forward(x.clone()).dims(), [2, 3]);
-    assert_eq!(GlobalAvgPool3d::new().forward_keep_dims(x.clone()).dims(), [2, 3, 1, 1, 1]);
-    assert_eq!(GlobalMaxPool3d::new().forward_keep_dims(x).dims(), [2, 3, 1, 1, 1]);
+    assert_eq!(
+        GlobalAvgPool3d::new().forward_keep_dims(x.clone()).dims(),
+        [2, 3, 1, 1, 1]
+    );
+    assert_eq!(
+        GlobalMaxPool3d::new().forward_keep_dims(x).dims(),
+        [2, 3, 1, 1, 1]
+    );
 
     let x4 = random([2, 3, 5, 7], 23);
-    assert_eq!(AdaptiveMaxPool2dConfig::new([2, 3]).init().forward(x4.clone()).dims(), [2, 3, 2, 3]);
+    assert_eq!(
+        AdaptiveMaxPool2dConfig::new([2, 3])
+            .init()
+            .forward(x4.clone())
+            .dims(),
+        [2, 3, 2, 3]
+    );
     assert_eq!(GlobalAvgPool2d::new().forward(x4.clone()).dims(), [2, 3]);
-    assert_eq!(GlobalMaxPool2d::new().forward_keep_dims(x4).dims(), [2, 3, 1, 1]);
+    assert_eq!(
+        GlobalMaxPool2d::new().forward_keep_dims(x4).dims(),
+        [2, 3, 1, 1]
+    );
 
     let x3 = random([2, 3, 7], 24);
-    assert_eq!(AdaptiveMaxPool1dConfig::new(3).init().forward(x3.clone()).dims(), [2, 3, 3]);
-    assert_eq!(GlobalAvgPool1d::new().forward_keep_dims(x3.clone()).dims(), [2, 3, 1]);
+    assert_eq!(
+        AdaptiveMaxPool1dConfig::new(3)
+            .init()
+            .forward(x3.clone())
+            .dims(),
+        [2, 3, 3]
+    );
+    assert_eq!(
+        GlobalAvgPool1d::new().forward_keep_dims(x3.clone()).dims(),
+        [2, 3, 1]
+    );
     assert_eq!(GlobalMaxPool1d::new().forward(x3).dims(), [2, 3]);
 }
 
@@ -246,13 +329,26 @@ struct Naive {
 impl Naive {
     fn new(shape: [usize; 5], w: Window) -> Self {
         let out = [0, 1, 2].map(|a| {
-            out_len(shape[2 + a], w.kernel[a], w.stride[a], w.padding[a], w.dilation[a], w.ceil)
+            out_len(
+                shape[2 + a],
+                w.kernel[a],
+                w.stride[a],
+                w.padding[a],
+                w.dilation[a],
+                w.ceil,
+            )
         });
         Self { shape, out, w }
     }
 
     fn out_shape(&self) -> [usize; 5] {
-        [self.shape[0], self.shape[1], self.out[0], self.out[1], self.out[2]]
+        [
+            self.shape[0],
+            self.shape[1],
+            self.out[0],
+            self.out[1],
+            self.out[2],
+        ]
     }
 
     /// For every output cell (in row-major order): the in-bounds input flat indices of its
@@ -290,9 +386,7 @@ impl Naive {
                             for &id in &axes[0].0 {
                                 for &ih in &axes[1].0 {
                                     for &iw in &axes[2].0 {
-                                        idx.push(
-                                            (((ni * c + ci) * d + id) * h + ih) * w + iw,
-                                        );
+                                        idx.push((((ni * c + ci) * d + id) * h + ih) * w + iw);
                                     }
                                 }
                             }
@@ -337,23 +431,94 @@ impl Naive {
 
 fn max_pool_cases() -> Vec<Window> {
     vec![
-        Window { kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0; 3], dilation: [1; 3], ceil: false },
-        Window { kernel: [3, 2, 3], stride: [1, 2, 2], padding: [1, 1, 1], dilation: [1; 3], ceil: false },
-        Window { kernel: [2, 3, 2], stride: [2, 1, 3], padding: [1, 0, 1], dilation: [2, 1, 2], ceil: false },
-        Window { kernel: [2, 2, 3], stride: [2, 2, 2], padding: [1, 0, 1], dilation: [1; 3], ceil: true },
+        Window {
+            kernel: [2, 2, 2],
+            stride: [2, 2, 2],
+            padding: [0; 3],
+            dilation: [1; 3],
+            ceil: false,
+        },
+        Window {
+            kernel: [3, 2, 3],
+            stride: [1, 2, 2],
+            padding: [1, 1, 1],
+            dilation: [1; 3],
+            ceil: false,
+        },
+        Window {
+            kernel: [2, 3, 2],
+            stride: [2, 1, 3],
+            padding: [1, 0, 1],
+            dilation: [2, 1, 2],
+            ceil: false,
+        },
+        // ceil_mode adds a partial last window along D and W.
+        Window {
+            kernel: [2, 2, 2],
+            stride: [2, 2, 2],
+            padding: [0, 1, 0],
+            dilation: [1; 3],
+            ceil: true,
+        },
+        Window {
+            kernel: [3, 2, 2],
+            stride: [2, 3, 2],
+            padding: [1, 1, 0],
+            dilation: [1, 1, 2],
+            ceil: true,
+        },
     ]
 }
 
 fn avg_pool_cases() -> Vec<Window> {
     vec![
-        Window { kernel: [2, 2, 2], stride: [2, 2, 2], padding: [0; 3], dilation: [1; 3], ceil: false },
-        Window { kernel: [3, 2, 3], stride: [1, 2, 2], padding: [1, 1, 1], dilation: [1; 3], ceil: false },
-        Window { kernel: [2, 3, 2], stride: [3, 1, 2], padding: [1, 1, 0], dilation: [1; 3], ceil: false },
-        Window { kernel: [3, 2, 3], stride: [2, 2, 2], padding: [1, 1, 1], dilation: [1; 3], ceil: true },
+        Window {
+            kernel: [2, 2, 2],
+            stride: [2, 2, 2],
+            padding: [0; 3],
+            dilation: [1; 3],
+            ceil: false,
+        },
+        Window {
+            kernel: [3, 2, 3],
+            stride: [1, 2, 2],
+            padding: [1, 1, 1],
+            dilation: [1; 3],
+            ceil: false,
+        },
+        Window {
+            kernel: [2, 3, 2],
+            stride: [3, 1, 2],
+            padding: [1, 1, 0],
+            dilation: [1; 3],
+            ceil: false,
+        },
+        // ceil_mode adds partial windows along D and H (clipped divisors); along W the extra
+        // window would start in the right padding and is dropped, as PyTorch does.
+        Window {
+            kernel: [2, 3, 2],
+            stride: [2, 2, 2],
+            padding: [0, 1, 1],
+            dilation: [1; 3],
+            ceil: true,
+        },
     ]
 }
 
 const POOL_SHAPE: [usize; 5] = [2, 2, 5, 6, 7];
+
+#[test]
+fn naive_ceil_mode_cases_differ_from_floor() {
+    // Guard that the ceil-mode cases really exercise partial windows.
+    for w in [max_pool_cases()[3], avg_pool_cases()[3]] {
+        let floor = Naive::new(POOL_SHAPE, Window { ceil: false, ..w }).out_shape();
+        assert_ne!(Naive::new(POOL_SHAPE, w).out_shape(), floor);
+    }
+    assert_eq!(
+        Naive::new(POOL_SHAPE, avg_pool_cases()[3]).out_shape(),
+        [2, 2, 3, 4, 4]
+    );
+}
 
 fn max_pool(w: Window) -> MaxPool3d {
     MaxPool3dConfig::new(w.kernel)
@@ -381,7 +546,12 @@ fn max_pool_3d_values_match_naive_loop() {
         let (expected, _) = naive.max(&data);
         let y = max_pool(w).forward(tensor(data, POOL_SHAPE, &dev()));
         assert_eq!(y.dims(), naive.out_shape(), "case {case}: shape");
-        assert_close(&to_vec(y), &expected, 1e-6, &format!("max pool case {case}"));
+        assert_close(
+            &to_vec(y),
+            &expected,
+            1e-6,
+            &format!("max pool case {case}"),
+        );
     }
 }
 
@@ -413,7 +583,12 @@ fn max_pool_3d_gradient_lands_on_argmax() {
         let x = tensor(data, POOL_SHAPE, &device).require_grad();
         let grads = max_pool(w).forward(x.clone()).sum().backward();
         let gx = x.grad(&grads).expect("gradient of the input");
-        assert_close(&to_vec(gx), &expected, 0.0, &format!("max pool grad case {case}"));
+        assert_close(
+            &to_vec(gx),
+            &expected,
+            0.0,
+            &format!("max pool grad case {case}"),
+        );
     }
 }
 
@@ -483,7 +658,12 @@ fn adaptive_max_pool_3d_values_and_gradient() {
     assert_eq!(y.dims(), [1, 2, 3, 4, 4]);
     assert_close(&to_vec(y.clone()), &expected, 0.0, "adaptive max values");
     let grads = y.sum().backward();
-    assert_close(&to_vec(x.grad(&grads).unwrap()), &expected_grad, 0.0, "adaptive max grad");
+    assert_close(
+        &to_vec(x.grad(&grads).unwrap()),
+        &expected_grad,
+        0.0,
+        "adaptive max grad",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -640,7 +820,11 @@ fn reference(
 /// Nested [a][b][c] vector from a flat row-major buffer.
 fn nest(flat: &[f32], a: usize, b: usize, c: usize) -> Vec<Vec<Vec<f32>>> {
     (0..a)
-        .map(|i| (0..b).map(|j| flat[(i * b + j) * c..(i * b + j + 1) * c].to_vec()).collect())
+        .map(|i| {
+            (0..b)
+                .map(|j| flat[(i * b + j) * c..(i * b + j + 1) * c].to_vec())
+                .collect()
+        })
         .collect()
 }
 
@@ -650,7 +834,9 @@ fn flatten(v: &[Vec<Vec<f32>>]) -> Vec<f32> {
 
 /// Swaps the first two levels of a nested vector.
 fn transpose01(v: &[Vec<Vec<f32>>]) -> Vec<Vec<Vec<f32>>> {
-    (0..v[0].len()).map(|j| v.iter().map(|row| row[j].clone()).collect()).collect()
+    (0..v[0].len())
+        .map(|j| v.iter().map(|row| row[j].clone()).collect())
+        .collect()
 }
 
 struct Case {
@@ -683,8 +869,12 @@ fn check_recurrent(case: Case, seed: u64) {
     } else {
         tensor(flatten(&transpose01(&x)), [T, B, I], &device)
     };
-    let h0_t = case.with_state.then(|| tensor(flatten(&h0), [states, B, H], &device));
-    let c0_t = case.with_state.then(|| tensor(flatten(&c0), [states, B, H], &device));
+    let h0_t = case
+        .with_state
+        .then(|| tensor(flatten(&h0), [states, B, H], &device));
+    let c0_t = case
+        .with_state
+        .then(|| tensor(flatten(&c0), [states, B, H], &device));
 
     macro_rules! config {
         ($cfg:ident) => {
@@ -742,7 +932,12 @@ fn check_recurrent(case: Case, seed: u64) {
     } else {
         [T, B, d * H]
     };
-    assert_eq!(output.dims(), expected_out_shape, "{:?}: output shape", case.kind);
+    assert_eq!(
+        output.dims(),
+        expected_out_shape,
+        "{:?}: output shape",
+        case.kind
+    );
     assert_eq!(h_n.dims(), [states, B, H], "{:?}: h_n shape", case.kind);
 
     let ref_out = if case.batch_first {
@@ -752,13 +947,28 @@ fn check_recurrent(case: Case, seed: u64) {
     };
     let what = format!(
         "{:?} layers={} bidirectional={} bias={} batch_first={} state={}",
-        case.kind, case.num_layers, case.bidirectional, case.bias, case.batch_first, case.with_state
+        case.kind,
+        case.num_layers,
+        case.bidirectional,
+        case.bias,
+        case.batch_first,
+        case.with_state
     );
     assert_close(&to_vec(output), &ref_out, 1e-5, &format!("{what}: output"));
-    assert_close(&to_vec(h_n), &flatten(&ref_h), 1e-5, &format!("{what}: h_n"));
+    assert_close(
+        &to_vec(h_n),
+        &flatten(&ref_h),
+        1e-5,
+        &format!("{what}: h_n"),
+    );
     if let Some(c_n) = c_n {
         assert_eq!(c_n.dims(), [states, B, H]);
-        assert_close(&to_vec(c_n), &flatten(&ref_c), 1e-5, &format!("{what}: c_n"));
+        assert_close(
+            &to_vec(c_n),
+            &flatten(&ref_c),
+            1e-5,
+            &format!("{what}: c_n"),
+        );
     }
 }
 
@@ -774,7 +984,14 @@ fn all_cases(kind: Kind, seed: u64) {
         cases.into_iter().enumerate()
     {
         check_recurrent(
-            Case { kind, num_layers, bidirectional, bias, batch_first, with_state },
+            Case {
+                kind,
+                num_layers,
+                bidirectional,
+                bias,
+                batch_first,
+                with_state,
+            },
             seed + 10 * i as u64,
         );
     }
@@ -858,7 +1075,12 @@ fn recurrent_gradients_flow_to_parameters() {
     let (out, h) = gru.forward(x.clone(), None);
     let grads = (out.sum() + h.sum()).backward();
     assert!(x.grad(&grads).is_some());
-    let g = gru.layers[0].reverse.as_ref().unwrap().weight_hh.grad(&grads);
+    let g = gru.layers[0]
+        .reverse
+        .as_ref()
+        .unwrap()
+        .weight_hh
+        .grad(&grads);
     assert!(g.is_some_and(|g| to_vec(g).iter().any(|v| *v != 0.0)));
 }
 
@@ -928,18 +1150,29 @@ fn lstm_parameter_names_map_to_pytorch_keys() {
 
 #[test]
 fn torch_name_rule_examples() {
-    assert_eq!(torch_param_name("layers.0.forward.weight_ih").as_deref(), Some("weight_ih_l0"));
+    assert_eq!(
+        torch_param_name("layers.0.forward.weight_ih").as_deref(),
+        Some("weight_ih_l0")
+    );
     assert_eq!(
         torch_param_name("enc.rnn.layers.12.reverse.bias_hh").as_deref(),
         Some("enc.rnn.bias_hh_l12_reverse")
     );
+    assert_eq!(
+        torch_param_name("blocks.layers.3.rnn.layers.1.forward.weight_hh").as_deref(),
+        Some("blocks.layers.3.rnn.weight_hh_l1")
+    );
     assert_eq!(torch_param_name("layers.0.forward.gamma"), None);
+    assert_eq!(torch_param_name("layers.x.forward.weight_ih"), None);
     assert_eq!(torch_param_name("mylayers.0.forward.weight_ih"), None);
     assert_eq!(
         unidl_param_path("gru.weight_hh_l1_reverse").as_deref(),
         Some("gru.layers.1.reverse.weight_hh")
     );
-    assert_eq!(unidl_param_path("bias_ih_l0").as_deref(), Some("layers.0.forward.bias_ih"));
+    assert_eq!(
+        unidl_param_path("bias_ih_l0").as_deref(),
+        Some("layers.0.forward.bias_ih")
+    );
     assert_eq!(unidl_param_path("weight_ih_lx"), None);
     assert_eq!(unidl_param_path("weight_l0"), None);
 }

@@ -563,8 +563,8 @@ pub fn forward<M: Forward>(module: &M, input: &Tensor) -> crate::Result<Tensor> 
 /// Result of [`backward`]: gradients of the input and of every trainable parameter.
 #[derive(Debug, Clone)]
 pub struct Gradients {
-    /// dL/d(input).
-    pub input: Tensor,
+    /// dL/d(input); `None` for integer inputs (token ids), which have no gradient.
+    pub input: Option<Tensor>,
     /// dL/d(parameter) by parameter name.
     pub parameters: BTreeMap<String, Tensor>,
 }
@@ -581,7 +581,12 @@ pub fn backward<M: Module + Forward>(module: &M, input: &Tensor, grad_output: &T
     } else {
         module.clone().fork(&ad)
     };
-    let x = input.to_dtype(DType::Float32)?.to_device(&ad)?.detach().require_grad()?;
+    let float_input = input.dtype().is_float();
+    let x = if float_input {
+        input.to_device(&ad)?.detach().require_grad()?
+    } else {
+        input.to_device(&ad)?
+    };
     let y = m.forward_dyn(&x)?;
     if y.shape() != grad_output.shape() {
         return Err(TensorError::ShapeMismatch {
@@ -595,9 +600,13 @@ pub fn backward<M: Module + Forward>(module: &M, input: &Tensor, grad_output: &T
     let g = grad_output.to_device(&ad)?.detach();
     let loss = y.mul(&g)?.sum(crate::Axes::All, false)?;
     let grads = loss.backward()?;
-    let input_grad = match x.grad(&grads) {
-        Some(t) => t,
-        None => x.zeros_like()?.detach(),
+    let input_grad = if float_input {
+        Some(match x.grad(&grads) {
+            Some(t) => t,
+            None => x.zeros_like()?.detach(),
+        })
+    } else {
+        None
     };
     let mut collector = GradCollector {
         stack: Vec::new(),

@@ -1,1 +1,0 @@
-//! Cross-back-end conformance suite.
