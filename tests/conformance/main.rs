@@ -22,7 +22,9 @@ pub fn backends() -> Vec<(BackendKind, Device)> {
             continue;
         }
         if !kind.is_compiled() {
-            println!("conformance: back-end `{kind}` NOT RUN: not compiled in (enable feature `{kind}`)");
+            println!(
+                "conformance: back-end `{kind}` NOT RUN: not compiled in (enable feature `{kind}`)"
+            );
             continue;
         }
         let spec = unidl_backend::BackendSpec { kind, index: None };

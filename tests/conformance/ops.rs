@@ -19,7 +19,11 @@ fn parse_items(v: &Value) -> Vec<Idx> {
                 "full" => Idx::Full,
                 "new" => Idx::NewAxis,
                 "ellipsis" => Idx::Ellipsis,
-                "slice" => Idx::Slice { start: opt(&a[1]), stop: opt(&a[2]), step: a[3].as_i64().unwrap() as isize },
+                "slice" => Idx::Slice {
+                    start: opt(&a[1]),
+                    stop: opt(&a[2]),
+                    step: a[3].as_i64().unwrap() as isize,
+                },
                 other => panic!("unknown index item {other}"),
             }
         })
@@ -27,16 +31,28 @@ fn parse_items(v: &Value) -> Vec<Idx> {
 }
 
 fn isizes(v: &Value) -> Vec<isize> {
-    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as isize).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as isize)
+        .collect()
 }
 
 /// Runs one case; several outputs for split/chunk.
 fn run(case: &OpCase, device: &Device) -> unidl_tensor::Result<Vec<Tensor>> {
-    let ins = case.inputs.iter().map(|e| e.tensor(device)).collect::<unidl_tensor::Result<Vec<_>>>()?;
+    let ins = case
+        .inputs
+        .iter()
+        .map(|e| e.tensor(device))
+        .collect::<unidl_tensor::Result<Vec<_>>>()?;
     let a = &ins[0];
     let args = &case.args;
     let dims = || args.get("dims").filter(|d| !d.is_null()).map(isizes);
-    let keep = || args.get("keepdim").and_then(Value::as_bool).unwrap_or(false);
+    let keep = || {
+        args.get("keepdim")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
     let one = |t: unidl_tensor::Result<Tensor>| t.map(|t| vec![t]);
     match case.op.as_str() {
         "neg" => one(a.neg()),
@@ -88,23 +104,41 @@ fn run(case: &OpCase, device: &Device) -> unidl_tensor::Result<Vec<Tensor>> {
         }
         "argmax" | "argmin" => {
             let dim = args["dim"].as_i64().map(|d| d as isize);
-            one(if case.op == "argmax" { a.argmax(dim, keep()) } else { a.argmin(dim, keep()) })
+            one(if case.op == "argmax" {
+                a.argmax(dim, keep())
+            } else {
+                a.argmin(dim, keep())
+            })
         }
         "softmax" => one(a.softmax(args["dim"].as_i64().unwrap() as isize)),
         "log_softmax" => one(a.log_softmax(args["dim"].as_i64().unwrap() as isize)),
         "matmul" => one(a.matmul(&ins[1])),
         "reshape" => one(unidl_tensor::reshape(a, &isizes(&args["shape"]))),
         "permute" => one(unidl_tensor::permute(a, &isizes(&args["dims"]))),
-        "transpose" => one(a.transpose(args["d0"].as_i64().unwrap() as isize, args["d1"].as_i64().unwrap() as isize)),
+        "transpose" => one(a.transpose(
+            args["d0"].as_i64().unwrap() as isize,
+            args["d1"].as_i64().unwrap() as isize,
+        )),
         "index" => one(unidl_tensor::index(a, &parse_items(&args["items"]))),
-        "permute_index" => one(a.permute(&isizes(&args["dims"])).and_then(|p| p.index(&parse_items(&args["items"])))),
+        "permute_index" => one(a
+            .permute(&isizes(&args["dims"]))
+            .and_then(|p| p.index(&parse_items(&args["items"])))),
         "concat" => one(Tensor::concat(&ins, args["dim"].as_i64().unwrap() as isize)),
         "stack" => one(Tensor::stack(&ins, args["dim"].as_i64().unwrap() as isize)),
-        "split" => a.split(args["size"].as_u64().unwrap() as usize, args["dim"].as_i64().unwrap() as isize),
-        "chunk" => a.chunk(args["chunks"].as_u64().unwrap() as usize, args["dim"].as_i64().unwrap() as isize),
+        "split" => a.split(
+            args["size"].as_u64().unwrap() as usize,
+            args["dim"].as_i64().unwrap() as isize,
+        ),
+        "chunk" => a.chunk(
+            args["chunks"].as_u64().unwrap() as usize,
+            args["dim"].as_i64().unwrap() as isize,
+        ),
         "squeeze" => one(a.squeeze(args["dim"].as_i64().map(|d| d as isize))),
         "unsqueeze" => one(a.unsqueeze(args["dim"].as_i64().unwrap() as isize)),
-        "flatten" => one(a.flatten(args["start"].as_i64().unwrap() as isize, args["end"].as_i64().unwrap() as isize)),
+        "flatten" => one(a.flatten(
+            args["start"].as_i64().unwrap() as isize,
+            args["end"].as_i64().unwrap() as isize,
+        )),
         "cast" => one(a.to_dtype(DType::parse(args["dtype"].as_str().unwrap()).unwrap())),
         other => panic!("conformance case uses unknown op `{other}`"),
     }
@@ -112,24 +146,40 @@ fn run(case: &OpCase, device: &Device) -> unidl_tensor::Result<Vec<Tensor>> {
 
 fn expected(case: &OpCase) -> Vec<Enc> {
     match &case.output {
-        Value::Array(list) => list.iter().map(|v| serde_json::from_value(v.clone()).unwrap()).collect(),
+        Value::Array(list) => list
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .collect(),
         v => vec![serde_json::from_value(v.clone()).unwrap()],
     }
 }
 
-fn check(got: &[Tensor], want: &[Vec<f64>], shapes: &[Vec<usize>], dtypes: Option<&[String]>, tol: f64) -> Result<(), String> {
+fn check(
+    got: &[Tensor],
+    want: &[Vec<f64>],
+    shapes: &[Vec<usize>],
+    dtypes: Option<&[String]>,
+    tol: f64,
+) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{} outputs, expected {}", got.len(), want.len()));
     }
     for (i, t) in got.iter().enumerate() {
         if t.shape() != shapes[i].as_slice() {
-            return Err(format!("output {i}: shape {:?}, expected {:?}", t.shape(), shapes[i]));
+            return Err(format!(
+                "output {i}: shape {:?}, expected {:?}",
+                t.shape(),
+                shapes[i]
+            ));
         }
         if let Some(d) = dtypes {
             let want_dt = DType::parse(&d[i]).unwrap();
             // Reference float64 never appears; int64 must come back int64, bool as bool.
             if t.dtype() != want_dt {
-                return Err(format!("output {i}: dtype {}, expected {want_dt}", t.dtype()));
+                return Err(format!(
+                    "output {i}: dtype {}, expected {want_dt}",
+                    t.dtype()
+                ));
             }
         }
         let err = max_err(&values_of(t), &want[i])?;
@@ -180,15 +230,26 @@ fn every_tensor_op_matches_pytorch_and_flex_on_every_backend() {
                 }
                 Err(TensorError::Backend(BackendError::Unsupported { op, dtype, .. })) => {
                     let report = unidl_backend::report_for(*kind);
-                    assert!(!report.dtypes.contains(&dtype), "{kind} claims {dtype} but {op} refused it");
-                    println!("{}: {kind} lacks {dtype} ({op}): typed error, as its capability report says", case.name);
+                    assert!(
+                        !report.dtypes.contains(&dtype),
+                        "{kind} claims {dtype} but {op} refused it"
+                    );
+                    println!(
+                        "{}: {kind} lacks {dtype} ({op}): typed error, as its capability report says",
+                        case.name
+                    );
                 }
                 Err(e) => failures.push(format!("{} on {kind}: error {e}", case.name)),
             }
         }
     }
     println!("checked {checked} (case, back-end) pairs");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -198,16 +259,31 @@ fn every_backend_reproduces_random_streams_from_a_seed() {
             unidl_backend::seed(&device, 1234);
             let a = Tensor::rand(&[64], &device).unwrap().to_vec_f64().unwrap();
             let b = Tensor::randn(&[64], &device).unwrap().to_vec_f64().unwrap();
-            let c = Tensor::bernoulli(0.3, &[64], &device).unwrap().to_vec_f64().unwrap();
-            let d = Tensor::randint(0, 10, &[64], &device).unwrap().to_vec_i64().unwrap();
+            let c = Tensor::bernoulli(0.3, &[64], &device)
+                .unwrap()
+                .to_vec_f64()
+                .unwrap();
+            let d = Tensor::randint(0, 10, &[64], &device)
+                .unwrap()
+                .to_vec_i64()
+                .unwrap();
             (a, b, c, d)
         };
         let first = draw();
         let second = draw();
         assert_eq!(first, second, "{kind}: same seed gave different samples");
-        assert!(first.0.iter().all(|x| (0.0..1.0).contains(x)), "{kind}: rand outside [0,1)");
-        assert!(first.3.iter().all(|x| (0..10).contains(x)), "{kind}: randint outside [0,10)");
-        assert!(first.2.iter().all(|x| *x == 0.0 || *x == 1.0), "{kind}: bernoulli not 0/1");
+        assert!(
+            first.0.iter().all(|x| (0.0..1.0).contains(x)),
+            "{kind}: rand outside [0,1)"
+        );
+        assert!(
+            first.3.iter().all(|x| (0..10).contains(x)),
+            "{kind}: randint outside [0,10)"
+        );
+        assert!(
+            first.2.iter().all(|x| *x == 0.0 || *x == 1.0),
+            "{kind}: bernoulli not 0/1"
+        );
         let mean: f64 = first.1.iter().sum::<f64>() / 64.0;
         assert!(mean.abs() < 0.5, "{kind}: randn mean {mean}");
     }
@@ -216,27 +292,55 @@ fn every_backend_reproduces_random_streams_from_a_seed() {
 #[test]
 fn strings_and_every_dtype_initialise_on_every_backend() {
     for (kind, device) in backends() {
-        let s = unidl_tensor::initialize(vec![vec!["a", "b", "c"], vec!["d", "e", "f"]], None, &device).unwrap();
-        let t = s.permute(&[1, 0]).unwrap().index(&[Idx::range(1, 3), Idx::At(-1)]).unwrap();
+        let s = unidl_tensor::initialize(
+            vec![vec!["a", "b", "c"], vec!["d", "e", "f"]],
+            None,
+            &device,
+        )
+        .unwrap();
+        let t = s
+            .permute(&[1, 0])
+            .unwrap()
+            .index(&[Idx::range(1, 3), Idx::At(-1)])
+            .unwrap();
         assert_eq!(t.to_strings().unwrap(), vec!["e", "f"], "{kind}");
-        let mask = s.eq(&unidl_tensor::initialize(vec!["a", "e", "x"], None, &device).unwrap()).unwrap();
-        assert_eq!(mask.to_vec_bool().unwrap(), vec![true, false, false, false, true, false], "{kind}");
-        assert!(matches!(s.add(&s), Err(TensorError::DTypeOp { .. })), "{kind}: string arithmetic must be a typed error");
+        let mask = s
+            .eq(&unidl_tensor::initialize(vec!["a", "e", "x"], None, &device).unwrap())
+            .unwrap();
+        assert_eq!(
+            mask.to_vec_bool().unwrap(),
+            vec![true, false, false, false, true, false],
+            "{kind}"
+        );
+        assert!(
+            matches!(s.add(&s), Err(TensorError::DTypeOp { .. })),
+            "{kind}: string arithmetic must be a typed error"
+        );
         let report = unidl_backend::report_for(kind);
         for dtype in DType::ALL {
             let r = unidl_tensor::initialize(vec![1, 0, 2], Some(dtype), &device);
             match (dtype, r) {
                 (DType::String, Err(TensorError::BadData { .. })) => {}
                 (_, Ok(t)) => {
-                    assert!(report.dtypes.contains(&dtype), "{kind} made {dtype} though its report lacks it");
+                    assert!(
+                        report.dtypes.contains(&dtype),
+                        "{kind} made {dtype} though its report lacks it"
+                    );
                     assert_eq!(t.dtype(), dtype, "{kind}");
                     if dtype != DType::Complex64 {
-                        let want: Vec<i64> = if dtype == DType::Bool { vec![1, 0, 1] } else { vec![1, 0, 2] };
+                        let want: Vec<i64> = if dtype == DType::Bool {
+                            vec![1, 0, 1]
+                        } else {
+                            vec![1, 0, 2]
+                        };
                         assert_eq!(t.to_vec_i64().unwrap(), want, "{kind} {dtype}");
                     }
                 }
                 (_, Err(TensorError::Backend(BackendError::Unsupported { .. }))) => {
-                    assert!(!report.dtypes.contains(&dtype), "{kind} refused {dtype} though its report lists it");
+                    assert!(
+                        !report.dtypes.contains(&dtype),
+                        "{kind} refused {dtype} though its report lists it"
+                    );
                 }
                 (_, Err(e)) => panic!("{kind} {dtype}: unexpected error {e}"),
             }

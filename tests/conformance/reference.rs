@@ -22,12 +22,18 @@ impl Enc {
                 let v: Vec<Complex> = self
                     .data
                     .iter()
-                    .map(|p| Complex::new(p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32))
+                    .map(|p| {
+                        Complex::new(p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32)
+                    })
                     .collect();
                 Tensor::from_complex(&v, &self.shape, device)
             }
             DType::Bool => {
-                let v: Vec<i64> = self.data.iter().map(|x| i64::from(x.as_bool().unwrap())).collect();
+                let v: Vec<i64> = self
+                    .data
+                    .iter()
+                    .map(|x| i64::from(x.as_bool().unwrap()))
+                    .collect();
                 Tensor::from_i64(v, &self.shape, device)?.to_dtype(DType::Bool)
             }
             d if d.is_int() => {
@@ -35,7 +41,11 @@ impl Enc {
                 Tensor::from_i64(v, &self.shape, device)?.to_dtype(d)
             }
             _ => {
-                let v: Vec<f32> = self.data.iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let v: Vec<f32> = self
+                    .data
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect();
                 Tensor::from_f32(v, &self.shape, device)
             }
         }
@@ -61,7 +71,11 @@ impl Enc {
 /// Flat values of a tensor in the same layout as [`Enc::values`].
 pub fn values_of(t: &Tensor) -> Vec<f64> {
     if t.dtype() == DType::Complex64 {
-        t.to_complex().unwrap().iter().flat_map(|c| [c.re as f64, c.im as f64]).collect()
+        t.to_complex()
+            .unwrap()
+            .iter()
+            .flat_map(|c| [c.re as f64, c.im as f64])
+            .collect()
     } else {
         t.to_vec_f64().unwrap()
     }

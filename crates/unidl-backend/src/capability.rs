@@ -64,9 +64,8 @@ impl fmt::Display for BackendReport {
 
 /// Static knowledge about gaps that the device cannot be asked about.
 fn known_gaps(kind: BackendKind) -> Vec<String> {
-    let mut v: Vec<&str> = vec![
-        "string and complex64 dtypes (unidl keeps them on the host / as float pairs)",
-    ];
+    let mut v: Vec<&str> =
+        vec!["string and complex64 dtypes (unidl keeps them on the host / as float pairs)"];
     match kind {
         BackendKind::Flex => v.push("GPU execution"),
         BackendKind::NdArray => {

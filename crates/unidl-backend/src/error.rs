@@ -28,7 +28,9 @@ pub enum BackendError {
         known: String,
     },
     /// The device part of a spec such as `wgpu:x` is not a device index.
-    #[error("invalid device index `{index}` in back-end spec `{spec}`: expected `name` or `name:N`")]
+    #[error(
+        "invalid device index `{index}` in back-end spec `{spec}`: expected `name` or `name:N`"
+    )]
     BadIndex {
         /// The whole spec.
         spec: String,

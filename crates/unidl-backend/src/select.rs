@@ -110,10 +110,14 @@ impl BackendSpec {
         })?;
         let index = match index {
             None => None,
-            Some(i) => Some(i.trim().parse::<usize>().map_err(|_| BackendError::BadIndex {
-                spec: spec.to_string(),
-                index: i.to_string(),
-            })?),
+            Some(i) => Some(
+                i.trim()
+                    .parse::<usize>()
+                    .map_err(|_| BackendError::BadIndex {
+                        spec: spec.to_string(),
+                        index: i.to_string(),
+                    })?,
+            ),
         };
         Ok(BackendSpec { kind, index })
     }

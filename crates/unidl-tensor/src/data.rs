@@ -172,7 +172,9 @@ impl Walk {
                     Data::Complex(_) => self.any_complex = true,
                     Data::List(_) => unreachable!(),
                 }
-                if self.any_str && (self.any_float || self.any_int || self.any_bool || self.any_complex) {
+                if self.any_str
+                    && (self.any_float || self.any_int || self.any_bool || self.any_complex)
+                {
                     return Err(TensorError::BadData {
                         position: path(pos),
                         reason: "strings mixed with numbers".into(),
@@ -298,8 +300,14 @@ mod tests {
     #[test]
     fn mixing_depths_and_kinds_is_an_error() {
         let d = Data::List(vec![Data::Int(1), Data::List(vec![Data::Int(2)])]);
-        assert!(matches!(flatten(&d, None), Err(TensorError::BadData { .. })));
+        assert!(matches!(
+            flatten(&d, None),
+            Err(TensorError::BadData { .. })
+        ));
         let d = Data::List(vec![Data::Int(1), Data::Str("x".into())]);
-        assert!(matches!(flatten(&d, None), Err(TensorError::BadData { .. })));
+        assert!(matches!(
+            flatten(&d, None),
+            Err(TensorError::BadData { .. })
+        ));
     }
 }

@@ -129,7 +129,11 @@ struct Collector {
 }
 
 fn type_of(container: &str) -> String {
-    container.split_once(':').map(|(_, t)| t).unwrap_or(container).to_string()
+    container
+        .split_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or(container)
+        .to_string()
 }
 
 impl Collector {
@@ -187,16 +191,9 @@ fn collect<M: Module>(m: &M) -> Collector {
 /// Paths of the trainable float parameters: decided on an autodiff copy, where
 /// parameters require gradients and buffers (running statistics) do not.
 fn trainable_paths<M: Module>(m: &M) -> BTreeSet<String> {
-    let devices = m.devices();
-    let Some(device) = devices.first() else {
-        return BTreeSet::new();
-    };
-    let probe = if device.is_autodiff() {
-        m.clone()
-    } else {
-        m.clone().fork(&device.clone().autodiff())
-    };
-    let c = collect(&probe);
+    // `train()` reinstates every parameter's configured gradient requirement on
+    // an autodiff copy; running statistics never require gradients.
+    let c = collect(&m.clone().train());
     c.entries
         .into_iter()
         .zip(c.trainable_flags)
@@ -219,7 +216,9 @@ impl Loader<'_> {
             return old;
         };
         let device = old.device();
-        let dtype = Tensor::from_burn(old.clone()).map(|t| t.dtype()).unwrap_or(DType::Float32);
+        let dtype = Tensor::from_burn(old.clone())
+            .map(|t| t.dtype())
+            .unwrap_or(DType::Float32);
         let converted = new
             .to_device(&device)
             .and_then(|t| t.to_dtype(dtype))
@@ -289,13 +288,20 @@ pub trait ModuleApi: Module + Sized {
         let count = |prefix: &str| -> usize {
             c.entries
                 .iter()
-                .filter(|e| prefix.is_empty() || e.path == prefix || e.path.starts_with(&format!("{prefix}.")))
+                .filter(|e| {
+                    prefix.is_empty()
+                        || e.path == prefix
+                        || e.path.starts_with(&format!("{prefix}."))
+                })
                 .map(|e| e.tensor.numel())
                 .sum()
         };
         let mut out = vec![ModuleInfo {
             path: String::new(),
-            type_name: c.root_type.clone().unwrap_or_else(|| short_type_name::<Self>()),
+            type_name: c
+                .root_type
+                .clone()
+                .unwrap_or_else(|| short_type_name::<Self>()),
             num_elements: count(""),
         }];
         for (path, ty) in &c.modules {
@@ -316,7 +322,11 @@ pub trait ModuleApi: Module + Sized {
         let Some(info) = modules.iter().find(|m| m.path == path).cloned() else {
             return Err(ModuleError::NoSuchModule {
                 path: path.to_string(),
-                available: modules.iter().map(|m| format!("`{}`", m.path)).collect::<Vec<_>>().join(", "),
+                available: modules
+                    .iter()
+                    .map(|m| format!("`{}`", m.path))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         let strip = |list: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
@@ -325,7 +335,8 @@ pub trait ModuleApi: Module + Sized {
                     if path.is_empty() {
                         Some((k, t))
                     } else {
-                        k.strip_prefix(&format!("{path}.")).map(|r| (r.to_string(), t))
+                        k.strip_prefix(&format!("{path}."))
+                            .map(|r| (r.to_string(), t))
                     }
                 })
                 .collect()
@@ -339,7 +350,11 @@ pub trait ModuleApi: Module + Sized {
 
     /// Every parameter and buffer by name (M-d: the state to pause training).
     fn state_dict(&self) -> StateDict {
-        collect(self).entries.into_iter().map(|e| (e.path, e.tensor)).collect()
+        collect(self)
+            .entries
+            .into_iter()
+            .map(|e| (e.path, e.tensor))
+            .collect()
     }
 
     /// `load_state_dict(state_dict)` (A.2.2.4), strict: any missing key,
@@ -365,14 +380,20 @@ pub trait ModuleApi: Module + Sized {
             match state.get(k) {
                 None => report.missing.push(k.clone()),
                 Some(g) if g.shape() != t.shape() => {
-                    report.shape_mismatch.push((k.clone(), t.shape().to_vec(), g.shape().to_vec()))
+                    report
+                        .shape_mismatch
+                        .push((k.clone(), t.shape().to_vec(), g.shape().to_vec()))
                 }
                 Some(g) => {
                     usable.insert(k.clone(), g.clone());
                 }
             }
         }
-        report.unexpected = state.keys().filter(|k| !own.contains_key(*k)).cloned().collect();
+        report.unexpected = state
+            .keys()
+            .filter(|k| !own.contains_key(*k))
+            .cloned()
+            .collect();
         report.loaded = usable.keys().cloned().collect();
         let mut loader = Loader {
             stack: Vec::new(),
@@ -433,7 +454,12 @@ pub fn save_state_dict(state: &StateDict, path: &Path) -> Result<(), ModuleError
     };
     let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (k, t) in state {
-        let dt = st_dtype(t.dtype()).ok_or_else(|| io(format!("tensor `{k}` has dtype {}, which safetensors cannot hold", t.dtype())))?;
+        let dt = st_dtype(t.dtype()).ok_or_else(|| {
+            io(format!(
+                "tensor `{k}` has dtype {}, which safetensors cannot hold",
+                t.dtype()
+            ))
+        })?;
         let bytes = t.raw_bytes()?;
         owned.push((k.clone(), dt, t.shape().to_vec(), bytes));
     }
@@ -451,9 +477,15 @@ pub fn save_state_dict(state: &StateDict, path: &Path) -> Result<(), ModuleError
 
 /// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
         let mut f = fs::File::create(&tmp)?;
@@ -475,7 +507,8 @@ pub fn load_state_dict_file(path: &Path, device: &Device) -> Result<StateDict, M
         reason,
     };
     let bytes = fs::read(path).map_err(|e| io(e.to_string()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(format!("not a valid safetensors file: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| io(format!("not a valid safetensors file: {e}")))?;
     let mut out = StateDict::new();
     for (name, view) in st.tensors() {
         let shape = view.shape().to_vec();
@@ -486,7 +519,12 @@ pub fn load_state_dict_file(path: &Path, device: &Device) -> Result<StateDict, M
     Ok(out)
 }
 
-fn tensor_from_bytes(dt: safetensors::Dtype, shape: &[usize], data: &[u8], device: &Device) -> Result<Tensor, TensorError> {
+fn tensor_from_bytes(
+    dt: safetensors::Dtype,
+    shape: &[usize],
+    data: &[u8],
+    device: &Device,
+) -> Result<Tensor, TensorError> {
     use burn::tensor::DType as B;
     use safetensors::Dtype as S;
     let bdt = match dt {
@@ -500,7 +538,12 @@ fn tensor_from_bytes(dt: safetensors::Dtype, shape: &[usize], data: &[u8], devic
         S::I8 => B::I8,
         S::U8 => B::U8,
         S::BOOL => B::Bool(burn::tensor::BoolStore::Native),
-        other => return Err(TensorError::invalid("load", format!("unsupported safetensors dtype {other:?}"))),
+        other => {
+            return Err(TensorError::invalid(
+                "load",
+                format!("unsupported safetensors dtype {other:?}"),
+            ));
+        }
     };
     let padded = crate::shape::pad(shape)?;
     let td = TensorData::from_bytes_vec(data.to_vec(), padded, bdt);
@@ -524,10 +567,18 @@ impl Tensor {
     }
 
     /// Builds a tensor from Burn `TensorData` (any numeric or bool dtype), giving it `shape`.
-    pub fn from_tensor_data(data: TensorData, shape: &[usize], device: &Device) -> Result<Tensor, TensorError> {
+    pub fn from_tensor_data(
+        data: TensorData,
+        shape: &[usize],
+        device: &Device,
+    ) -> Result<Tensor, TensorError> {
         use crate::tensor::{Raw, Storage};
-        let dtype = DType::from_burn(data.dtype())
-            .ok_or_else(|| TensorError::invalid("from_tensor_data", format!("unsupported dtype {:?}", data.dtype())))?;
+        let dtype = DType::from_burn(data.dtype()).ok_or_else(|| {
+            TensorError::invalid(
+                "from_tensor_data",
+                format!("unsupported dtype {:?}", data.dtype()),
+            )
+        })?;
         unidl_backend::require_dtype(device, "from_tensor_data", dtype)?;
         if data.num_elements() != crate::shape::volume(shape) {
             return Err(TensorError::DataLength {
@@ -537,11 +588,17 @@ impl Tensor {
             });
         }
         let padded = crate::shape::pad(shape)?;
-        let data = TensorData::from_bytes(data.into_bytes(), padded, crate::tensor::burn_dtype(dtype));
+        let data =
+            TensorData::from_bytes(data.into_bytes(), padded, crate::tensor::burn_dtype(dtype));
         let storage = match dtype {
             DType::Bool => Storage::Bool(Raw::<Bool>::from_data(data, device)),
-            d if d.is_float() => Storage::Float(Raw::from_data(data, (device, crate::tensor::burn_dtype(d)))),
-            d => Storage::Int(Raw::<Int>::from_data(data, (device, crate::tensor::burn_dtype(d)))),
+            d if d.is_float() => {
+                Storage::Float(Raw::from_data(data, (device, crate::tensor::burn_dtype(d))))
+            }
+            d => Storage::Int(Raw::<Int>::from_data(
+                data,
+                (device, crate::tensor::burn_dtype(d)),
+            )),
         };
         Ok(Tensor::new(shape.to_vec(), storage))
     }
@@ -573,14 +630,25 @@ pub struct Gradients {
 /// of `module` and back-propagates `grad_output` (the gradient of some loss
 /// with respect to the output, like `output.backward(grad_output)` in
 /// PyTorch). Returns the gradients of the input and of each trainable weight.
-pub fn backward<M: Module + Forward>(module: &M, input: &Tensor, grad_output: &Tensor) -> Result<Gradients, ModuleError> {
+pub fn backward<M: Module + Forward>(
+    module: &M,
+    input: &Tensor,
+    grad_output: &Tensor,
+) -> Result<Gradients, ModuleError> {
     let device = input.device();
-    let ad = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
-    let m = if module.devices().first().is_some_and(|d| d.is_autodiff()) {
-        module.clone()
+    let ad = if device.is_autodiff() {
+        device.clone()
     } else {
-        module.clone().fork(&ad)
+        device.clone().autodiff()
     };
+    // Track the parameters (as `train()` does) but keep each layer's own
+    // train/eval flag, so an eval-mode BatchNorm stays in eval mode.
+    let mut flags = FlagReader::default();
+    module.visit(&mut flags);
+    let m = module.clone().train().map(&mut FlagWriter {
+        flags: flags.flags,
+        next: 0,
+    });
     let float_input = input.dtype().is_float();
     let x = if float_input {
         input.to_device(&ad)?.detach().require_grad()?
@@ -641,5 +709,34 @@ impl ModuleVisitor for GradCollector<'_> {
         {
             self.out.insert(self.stack.join("."), t);
         }
+    }
+}
+
+/// Reads every train/eval flag of a module in visit order.
+#[derive(Default)]
+struct FlagReader {
+    flags: Vec<bool>,
+}
+
+impl ModuleVisitor for FlagReader {
+    fn visit_flag(&mut self, flag: &Param<burn::module::Flag>) {
+        self.flags.push(flag.val().is_enabled());
+    }
+}
+
+/// Writes flags back in the same order.
+struct FlagWriter {
+    flags: Vec<bool>,
+    next: usize,
+}
+
+impl ModuleMapper for FlagWriter {
+    fn map_flag(&mut self, flag: Param<burn::module::Flag>) -> Param<burn::module::Flag> {
+        let Some(&value) = self.flags.get(self.next) else {
+            return flag;
+        };
+        self.next += 1;
+        let (id, _, mapper) = flag.consume();
+        Param::from_mapped_value(id, burn::module::Flag::new(value), mapper)
     }
 }

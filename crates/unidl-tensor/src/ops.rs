@@ -32,7 +32,9 @@ impl Tensor {
             return Ok(self.storage.clone());
         }
         let p = pad(out)?;
-        Ok(crate::tensor::map_raw!(self.storage.clone(), |t| t.expand(p), s @ Storage::Str(..) => s))
+        Ok(
+            crate::tensor::map_raw!(self.storage.clone(), |t| t.expand(p), s @ Storage::Str(..) => s),
+        )
     }
 
     fn complex_parts(&self, op: &str) -> Result<(Raw<Float>, Raw<Float>)> {
@@ -111,35 +113,58 @@ impl Tensor {
 
     /// Element-wise `self + other` with broadcasting.
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
-        self.arith(other, "add", |a, b| a + b, |a, b| a + b, |(a, b), (c, d)| (a + c, b + d))
+        self.arith(
+            other,
+            "add",
+            |a, b| a + b,
+            |a, b| a + b,
+            |(a, b), (c, d)| (a + c, b + d),
+        )
     }
 
     /// Element-wise `self - other` with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
-        self.arith(other, "sub", |a, b| a - b, |a, b| a - b, |(a, b), (c, d)| (a - c, b - d))
+        self.arith(
+            other,
+            "sub",
+            |a, b| a - b,
+            |a, b| a - b,
+            |(a, b), (c, d)| (a - c, b - d),
+        )
     }
 
     /// Element-wise `self * other` with broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
-        self.arith(other, "mul", |a, b| a * b, |a, b| a * b, |(a, b), (c, d)| {
-            (a.clone() * c.clone() - b.clone() * d.clone(), a * d + b * c)
-        })
+        self.arith(
+            other,
+            "mul",
+            |a, b| a * b,
+            |a, b| a * b,
+            |(a, b), (c, d)| (a.clone() * c.clone() - b.clone() * d.clone(), a * d + b * c),
+        )
     }
 
     /// Element-wise true division (integers divide as float32, as in PyTorch).
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
-        let (a, b) = if self.dtype().is_int() && other.dtype().is_int() || self.dtype() == DType::Bool {
-            (self.to_dtype(DType::Float32)?, other.clone())
-        } else {
-            (self.clone(), other.clone())
-        };
-        a.arith(&b, "div", |a, b| a / b, |a, b| a / b, |(a, b), (c, d)| {
-            let den = c.clone() * c.clone() + d.clone() * d.clone();
-            (
-                (a.clone() * c.clone() + b.clone() * d.clone()) / den.clone(),
-                (b * c - a * d) / den,
-            )
-        })
+        let (a, b) =
+            if self.dtype().is_int() && other.dtype().is_int() || self.dtype() == DType::Bool {
+                (self.to_dtype(DType::Float32)?, other.clone())
+            } else {
+                (self.clone(), other.clone())
+            };
+        a.arith(
+            &b,
+            "div",
+            |a, b| a / b,
+            |a, b| a / b,
+            |(a, b), (c, d)| {
+                let den = c.clone() * c.clone() + d.clone() * d.clone();
+                (
+                    (a.clone() * c.clone() + b.clone() * d.clone()) / den.clone(),
+                    (b * c - a * d) / den,
+                )
+            },
+        )
     }
 
     /// Element-wise power `self ** other` (float).
@@ -159,8 +184,14 @@ impl Tensor {
     pub fn atan2(&self, other: &Tensor) -> Result<Tensor> {
         let a = self.to_floating("atan2")?;
         let b = other.to_floating("atan2")?;
-        a.arith(&b, "atan2", |a, b| a.atan2(b), |a, _| a, |_, _| unreachable!())
-            .and_then(|t| t.no_complex("atan2", [self, other]))
+        a.arith(
+            &b,
+            "atan2",
+            |a, b| a.atan2(b),
+            |a, _| a,
+            |_, _| unreachable!(),
+        )
+        .and_then(|t| t.no_complex("atan2", [self, other]))
     }
 
     fn no_complex(self, op: &str, inputs: [&Tensor; 2]) -> Result<Tensor> {
@@ -223,7 +254,9 @@ impl Tensor {
         let storage = match &self.storage {
             Storage::Float(t) => Storage::Float(t.clone().abs()),
             Storage::Int(t) => Storage::Int(t.clone().abs()),
-            Storage::Complex(re, im) => Storage::Float((re.clone().square() + im.clone().square()).sqrt()),
+            Storage::Complex(re, im) => {
+                Storage::Float((re.clone().square() + im.clone().square()).sqrt())
+            }
             _ => return Err(TensorError::dtype_op("abs", self.dtype())),
         };
         Ok(Tensor::new(self.shape.clone(), storage))
@@ -232,7 +265,10 @@ impl Tensor {
     /// Complex conjugate (identity for real tensors).
     pub fn conj(&self) -> Result<Tensor> {
         match &self.storage {
-            Storage::Complex(re, im) => Ok(Tensor::new(self.shape.clone(), Storage::Complex(re.clone(), -im.clone()))),
+            Storage::Complex(re, im) => Ok(Tensor::new(
+                self.shape.clone(),
+                Storage::Complex(re.clone(), -im.clone()),
+            )),
             Storage::Str(..) => Err(TensorError::dtype_op("conj", DType::String)),
             _ => Ok(self.clone()),
         }
@@ -241,7 +277,9 @@ impl Tensor {
     /// Real part of a complex tensor (float32); real tensors are returned as they are.
     pub fn real(&self) -> Result<Tensor> {
         match &self.storage {
-            Storage::Complex(re, _) => Ok(Tensor::new(self.shape.clone(), Storage::Float(re.clone()))),
+            Storage::Complex(re, _) => {
+                Ok(Tensor::new(self.shape.clone(), Storage::Float(re.clone())))
+            }
             Storage::Str(..) => Err(TensorError::dtype_op("real", DType::String)),
             _ => Ok(self.clone()),
         }
@@ -250,7 +288,9 @@ impl Tensor {
     /// Imaginary part of a complex tensor (float32); zeros for real tensors.
     pub fn imag(&self) -> Result<Tensor> {
         match &self.storage {
-            Storage::Complex(_, im) => Ok(Tensor::new(self.shape.clone(), Storage::Float(im.clone()))),
+            Storage::Complex(_, im) => {
+                Ok(Tensor::new(self.shape.clone(), Storage::Float(im.clone())))
+            }
             _ => self.to_floating("imag")?.zeros_like(),
         }
     }
@@ -258,7 +298,10 @@ impl Tensor {
     /// `self * self` (keeps integer dtypes).
     pub fn square(&self) -> Result<Tensor> {
         match &self.storage {
-            Storage::Int(t) => Ok(Tensor::new(self.shape.clone(), Storage::Int(t.clone() * t.clone()))),
+            Storage::Int(t) => Ok(Tensor::new(
+                self.shape.clone(),
+                Storage::Int(t.clone() * t.clone()),
+            )),
             Storage::Complex(..) => self.mul(self),
             _ => self.unary_float("square", |t| t.square()),
         }
@@ -322,7 +365,12 @@ impl Tensor {
     }
     /// `self >= other` element-wise.
     pub fn ge(&self, other: &Tensor) -> Result<Tensor> {
-        self.compare(other, "ge", |a, b| a.greater_equal(b), |a, b| a.greater_equal(b))
+        self.compare(
+            other,
+            "ge",
+            |a, b| a.greater_equal(b),
+            |a, b| a.greater_equal(b),
+        )
     }
     /// `self < other` element-wise.
     pub fn lt(&self, other: &Tensor) -> Result<Tensor> {
@@ -330,7 +378,12 @@ impl Tensor {
     }
     /// `self <= other` element-wise.
     pub fn le(&self, other: &Tensor) -> Result<Tensor> {
-        self.compare(other, "le", |a, b| a.lower_equal(b), |a, b| a.lower_equal(b))
+        self.compare(
+            other,
+            "le",
+            |a, b| a.lower_equal(b),
+            |a, b| a.lower_equal(b),
+        )
     }
 
     /// `self == other` element-wise (also for strings and complex numbers).
@@ -340,7 +393,9 @@ impl Tensor {
         }
         if self.dtype() == DType::Complex64 || other.dtype() == DType::Complex64 {
             let (pair, out) = self.pair(other, "eq")?;
-            let Pair::Complex((a, b), (c, d)) = pair else { unreachable!() };
+            let Pair::Complex((a, b), (c, d)) = pair else {
+                unreachable!()
+            };
             let m = a.equal(c).int() * b.equal(d).int();
             return Ok(Tensor::new(out, Storage::Bool(m.bool())));
         }
@@ -358,20 +413,36 @@ impl Tensor {
     fn string_compare(&self, other: &Tensor, op: &str, want_equal: bool) -> Result<Option<Tensor>> {
         let (Storage::Str(a, dev), Storage::Str(b, _)) = (&self.storage, &other.storage) else {
             if self.dtype() == DType::String || other.dtype() == DType::String {
-                let t = if self.dtype() == DType::String { other.dtype() } else { self.dtype() };
-                return Err(TensorError::invalid(op, format!("cannot compare strings with {t}")));
+                let t = if self.dtype() == DType::String {
+                    other.dtype()
+                } else {
+                    self.dtype()
+                };
+                return Err(TensorError::invalid(
+                    op,
+                    format!("cannot compare strings with {t}"),
+                ));
             }
             return Ok(None);
         };
         let out = broadcast(op, &self.shape, &other.shape)?;
         let a = broadcast_host(a, &self.shape, &out);
         let b = broadcast_host(b, &other.shape, &out);
-        let mask: Vec<bool> = a.iter().zip(&b).map(|(x, y)| (x == y) == want_equal).collect();
+        let mask: Vec<bool> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x == y) == want_equal)
+            .collect();
         let raw = Raw::<Bool>::from_data(burn::tensor::TensorData::new(mask, pad(&out)?), dev);
         Ok(Some(Tensor::new(out, Storage::Bool(raw))))
     }
 
-    fn logic(&self, other: &Tensor, op: &str, f: fn(Raw<Bool>, Raw<Bool>) -> Raw<Bool>) -> Result<Tensor> {
+    fn logic(
+        &self,
+        other: &Tensor,
+        op: &str,
+        f: fn(Raw<Bool>, Raw<Bool>) -> Raw<Bool>,
+    ) -> Result<Tensor> {
         let out = broadcast(op, &self.shape, &other.shape)?;
         let a = Tensor::new(out.clone(), self.expand_to(&out)?).bool_raw(op)?;
         let b = Tensor::new(out.clone(), other.expand_to(&out)?).bool_raw(op)?;
@@ -392,14 +463,19 @@ impl Tensor {
     }
     /// Logical not (non-zero is true).
     pub fn logical_not(&self) -> Result<Tensor> {
-        Ok(Tensor::new(self.shape.clone(), Storage::Bool(self.bool_raw("logical_not")?.bool_not())))
+        Ok(Tensor::new(
+            self.shape.clone(),
+            Storage::Bool(self.bool_raw("logical_not")?.bool_not()),
+        ))
     }
 }
 
 /// Broadcasts host values from `shape` to `out`.
 fn broadcast_host(v: &Arc<Vec<String>>, shape: &[usize], out: &[usize]) -> Vec<String> {
     let lead = out.len() - shape.len();
-    let full: Vec<usize> = (0..out.len()).map(|i| if i < lead { 1 } else { shape[i - lead] }).collect();
+    let full: Vec<usize> = (0..out.len())
+        .map(|i| if i < lead { 1 } else { shape[i - lead] })
+        .collect();
     let picks: Vec<Vec<usize>> = out
         .iter()
         .zip(&full)
@@ -436,7 +512,10 @@ impl Tensor {
                 for &x in d {
                     let n = norm_dim(op, x, self.rank(), false)?;
                     if v.contains(&n) {
-                        return Err(TensorError::invalid(op, format!("dimension {n} given twice")));
+                        return Err(TensorError::invalid(
+                            op,
+                            format!("dimension {n} given twice"),
+                        ));
                     }
                     v.push(n);
                 }
@@ -449,7 +528,10 @@ impl Tensor {
     fn reduce(&self, op: &str, red: Red, axes: Axes, keepdim: bool) -> Result<Tensor> {
         let dims = self.reduce_axes(op, axes)?;
         if self.numel() == 0 {
-            return Err(TensorError::invalid(op, format!("reduction of an empty tensor of shape {:?}", self.shape)));
+            return Err(TensorError::invalid(
+                op,
+                format!("reduction of an empty tensor of shape {:?}", self.shape),
+            ));
         }
         let off = offset(self.rank());
         let mut kept = self.shape.clone();
@@ -459,7 +541,12 @@ impl Tensor {
         let out_shape: Vec<usize> = if keepdim {
             kept
         } else {
-            self.shape.iter().enumerate().filter(|(i, _)| !dims.contains(i)).map(|(_, &s)| s).collect()
+            self.shape
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !dims.contains(i))
+                .map(|(_, &s)| s)
+                .collect()
         };
         macro_rules! run {
             ($t:expr) => {{
@@ -477,11 +564,17 @@ impl Tensor {
         }
         let storage = match (&self.storage, red) {
             (Storage::Float(t), _) => Storage::Float(run!(t.clone())),
-            (Storage::Int(t), Red::Mean) => Storage::Float(run!(t.clone().float().cast(FloatDType::F32))),
+            (Storage::Int(t), Red::Mean) => {
+                Storage::Float(run!(t.clone().float().cast(FloatDType::F32)))
+            }
             (Storage::Int(t), _) => Storage::Int(run!(t.clone())),
-            (Storage::Bool(t), Red::Mean) => Storage::Float(run!(t.clone().float().cast(FloatDType::F32))),
+            (Storage::Bool(t), Red::Mean) => {
+                Storage::Float(run!(t.clone().float().cast(FloatDType::F32)))
+            }
             (Storage::Bool(t), _) => Storage::Int(run!(t.clone().int().cast(IntDType::I64))),
-            (Storage::Complex(re, im), Red::Sum | Red::Mean) => Storage::Complex(run!(re.clone()), run!(im.clone())),
+            (Storage::Complex(re, im), Red::Sum | Red::Mean) => {
+                Storage::Complex(run!(re.clone()), run!(im.clone()))
+            }
             _ => return Err(TensorError::dtype_op(op, self.dtype())),
         };
         Tensor::from_storage(out_shape, storage)
@@ -514,11 +607,27 @@ impl Tensor {
         };
         let off = offset(src.rank());
         let idx = match &src.storage {
-            Storage::Float(t) => if max { t.clone().argmax(off + d) } else { t.clone().argmin(off + d) },
-            Storage::Int(t) => if max { t.clone().argmax(off + d) } else { t.clone().argmin(off + d) },
+            Storage::Float(t) => {
+                if max {
+                    t.clone().argmax(off + d)
+                } else {
+                    t.clone().argmin(off + d)
+                }
+            }
+            Storage::Int(t) => {
+                if max {
+                    t.clone().argmax(off + d)
+                } else {
+                    t.clone().argmin(off + d)
+                }
+            }
             Storage::Bool(t) => {
                 let t = t.clone().int();
-                if max { t.argmax(off + d) } else { t.argmin(off + d) }
+                if max {
+                    t.argmax(off + d)
+                } else {
+                    t.argmin(off + d)
+                }
             }
             _ => return Err(TensorError::dtype_op(op, self.dtype())),
         };
@@ -530,9 +639,18 @@ impl Tensor {
         let out = if keepdim && dim.is_some() {
             shape
         } else if dim.is_none() {
-            if keepdim { vec![1; self.rank()] } else { vec![] }
+            if keepdim {
+                vec![1; self.rank()]
+            } else {
+                vec![]
+            }
         } else {
-            shape.iter().enumerate().filter(|(i, _)| *i != d).map(|(_, &s)| s).collect()
+            shape
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != d)
+                .map(|(_, &s)| s)
+                .collect()
         };
         Tensor::from_storage(out, Storage::Int(idx))
     }
@@ -555,7 +673,10 @@ impl Tensor {
     /// Rectified linear unit (keeps integer dtypes).
     pub fn relu(&self) -> Result<Tensor> {
         match &self.storage {
-            Storage::Int(t) => Ok(Tensor::new(self.shape.clone(), Storage::Int(t.clone().clamp_min(0)))),
+            Storage::Int(t) => Ok(Tensor::new(
+                self.shape.clone(),
+                Storage::Int(t.clone().clamp_min(0)),
+            )),
             _ => self.unary_float("relu", activation::relu),
         }
     }
@@ -580,10 +701,21 @@ impl Tensor {
     /// added axis removed; leading (batch) axes broadcast.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         if self.rank() == 0 || other.rank() == 0 {
-            return Err(TensorError::invalid("matmul", "both operands need rank >= 1"));
+            return Err(TensorError::invalid(
+                "matmul",
+                "both operands need rank >= 1",
+            ));
         }
-        let a = if self.rank() == 1 { self.reshape(&[1, -1])? } else { self.clone() };
-        let b = if other.rank() == 1 { other.reshape(&[-1, 1])? } else { other.clone() };
+        let a = if self.rank() == 1 {
+            self.reshape(&[1, -1])?
+        } else {
+            self.clone()
+        };
+        let b = if other.rank() == 1 {
+            other.reshape(&[-1, 1])?
+        } else {
+            other.clone()
+        };
         let (ra, rb) = (a.rank(), b.rank());
         let (m, k) = (a.shape[ra - 2], a.shape[ra - 1]);
         let (k2, n) = (b.shape[rb - 2], b.shape[rb - 1]);
@@ -595,11 +727,13 @@ impl Tensor {
                 detail: format!(" (inner dimensions {k} and {k2} differ)"),
             });
         }
-        let batch = broadcast("matmul", &a.shape[..ra - 2], &b.shape[..rb - 2]).map_err(|_| TensorError::ShapeMismatch {
-            op: "matmul".into(),
-            lhs: self.shape.clone(),
-            rhs: other.shape.clone(),
-            detail: " (batch dimensions do not broadcast)".into(),
+        let batch = broadcast("matmul", &a.shape[..ra - 2], &b.shape[..rb - 2]).map_err(|_| {
+            TensorError::ShapeMismatch {
+                op: "matmul".into(),
+                lhs: self.shape.clone(),
+                rhs: other.shape.clone(),
+                detail: " (batch dimensions do not broadcast)".into(),
+            }
         })?;
         let mut sa = batch.clone();
         sa.extend([m, k]);
@@ -610,7 +744,11 @@ impl Tensor {
         let (pair, _) = a.pair_same_shape(&b)?;
         let storage = match pair {
             Pair::Float(x, y) => Storage::Float(x.matmul(y)),
-            Pair::Int(x, y) => Storage::Float(x.float().cast(FloatDType::F32).matmul(y.float().cast(FloatDType::F32))),
+            Pair::Int(x, y) => Storage::Float(
+                x.float()
+                    .cast(FloatDType::F32)
+                    .matmul(y.float().cast(FloatDType::F32)),
+            ),
             Pair::Complex((a, b), (c, d)) => Storage::Complex(
                 a.clone().matmul(c.clone()) - b.clone().matmul(d.clone()),
                 a.matmul(d) + b.matmul(c),
@@ -633,17 +771,26 @@ impl Tensor {
             return Err(TensorError::dtype_op("matmul", DType::String));
         }
         let pair = if ta == DType::Complex64 || tb == DType::Complex64 {
-            Pair::Complex(self.complex_parts("matmul")?, other.complex_parts("matmul")?)
+            Pair::Complex(
+                self.complex_parts("matmul")?,
+                other.complex_parts("matmul")?,
+            )
         } else if ta.is_float() || tb.is_float() {
-            let target = if ta.is_float() && (!tb.is_float() || float_rank(ta) >= float_rank(tb)) { ta } else { tb };
+            let target = if ta.is_float() && (!tb.is_float() || float_rank(ta) >= float_rank(tb)) {
+                ta
+            } else {
+                tb
+            };
             Pair::Float(
                 self.float_raw("matmul")?.cast(float_dtype(target)),
                 other.float_raw("matmul")?.cast(float_dtype(target)),
             )
         } else {
-            Pair::Int(self.int_raw()?.cast(IntDType::I64), other.int_raw()?.cast(IntDType::I64))
+            Pair::Int(
+                self.int_raw()?.cast(IntDType::I64),
+                other.int_raw()?.cast(IntDType::I64),
+            )
         };
         Ok((pair, ()))
     }
 }
-

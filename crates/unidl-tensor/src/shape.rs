@@ -51,8 +51,16 @@ pub(crate) fn broadcast(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -82,7 +90,10 @@ pub(crate) fn infer_reshape(from: &[usize], to: &[isize]) -> Result<Vec<usize>> 
     for (i, &d) in to.iter().enumerate() {
         if d == -1 {
             if unknown.replace(i).is_some() {
-                return Err(TensorError::invalid("reshape", "only one dimension may be -1"));
+                return Err(TensorError::invalid(
+                    "reshape",
+                    "only one dimension may be -1",
+                ));
             }
         } else if d < 0 {
             return Err(TensorError::invalid(
@@ -118,7 +129,10 @@ pub(crate) fn check_perm(perm: &[isize], rank: usize) -> Result<Vec<usize>> {
     for &p in perm {
         let d = norm_dim("permute", p, rank, false)?;
         if std::mem::replace(&mut seen[d], true) {
-            return Err(TensorError::invalid("permute", format!("axis {d} repeated in {perm:?}")));
+            return Err(TensorError::invalid(
+                "permute",
+                format!("axis {d} repeated in {perm:?}"),
+            ));
         }
         out.push(d);
     }
@@ -143,7 +157,11 @@ pub(crate) fn host_gather<T: Clone>(values: &[T], shape: &[usize], picks: &[Vec<
     let mut out = Vec::with_capacity(n);
     let mut idx = vec![0usize; picks.len()];
     for _ in 0..n {
-        let src: usize = idx.iter().enumerate().map(|(a, &i)| picks[a][i] * st[a]).sum();
+        let src: usize = idx
+            .iter()
+            .enumerate()
+            .map(|(a, &i)| picks[a][i] * st[a])
+            .sum();
         out.push(values[src].clone());
         for a in (0..idx.len()).rev() {
             idx[a] += 1;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use burn::tensor::{Int, TensorData};
 
 use crate::error::{Result, TensorError};
-use crate::shape::{check_perm, host_gather, host_permute, infer_reshape, norm_dim, offset, pad, MAX_RANK};
-use crate::tensor::{Raw, Storage, Tensor, map_raw};
+use crate::shape::{
+    MAX_RANK, check_perm, host_gather, host_permute, infer_reshape, norm_dim, offset, pad,
+};
+use crate::tensor::{Storage, Tensor, map_raw};
 
 /// One item of an index expression, like one comma-separated part of `t[…]` in Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +36,21 @@ pub enum Idx {
 impl Idx {
     /// `start..stop` with step 1.
     pub fn range(start: isize, stop: isize) -> Idx {
-        Idx::Slice { start: Some(start), stop: Some(stop), step: 1 }
+        Idx::Slice {
+            start: Some(start),
+            stop: Some(stop),
+            step: 1,
+        }
     }
 }
 
 /// Python's slice semantics: the indices `start:stop:step` selects on an axis of size `n`.
-fn slice_indices(start: Option<isize>, stop: Option<isize>, step: isize, n: usize) -> Result<Vec<usize>> {
+fn slice_indices(
+    start: Option<isize>,
+    stop: Option<isize>,
+    step: isize,
+    n: usize,
+) -> Result<Vec<usize>> {
     if step == 0 {
         return Err(TensorError::invalid("index", "slice step cannot be zero"));
     }
@@ -71,14 +82,21 @@ impl Tensor {
     /// (negative allowed), full axes, new axes and one ellipsis. The result is a
     /// tensor (T-e). An integer out of range is [`TensorError::IndexOutOfRange`].
     pub fn index(&self, items: &[Idx]) -> Result<Tensor> {
-        let consuming = items.iter().filter(|i| !matches!(i, Idx::NewAxis | Idx::Ellipsis)).count();
+        let consuming = items
+            .iter()
+            .filter(|i| !matches!(i, Idx::NewAxis | Idx::Ellipsis))
+            .count();
         if items.iter().filter(|i| matches!(i, Idx::Ellipsis)).count() > 1 {
             return Err(TensorError::invalid("index", "at most one ellipsis"));
         }
         if consuming > self.rank() {
             return Err(TensorError::invalid(
                 "index",
-                format!("{consuming} indices for a tensor of rank {} (shape {:?})", self.rank(), self.shape),
+                format!(
+                    "{consuming} indices for a tensor of rank {} (shape {:?})",
+                    self.rank(),
+                    self.shape
+                ),
             ));
         }
         // Expand the ellipsis (or append trailing full axes).
@@ -107,7 +125,11 @@ impl Tensor {
                     let n = self.shape[axis];
                     let j = if i < 0 { i + n as isize } else { i };
                     if j < 0 || j >= n as isize {
-                        return Err(TensorError::IndexOutOfRange { axis, index: i, size: n });
+                        return Err(TensorError::IndexOutOfRange {
+                            axis,
+                            index: i,
+                            size: n,
+                        });
                     }
                     picks.push(vec![j as usize]);
                     axis += 1;
@@ -127,7 +149,10 @@ impl Tensor {
             }
         }
         if out_shape.len() > MAX_RANK {
-            return Err(TensorError::RankTooLarge { rank: out_shape.len(), max: MAX_RANK });
+            return Err(TensorError::RankTooLarge {
+                rank: out_shape.len(),
+                max: MAX_RANK,
+            });
         }
         let picked = self.gather_axes(&picks)?;
         Tensor::from_storage(out_shape, picked.storage)
@@ -139,7 +164,9 @@ impl Tensor {
         if shape.contains(&0) {
             return Err(TensorError::invalid(
                 "index",
-                format!("the result of shape {shape:?} would be empty; unidl tensors on a device have no zero-size axes"),
+                format!(
+                    "the result of shape {shape:?} would be empty; unidl tensors on a device have no zero-size axes"
+                ),
             ));
         }
         let off = offset(self.rank());
@@ -156,8 +183,10 @@ impl Tensor {
                     t.slice_dim(off + a, p[0]..p[0] + p.len())
                 } else {
                     let idx: Vec<i64> = p.iter().map(|&x| x as i64).collect();
-                    let idx = Raw::<Int>::from_data(TensorData::new(idx, [p.len(); 1]).convert_dtype(burn::tensor::DType::I64), &device);
-                    let idx: burn::tensor::Tensor<1, Int> = idx.reshape([p.len()]);
+                    let idx = burn::tensor::Tensor::<1, Int>::from_data(
+                        TensorData::new(idx, [p.len()]),
+                        (&device, burn::tensor::DType::I64),
+                    );
                     t.select(off + a, idx)
                 };
             }
@@ -170,10 +199,20 @@ impl Tensor {
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = norm_dim("narrow", dim, self.rank(), false)?;
         if start + len > self.shape[d] {
-            return Err(TensorError::IndexOutOfRange { axis: d, index: (start + len) as isize - 1, size: self.shape[d] });
+            return Err(TensorError::IndexOutOfRange {
+                axis: d,
+                index: (start + len) as isize - 1,
+                size: self.shape[d],
+            });
         }
         let picks: Vec<Vec<usize>> = (0..self.rank())
-            .map(|a| if a == d { (start..start + len).collect() } else { (0..self.shape[a]).collect() })
+            .map(|a| {
+                if a == d {
+                    (start..start + len).collect()
+                } else {
+                    (0..self.shape[a]).collect()
+                }
+            })
             .collect();
         self.gather_axes(&picks)
     }
@@ -225,7 +264,13 @@ impl Tensor {
             Some(d) => {
                 let d = norm_dim("squeeze", d, self.rank(), false)?;
                 if self.shape[d] != 1 {
-                    return Err(TensorError::invalid("squeeze", format!("axis {d} of shape {:?} has size {}, not 1", self.shape, self.shape[d])));
+                    return Err(TensorError::invalid(
+                        "squeeze",
+                        format!(
+                            "axis {d} of shape {:?} has size {}, not 1",
+                            self.shape, self.shape[d]
+                        ),
+                    ));
                 }
                 let mut s = self.shape.clone();
                 s.remove(d);
@@ -251,7 +296,10 @@ impl Tensor {
         let a = norm_dim("flatten", start, self.rank(), false)?;
         let b = norm_dim("flatten", end, self.rank(), false)?;
         if a > b {
-            return Err(TensorError::invalid("flatten", format!("start axis {a} is after end axis {b}")));
+            return Err(TensorError::invalid(
+                "flatten",
+                format!("start axis {a} is after end axis {b}"),
+            ));
         }
         let mut s = self.shape[..a].to_vec();
         s.push(self.shape[a..=b].iter().product());
@@ -262,14 +310,23 @@ impl Tensor {
     /// Joins tensors along an existing axis. Dtypes must match; shapes must match
     /// except along `dim` (the error names both shapes).
     pub fn concat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| TensorError::invalid("concat", "no tensors given"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| TensorError::invalid("concat", "no tensors given"))?;
         let d = norm_dim("concat", dim, first.rank(), false)?;
         if first.rank() == 0 {
-            return Err(TensorError::invalid("concat", "cannot concatenate scalars; use stack"));
+            return Err(TensorError::invalid(
+                "concat",
+                "cannot concatenate scalars; use stack",
+            ));
         }
         for t in &tensors[1..] {
             let same = t.rank() == first.rank()
-                && t.shape.iter().zip(&first.shape).enumerate().all(|(i, (a, b))| i == d || a == b);
+                && t.shape
+                    .iter()
+                    .zip(&first.shape)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == d || a == b);
             if !same {
                 return Err(TensorError::ShapeMismatch {
                     op: "concat".into(),
@@ -279,7 +336,10 @@ impl Tensor {
                 });
             }
             if t.dtype() != first.dtype() {
-                return Err(TensorError::invalid("concat", format!("dtypes differ: {} and {}", first.dtype(), t.dtype())));
+                return Err(TensorError::invalid(
+                    "concat",
+                    format!("dtypes differ: {} and {}", first.dtype(), t.dtype()),
+                ));
             }
         }
         let mut shape = first.shape.clone();
@@ -309,14 +369,19 @@ impl Tensor {
                         _ => unreachable!("dtype checked"),
                     })
                     .unzip();
-                Storage::Complex(burn::tensor::Tensor::cat(re, off + d), burn::tensor::Tensor::cat(im, off + d))
+                Storage::Complex(
+                    burn::tensor::Tensor::cat(re, off + d),
+                    burn::tensor::Tensor::cat(im, off + d),
+                )
             }
             Storage::Str(_, dev) => {
                 let outer: usize = first.shape[..d].iter().product();
                 let mut out = Vec::with_capacity(crate::shape::volume(&shape));
                 for o in 0..outer {
                     for t in tensors {
-                        let Storage::Str(v, _) = &t.storage else { unreachable!("dtype checked") };
+                        let Storage::Str(v, _) = &t.storage else {
+                            unreachable!("dtype checked")
+                        };
                         let inner: usize = t.shape[d..].iter().product();
                         out.extend_from_slice(&v[o * inner..(o + 1) * inner]);
                     }
@@ -329,7 +394,9 @@ impl Tensor {
 
     /// Joins tensors of equal shape along a new axis `dim`.
     pub fn stack(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| TensorError::invalid("stack", "no tensors given"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| TensorError::invalid("stack", "no tensors given"))?;
         for t in &tensors[1..] {
             if t.shape != first.shape {
                 return Err(TensorError::ShapeMismatch {
@@ -341,7 +408,10 @@ impl Tensor {
             }
         }
         let d = norm_dim("stack", dim, first.rank(), true)? as isize;
-        let parts = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<Vec<_>>>()?;
+        let parts = tensors
+            .iter()
+            .map(|t| t.unsqueeze(d))
+            .collect::<Result<Vec<_>>>()?;
         Tensor::concat(&parts, d)
     }
 
@@ -363,7 +433,10 @@ impl Tensor {
         if total != self.shape[d] || sizes.contains(&0) {
             return Err(TensorError::invalid(
                 "split",
-                format!("sizes {sizes:?} (sum {total}) do not partition axis {d} of size {}", self.shape[d]),
+                format!(
+                    "sizes {sizes:?} (sum {total}) do not partition axis {d} of size {}",
+                    self.shape[d]
+                ),
             ));
         }
         let mut start = 0;
@@ -380,7 +453,10 @@ impl Tensor {
     /// Splits into `chunks` nearly equal pieces along `dim` (PyTorch's `chunk`).
     pub fn chunk(&self, chunks: usize, dim: isize) -> Result<Vec<Tensor>> {
         if chunks == 0 {
-            return Err(TensorError::invalid("chunk", "number of chunks must be positive"));
+            return Err(TensorError::invalid(
+                "chunk",
+                "number of chunks must be positive",
+            ));
         }
         let d = norm_dim("chunk", dim, self.rank(), false)?;
         let size = self.shape[d].div_ceil(chunks).max(1);
@@ -397,7 +473,10 @@ mod tests {
         assert_eq!(slice_indices(None, None, 2, 5).unwrap(), vec![0, 2, 4]);
         assert_eq!(slice_indices(None, None, -1, 4).unwrap(), vec![3, 2, 1, 0]);
         assert_eq!(slice_indices(Some(-2), None, 1, 5).unwrap(), vec![3, 4]);
-        assert_eq!(slice_indices(Some(1), Some(100), 3, 8).unwrap(), vec![1, 4, 7]);
+        assert_eq!(
+            slice_indices(Some(1), Some(100), 3, 8).unwrap(),
+            vec![1, 4, 7]
+        );
         assert_eq!(slice_indices(Some(3), Some(0), -2, 5).unwrap(), vec![3, 1]);
         assert!(slice_indices(None, None, 0, 3).is_err());
     }

@@ -75,7 +75,9 @@ impl fmt::Debug for Tensor {
         if self.numel() <= 64 {
             match self.dtype() {
                 DType::String => write!(f, ", data={:?}", self.to_strings().unwrap_or_default())?,
-                DType::Complex64 => write!(f, ", data={:?}", self.to_complex().unwrap_or_default())?,
+                DType::Complex64 => {
+                    write!(f, ", data={:?}", self.to_complex().unwrap_or_default())?
+                }
                 _ => write!(f, ", data={:?}", self.to_vec_f64().unwrap_or_default())?,
             }
         }
@@ -192,7 +194,10 @@ impl Tensor {
     /// Builds a float32 tensor from row-major values.
     pub fn from_f32(values: Vec<f32>, shape: &[usize], device: &Device) -> Result<Self> {
         check_len(values.len(), shape)?;
-        let raw = Raw::<Float>::from_data(TensorData::new(values, pad(shape)?), (device, burn::tensor::DType::F32));
+        let raw = Raw::<Float>::from_data(
+            TensorData::new(values, pad(shape)?),
+            (device, burn::tensor::DType::F32),
+        );
         Ok(Tensor::new(shape.to_vec(), Storage::Float(raw)))
     }
 
@@ -200,7 +205,10 @@ impl Tensor {
     pub fn from_i64(values: Vec<i64>, shape: &[usize], device: &Device) -> Result<Self> {
         check_len(values.len(), shape)?;
         require_dtype(device, "from_i64", DType::Int64)?;
-        let raw = Raw::<Int>::from_data(TensorData::new(values, pad(shape)?), (device, burn::tensor::DType::I64));
+        let raw = Raw::<Int>::from_data(
+            TensorData::new(values, pad(shape)?),
+            (device, burn::tensor::DType::I64),
+        );
         Ok(Tensor::new(shape.to_vec(), Storage::Int(raw)))
     }
 
@@ -208,7 +216,10 @@ impl Tensor {
     pub fn from_strings(values: Vec<String>, shape: &[usize], device: &Device) -> Result<Self> {
         check_len(values.len(), shape)?;
         pad(shape)?;
-        Ok(Tensor::new(shape.to_vec(), Storage::Str(Arc::new(values), device.clone())))
+        Ok(Tensor::new(
+            shape.to_vec(),
+            Storage::Str(Arc::new(values), device.clone()),
+        ))
     }
 
     /// Builds a complex64 tensor from row-major values.
@@ -219,11 +230,18 @@ impl Tensor {
             let v: Vec<f32> = values.iter().map(f).collect();
             Raw::<Float>::from_data(TensorData::new(v, p), (device, burn::tensor::DType::F32))
         };
-        Ok(Tensor::new(shape.to_vec(), Storage::Complex(part(|c| c.re), part(|c| c.im))))
+        Ok(Tensor::new(
+            shape.to_vec(),
+            Storage::Complex(part(|c| c.re), part(|c| c.im)),
+        ))
     }
 
     pub(crate) fn from_flat(flat: Flat, device: &Device) -> Result<Self> {
-        let Flat { shape, dtype, values } = flat;
+        let Flat {
+            shape,
+            dtype,
+            values,
+        } = flat;
         require_dtype(device, "initialize", dtype)?;
         let p = pad(&shape)?;
         let storage = match values {
@@ -235,7 +253,9 @@ impl Tensor {
                     Storage::Int(Raw::<Int>::from_data(data, (device, burn_dtype(dtype))))
                 }
             }
-            FlatValues::Bool(v) => Storage::Bool(Raw::<Bool>::from_data(TensorData::new(v, p), device)),
+            FlatValues::Bool(v) => {
+                Storage::Bool(Raw::<Bool>::from_data(TensorData::new(v, p), device))
+            }
             FlatValues::Str(v) => Storage::Str(Arc::new(v), device.clone()),
             FlatValues::Complex(v) => return Tensor::from_complex(&v, &shape, device),
         };
@@ -247,7 +267,9 @@ impl Tensor {
         require_dtype(device, "empty", dtype)?;
         let p = pad(shape)?;
         let storage = match dtype {
-            DType::String => Storage::Str(Arc::new(vec![String::new(); volume(shape)]), device.clone()),
+            DType::String => {
+                Storage::Str(Arc::new(vec![String::new(); volume(shape)]), device.clone())
+            }
             DType::Complex64 => Storage::Complex(Raw::empty(p, device), Raw::empty(p, device)),
             DType::Bool => Storage::Bool(Raw::<Bool>::empty(p, device)),
             d if d.is_float() => Storage::Float(Raw::<Float>::empty(p, (device, burn_dtype(d)))),
@@ -262,9 +284,13 @@ impl Tensor {
         let p = pad(shape)?;
         let storage = match dtype {
             DType::String => return Err(TensorError::dtype_op("full (numeric fill)", dtype)),
-            DType::Complex64 => Storage::Complex(Raw::full(p, value, device), Raw::zeros(p, device)),
+            DType::Complex64 => {
+                Storage::Complex(Raw::full(p, value, device), Raw::zeros(p, device))
+            }
             DType::Bool => Storage::Bool(Raw::<Int>::full(p, value as i64, device).bool()),
-            d if d.is_float() => Storage::Float(Raw::<Float>::full(p, value, (device, burn_dtype(d)))),
+            d if d.is_float() => {
+                Storage::Float(Raw::<Float>::full(p, value, (device, burn_dtype(d))))
+            }
             d => Storage::Int(Raw::<Int>::full(p, value as i64, (device, burn_dtype(d)))),
         };
         Ok(Tensor::new(shape.to_vec(), storage))
@@ -321,7 +347,10 @@ impl Tensor {
     /// Uniform float32 in [`low`, `high`).
     pub fn uniform(low: f64, high: f64, shape: &[usize], device: &Device) -> Result<Self> {
         if !(low < high) {
-            return Err(TensorError::invalid("uniform", format!("low {low} must be below high {high}")));
+            return Err(TensorError::invalid(
+                "uniform",
+                format!("low {low} must be below high {high}"),
+            ));
         }
         Self::random(shape, Distribution::Uniform(low, high), device)
     }
@@ -329,7 +358,10 @@ impl Tensor {
     /// Normal float32 with `mean` and standard deviation `std`.
     pub fn normal(mean: f64, std: f64, shape: &[usize], device: &Device) -> Result<Self> {
         if !(std >= 0.0) || !mean.is_finite() {
-            return Err(TensorError::invalid("normal", format!("mean {mean}, std {std}: std must be >= 0, mean finite")));
+            return Err(TensorError::invalid(
+                "normal",
+                format!("mean {mean}, std {std}: std must be >= 0, mean finite"),
+            ));
         }
         Self::random(shape, Distribution::Normal(mean, std), device)
     }
@@ -337,18 +369,32 @@ impl Tensor {
     /// Uniform int64 in [`low`, `high`) (`randint`).
     pub fn randint(low: i64, high: i64, shape: &[usize], device: &Device) -> Result<Self> {
         if low >= high {
-            return Err(TensorError::invalid("randint", format!("low {low} must be below high {high}")));
+            return Err(TensorError::invalid(
+                "randint",
+                format!("low {low} must be below high {high}"),
+            ));
         }
         require_dtype(device, "randint", DType::Int64)?;
-        let u = Raw::<Float>::random(pad(shape)?, Distribution::Uniform(low as f64, high as f64), device);
-        let i = u.floor().clamp(low as f64, (high - 1) as f64).int().cast(burn::tensor::IntDType::I64);
+        let u = Raw::<Float>::random(
+            pad(shape)?,
+            Distribution::Uniform(low as f64, high as f64),
+            device,
+        );
+        let i = u
+            .floor()
+            .clamp(low as f64, (high - 1) as f64)
+            .int()
+            .cast(burn::tensor::IntDType::I64);
         Ok(Tensor::new(shape.to_vec(), Storage::Int(i)))
     }
 
     /// Bernoulli (binomial with n = 1) float32 samples: 1 with probability `p`.
     pub fn bernoulli(p: f64, shape: &[usize], device: &Device) -> Result<Self> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(TensorError::invalid("bernoulli", format!("probability {p} outside [0, 1]")));
+            return Err(TensorError::invalid(
+                "bernoulli",
+                format!("probability {p} outside [0, 1]"),
+            ));
         }
         Self::random(shape, Distribution::Bernoulli(p), device)
     }
@@ -357,7 +403,10 @@ impl Tensor {
     pub fn bernoulli_like(&self) -> Result<Self> {
         let p = self.float_raw("bernoulli")?;
         let u = Raw::<Float>::random(pad(&self.shape)?, Distribution::Default, &self.device());
-        Ok(Tensor::new(self.shape.clone(), Storage::Float(u.lower(p).float())))
+        Ok(Tensor::new(
+            self.shape.clone(),
+            Storage::Float(u.lower(p).float()),
+        ))
     }
 
     // ----- conversion (§6.1.1-c) -----
@@ -381,11 +430,15 @@ impl Tensor {
                 Storage::Complex(re, im)
             }
             (_, DType::Bool) => Storage::Bool(self.bool_raw("cast")?),
-            (Storage::Float(t), d) if d.is_float() => Storage::Float(t.clone().cast(float_dtype(d))),
+            (Storage::Float(t), d) if d.is_float() => {
+                Storage::Float(t.clone().cast(float_dtype(d)))
+            }
             (Storage::Float(t), d) => Storage::Int(t.clone().cast(int_dtype(d))),
             (Storage::Int(t), d) if d.is_float() => Storage::Float(t.clone().cast(float_dtype(d))),
             (Storage::Int(t), d) => Storage::Int(t.clone().cast(int_dtype(d))),
-            (Storage::Bool(t), d) if d.is_float() => Storage::Float(t.clone().float().cast(float_dtype(d))),
+            (Storage::Bool(t), d) if d.is_float() => {
+                Storage::Float(t.clone().float().cast(float_dtype(d)))
+            }
             (Storage::Bool(t), d) => Storage::Int(t.clone().int().cast(int_dtype(d))),
         };
         Ok(Tensor::new(self.shape.clone(), storage))
@@ -394,11 +447,20 @@ impl Tensor {
     /// Moves to another device (possibly of another back-end: the data goes through the host).
     pub fn to_device(&self, device: &Device) -> Result<Self> {
         require_dtype(device, "to_device", self.dtype())?;
-        let same_backend = unidl_backend::backend_of(device) == unidl_backend::backend_of(&self.device());
+        let same_backend =
+            unidl_backend::backend_of(device) == unidl_backend::backend_of(&self.device());
         if !same_backend {
             return self.to_host_and(device);
         }
-        let storage = map_raw!(self.storage.clone(), |t| t.to_device(device), Storage::Str(v, _) => Storage::Str(v, device.clone()));
+        let ad = device.is_autodiff();
+        let storage = map_raw!(self.storage.clone(), |t| {
+            let t = t.to_device(device);
+            match (ad, t.is_autodiff()) {
+                (true, false) => t.autodiff(),
+                (false, true) => t.without_autodiff(),
+                _ => t,
+            }
+        }, Storage::Str(v, _) => Storage::Str(v, device.clone()));
         Ok(Tensor::new(self.shape.clone(), storage))
     }
 
@@ -442,13 +504,21 @@ impl Tensor {
         if self.rank() != D {
             return Err(TensorError::invalid(
                 "into_burn",
-                format!("tensor of rank {} (shape {:?}) asked for as rank {D}", self.rank(), self.shape),
+                format!(
+                    "tensor of rank {} (shape {:?}) asked for as rank {D}",
+                    self.rank(),
+                    self.shape
+                ),
             ));
         }
         let dtype = self.dtype();
         let shape: [usize; D] = self.shape.clone().try_into().expect("rank checked");
-        let raw = K::unwrap(self.storage)
-            .ok_or_else(|| TensorError::invalid("into_burn", format!("a {dtype} tensor is not of the requested Burn kind")))?;
+        let raw = K::unwrap(self.storage).ok_or_else(|| {
+            TensorError::invalid(
+                "into_burn",
+                format!("a {dtype} tensor is not of the requested Burn kind"),
+            )
+        })?;
         Ok(raw.reshape(shape))
     }
 
@@ -459,7 +529,11 @@ impl Tensor {
         Ok(match &self.storage {
             Storage::Float(t) => t.to_data().iter::<f64>().collect(),
             Storage::Int(t) => t.to_data().iter::<i64>().map(|x| x as f64).collect(),
-            Storage::Bool(t) => t.to_data().iter::<bool>().map(|b| f64::from(u8::from(b))).collect(),
+            Storage::Bool(t) => t
+                .to_data()
+                .iter::<bool>()
+                .map(|b| f64::from(u8::from(b)))
+                .collect(),
             _ => return Err(TensorError::dtype_op("to_vec_f64", self.dtype())),
         })
     }
@@ -499,7 +573,11 @@ impl Tensor {
             Storage::Complex(re, im) => {
                 let re: Vec<f32> = re.to_data().iter::<f32>().collect();
                 let im: Vec<f32> = im.to_data().iter::<f32>().collect();
-                Ok(re.into_iter().zip(im).map(|(re, im)| Complex { re, im }).collect())
+                Ok(re
+                    .into_iter()
+                    .zip(im)
+                    .map(|(re, im)| Complex { re, im })
+                    .collect())
             }
             _ => Err(TensorError::dtype_op("to_complex", self.dtype())),
         }
@@ -508,7 +586,14 @@ impl Tensor {
     /// The single value of a one-element tensor, as f64.
     pub fn item(&self) -> Result<f64> {
         if self.numel() != 1 {
-            return Err(TensorError::invalid("item", format!("tensor of shape {:?} has {} elements, not 1", self.shape, self.numel())));
+            return Err(TensorError::invalid(
+                "item",
+                format!(
+                    "tensor of shape {:?} has {} elements, not 1",
+                    self.shape,
+                    self.numel()
+                ),
+            ));
         }
         Ok(self.to_vec_f64()?[0])
     }
@@ -554,7 +639,9 @@ impl Tensor {
     /// The gradient of this tensor in `grads`, if it was tracked.
     pub fn grad(&self, grads: &burn::tensor::Gradients) -> Option<Tensor> {
         match &self.storage {
-            Storage::Float(t) => t.grad(grads).map(|g| Tensor::new(self.shape.clone(), Storage::Float(g))),
+            Storage::Float(t) => t
+                .grad(grads)
+                .map(|g| Tensor::new(self.shape.clone(), Storage::Float(g))),
             _ => None,
         }
     }
@@ -562,7 +649,9 @@ impl Tensor {
     /// The same values with autodiff tracking removed.
     pub fn detach(&self) -> Self {
         match &self.storage {
-            Storage::Float(t) => Tensor::new(self.shape.clone(), Storage::Float(t.clone().detach())),
+            Storage::Float(t) => {
+                Tensor::new(self.shape.clone(), Storage::Float(t.clone().detach()))
+            }
             _ => self.clone(),
         }
     }
