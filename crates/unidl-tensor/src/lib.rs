@@ -8,12 +8,13 @@
 //!
 //! The standard's free functions are here under their own names:
 //! [`initialize`], [`index`], [`permute`], [`reshape`]; the module interfaces
-//! (`forward`, `get_parameters`, `get_modules`, `load_state_dict`, `backward`,
-//! `register_backward_function`) are in [`module`].
+//! (`forward`, `get_parameters`, `get_modules`, `load_state_dict`, `backward`)
+//! are in [`module`]; `register_backward_function` is in [`autograd`].
 //!
 //! Architecture invariant: depends on `unidl-backend` and Burn only; never on
 //! the data, training or zoo crates.
 
+pub mod autograd;
 mod data;
 mod error;
 pub mod module;

@@ -5,7 +5,7 @@ use crate::error::{Result, TensorError};
 
 /// Storage rank: every tensor is held by Burn as a rank-`MAX_RANK` tensor whose
 /// leading axes are 1. Ranks 0 ..= `MAX_RANK` are supported.
-pub const MAX_RANK: usize = 8;
+pub const MAX_RANK: usize = 6;
 
 /// Number of elements of a shape (1 for a scalar).
 pub fn volume(shape: &[usize]) -> usize {

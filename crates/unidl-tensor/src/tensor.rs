@@ -55,7 +55,7 @@ macro_rules! map_raw {
 }
 pub(crate) use map_raw;
 
-/// A tensor of any rank (0 ..= 8) and any [`DType`], on any back-end.
+/// A tensor of any rank (0 ..= 6) and any [`DType`], on any back-end.
 ///
 /// Numeric tensors are Burn tensors on a [`Device`] and take part in autodiff
 /// when created on an autodiff device; string tensors live on the host;
@@ -491,7 +491,7 @@ impl Tensor {
         Ok(Tensor::new(self.shape.clone(), storage))
     }
 
-    /// Wraps a Burn tensor of any rank ≤ 8 (a reshape; no data is copied).
+    /// Wraps a Burn tensor of any rank ≤ 6 (a reshape; no data is copied).
     pub fn from_burn<const D: usize, K: BurnKind>(t: BT<D, K>) -> Result<Self> {
         let shape = t.dims().to_vec();
         let raw: Raw<K> = t.reshape(pad(&shape)?);
@@ -628,10 +628,20 @@ impl Tensor {
         }
     }
 
+    /// Whether this tensor is part of an autodiff graph (a tracked float tensor).
+    pub fn is_tracked(&self) -> bool {
+        matches!(&self.storage, Storage::Float(t) if t.is_tracked())
+    }
+
     /// Runs reverse-mode autodiff from this (usually scalar) float tensor.
+    /// A tensor that is not part of an autodiff graph is an error.
     pub fn backward(&self) -> Result<burn::tensor::Gradients> {
         match &self.storage {
-            Storage::Float(t) => Ok(t.backward()),
+            Storage::Float(t) if t.is_tracked() => Ok(t.backward()),
+            Storage::Float(_) => Err(TensorError::invalid(
+                "backward",
+                "the tensor is not tracked: create the inputs on an autodiff device and mark them with require_grad",
+            )),
             _ => Err(TensorError::dtype_op("backward", self.dtype())),
         }
     }
