@@ -42,7 +42,9 @@ fn flag(rest: &[String], name: &str) -> Option<String> {
 }
 
 fn demo(rest: &[String]) -> Result<()> {
-    let backend = flag(rest, "--backend")
+    let explicit = flag(rest, "--backend");
+    let backend = explicit
+        .clone()
         .or_else(|| std::env::var("UNIDL_BACKEND").ok())
         .unwrap_or_else(|| "flex".into());
     let name = backend.split(':').next().unwrap_or("flex").to_string();
@@ -58,7 +60,9 @@ fn demo(rest: &[String]) -> Result<()> {
         "--features",
         &name,
     ]);
-    cmd.env("UNIDL_BACKEND", &backend);
+    if explicit.is_some() {
+        cmd.env("UNIDL_BACKEND", &backend);
+    }
     env::run(cmd)
 }
 

@@ -86,13 +86,13 @@ fn main() -> Result<()> {
     );
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let steps = 60;
+    let steps = 80;
     for step in 1..=steps {
         let (x, y) = batch(32, 64, &device)?;
         let logits = model.forward(x);
         let loss = loss_fn.forward(logits.clone(), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-3, model, grads);
+        model = optim.step(1e-2, model, grads);
         if step % 10 == 0 || step == 1 {
             let acc = logits
                 .argmax(1)
