@@ -110,6 +110,27 @@ pub fn capabilities() -> Vec<BackendReport> {
     BackendKind::ALL.into_iter().map(report_for).collect()
 }
 
+/// `Ok` when `device` can hold `dtype`, else [`BackendError::Unsupported`] naming `op`,
+/// the dtype and the device's back-end.
+pub fn require_dtype(device: &crate::Device, op: &str, dtype: DType) -> Result<(), BackendError> {
+    let ok = match dtype {
+        DType::Bool | DType::String => true,
+        DType::Complex64 => device.supports_dtype(burn::tensor::DType::F32),
+        d => d.to_burn().is_some_and(|b| device.supports_dtype(b)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(BackendError::Unsupported {
+            op: op.to_string(),
+            dtype,
+            backend: crate::backend_of(device)
+                .map(|k| k.name().to_string())
+                .unwrap_or_else(|| format!("{device:?}")),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,26 +162,5 @@ mod tests {
         assert_eq!(all.len(), 5);
         let text: Vec<String> = all.iter().map(|r| r.to_string()).collect();
         assert!(text[0].starts_with("flex"));
-    }
-}
-
-/// `Ok` when `device` can hold `dtype`, else [`BackendError::Unsupported`] naming `op`,
-/// the dtype and the device's back-end.
-pub fn require_dtype(device: &crate::Device, op: &str, dtype: DType) -> Result<(), BackendError> {
-    let ok = match dtype {
-        DType::Bool | DType::String => true,
-        DType::Complex64 => device.supports_dtype(burn::tensor::DType::F32),
-        d => d.to_burn().is_some_and(|b| device.supports_dtype(b)),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(BackendError::Unsupported {
-            op: op.to_string(),
-            dtype,
-            backend: crate::backend_of(device)
-                .map(|k| k.name().to_string())
-                .unwrap_or_else(|| format!("{device:?}")),
-        })
     }
 }

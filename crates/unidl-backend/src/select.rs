@@ -234,6 +234,23 @@ pub fn select(explicit: Option<&str>, config: Option<&str>) -> Result<Runtime, B
     })
 }
 
+/// Which back-end a device belongs to (autodiff devices answer for the device they wrap).
+pub fn backend_of(device: &Device) -> Option<BackendKind> {
+    let text = format!("{device:?}").to_ascii_lowercase();
+    // Burn's Debug output names the dispatch variant; the order matters
+    // ("autodiff(flex…)" must match flex, not something else).
+    [
+        ("flex", BackendKind::Flex),
+        ("ndarray", BackendKind::NdArray),
+        ("libtorch", BackendKind::Tch),
+        ("wgpu", BackendKind::Wgpu),
+        ("cuda", BackendKind::Cuda),
+    ]
+    .into_iter()
+    .find(|(needle, _)| text.contains(needle))
+    .map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,21 +301,4 @@ mod tests {
             assert!(e.to_string().contains("config key"));
         }
     }
-}
-
-/// Which back-end a device belongs to (autodiff devices answer for the device they wrap).
-pub fn backend_of(device: &Device) -> Option<BackendKind> {
-    let text = format!("{device:?}").to_ascii_lowercase();
-    // Burn's Debug output names the dispatch variant; the order matters
-    // ("autodiff(flex…)" must match flex, not something else).
-    [
-        ("flex", BackendKind::Flex),
-        ("ndarray", BackendKind::NdArray),
-        ("libtorch", BackendKind::Tch),
-        ("wgpu", BackendKind::Wgpu),
-        ("cuda", BackendKind::Cuda),
-    ]
-    .into_iter()
-    .find(|(needle, _)| text.contains(needle))
-    .map(|(_, k)| k)
 }

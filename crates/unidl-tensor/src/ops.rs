@@ -11,11 +11,15 @@ use crate::error::{Result, TensorError};
 use crate::shape::{broadcast, norm_dim, offset, pad};
 use crate::tensor::{Raw, Storage, Tensor, float_dtype};
 
+/// (re, im) parts of a complex tensor.
+type Parts = (Raw<Float>, Raw<Float>);
+
 /// Operands after promotion to a common kind and broadcasting to a common shape.
+#[allow(clippy::large_enum_variant)] // short-lived, never stored
 enum Pair {
     Float(Raw<Float>, Raw<Float>),
     Int(Raw<Int>, Raw<Int>),
-    Complex((Raw<Float>, Raw<Float>), (Raw<Float>, Raw<Float>)),
+    Complex(Parts, Parts),
 }
 
 fn float_rank(d: DType) -> u8 {
@@ -37,7 +41,7 @@ impl Tensor {
         )
     }
 
-    fn complex_parts(&self, op: &str) -> Result<(Raw<Float>, Raw<Float>)> {
+    fn complex_parts(&self, op: &str) -> Result<Parts> {
         match &self.storage {
             Storage::Complex(re, im) => Ok((re.clone(), im.clone())),
             _ => {
@@ -97,7 +101,7 @@ impl Tensor {
         op: &str,
         f: fn(Raw<Float>, Raw<Float>) -> Raw<Float>,
         i: fn(Raw<Int>, Raw<Int>) -> Raw<Int>,
-        c: fn((Raw<Float>, Raw<Float>), (Raw<Float>, Raw<Float>)) -> (Raw<Float>, Raw<Float>),
+        c: fn(Parts, Parts) -> Parts,
     ) -> Result<Tensor> {
         let (pair, out) = self.pair(other, op)?;
         let storage = match pair {

@@ -106,7 +106,7 @@ pub(crate) fn infer_reshape(from: &[usize], to: &[isize]) -> Result<Vec<usize>> 
     }
     let mut out: Vec<usize> = to.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = unknown {
-        if known == 0 || vol % known != 0 {
+        if known == 0 || !vol.is_multiple_of(known) {
             return Err(err());
         }
         out[i] = vol / known;

@@ -17,6 +17,7 @@ pub type Raw<K = Float> = BT<MAX_RANK, K>;
 /// [`BurnKind`] trait can name it).
 #[doc(hidden)]
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // boxing would add an allocation to every tensor
 pub enum Storage {
     /// Float dtypes.
     Float(Raw<Float>),
@@ -346,7 +347,7 @@ impl Tensor {
 
     /// Uniform float32 in [`low`, `high`).
     pub fn uniform(low: f64, high: f64, shape: &[usize], device: &Device) -> Result<Self> {
-        if !(low < high) {
+        if low.is_nan() || high.is_nan() || low >= high {
             return Err(TensorError::invalid(
                 "uniform",
                 format!("low {low} must be below high {high}"),
@@ -357,7 +358,7 @@ impl Tensor {
 
     /// Normal float32 with `mean` and standard deviation `std`.
     pub fn normal(mean: f64, std: f64, shape: &[usize], device: &Device) -> Result<Self> {
-        if !(std >= 0.0) || !mean.is_finite() {
+        if std.is_nan() || std < 0.0 || !mean.is_finite() {
             return Err(TensorError::invalid(
                 "normal",
                 format!("mean {mean}, std {std}: std must be >= 0, mean finite"),

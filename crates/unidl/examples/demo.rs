@@ -49,8 +49,10 @@ impl SignalNet {
 /// random frequency and phase, Gaussian noise. Built with unidl tensors.
 fn batch(n: usize, len: usize, device: &Device) -> Result<(BT<3>, BT<1, Int>)> {
     let freq = Tensor::uniform(1.0, 4.0, &[n, 1], device)?;
-    let phase = Tensor::uniform(0.0, 6.283, &[n, 1], device)?;
-    let t: Vec<f32> = (0..len).map(|i| i as f32 / len as f32 * 6.283).collect();
+    let phase = Tensor::uniform(0.0, std::f64::consts::TAU, &[n, 1], device)?;
+    let t: Vec<f32> = (0..len)
+        .map(|i| i as f32 / len as f32 * std::f32::consts::TAU)
+        .collect();
     let t = Tensor::from_f32(t, &[1, len], device)?;
     let wave = freq.mul(&t)?.add(&phase)?.sin()?; // [n, len]
     let labels = Tensor::randint(0, 2, &[n, 1], device)?;
