@@ -148,21 +148,18 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// Gathers host values: for each axis, the list of source indices to take.
-/// Used for string tensors, which live on the host.
-pub(crate) fn host_gather<T: Clone>(values: &[T], shape: &[usize], picks: &[Vec<usize>]) -> Vec<T> {
-    let st = strides(shape);
-    let out_shape: Vec<usize> = picks.iter().map(Vec::len).collect();
-    let n = volume(&out_shape);
+/// Walks the row-major positions of `out_shape`, taking for each the source
+/// element at `src(index)`. The one loop behind every host (string) op.
+fn host_walk<T: Clone>(
+    values: &[T],
+    out_shape: &[usize],
+    src: impl Fn(&[usize]) -> usize,
+) -> Vec<T> {
+    let n = volume(out_shape);
     let mut out = Vec::with_capacity(n);
-    let mut idx = vec![0usize; picks.len()];
+    let mut idx = vec![0usize; out_shape.len()];
     for _ in 0..n {
-        let src: usize = idx
-            .iter()
-            .enumerate()
-            .map(|(a, &i)| picks[a][i] * st[a])
-            .sum();
-        out.push(values[src].clone());
+        out.push(values[src(&idx)].clone());
         for a in (0..idx.len()).rev() {
             idx[a] += 1;
             if idx[a] < out_shape[a] {
@@ -174,25 +171,26 @@ pub(crate) fn host_gather<T: Clone>(values: &[T], shape: &[usize], picks: &[Vec<
     out
 }
 
+/// Gathers host values: for each axis, the list of source indices to take.
+/// Used for string tensors, which live on the host.
+pub(crate) fn host_gather<T: Clone>(values: &[T], shape: &[usize], picks: &[Vec<usize>]) -> Vec<T> {
+    let st = strides(shape);
+    let out_shape: Vec<usize> = picks.iter().map(Vec::len).collect();
+    host_walk(values, &out_shape, |idx| {
+        idx.iter()
+            .enumerate()
+            .map(|(a, &i)| picks[a][i] * st[a])
+            .sum()
+    })
+}
+
 /// Permutes host values.
 pub(crate) fn host_permute<T: Clone>(values: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
     let st = strides(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let n = volume(&out_shape);
-    let mut out = Vec::with_capacity(n);
-    let mut idx = vec![0usize; perm.len()];
-    for _ in 0..n {
-        let src: usize = idx.iter().enumerate().map(|(a, &i)| i * st[perm[a]]).sum();
-        out.push(values[src].clone());
-        for a in (0..idx.len()).rev() {
-            idx[a] += 1;
-            if idx[a] < out_shape[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
-    }
-    out
+    host_walk(values, &out_shape, |idx| {
+        idx.iter().enumerate().map(|(a, &i)| i * st[perm[a]]).sum()
+    })
 }
 
 #[cfg(test)]
