@@ -1,0 +1,166 @@
+//! Samples: inputs of any modality plus their targets (§6.2.2, Pre-a/Pre-b).
+
+use std::collections::BTreeMap;
+
+/// An image in host memory: `height × width × channels` floats in [0, 1]
+/// (row-major, channels last), the layout every image transform works on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// 1 (gray), 3 (RGB) or 4 (RGBA).
+    pub channels: usize,
+    /// `height * width * channels` values.
+    pub data: Vec<f32>,
+}
+
+impl Image {
+    /// A black image.
+    pub fn new(width: usize, height: usize, channels: usize) -> Self {
+        Image {
+            width,
+            height,
+            channels,
+            data: vec![0.0; width * height * channels],
+        }
+    }
+
+    /// Value at (x, y, c).
+    pub fn get(&self, x: usize, y: usize, c: usize) -> f32 {
+        self.data[(y * self.width + x) * self.channels + c]
+    }
+
+    /// Sets the value at (x, y, c).
+    pub fn set(&mut self, x: usize, y: usize, c: usize, v: f32) {
+        self.data[(y * self.width + x) * self.channels + c] = v;
+    }
+}
+
+/// Audio in host memory: interleaved samples in [-1, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// Interleaved samples.
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u16,
+}
+
+/// A plain host tensor (features, spectrograms, embeddings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// One input of a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// An image.
+    Image(Image),
+    /// A clip: frames and frames per second.
+    Video(Vec<Image>, f64),
+    /// Audio.
+    Audio(Audio),
+    /// Raw text.
+    Text(String),
+    /// Token ids (after tokenisation).
+    Tokens(Vec<u32>),
+    /// Any numeric features.
+    Tensor(HostTensor),
+}
+
+/// An axis-aligned box in pixels, `(x0, y0)` top-left, `(x1, y1)` bottom-right.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    /// Left.
+    pub x0: f32,
+    /// Top.
+    pub y0: f32,
+    /// Right.
+    pub x1: f32,
+    /// Bottom.
+    pub y1: f32,
+    /// Class index.
+    pub class: usize,
+}
+
+/// A binary mask the size of its image (one byte per pixel, 0 or 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    /// Width.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+    /// Row-major 0/1 values.
+    pub data: Vec<u8>,
+    /// Class index.
+    pub class: usize,
+}
+
+/// A keypoint in pixels with COCO visibility (0 = not labelled, 1 = occluded, 2 = visible).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keypoint {
+    /// x.
+    pub x: f32,
+    /// y.
+    pub y: f32,
+    /// Visibility flag.
+    pub visibility: u8,
+}
+
+/// What a sample should be predicted as.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    /// Class label.
+    pub label: Option<usize>,
+    /// Soft label over classes (set by MixUp/CutMix; sums to 1).
+    pub soft_label: Option<Vec<f32>>,
+    /// Boxes.
+    pub boxes: Vec<BBox>,
+    /// Instance or semantic masks.
+    pub masks: Vec<Mask>,
+    /// Keypoints (one instance; left/right pairs are swapped by horizontal flips).
+    pub keypoints: Vec<Keypoint>,
+    /// Token ids of a target sequence.
+    pub token_ids: Vec<u32>,
+    /// A transcript or target text.
+    pub text: Option<String>,
+}
+
+/// One element of a data set: named inputs (several for multimodal data) and targets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sample {
+    /// Inputs by name (`"image"`, `"audio"`, `"text"`, …).
+    pub inputs: BTreeMap<String, Input>,
+    /// Targets.
+    pub targets: Targets,
+    /// Where it came from (file path or manifest line), for error messages.
+    pub source: String,
+}
+
+impl Sample {
+    /// A sample with one image input named `image`.
+    pub fn image(image: Image, label: Option<usize>, source: impl Into<String>) -> Self {
+        let mut s = Sample {
+            source: source.into(),
+            ..Sample::default()
+        };
+        s.inputs.insert("image".into(), Input::Image(image));
+        s.targets.label = label;
+        s
+    }
+
+    /// The input named `name` as an image.
+    pub fn image_input(&self, name: &str) -> Option<&Image> {
+        match self.inputs.get(name) {
+            Some(Input::Image(i)) => Some(i),
+            _ => None,
+        }
+    }
+}

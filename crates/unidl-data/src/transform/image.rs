@@ -1,0 +1,517 @@
+//! Image transforms. Every geometric one is a scale-and-translate warp applied
+//! the same way to the pixels (bilinear), the masks (nearest) and the boxes and
+//! keypoints (exact), so targets always stay on the objects (A-b).
+//!
+//! Coordinates are continuous pixels: pixel `i` covers `[i, i + 1)`, its centre
+//! is `i + 0.5`; a horizontal flip maps `x` to `width - x`.
+
+use rand::Rng as _;
+
+use super::{Rng, Transform};
+use crate::error::{DataError, Result};
+use crate::sample::{BBox, Image, Input, Keypoint, Mask, Sample};
+
+/// `x' = sx * x + tx`, `y' = sy * y + ty` onto an `out_w × out_h` canvas.
+#[derive(Debug, Clone, Copy)]
+struct Warp {
+    sx: f32,
+    tx: f32,
+    sy: f32,
+    ty: f32,
+    out_w: usize,
+    out_h: usize,
+}
+
+impl Warp {
+    fn point(&self, x: f32, y: f32) -> (f32, f32) {
+        (self.sx * x + self.tx, self.sy * y + self.ty)
+    }
+
+    fn image(&self, img: &Image, fill: f32) -> Image {
+        let mut out = Image::new(self.out_w, self.out_h, img.channels);
+        for yo in 0..self.out_h {
+            // source coordinate of the output pixel centre
+            let ys = ((yo as f32 + 0.5) - self.ty) / self.sy - 0.5;
+            for xo in 0..self.out_w {
+                let xs = ((xo as f32 + 0.5) - self.tx) / self.sx - 0.5;
+                for c in 0..img.channels {
+                    out.set(xo, yo, c, bilinear(img, xs, ys, c, fill));
+                }
+            }
+        }
+        out
+    }
+
+    fn mask(&self, m: &Mask) -> Mask {
+        let mut data = vec![0u8; self.out_w * self.out_h];
+        for yo in 0..self.out_h {
+            let ys = (((yo as f32 + 0.5) - self.ty) / self.sy).floor();
+            for xo in 0..self.out_w {
+                let xs = (((xo as f32 + 0.5) - self.tx) / self.sx).floor();
+                if xs >= 0.0 && ys >= 0.0 && (xs as usize) < m.width && (ys as usize) < m.height {
+                    data[yo * self.out_w + xo] = m.data[ys as usize * m.width + xs as usize];
+                }
+            }
+        }
+        Mask {
+            width: self.out_w,
+            height: self.out_h,
+            data,
+            class: m.class,
+        }
+    }
+
+    fn bbox(&self, b: &BBox) -> Option<BBox> {
+        let (ax, ay) = self.point(b.x0, b.y0);
+        let (bx, by) = self.point(b.x1, b.y1);
+        let (w, h) = (self.out_w as f32, self.out_h as f32);
+        let nb = BBox {
+            x0: ax.min(bx).clamp(0.0, w),
+            y0: ay.min(by).clamp(0.0, h),
+            x1: ax.max(bx).clamp(0.0, w),
+            y1: ay.max(by).clamp(0.0, h),
+            class: b.class,
+        };
+        (nb.x1 > nb.x0 && nb.y1 > nb.y0).then_some(nb)
+    }
+
+    fn keypoint(&self, k: &Keypoint) -> Keypoint {
+        let (x, y) = self.point(k.x, k.y);
+        let inside = x >= 0.0 && y >= 0.0 && x < self.out_w as f32 && y < self.out_h as f32;
+        Keypoint {
+            x,
+            y,
+            visibility: if inside { k.visibility } else { 0 },
+        }
+    }
+
+    /// Applies the warp to every image input and every target of `s`.
+    fn apply(&self, mut s: Sample, fill: f32) -> Sample {
+        for input in s.inputs.values_mut() {
+            match input {
+                Input::Image(img) => *img = self.image(img, fill),
+                Input::Video(frames, _) => {
+                    for f in frames.iter_mut() {
+                        *f = self.image(f, fill);
+                    }
+                }
+                _ => {}
+            }
+        }
+        s.targets.boxes = s
+            .targets
+            .boxes
+            .iter()
+            .filter_map(|b| self.bbox(b))
+            .collect();
+        s.targets.masks = s.targets.masks.iter().map(|m| self.mask(m)).collect();
+        s.targets.keypoints = s
+            .targets
+            .keypoints
+            .iter()
+            .map(|k| self.keypoint(k))
+            .collect();
+        s
+    }
+}
+
+fn bilinear(img: &Image, x: f32, y: f32, c: usize, fill: f32) -> f32 {
+    let (w, h) = (img.width as f32, img.height as f32);
+    if x < -0.5 || y < -0.5 || x > w - 0.5 || y > h - 0.5 {
+        return fill;
+    }
+    let x = x.clamp(0.0, w - 1.0);
+    let y = y.clamp(0.0, h - 1.0);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(img.width - 1), (y0 + 1).min(img.height - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = img.get(x0, y0, c) * (1.0 - fx) + img.get(x1, y0, c) * fx;
+    let bottom = img.get(x0, y1, c) * (1.0 - fx) + img.get(x1, y1, c) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// The size of the first image or video frame of a sample.
+fn image_size(s: &Sample, name: &str) -> Result<(usize, usize)> {
+    for input in s.inputs.values() {
+        match input {
+            Input::Image(i) => return Ok((i.width, i.height)),
+            Input::Video(f, _) if !f.is_empty() => return Ok((f[0].width, f[0].height)),
+            _ => {}
+        }
+    }
+    Err(DataError::transform(
+        name,
+        format!("sample `{}` has no image input", s.source),
+    ))
+}
+
+/// Resize to `[height, width]`; with `keep_ratio`, scale to fit and pad with `fill` (letterbox).
+///
+/// Example: a 40×20 image with `size = [32, 32]`, `keep_ratio = true` becomes
+/// 32×16 centred on a 32×32 canvas; its boxes scale by 0.8 and move down 8 px.
+#[derive(Debug, Clone)]
+pub struct Resize {
+    /// `[height, width]`.
+    pub size: [usize; 2],
+    /// Keep the aspect ratio.
+    pub keep_ratio: bool,
+    /// Padding value.
+    pub fill: f32,
+}
+
+impl Transform for Resize {
+    fn name(&self) -> &str {
+        "resize"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let [oh, ow] = self.size;
+        let warp = if self.keep_ratio {
+            let sc = (ow as f32 / w as f32).min(oh as f32 / h as f32);
+            let (nw, nh) = (w as f32 * sc, h as f32 * sc);
+            Warp {
+                sx: sc,
+                sy: sc,
+                tx: ((ow as f32 - nw) / 2.0).floor(),
+                ty: ((oh as f32 - nh) / 2.0).floor(),
+                out_w: ow,
+                out_h: oh,
+            }
+        } else {
+            Warp {
+                sx: ow as f32 / w as f32,
+                sy: oh as f32 / h as f32,
+                tx: 0.0,
+                ty: 0.0,
+                out_w: ow,
+                out_h: oh,
+            }
+        };
+        Ok(warp.apply(s, self.fill))
+    }
+}
+
+fn crop(s: Sample, left: usize, top: usize, cw: usize, ch: usize, out: [usize; 2]) -> Sample {
+    let [oh, ow] = out;
+    let (sx, sy) = (ow as f32 / cw as f32, oh as f32 / ch as f32);
+    Warp {
+        sx,
+        sy,
+        tx: -(left as f32) * sx,
+        ty: -(top as f32) * sy,
+        out_w: ow,
+        out_h: oh,
+    }
+    .apply(s, 0.0)
+}
+
+/// Crop the centre `[height, width]` (zero-padded when the image is smaller).
+#[derive(Debug, Clone)]
+pub struct CenterCrop {
+    /// `[height, width]`.
+    pub size: [usize; 2],
+}
+
+impl Transform for CenterCrop {
+    fn name(&self) -> &str {
+        "center_crop"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let [ch, cw] = self.size;
+        let left = (w as isize - cw as isize) / 2;
+        let top = (h as isize - ch as isize) / 2;
+        let warp = Warp {
+            sx: 1.0,
+            sy: 1.0,
+            tx: -(left as f32),
+            ty: -(top as f32),
+            out_w: cw,
+            out_h: ch,
+        };
+        Ok(warp.apply(s, 0.0))
+    }
+}
+
+/// Crop a random `[height, width]` window (the image must be at least that large).
+#[derive(Debug, Clone)]
+pub struct RandomCrop {
+    /// `[height, width]`.
+    pub size: [usize; 2],
+}
+
+impl Transform for RandomCrop {
+    fn name(&self) -> &str {
+        "random_crop"
+    }
+    fn apply(&self, s: Sample, rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let [ch, cw] = self.size;
+        if cw > w || ch > h {
+            return Err(DataError::transform(
+                self.name(),
+                format!(
+                    "crop {ch}x{cw} is larger than image {h}x{w} of `{}`",
+                    s.source
+                ),
+            ));
+        }
+        let left = rng.random_range(0..=w - cw);
+        let top = rng.random_range(0..=h - ch);
+        Ok(crop(s, left, top, cw, ch, self.size))
+    }
+}
+
+/// Inception-style crop: a random area fraction in `scale` with aspect ratio in
+/// `ratio`, resized to `size` (falls back to a centre crop after 10 tries).
+#[derive(Debug, Clone)]
+pub struct RandomResizedCrop {
+    /// Output `[height, width]`.
+    pub size: [usize; 2],
+    /// Area fraction range.
+    pub scale: [f32; 2],
+    /// Aspect-ratio range (width / height).
+    pub ratio: [f32; 2],
+}
+
+impl Transform for RandomResizedCrop {
+    fn name(&self) -> &str {
+        "random_resized_crop"
+    }
+    fn apply(&self, s: Sample, rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let area = (w * h) as f32;
+        for _ in 0..10 {
+            let target = area * rng.random_range(self.scale[0]..=self.scale[1]);
+            let log_r = rng.random_range(self.ratio[0].ln()..=self.ratio[1].ln());
+            let ar = log_r.exp();
+            let cw = (target * ar).sqrt().round() as usize;
+            let ch = (target / ar).sqrt().round() as usize;
+            if cw > 0 && ch > 0 && cw <= w && ch <= h {
+                let left = rng.random_range(0..=w - cw);
+                let top = rng.random_range(0..=h - ch);
+                return Ok(crop(s, left, top, cw, ch, self.size));
+            }
+        }
+        let side = w.min(h);
+        Ok(crop(
+            s,
+            (w - side) / 2,
+            (h - side) / 2,
+            side,
+            side,
+            self.size,
+        ))
+    }
+}
+
+/// Mirror left-right; keypoint pairs in `flip_pairs` swap places (left eye ↔ right eye).
+#[derive(Debug, Clone, Default)]
+pub struct HorizontalFlip {
+    /// Keypoint index pairs to swap.
+    pub flip_pairs: Vec<[usize; 2]>,
+}
+
+impl Transform for HorizontalFlip {
+    fn name(&self) -> &str {
+        "horizontal_flip"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let mut s = Warp {
+            sx: -1.0,
+            tx: w as f32,
+            sy: 1.0,
+            ty: 0.0,
+            out_w: w,
+            out_h: h,
+        }
+        .apply(s, 0.0);
+        for [a, b] in &self.flip_pairs {
+            if *a < s.targets.keypoints.len() && *b < s.targets.keypoints.len() {
+                s.targets.keypoints.swap(*a, *b);
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Mirror top-bottom.
+#[derive(Debug, Clone)]
+pub struct VerticalFlip;
+
+impl Transform for VerticalFlip {
+    fn name(&self) -> &str {
+        "vertical_flip"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        Ok(Warp {
+            sx: 1.0,
+            tx: 0.0,
+            sy: -1.0,
+            ty: h as f32,
+            out_w: w,
+            out_h: h,
+        }
+        .apply(s, 0.0))
+    }
+}
+
+fn map_images(mut s: Sample, name: &str, f: impl Fn(&mut Image) -> Result<()>) -> Result<Sample> {
+    let mut seen = false;
+    for input in s.inputs.values_mut() {
+        match input {
+            Input::Image(img) => {
+                f(img)?;
+                seen = true;
+            }
+            Input::Video(frames, _) => {
+                for img in frames {
+                    f(img)?;
+                }
+                seen = true;
+            }
+            _ => {}
+        }
+    }
+    if !seen {
+        return Err(DataError::transform(
+            name,
+            format!("sample `{}` has no image input", s.source),
+        ));
+    }
+    Ok(s)
+}
+
+fn luma(img: &Image, x: usize, y: usize) -> f32 {
+    if img.channels >= 3 {
+        0.299 * img.get(x, y, 0) + 0.587 * img.get(x, y, 1) + 0.114 * img.get(x, y, 2)
+    } else {
+        img.get(x, y, 0)
+    }
+}
+
+/// Random brightness (scale), contrast (blend with the mean gray) and
+/// saturation (blend with the pixel's gray) factors drawn from `[1 - x, 1 + x]`;
+/// results are clamped to [0, 1].
+#[derive(Debug, Clone)]
+pub struct ColorJitter {
+    /// Brightness strength.
+    pub brightness: f32,
+    /// Contrast strength.
+    pub contrast: f32,
+    /// Saturation strength.
+    pub saturation: f32,
+}
+
+impl Transform for ColorJitter {
+    fn name(&self) -> &str {
+        "color_jitter"
+    }
+    fn apply(&self, s: Sample, rng: &mut Rng) -> Result<Sample> {
+        let mut draw = |x: f32| {
+            if x > 0.0 {
+                rng.random_range((1.0 - x).max(0.0)..=1.0 + x)
+            } else {
+                1.0
+            }
+        };
+        let (b, c, sat) = (
+            draw(self.brightness),
+            draw(self.contrast),
+            draw(self.saturation),
+        );
+        map_images(s, self.name(), |img| {
+            img.data
+                .iter_mut()
+                .for_each(|v| *v = (*v * b).clamp(0.0, 1.0));
+            let n = (img.width * img.height) as f32;
+            let mean: f32 = (0..img.height)
+                .flat_map(|y| (0..img.width).map(move |x| (x, y)))
+                .map(|(x, y)| luma(img, x, y))
+                .sum::<f32>()
+                / n;
+            img.data
+                .iter_mut()
+                .for_each(|v| *v = ((*v - mean) * c + mean).clamp(0.0, 1.0));
+            if img.channels >= 3 {
+                for y in 0..img.height {
+                    for x in 0..img.width {
+                        let g = luma(img, x, y);
+                        for ch in 0..3 {
+                            let v = img.get(x, y, ch);
+                            img.set(x, y, ch, ((v - g) * sat + g).clamp(0.0, 1.0));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Converts to gray (ITU-R 601 luma), with 1 or 3 identical channels.
+#[derive(Debug, Clone)]
+pub struct Grayscale {
+    /// Output channels (1 or 3).
+    pub channels: usize,
+}
+
+impl Transform for Grayscale {
+    fn name(&self) -> &str {
+        "grayscale"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let channels = self.channels;
+        map_images(s, self.name(), |img| {
+            let mut out = Image::new(img.width, img.height, channels);
+            for y in 0..img.height {
+                for x in 0..img.width {
+                    let g = luma(img, x, y);
+                    for c in 0..channels {
+                        out.set(x, y, c, g);
+                    }
+                }
+            }
+            *img = out;
+            Ok(())
+        })
+    }
+}
+
+/// `(x - mean[c]) / std[c]`; one value applies to every channel.
+#[derive(Debug, Clone)]
+pub struct Normalize {
+    /// Per-channel mean.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    pub std: Vec<f32>,
+}
+
+impl Transform for Normalize {
+    fn name(&self) -> &str {
+        "normalize"
+    }
+    fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
+        let source = s.source.clone();
+        map_images(s, self.name(), |img| {
+            let n = self.mean.len();
+            if n != 1 && n != img.channels {
+                return Err(DataError::transform(
+                    "normalize",
+                    format!(
+                        "{n} means for an image with {} channels (`{source}`)",
+                        img.channels
+                    ),
+                ));
+            }
+            let ch = img.channels;
+            for (i, v) in img.data.iter_mut().enumerate() {
+                let c = if n == 1 { 0 } else { i % ch };
+                *v = (*v - self.mean[c]) / self.std[c];
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,625 @@
+//! Data layer: parsing (including corrupt files), transforms and label sync,
+//! seeds, datasets, samplers (restore), loader worker invariance, operators.
+
+use std::path::{Path, PathBuf};
+
+use unidl_backend::Device;
+use unidl_data::parse::{load_image, read_csv, read_json, read_jsonl, read_xml, save_png};
+use unidl_data::transform::{
+    HorizontalFlip, Registry, Resize, Transform, pipeline_from_toml, rng_for,
+};
+use unidl_data::*;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("unidl-data-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A `w × h` RGB image whose pixel (x, y) encodes its coordinates.
+fn coord_image(w: usize, h: usize) -> Image {
+    let mut img = Image::new(w, h, 3);
+    for y in 0..h {
+        for x in 0..w {
+            img.set(x, y, 0, x as f32 / w as f32);
+            img.set(x, y, 1, y as f32 / h as f32);
+            img.set(x, y, 2, 0.5);
+        }
+    }
+    img
+}
+
+fn sample_with_targets() -> Sample {
+    let mut s = Sample::image(coord_image(40, 20), Some(3), "synthetic");
+    s.targets.boxes.push(BBox {
+        x0: 4.0,
+        y0: 2.0,
+        x1: 10.0,
+        y1: 8.0,
+        class: 1,
+    });
+    s.targets.keypoints = vec![
+        Keypoint {
+            x: 5.5,
+            y: 4.5,
+            visibility: 2,
+        },
+        Keypoint {
+            x: 30.5,
+            y: 10.5,
+            visibility: 2,
+        },
+    ];
+    let mut m = Mask {
+        width: 40,
+        height: 20,
+        data: vec![0; 800],
+        class: 1,
+    };
+    for y in 2..8 {
+        for x in 4..10 {
+            m.data[y * 40 + x] = 1;
+        }
+    }
+    s.targets.masks.push(m);
+    s
+}
+
+// ----- parsing (P-a, P-b, P-e) -----
+
+#[test]
+fn images_decode_from_png_jpg_bmp_and_corrupt_files_name_the_path() {
+    let d = tmp("img");
+    let img = coord_image(8, 6);
+    save_png(&img, &d.join("a.png")).unwrap();
+    let back = load_image(&d.join("a.png"), None).unwrap();
+    assert_eq!((back.width, back.height, back.channels), (8, 6, 3));
+    assert!((back.get(7, 5, 0) - img.get(7, 5, 0)).abs() < 1.0 / 255.0 + 1e-6);
+    let rgb = image::RgbImage::from_fn(8, 6, |x, y| {
+        image::Rgb([(x * 30) as u8, (y * 40) as u8, 128])
+    });
+    rgb.save(d.join("b.jpg")).unwrap();
+    rgb.save(d.join("c.bmp")).unwrap();
+    assert_eq!(load_image(&d.join("b.jpg"), None).unwrap().width, 8);
+    assert_eq!(load_image(&d.join("c.bmp"), Some(1)).unwrap().channels, 1);
+    // corrupt: truncated PNG, random bytes, empty, missing
+    let bytes = std::fs::read(d.join("a.png")).unwrap();
+    std::fs::write(d.join("trunc.png"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(d.join("noise.jpg"), b"definitely not a jpeg").unwrap();
+    std::fs::write(d.join("empty.png"), b"").unwrap();
+    for f in ["trunc.png", "noise.jpg", "empty.png"] {
+        let e = load_image(&d.join(f), None).unwrap_err();
+        assert!(matches!(e, DataError::Corrupt { .. }), "{f}: {e}");
+        assert!(e.to_string().contains(f), "{e}");
+    }
+    assert!(matches!(
+        load_image(&d.join("missing.png"), None),
+        Err(DataError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn text_formats_parse_and_errors_name_file_and_line() {
+    let d = tmp("text");
+    std::fs::write(d.join("a.json"), r#"{"x": [1, 2]}"#).unwrap();
+    assert_eq!(read_json(&d.join("a.json")).unwrap()["x"][1], 2);
+    std::fs::write(d.join("b.jsonl"), "{\"a\":1}\n\n{\"a\":2}\n{broken\n").unwrap();
+    let e = read_jsonl(&d.join("b.jsonl")).unwrap_err();
+    assert!(e.to_string().contains("b.jsonl:4"), "{e}");
+    std::fs::write(d.join("c.csv"), "path,label\nx.png,1\ny.png,0\n").unwrap();
+    let rows = read_csv(&d.join("c.csv")).unwrap();
+    assert_eq!(rows[1]["path"], "y.png");
+    #[derive(serde::Deserialize)]
+    struct Ann {
+        filename: String,
+        object: Vec<Obj>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Obj {
+        name: String,
+    }
+    std::fs::write(d.join("d.xml"), "<annotation><filename>p.jpg</filename><object><name>cat</name></object><object><name>dog</name></object></annotation>").unwrap();
+    let a: Ann = read_xml(&d.join("d.xml")).unwrap();
+    assert_eq!(
+        (a.filename.as_str(), a.object[1].name.as_str()),
+        ("p.jpg", "dog")
+    );
+    std::fs::write(d.join("e.xml"), "<annotation><filename>p.jpg</annotation>").unwrap();
+    assert!(matches!(
+        read_xml::<Ann>(&d.join("e.xml")),
+        Err(DataError::Parse { .. })
+    ));
+    std::fs::write(d.join("f.txt"), [0xff, 0xfe, 0x00]).unwrap();
+    assert!(matches!(
+        parse::read_text(&d.join("f.txt")),
+        Err(DataError::Corrupt { .. })
+    ));
+}
+
+// ----- transforms (A-a, A-b) -----
+
+#[test]
+fn horizontal_flip_moves_boxes_masks_and_swaps_keypoint_pairs() {
+    let s = sample_with_targets();
+    let f = HorizontalFlip {
+        flip_pairs: vec![[0, 1]],
+    };
+    let out = f.apply(s.clone(), &mut rng_for(0, 0, 0)).unwrap();
+    let b = out.targets.boxes[0];
+    assert_eq!((b.x0, b.x1, b.y0, b.y1), (30.0, 36.0, 2.0, 8.0));
+    // keypoints mirrored (x -> 40 - x) and swapped
+    assert_eq!(
+        (out.targets.keypoints[0].x, out.targets.keypoints[1].x),
+        (40.0 - 30.5, 40.0 - 5.5)
+    );
+    let m = &out.targets.masks[0];
+    assert_eq!(m.data[5 * 40 + 30], 1);
+    assert_eq!(m.data[5 * 40 + 5], 0);
+    // the pixel under the box moved with it
+    let img = out.image_input("image").unwrap();
+    assert!((img.get(35, 5, 0) - s.image_input("image").unwrap().get(4, 5, 0)).abs() < 1e-6);
+    // flipping twice is the identity
+    let twice = f.apply(out, &mut rng_for(0, 0, 0)).unwrap();
+    assert_eq!(twice.image_input("image"), s.image_input("image"));
+    assert_eq!(twice.targets.boxes, s.targets.boxes);
+}
+
+#[test]
+fn letterbox_resize_scales_and_offsets_targets() {
+    let s = sample_with_targets();
+    let r = Resize {
+        size: [32, 32],
+        keep_ratio: true,
+        fill: 0.0,
+    };
+    let out = r.apply(s, &mut rng_for(0, 0, 0)).unwrap();
+    let img = out.image_input("image").unwrap();
+    assert_eq!((img.width, img.height), (32, 32));
+    // 40x20 -> 32x16, centred vertically: offset 8
+    let b = out.targets.boxes[0];
+    assert!(
+        (b.x0 - 3.2).abs() < 1e-5 && (b.y0 - (1.6 + 8.0)).abs() < 1e-5,
+        "{b:?}"
+    );
+    assert_eq!(img.get(10, 2, 2), 0.0, "padding is filled");
+    assert!((img.get(10, 16, 2) - 0.5).abs() < 1e-6);
+    let m = &out.targets.masks[0];
+    assert_eq!((m.width, m.height), (32, 32));
+    let cx = ((b.x0 + b.x1) / 2.0) as usize;
+    let cy = ((b.y0 + b.y1) / 2.0) as usize;
+    assert_eq!(m.data[cy * 32 + cx], 1, "mask still under the box");
+}
+
+#[test]
+fn random_resized_crop_keeps_targets_on_the_pixels() {
+    let cfg =
+        "[[transforms]]\ntype = \"random_resized_crop\"\nsize = [16, 16]\nscale = [0.3, 1.0]\n";
+    let p = pipeline_from_toml(cfg, &Registry::new()).unwrap();
+    for i in 0..20 {
+        let s = sample_with_targets();
+        let out = p.apply(s, &mut rng_for(1, 0, i)).unwrap();
+        let img = out.image_input("image").unwrap();
+        assert_eq!((img.width, img.height), (16, 16));
+        for k in &out.targets.keypoints {
+            if k.visibility > 0 {
+                // the pixel at the keypoint still encodes the keypoint's source x within a pixel
+                let (x, y) = (k.x as usize, k.y as usize);
+                let red = img.get(x.min(15), y.min(15), 0) * 40.0;
+                assert!(red > 0.0, "keypoint landed on the image");
+            }
+        }
+        for b in &out.targets.boxes {
+            assert!(b.x0 >= 0.0 && b.x1 <= 16.0 && b.y0 >= 0.0 && b.y1 <= 16.0);
+        }
+    }
+}
+
+#[test]
+fn photometric_transforms_have_their_effect() {
+    let toml = r#"
+[[transforms]]
+type = "grayscale"
+channels = 1
+[[transforms]]
+type = "normalize"
+mean = [0.5]
+std = [0.25]
+"#;
+    let p = pipeline_from_toml(toml, &Registry::new()).unwrap();
+    let out = p
+        .apply(
+            Sample::image(coord_image(4, 4), None, "x"),
+            &mut rng_for(0, 0, 0),
+        )
+        .unwrap();
+    let img = out.image_input("image").unwrap();
+    assert_eq!(img.channels, 1);
+    let g = 0.299 * 0.75 + 0.587 * 0.25 + 0.114 * 0.5;
+    assert!((img.get(3, 1, 0) - (g - 0.5) / 0.25).abs() < 1e-5);
+    // brightness-only jitter scales every pixel by one factor in [0.5, 1.5]
+    let j = pipeline_from_toml(
+        "[[transforms]]\ntype = \"color_jitter\"\nbrightness = 0.5\n",
+        &Registry::new(),
+    )
+    .unwrap();
+    let src = coord_image(4, 4);
+    let out = j
+        .apply(Sample::image(src.clone(), None, "x"), &mut rng_for(0, 0, 3))
+        .unwrap();
+    let o = out.image_input("image").unwrap();
+    let factor = o.get(2, 0, 2) / src.get(2, 0, 2);
+    assert!((0.5..=1.5).contains(&factor) && (factor - 1.0).abs() > 1e-4);
+}
+
+#[test]
+fn pipelines_from_toml_reject_unknown_keys_and_bad_values() {
+    let e = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_horizontal_flip\"\nprob = 0.5\n",
+        &Registry::new(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("prob") && e.to_string().contains("<pipeline>:"),
+        "{e}"
+    );
+    let e =
+        pipeline_from_toml("[[transforms]]\ntype = \"no_such\"\n", &Registry::new()).unwrap_err();
+    assert!(e.to_string().contains("no_such"), "{e}");
+    let e = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_horizontal_flip\"\np = 1.5\n",
+        &Registry::new(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("random_horizontal_flip.p"), "{e}");
+    let e = pipeline_from_toml(
+        "[[transforms]]\ntype = \"normalize\"\nmean = [0.1, 0.2]\nstd = [1.0]\n",
+        &Registry::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, DataError::Config { .. }), "{e}");
+}
+
+#[derive(Debug)]
+struct Invert;
+impl Transform for Invert {
+    fn name(&self) -> &str {
+        "invert"
+    }
+    fn apply(&self, mut s: Sample, _rng: &mut transform::Rng) -> unidl_data::Result<Sample> {
+        if let Some(Input::Image(img)) = s.inputs.get_mut("image") {
+            img.data.iter_mut().for_each(|v| *v = 1.0 - *v);
+        }
+        Ok(s)
+    }
+}
+
+#[test]
+fn user_transforms_register_by_name_and_combinators_are_seeded() {
+    let mut reg = Registry::new();
+    reg.register("invert", |_params| Ok(std::sync::Arc::new(Invert)));
+    let toml = r#"
+[[transforms]]
+type = "random_choice"
+weights = [1.0, 3.0]
+transforms = [{ type = "custom", name = "invert" }, { type = "random_vertical_flip", p = 1.0 }]
+[[transforms]]
+type = "random_order"
+transforms = [{ type = "random_horizontal_flip", p = 0.5 }, { type = "random_apply", p = 0.5, transforms = [{ type = "custom", name = "invert" }] }]
+"#;
+    let p = pipeline_from_toml(toml, &reg).unwrap();
+    let src = Sample::image(coord_image(6, 4), Some(0), "x");
+    let mut distinct = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let a = p.apply(src.clone(), &mut rng_for(9, 0, i)).unwrap();
+        let b = p.apply(src.clone(), &mut rng_for(9, 0, i)).unwrap();
+        assert_eq!(a, b, "same seed, same output");
+        distinct.insert(format!("{:?}", a.image_input("image").unwrap().data));
+    }
+    assert!(
+        distinct.len() >= 4,
+        "the random combinators produced only {} variants",
+        distinct.len()
+    );
+    assert!(
+        pipeline_from_toml("[[transforms]]\ntype = \"custom\"\nname = \"nope\"\n", &reg).is_err()
+    );
+}
+
+// ----- data sets (B.1) -----
+
+fn image_folder(name: &str, per_class: usize) -> PathBuf {
+    let d = tmp(name);
+    for (c, class) in ["cat", "dog", "eel"].iter().enumerate() {
+        std::fs::create_dir_all(d.join(class)).unwrap();
+        for i in 0..per_class {
+            let mut img = Image::new(6, 5, 1);
+            img.data
+                .iter_mut()
+                .for_each(|v| *v = (c * 10 + i) as f32 / 40.0);
+            save_png(&img, &d.join(class).join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+    d
+}
+
+#[test]
+fn image_folder_dataset_loads_lazily_and_names_missing_files() {
+    let d = image_folder("folder", 4);
+    let ds = construct_dataset(&d, &DatasetParams::default()).unwrap();
+    assert_eq!(ds.len(), 12);
+    assert_eq!(ds.classes(), ["cat", "dog", "eel"]);
+    let s = get_sample(&ds, 5).unwrap();
+    assert_eq!(s.targets.label, Some(1));
+    assert!((s.image_input("image").unwrap().data[0] - 11.0 / 40.0).abs() < 1.0 / 255.0);
+    assert!(matches!(
+        get_sample(&ds, 12),
+        Err(DataError::OutOfRange { index: 12, len: 12 })
+    ));
+    std::fs::remove_file(d.join("eel/002.png")).unwrap();
+    let e = get_sample(&ds, 10).unwrap_err();
+    assert!(
+        matches!(e, DataError::NotFound { .. }) && e.to_string().contains("eel/002.png"),
+        "{e}"
+    );
+    assert!(get_sample(&ds, 9).is_ok(), "other samples still load");
+    let e = construct_dataset(Path::new("/no/such/dir"), &DatasetParams::default()).unwrap_err();
+    assert!(matches!(e, DataError::NotFound { .. }));
+    let part = construct_dataset(
+        &d,
+        &DatasetParams {
+            range: Some([2, 6]),
+            ..DatasetParams::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(part.len(), 4);
+    let (a, b) = ds.split(0.75, 1).unwrap();
+    assert_eq!((a.len(), b.len()), (9, 3));
+}
+
+#[test]
+fn manifests_resolve_paths_and_class_names() {
+    let d = image_folder("manifest", 2);
+    std::fs::write(
+        d.join("m.csv"),
+        "path,label\ncat/000.png,cat\ndog/001.png,dog\n",
+    )
+    .unwrap();
+    let ds = construct_dataset(&d.join("m.csv"), &DatasetParams::default()).unwrap();
+    assert_eq!(ds.classes(), ["cat", "dog"]);
+    assert_eq!(get_sample(&ds, 1).unwrap().targets.label, Some(1));
+    std::fs::write(
+        d.join("m.jsonl"),
+        "{\"path\": \"eel/000.png\", \"label\": 2}\n{\"path\": \"cat/001.png\"}\n",
+    )
+    .unwrap();
+    let e = construct_dataset(&d.join("m.jsonl"), &DatasetParams::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("m.jsonl:2") && e.to_string().contains("label"),
+        "{e}"
+    );
+}
+
+// ----- samplers (B.2) -----
+
+#[test]
+fn sampler_batches_repeat_drop_last_and_shard() {
+    let mut s = Sampler::new(
+        SamplerConfig {
+            drop_last_batch: true,
+            ..SamplerConfig::new(4)
+        },
+        10,
+    )
+    .unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| s.next_batch())
+        .map(|b| b.len())
+        .collect();
+    assert_eq!(sizes, [4, 4]);
+    let mut s = Sampler::new(SamplerConfig::new(4), 10).unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| s.next_batch())
+        .map(|b| b.len())
+        .collect();
+    assert_eq!(sizes, [4, 4, 2]);
+    let mut s = Sampler::new(
+        SamplerConfig {
+            repeat: true,
+            shuffle: true,
+            seed: 3,
+            ..SamplerConfig::new(5)
+        },
+        10,
+    )
+    .unwrap();
+    let e0: Vec<usize> = (0..2)
+        .flat_map(|_| s.next_batch().unwrap())
+        .map(|(_, i)| i)
+        .collect();
+    let e1: Vec<(u64, usize)> = (0..2).flat_map(|_| s.next_batch().unwrap()).collect();
+    let mut sorted = e0.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (0..10).collect::<Vec<_>>(),
+        "an epoch visits every sample once"
+    );
+    assert!(e1.iter().all(|(e, _)| *e == 1));
+    assert_ne!(
+        e0,
+        e1.iter().map(|(_, i)| *i).collect::<Vec<_>>(),
+        "epochs are shuffled differently"
+    );
+    // shards are disjoint and cover the set
+    let mut all = Vec::new();
+    for rank in 0..3 {
+        let mut s = Sampler::new(
+            SamplerConfig {
+                rank,
+                world_size: 3,
+                shuffle: true,
+                ..SamplerConfig::new(2)
+            },
+            10,
+        )
+        .unwrap();
+        all.extend(std::iter::from_fn(|| s.next_index()).map(|(_, i)| i));
+    }
+    all.sort();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+    assert!(Sampler::new(SamplerConfig::new(0), 10).is_err());
+    assert!(
+        Sampler::new(
+            SamplerConfig {
+                rank: 2,
+                world_size: 2,
+                ..SamplerConfig::new(1)
+            },
+            10
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn restored_sampler_continues_at_exactly_the_next_batch() {
+    let cfg = SamplerConfig {
+        repeat: true,
+        shuffle: true,
+        seed: 11,
+        ..SamplerConfig::new(3)
+    };
+    let mut a = Sampler::new(cfg.clone(), 10).unwrap();
+    let full: Vec<_> = (0..9).map(|_| a.next_batch().unwrap()).collect();
+    let mut b = Sampler::new(cfg.clone(), 10).unwrap();
+    for _ in 0..5 {
+        b.next_batch();
+    }
+    let state = b.state();
+    let saved = serde_json::to_string(&state).unwrap();
+    let mut c = Sampler::new(cfg, 10).unwrap();
+    c.restore(serde_json::from_str(&saved).unwrap()).unwrap();
+    let rest: Vec<_> = (0..4).map(|_| c.next_batch().unwrap()).collect();
+    assert_eq!(rest, full[5..]);
+}
+
+#[test]
+fn iterate_sample_and_batch_follow_the_sampler() {
+    let d = image_folder("iter", 3);
+    let ds = construct_dataset(&d, &DatasetParams::default()).unwrap();
+    let mut s = construct_sampler(&SamplerConfig::new(4), &ds).unwrap();
+    let labels: Vec<usize> = iterate_sample(&ds, Some(&mut s))
+        .map(|r| r.unwrap().targets.label.unwrap())
+        .collect();
+    assert_eq!(labels, [0, 0, 0, 1, 1, 1, 2, 2, 2]);
+    let mut s = construct_sampler(&SamplerConfig::new(4), &ds).unwrap();
+    let sizes: Vec<usize> = iterate_batch(&ds, &mut s)
+        .map(|b| b.unwrap().len())
+        .collect();
+    assert_eq!(sizes, [4, 4, 1]);
+}
+
+// ----- loader -----
+
+#[test]
+fn loader_output_is_identical_for_any_worker_count() {
+    let d = image_folder("loader", 5);
+    let params = DatasetParams {
+        transforms: vec![
+            TransformConfig::RandomResizedCrop {
+                size: [4, 4],
+                scale: [0.5, 1.0],
+                ratio: [0.75, 1.33],
+            },
+            TransformConfig::RandomHorizontalFlip {
+                p: 0.5,
+                flip_pairs: vec![],
+            },
+        ],
+        seed: 5,
+        ..DatasetParams::default()
+    };
+    let ds = construct_dataset(&d, &params).unwrap();
+    let run = |workers: usize| -> Vec<(Vec<f32>, Vec<i64>)> {
+        let sampler = Sampler::new(
+            SamplerConfig {
+                shuffle: true,
+                seed: 2,
+                ..SamplerConfig::new(4)
+            },
+            ds.len(),
+        )
+        .unwrap();
+        DataLoader::new(
+            ds.clone(),
+            sampler,
+            LoaderConfig {
+                workers,
+                prefetch: 2,
+            },
+        )
+        .unwrap()
+        .map(|b| {
+            let b = collate_images(&b.unwrap().samples, &Device::flex()).unwrap();
+            assert_eq!(&b.images.shape()[1..], &[1, 4, 4]);
+            (
+                b.images.to_vec_f32().unwrap(),
+                b.labels.to_vec_i64().unwrap(),
+            )
+        })
+        .collect()
+    };
+    let one = run(1);
+    assert_eq!(one.len(), 4);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
+
+#[test]
+fn collation_pads_tokens_and_rejects_mixed_sizes() {
+    let (ids, mask) = collate_tokens(&[vec![5, 6, 7], vec![8]], 0, &Device::flex()).unwrap();
+    assert_eq!(ids.to_vec_i64().unwrap(), [5, 6, 7, 8, 0, 0]);
+    assert_eq!(
+        mask.to_vec_bool().unwrap(),
+        [true, true, true, true, false, false]
+    );
+    let a = Sample::image(Image::new(4, 4, 1), Some(0), "a");
+    let b = Sample::image(Image::new(5, 4, 1), Some(1), "b.png");
+    let e = collate_images(&[a, b], &Device::flex()).unwrap_err();
+    assert!(e.to_string().contains("b.png"), "{e}");
+}
+
+// ----- operators (B.7) -----
+
+#[test]
+fn operators_transform_inputs_and_targets_together() {
+    let mut op = construct_operator(
+        Some("[[transforms]]\ntype = \"random_horizontal_flip\"\np = 1.0\n"),
+        0,
+    )
+    .unwrap();
+    let s = sample_with_targets();
+    let out = op
+        .operate(OpData {
+            inputs: s.inputs.clone(),
+            targets: s.targets.clone(),
+        })
+        .unwrap();
+    assert_eq!(out.targets.boxes[0].x0, 30.0);
+    let mut id = construct_operator(None, 0).unwrap();
+    let same = id
+        .operate(OpData {
+            inputs: s.inputs.clone(),
+            targets: s.targets.clone(),
+        })
+        .unwrap();
+    assert_eq!(same.targets, s.targets);
+    assert!(construct_operator(Some("[[transforms]]\ntype = \"resize\"\n"), 0).is_err());
+    let mut bad = construct_operator(
+        Some("[[transforms]]\ntype = \"center_crop\"\nsize = [2, 2]\n"),
+        0,
+    )
+    .unwrap();
+    let e = bad.operate(OpData::default()).unwrap_err();
+    assert!(matches!(e, DataError::Transform { .. }), "{e}");
+}
