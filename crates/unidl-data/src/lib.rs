@@ -22,8 +22,10 @@ pub mod error;
 pub mod loader;
 pub mod operator;
 pub mod parse;
+pub mod prepare;
 pub mod sample;
 pub mod sampler;
+pub mod text;
 pub mod transform;
 
 pub use dataset::{Dataset, DatasetParams, PreparedDataset, construct_dataset, get_sample};

@@ -623,3 +623,27 @@ fn operators_transform_inputs_and_targets_together() {
     let e = bad.operate(OpData::default()).unwrap_err();
     assert!(matches!(e, DataError::Transform { .. }), "{e}");
 }
+
+// ----- real data: the committed MNIST slice (`cargo xtask data mnist --per-class 70`) -----
+
+#[test]
+fn mnist_fixture_slice_is_real_digits() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist");
+    let train = construct_dataset(&root.join("train"), &DatasetParams::default()).unwrap();
+    let test = construct_dataset(&root.join("test"), &DatasetParams::default()).unwrap();
+    assert_eq!((train.len(), test.len()), (560, 140));
+    assert_eq!(
+        train.classes(),
+        (0..10).map(|d| d.to_string()).collect::<Vec<_>>()
+    );
+    let mut mean = 0.0;
+    for i in (0..test.len()).step_by(7) {
+        let s = get_sample(&test, i).unwrap();
+        let img = s.image_input("image").unwrap();
+        assert_eq!((img.width, img.height, img.channels), (28, 28, 1));
+        mean += img.data.iter().sum::<f32>() / 784.0;
+    }
+    mean /= 20.0;
+    // MNIST's mean intensity is about 0.13: mostly black with white strokes.
+    assert!((0.08..0.2).contains(&mean), "mean intensity {mean}");
+}

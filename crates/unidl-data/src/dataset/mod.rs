@@ -64,7 +64,6 @@ pub struct DatasetParams {
     pub range: Option<[usize; 2]>,
 }
 
-
 /// A data set with its preprocessing pipeline: what `construct_dataset` returns.
 #[derive(Debug, Clone)]
 pub struct PreparedDataset {

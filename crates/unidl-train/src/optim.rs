@@ -1,0 +1,358 @@
+//! Optimizers (§6.2.3.1, B.3): `construct_optimizer`, `update_learnable_parameter`,
+//! `zero_gradient`, on top of burn-optim's implementations.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{
+    AdaGradConfig, AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig,
+    SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
+};
+use burn::tensor::Tensor as BT;
+use serde::Deserialize;
+use unidl_tensor::Tensor;
+
+use crate::error::{Result, TrainError};
+
+/// The algorithm (`optimizer_method` in the standard's config).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerMethod {
+    /// Plain stochastic gradient descent.
+    Sgd,
+    /// SGD with (heavy-ball) momentum.
+    Momentum,
+    /// SGD with Nesterov momentum.
+    Nesterov,
+    /// Adam.
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW,
+    /// RMSprop.
+    RmsProp,
+    /// Adagrad.
+    Adagrad,
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+/// The standard's optimizer config (B.3.1): `optimizer_method`,
+/// `base_learningrate`, `momentum`, `weight_decay`, plus Adam's `betas` and `eps`.
+/// Unknown keys are errors.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Algorithm.
+    pub optimizer_method: OptimizerMethod,
+    /// Learning rate before any schedule (> 0).
+    pub base_learningrate: f64,
+    /// Momentum in [0, 1) (momentum, nesterov; RMSprop's momentum).
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// L2 weight decay (≥ 0); decoupled for AdamW.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Adam/AdamW betas, each in [0, 1).
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// Numerical-stability epsilon (> 0).
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+impl OptimizerConfig {
+    /// A config with the method and learning rate and the defaults for the rest.
+    pub fn new(method: OptimizerMethod, lr: f64) -> Self {
+        OptimizerConfig {
+            optimizer_method: method,
+            base_learningrate: lr,
+            momentum: default_momentum(),
+            weight_decay: 0.0,
+            betas: default_betas(),
+            eps: default_eps(),
+        }
+    }
+
+    /// Parses a TOML table; errors name the key.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| TrainError::Config {
+            key: "optimizer".into(),
+            reason: e.message().to_string(),
+        })
+    }
+
+    /// Checks every range (B.3.1 "config cannot be parsed or is out of range").
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, reason: String| {
+            Err(TrainError::Config {
+                key: key.into(),
+                reason,
+            })
+        };
+        if !(self.base_learningrate > 0.0 && self.base_learningrate.is_finite()) {
+            return bad(
+                "base_learningrate",
+                format!("{} must be a positive number", self.base_learningrate),
+            );
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", format!("{} is outside [0, 1)", self.momentum));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(
+                "weight_decay",
+                format!("{} must be >= 0", self.weight_decay),
+            );
+        }
+        for (i, b) in self.betas.iter().enumerate() {
+            if !(0.0..1.0).contains(b) {
+                return bad(&format!("betas[{i}]"), format!("{b} is outside [0, 1)"));
+            }
+        }
+        if self.eps.is_nan() || self.eps <= 0.0 {
+            return bad("eps", format!("{} must be positive", self.eps));
+        }
+        Ok(())
+    }
+}
+
+/// An optimizer bound to a model: the algorithm's state, the learning rate and
+/// the gradients of the last backward pass.
+pub struct Optimizer {
+    inner: ModuleOptimizer,
+    config: OptimizerConfig,
+    lr: f64,
+    grads: Option<GradientsParams>,
+    steps: u64,
+}
+
+impl std::fmt::Debug for Optimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Optimizer({:?}, lr={}, steps={})",
+            self.config.optimizer_method, self.lr, self.steps
+        )
+    }
+}
+
+/// Names of the model's trainable float parameters with their ids, by path.
+#[derive(Default)]
+struct Params {
+    stack: Vec<String>,
+    list: Vec<(String, burn::module::ParamId, bool)>,
+}
+
+impl ModuleVisitor for Params {
+    fn enter_module(&mut self, name: &str, _c: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _c: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
+        let t = param.val();
+        let finite = t.clone().is_finite().all().into_scalar::<bool>();
+        self.list.push((self.stack.join("."), param.id, finite));
+    }
+}
+
+/// Checks gradients: any non-finite value is an error naming the parameter.
+struct GradCheck<'a> {
+    stack: Vec<String>,
+    grads: &'a GradientsParams,
+    found: usize,
+    bad: Option<String>,
+}
+
+impl ModuleVisitor for GradCheck<'_> {
+    fn enter_module(&mut self, name: &str, _c: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _c: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.found += 1;
+            if self.bad.is_none() && !g.is_finite().all().into_scalar::<bool>() {
+                self.bad = Some(self.stack.join("."));
+            }
+        }
+    }
+}
+
+/// `construct_optimizer(model, optimizer_config)` (B.3.1). Config errors name
+/// the key; a model without trainable parameters is [`TrainError::Model`].
+pub fn construct_optimizer<M: Module>(model: &M, config: &OptimizerConfig) -> Result<Optimizer> {
+    config.validate()?;
+    let mut p = Params::default();
+    model.visit(&mut p);
+    if p.list.is_empty() {
+        return Err(TrainError::Model(
+            "the model has no float parameters to optimize".into(),
+        ));
+    }
+    let wd = (config.weight_decay > 0.0).then_some(WeightDecayConfig {
+        penalty: config.weight_decay as f32,
+    });
+    let momentum = |nesterov: bool| MomentumConfig {
+        momentum: config.momentum,
+        dampening: 0.0,
+        nesterov,
+    };
+    let inner = match config.optimizer_method {
+        OptimizerMethod::Sgd => SgdConfig::new().with_weight_decay(wd).init(),
+        OptimizerMethod::Momentum => SgdConfig::new()
+            .with_weight_decay(wd)
+            .with_momentum(Some(momentum(false)))
+            .init(),
+        OptimizerMethod::Nesterov => SgdConfig::new()
+            .with_weight_decay(wd)
+            .with_momentum(Some(momentum(true)))
+            .init(),
+        OptimizerMethod::Adam => AdamConfig::new()
+            .with_beta_1(config.betas[0] as f32)
+            .with_beta_2(config.betas[1] as f32)
+            .with_epsilon(config.eps as f32)
+            .with_weight_decay(wd)
+            .init(),
+        OptimizerMethod::AdamW => AdamWConfig::new()
+            .with_beta_1(config.betas[0] as f32)
+            .with_beta_2(config.betas[1] as f32)
+            .with_epsilon(config.eps as f32)
+            .with_weight_decay(config.weight_decay as f32)
+            .init(),
+        OptimizerMethod::RmsProp => RmsPropConfig::new()
+            .with_momentum(config.momentum as f32)
+            .with_epsilon(config.eps as f32)
+            .with_weight_decay(wd)
+            .init(),
+        OptimizerMethod::Adagrad => AdaGradConfig::new()
+            .with_epsilon(config.eps as f32)
+            .with_weight_decay(wd)
+            .init(),
+    };
+    Ok(Optimizer {
+        inner,
+        config: config.clone(),
+        lr: config.base_learningrate,
+        grads: None,
+        steps: 0,
+    })
+}
+
+impl Optimizer {
+    /// The config it was built from.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// Current learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    /// Sets the learning rate (schedules call this; O-a "learning-rate update").
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(TrainError::Config {
+                key: "learning_rate".into(),
+                reason: format!("{lr} is not a finite non-negative number"),
+            });
+        }
+        self.lr = lr;
+        Ok(())
+    }
+
+    /// Number of updates applied.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Runs backward from `loss` and keeps the gradients of `model`'s parameters
+    /// for the next [`update_learnable_parameter`] (gradient computation, O-a).
+    pub fn backward<M: Module>(&mut self, loss: &Tensor, model: &M) -> Result<()> {
+        let grads = loss.backward()?;
+        self.grads = Some(GradientsParams::from_grads(grads, model));
+        Ok(())
+    }
+
+    /// Whether gradients are waiting.
+    pub fn has_gradients(&self) -> bool {
+        self.grads.as_ref().is_some_and(|g| !g.is_empty())
+    }
+
+    /// Serialised optimizer state (moments etc.) for checkpoints.
+    pub fn state_bytes(&self) -> Result<Vec<u8>> {
+        self.inner
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| TrainError::Checkpoint(e.to_string()))
+    }
+
+    /// Restores state written by [`Optimizer::state_bytes`].
+    pub fn load_state_bytes(self, bytes: Vec<u8>, steps: u64, lr: f64) -> Result<Self> {
+        let inner = self
+            .inner
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        Ok(Optimizer {
+            inner,
+            steps,
+            lr,
+            ..self
+        })
+    }
+}
+
+/// `update_learnable_parameter(model, optimizer) -> model` (B.3.2, O-b): one
+/// step with the gradients of the last [`Optimizer::backward`]. Errors: no
+/// gradients (no backward ran, or none reached the model); a non-finite
+/// gradient, or a parameter that became non-finite — each naming the parameter.
+pub fn update_learnable_parameter<M: Module>(model: M, optimizer: &mut Optimizer) -> Result<M> {
+    let grads = optimizer.grads.take().ok_or(TrainError::NoGradients)?;
+    let mut check = GradCheck {
+        stack: Vec::new(),
+        grads: &grads,
+        found: 0,
+        bad: None,
+    };
+    model.visit(&mut check);
+    if check.found == 0 {
+        return Err(TrainError::NoGradients);
+    }
+    if let Some(param) = check.bad {
+        return Err(TrainError::NonFinite {
+            what: "gradient".into(),
+            param,
+            step: optimizer.steps,
+        });
+    }
+    let model = optimizer.inner.step(optimizer.lr, model, grads);
+    optimizer.steps += 1;
+    let mut p = Params::default();
+    model.visit(&mut p);
+    if let Some((param, _, _)) = p.list.iter().find(|(_, _, finite)| !finite) {
+        return Err(TrainError::NonFinite {
+            what: "parameter after the update".into(),
+            param: param.clone(),
+            step: optimizer.steps,
+        });
+    }
+    Ok(model)
+}
+
+/// `zero_gradient(model, optimizer) -> model` (B.3.3): drops the gradients
+/// held for the next update. Burn keeps no gradient inside the model, so the
+/// model is returned as it is.
+pub fn zero_gradient<M: Module>(model: M, optimizer: &mut Optimizer) -> M {
+    optimizer.grads = None;
+    model
+}

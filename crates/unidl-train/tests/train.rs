@@ -1,0 +1,471 @@
+//! Optimizers (B.3) and schedules on flex: every method reduces a real loss,
+//! the standard's error cases are typed, schedules follow their formulas.
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor as BT;
+use unidl_backend::Device;
+use unidl_tensor::{Axes, Tensor};
+use unidl_train::*;
+
+#[derive(Module, Debug)]
+struct Reg {
+    lin: Linear,
+}
+
+fn data(device: &Device) -> (BT<2>, BT<2>) {
+    // y = 2 x0 - 3 x1 + 0.5, on a fixed grid of 16 points
+    let xs: Vec<f32> = (0..16)
+        .flat_map(|i| [((i % 4) as f32 - 1.5) / 2.0, ((i / 4) as f32 - 1.5) / 2.0])
+        .collect();
+    let ys: Vec<f32> = xs
+        .chunks(2)
+        .map(|p| 2.0 * p[0] - 3.0 * p[1] + 0.5)
+        .collect();
+    (
+        BT::from_data(burn::tensor::TensorData::new(xs, [16, 2]), device),
+        BT::from_data(burn::tensor::TensorData::new(ys, [16, 1]), device),
+    )
+}
+
+fn mse(m: &Reg, x: &BT<2>, y: &BT<2>) -> Tensor {
+    Tensor::from_burn((m.lin.forward(x.clone()) - y.clone()).square().mean()).unwrap()
+}
+
+fn fit(method: OptimizerMethod, lr: f64, steps: usize) -> (f64, f64) {
+    let dev = Device::flex().autodiff();
+    unidl_backend::seed(&dev, 1);
+    let mut m = Reg {
+        lin: LinearConfig::new(2, 1).init(&dev),
+    };
+    let (x, y) = data(&dev);
+    let mut opt = construct_optimizer(&m, &OptimizerConfig::new(method, lr)).unwrap();
+    let first = mse(&m, &x, &y).item().unwrap();
+    for _ in 0..steps {
+        let loss = mse(&m, &x, &y);
+        opt.backward(&loss, &m).unwrap();
+        m = update_learnable_parameter(m, &mut opt).unwrap();
+    }
+    (first, mse(&m, &x, &y).item().unwrap())
+}
+
+#[test]
+fn every_method_reduces_a_regression_loss() {
+    for (method, lr) in [
+        (OptimizerMethod::Sgd, 0.1),
+        (OptimizerMethod::Momentum, 0.05),
+        (OptimizerMethod::Nesterov, 0.05),
+        (OptimizerMethod::Adam, 0.05),
+        (OptimizerMethod::AdamW, 0.05),
+        (OptimizerMethod::RmsProp, 0.01),
+        (OptimizerMethod::Adagrad, 0.3),
+    ] {
+        let (first, last) = fit(method, lr, 150);
+        assert!(last < first * 0.05, "{method:?}: loss {first} -> {last}");
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let m = Reg {
+        lin: LinearConfig::new(2, 1).init(&Device::flex()),
+    };
+    for (cfg, key) in [
+        (
+            OptimizerConfig {
+                base_learningrate: -0.1,
+                ..OptimizerConfig::new(OptimizerMethod::Sgd, 0.1)
+            },
+            "base_learningrate",
+        ),
+        (
+            OptimizerConfig {
+                momentum: 1.0,
+                ..OptimizerConfig::new(OptimizerMethod::Momentum, 0.1)
+            },
+            "momentum",
+        ),
+        (
+            OptimizerConfig {
+                weight_decay: -1.0,
+                ..OptimizerConfig::new(OptimizerMethod::Adam, 0.1)
+            },
+            "weight_decay",
+        ),
+        (
+            OptimizerConfig {
+                betas: [0.9, 1.5],
+                ..OptimizerConfig::new(OptimizerMethod::Adam, 0.1)
+            },
+            "betas[1]",
+        ),
+    ] {
+        let e = construct_optimizer(&m, &cfg).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::Config { key: k, .. } if k == key),
+            "{e}"
+        );
+    }
+    let e = OptimizerConfig::from_toml(
+        "optimizer_method = \"adam\"\nbase_learningrate = 0.1\nmomentun = 0.9\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("momentun"), "{e}");
+    let e = OptimizerConfig::from_toml("optimizer_method = \"lbfgs2\"\nbase_learningrate = 0.1\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("lbfgs2"), "{e}");
+    assert!(
+        OptimizerConfig::from_toml(
+            "optimizer_method = \"nesterov\"\nbase_learningrate = 0.1\nmomentum = 0.8\n"
+        )
+        .is_ok()
+    );
+    #[derive(Module, Debug)]
+    struct Empty {
+        n: usize,
+    }
+    assert!(matches!(
+        construct_optimizer(
+            &Empty { n: 1 },
+            &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1)
+        ),
+        Err(TrainError::Model(_))
+    ));
+}
+
+#[test]
+fn update_errors_missing_and_non_finite_gradients_name_the_parameter() {
+    let dev = Device::flex().autodiff();
+    let m = Reg {
+        lin: LinearConfig::new(2, 1).init(&dev),
+    };
+    let mut opt =
+        construct_optimizer(&m, &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1)).unwrap();
+    // no backward ran
+    let m = match update_learnable_parameter(m.clone(), &mut opt) {
+        Err(TrainError::NoGradients) => m,
+        other => panic!("expected NoGradients, got {other:?}"),
+    };
+    // NaN gradient: a loss that is NaN
+    let (x, _) = data(&dev);
+    let out = m.lin.forward(x.clone());
+    let nan = Tensor::from_burn((out.clone() * f32::NAN).sum()).unwrap();
+    opt.backward(&nan, &m).unwrap();
+    let e = update_learnable_parameter(m.clone(), &mut opt).unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { param, .. } if param.starts_with("lin.")),
+        "{e}"
+    );
+    // zero_gradient drops pending gradients
+    let loss = Tensor::from_burn(m.lin.forward(x).sum()).unwrap();
+    opt.backward(&loss, &m).unwrap();
+    assert!(opt.has_gradients());
+    let m = zero_gradient(m, &mut opt);
+    assert!(matches!(
+        update_learnable_parameter(m.clone(), &mut opt),
+        Err(TrainError::NoGradients)
+    ));
+    // A parameter that overflows to infinity after the update.
+    let huge = Reg {
+        lin: Linear {
+            weight: Param::from_tensor(BT::<2>::full([2, 1], 3.0e38, &dev)),
+            bias: m.lin.bias.clone(),
+        },
+    };
+    let mut opt =
+        construct_optimizer(&huge, &OptimizerConfig::new(OptimizerMethod::Sgd, 1.0)).unwrap();
+    let loss = Tensor::from_burn(huge.lin.weight.val().sum().mul_scalar(-1.0e38)).unwrap();
+    opt.backward(&loss, &huge).unwrap();
+    let e = update_learnable_parameter(huge, &mut opt).unwrap_err();
+    assert!(
+        matches!(&e, TrainError::NonFinite { param, what, .. } if param == "lin.weight" && what.contains("after")),
+        "{e}"
+    );
+}
+
+#[test]
+fn learning_rate_updates_change_the_step() {
+    let dev = Device::flex().autodiff();
+    let m = Reg {
+        lin: LinearConfig::new(2, 1).init(&dev),
+    };
+    let (x, y) = data(&dev);
+    let run = |lr: f64| {
+        let mut opt =
+            construct_optimizer(&m, &OptimizerConfig::new(OptimizerMethod::Sgd, 1.0)).unwrap();
+        opt.set_learning_rate(lr).unwrap();
+        opt.backward(&mse(&m, &x, &y), &m).unwrap();
+        let m2 = update_learnable_parameter(m.clone(), &mut opt).unwrap();
+        let w0 = Tensor::from_burn(m.lin.weight.val()).unwrap();
+        let w1 = Tensor::from_burn(m2.lin.weight.val()).unwrap();
+        w1.sub(&w0)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum(Axes::All, false)
+            .unwrap()
+            .item()
+            .unwrap()
+    };
+    let (a, b) = (run(0.1), run(0.2));
+    assert!(
+        (b / a - 2.0).abs() < 1e-3,
+        "SGD step is proportional to the learning rate: {a} vs {b}"
+    );
+    let mut opt =
+        construct_optimizer(&m, &OptimizerConfig::new(OptimizerMethod::Sgd, 1.0)).unwrap();
+    assert!(opt.set_learning_rate(f64::NAN).is_err());
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    let s = Schedule::Step {
+        step_size: 10,
+        gamma: 0.5,
+    };
+    assert!(close(s.factor(9), 1.0) && close(s.factor(10), 0.5) && close(s.factor(25), 0.25));
+    let s = Schedule::MultiStep {
+        milestones: vec![3, 7],
+        gamma: 0.1,
+    };
+    assert!(close(s.factor(2), 1.0) && close(s.factor(3), 0.1) && close(s.factor(8), 0.01));
+    assert!(close(Schedule::Exponential { gamma: 0.9 }.factor(2), 0.81));
+    let s = Schedule::Cosine {
+        warmup_steps: 10,
+        total_steps: 110,
+        min_factor: 0.0,
+    };
+    assert!(close(s.factor(0), 0.1) && close(s.factor(9), 1.0) && close(s.factor(10), 1.0));
+    assert!(close(s.factor(60), 0.5) && s.factor(110).abs() < 1e-9);
+    let s = Schedule::LinearWarmup {
+        warmup_steps: 4,
+        start_factor: 0.2,
+    };
+    assert!(close(s.factor(0), 0.2) && close(s.factor(2), 0.6) && close(s.factor(4), 1.0));
+    let s = Schedule::OneCycle {
+        total_steps: 100,
+        max_factor: 1.0,
+        pct_start: 0.3,
+        div_factor: 25.0,
+        final_div_factor: 1e4,
+    };
+    assert!(
+        close(s.factor(0), 0.04) && close(s.factor(30), 1.0) && (s.factor(100) - 1e-4).abs() < 1e-9
+    );
+    assert!(s.factor(15) > 0.04 && s.factor(15) < 1.0 && s.factor(60) < 1.0);
+    assert!(
+        Schedule::Step {
+            step_size: 0,
+            gamma: 0.5
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(Schedule::Exponential { gamma: 1.5 }.validate().is_err());
+    let parsed: Schedule =
+        toml::from_str("type = \"cosine\"\ntotal_steps = 100\nwarmup_steps = 5\n").unwrap();
+    assert_eq!(
+        parsed,
+        Schedule::Cosine {
+            warmup_steps: 5,
+            total_steps: 100,
+            min_factor: 0.0
+        }
+    );
+    assert!(
+        toml::from_str::<Schedule>("type = \"step\"\nstep_size = 3\ngamma = 0.5\nextra = 1\n")
+            .is_err()
+    );
+    let mut p = ReduceOnPlateau::new(1, 0.5, false).unwrap();
+    let f: Vec<f64> = [1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.86]
+        .iter()
+        .map(|m| p.observe(*m))
+        .collect();
+    assert_eq!(f, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
+}
+
+// ----- trainer (B.4) on the committed real-MNIST slice -----
+
+mod trainer {
+    use std::path::{Path, PathBuf};
+
+    use burn::module::Module;
+    use burn::nn::{
+        Linear, LinearConfig,
+        conv::{Conv2d, Conv2dConfig},
+        pool::{MaxPool2d, MaxPool2dConfig},
+    };
+    use burn::tensor::Tensor as BT;
+    use unidl_backend::Device;
+    use unidl_data::{DatasetParams, construct_dataset};
+    use unidl_tensor::module::ModuleApi;
+    use unidl_train::*;
+
+    #[derive(Module, Debug)]
+    pub struct SmallCnn {
+        c1: Conv2d,
+        c2: Conv2d,
+        pool: MaxPool2d,
+        fc: Linear,
+    }
+
+    impl SmallCnn {
+        pub fn new(device: &Device) -> Self {
+            SmallCnn {
+                c1: Conv2dConfig::new([1, 8], [3, 3]).init(device),
+                c2: Conv2dConfig::new([8, 16], [3, 3]).init(device),
+                pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+                fc: LinearConfig::new(16 * 5 * 5, 10).init(device),
+            }
+        }
+
+        /// `[B, 1, 28, 28]` → logits `[B, 10]`.
+        pub fn forward(&self, x: BT<4>) -> BT<2> {
+            let x = self
+                .pool
+                .forward(burn::tensor::activation::relu(self.c1.forward(x))); // [B, 8, 13, 13]
+            let x = self
+                .pool
+                .forward(burn::tensor::activation::relu(self.c2.forward(x))); // [B, 16, 5, 5]
+            self.fc.forward(x.flatten(1, 3)) // [B, 10]
+        }
+    }
+
+    fn mnist() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist")
+    }
+
+    fn out(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("unidl-train-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn trainer(
+        seed_model: u64,
+        epochs: usize,
+        out_dir: PathBuf,
+        range: Option<[usize; 2]>,
+    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+        let dev = Device::flex();
+        unidl_backend::seed(&dev, seed_model);
+        let params = DatasetParams {
+            seed: 3,
+            ..DatasetParams::default()
+        };
+        let train = construct_dataset(
+            &mnist().join("train"),
+            &DatasetParams {
+                range,
+                ..params.clone()
+            },
+        )
+        .unwrap();
+        let val = construct_dataset(&mnist().join("test"), &params).unwrap();
+        let cfg = TrainerConfig {
+            epochs,
+            batch_size: 16,
+            seed: 5,
+            output_dir: out_dir,
+            keep_last: 2,
+            workers: 2,
+        };
+        construct_trainer(
+            SmallCnn::new(&dev),
+            &OptimizerConfig::new(OptimizerMethod::Adam, 3e-3),
+            Schedule::Constant,
+            ImageClassification {
+                forward: SmallCnn::forward,
+            },
+            cfg,
+            train,
+            Some(val),
+            &dev,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn trains_on_real_digits_loss_falls_and_held_out_accuracy_rises() {
+        let mut t = trainer(1, 4, out("mnist"), None);
+        let before = t
+            .evaluate_accuracy(
+                &construct_dataset(&mnist().join("test"), &DatasetParams::default()).unwrap(),
+            )
+            .unwrap()
+            .unwrap();
+        let records = t.train().unwrap();
+        assert_eq!(records.len(), 4);
+        assert!(
+            records[3].train_loss < records[0].train_loss * 0.6,
+            "{records:?}"
+        );
+        let acc = records[3].val_accuracy.unwrap();
+        assert!(
+            acc > 0.8 && acc > before + 0.5,
+            "held-out accuracy {before} -> {acc}"
+        );
+    }
+
+    #[test]
+    fn resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
+        let range = Some([0, 96]);
+        let mut a = trainer(1, 2, out("straight"), range);
+        a.train().unwrap();
+        let dir = out("resumed");
+        let mut b = trainer(1, 2, dir.clone(), range);
+        b.train_one_epoch(0).unwrap();
+        b.save_checkpoint().unwrap();
+        drop(b);
+        // a fresh process would start from different random weights: resume must override them
+        let mut c = trainer(99, 2, dir.clone(), range);
+        assert!(c.resume().unwrap());
+        assert_eq!(c.global_step(), 6);
+        c.train().unwrap();
+        let (wa, wc) = (a.model().state_dict(), c.model().state_dict());
+        for (k, t) in &wa {
+            assert_eq!(
+                t.to_vec_f32().unwrap(),
+                wc[k].to_vec_f32().unwrap(),
+                "{k} differs after resume"
+            );
+        }
+        // keep_last = 2: checkpoints of steps 6 and 12 remain, nothing partial
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["step-000000006", "step-000000012"]);
+    }
+
+    #[test]
+    fn trainer_config_errors_are_typed() {
+        let dev = Device::flex();
+        let ds = construct_dataset(&mnist().join("test"), &DatasetParams::default()).unwrap();
+        let mk = |epochs: usize, batch: usize| {
+            construct_trainer(
+                SmallCnn::new(&dev),
+                &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
+                Schedule::Constant,
+                ImageClassification {
+                    forward: SmallCnn::forward,
+                },
+                TrainerConfig {
+                    epochs,
+                    batch_size: batch,
+                    seed: 0,
+                    output_dir: out("cfg"),
+                    keep_last: 1,
+                    workers: 1,
+                },
+                ds.clone(),
+                None,
+                &dev,
+            )
+        };
+        assert!(matches!(mk(0, 4), Err(TrainError::Config { key, .. }) if key == "epochs"));
+        assert!(matches!(mk(1, 0), Err(TrainError::Config { key, .. }) if key == "batch_size"));
+    }
+}
