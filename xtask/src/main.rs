@@ -88,6 +88,11 @@ fn test(rest: &[String]) -> Result<()> {
         .filter(|b| **b != "flex")
         .map(|b| format!("unidl-conformance/{b}"))
         .collect();
+    let mut features = features;
+    match env::ffmpeg_available() {
+        Ok(()) => features.push("unidl-media/ffmpeg".into()),
+        Err(e) => println!("xtask test: FFmpeg decoding tests NOT RUN: {e}"),
+    }
     let mut cmd = env::cargo(&enabled);
     cmd.args(["test", "--workspace", "--exclude", "xtask"]);
     if !features.is_empty() {

@@ -193,7 +193,11 @@ pub fn validate_audio(audio: &Audio, limits: &AudioLimits) -> Result<(), MediaEr
     if audio.sample_rate == 0 {
         return Err(MediaError::MalformedAudio("zero sample rate".into()));
     }
-    if !audio.samples.len().is_multiple_of(usize::from(audio.channels)) {
+    if !audio
+        .samples
+        .len()
+        .is_multiple_of(usize::from(audio.channels))
+    {
         return Err(MediaError::MalformedAudio(format!(
             "{} samples is not a multiple of {} channels",
             audio.samples.len(),
@@ -240,8 +244,9 @@ pub fn validate_audio(audio: &Audio, limits: &AudioLimits) -> Result<(), MediaEr
 ///
 /// Decoder choice, by the file's header and then its extension:
 /// - WAV (RIFF/WAVE header, or a `.wav` / `.wave` name): `hound`, always
-///   available. WAV encodings hound cannot read (ADPCM, A-law…) go to FFmpeg
-///   when the `ffmpeg` feature is on.
+///   available, for integer PCM (8–32 bit) and 32-bit float. Other WAV
+///   encodings (ADPCM, A-law, µ-law…) go to FFmpeg, so without the `ffmpeg`
+///   feature they give [`MediaError::FeatureDisabled`].
 /// - `.mp3`: `symphonia`, always available.
 /// - anything else (wma, aac/m4a, ogg, flac, opus, video containers…): FFmpeg,
 ///   behind the `ffmpeg` feature; without it the result is
@@ -264,10 +269,10 @@ pub fn load_audio(path: impl AsRef<Path>, opts: &AudioOptions) -> Result<Audio, 
     let container = source::inspect(path)?;
     let max_frames = |rate: u32| opts.max_frames_at(rate);
     let decoded = match container {
+        // WAV encodings hound does not read (ADPCM, A-law, µ-law, GSM…) go
+        // to FFmpeg, or report the feature it needs.
         Container::Wav => match crate::wav::decode(path, &max_frames) {
-            Err(MediaError::Unsupported { .. }) if cfg!(feature = "ffmpeg") => {
-                decode_with_ffmpeg(path, &max_frames)?
-            }
+            Err(MediaError::Unsupported { .. }) => decode_with_ffmpeg(path, &max_frames)?,
             other => other?,
         },
         Container::Mp3 => crate::mp3::decode(path, &max_frames)?,

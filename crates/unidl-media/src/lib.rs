@@ -58,8 +58,8 @@ pub use audio::{
 pub use error::MediaError;
 pub use probe::{MediaInfo, StreamInfo, StreamKind, probe};
 pub use video::{
-    DecodeStats, Frame, FrameSelection, MAX_EDGE, Video, VideoOptions, load_video,
-    load_video_with, load_video_with_stats,
+    DecodeStats, Frame, FrameSelection, MAX_EDGE, Video, VideoOptions, load_video, load_video_with,
+    load_video_with_stats,
 };
 
 /// Whether this build decodes through FFmpeg (the `ffmpeg` cargo feature).

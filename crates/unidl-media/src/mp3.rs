@@ -63,14 +63,22 @@ fn open(path: &Path) -> Result<(Box<dyn FormatReader>, u32, CodecParameters), Me
     Ok((format, id, params))
 }
 
-/// Header facts: (sample rate, channels, frames if the file says).
-pub(crate) fn header(path: &Path) -> Result<(Option<u32>, Option<u16>, Option<u64>), MediaError> {
+/// What the first MPEG frame and the Xing/Info header say.
+pub(crate) struct Mp3Header {
+    pub(crate) sample_rate: Option<u32>,
+    pub(crate) channels: Option<u16>,
+    /// Frames after gapless trimming; exact with a Xing/Info header,
+    /// estimated from the bitrate otherwise.
+    pub(crate) frames: Option<u64>,
+}
+
+pub(crate) fn header(path: &Path) -> Result<Mp3Header, MediaError> {
     let (_, _, params) = open(path)?;
-    Ok((
-        params.sample_rate,
-        params.channels.map(|c| c.count() as u16),
-        params.n_frames,
-    ))
+    Ok(Mp3Header {
+        sample_rate: params.sample_rate,
+        channels: params.channels.map(|c| c.count() as u16),
+        frames: params.n_frames,
+    })
 }
 
 /// Decodes the file (or its first `max_frames(rate)` frames).
@@ -142,7 +150,10 @@ pub(crate) fn decode(
             continue;
         }
         let needed = decoded.capacity() as u64;
-        if buf.as_ref().is_none_or(|b| (b.capacity() as u64) < needed * spec.channels.count() as u64) {
+        if buf
+            .as_ref()
+            .is_none_or(|b| (b.capacity() as u64) < needed * spec.channels.count() as u64)
+        {
             buf = Some(SampleBuffer::new(needed, spec));
         }
         let b = buf.as_mut().expect("buffer allocated above");

@@ -100,9 +100,7 @@ pub fn probe(path: impl AsRef<Path>) -> Result<MediaInfo, MediaError> {
     let path = path.as_ref();
     match source::inspect(path)? {
         Container::Wav => match probe_wav(path) {
-            Err(MediaError::Unsupported { .. }) if cfg!(feature = "ffmpeg") => {
-                probe_with_ffmpeg(path)
-            }
+            Err(MediaError::Unsupported { .. }) => probe_with_ffmpeg(path),
             other => other,
         },
         Container::Mp3 => probe_mp3(path),
@@ -111,20 +109,21 @@ pub fn probe(path: impl AsRef<Path>) -> Result<MediaInfo, MediaError> {
 }
 
 fn probe_wav(path: &Path) -> Result<MediaInfo, MediaError> {
-    let (rate, channels, frames, bits, float) = crate::wav::header(path)?;
-    let codec = if float {
+    let h = crate::wav::header(path)?;
+    let bits = h.bits_per_sample;
+    let codec = if h.float {
         format!("pcm_f{bits}le")
     } else if bits == 8 {
         "pcm_u8".to_string()
     } else {
         format!("pcm_s{bits}le")
     };
-    let duration = (rate > 0).then(|| frames as f64 / f64::from(rate));
+    let duration = (h.sample_rate > 0).then(|| h.frames as f64 / f64::from(h.sample_rate));
     let mut s = StreamInfo::new(0, StreamKind::Audio, codec);
     s.duration_secs = duration;
-    s.frames = Some(frames);
-    s.sample_rate = Some(rate);
-    s.channels = Some(channels);
+    s.frames = Some(h.frames);
+    s.sample_rate = Some(h.sample_rate);
+    s.channels = Some(h.channels);
     Ok(MediaInfo {
         container: "wav".into(),
         duration_secs: duration,
@@ -133,16 +132,16 @@ fn probe_wav(path: &Path) -> Result<MediaInfo, MediaError> {
 }
 
 fn probe_mp3(path: &Path) -> Result<MediaInfo, MediaError> {
-    let (rate, channels, frames) = crate::mp3::header(path)?;
-    let duration = match (frames, rate) {
+    let h = crate::mp3::header(path)?;
+    let duration = match (h.frames, h.sample_rate) {
         (Some(f), Some(r)) if r > 0 => Some(f as f64 / f64::from(r)),
         _ => None,
     };
     let mut s = StreamInfo::new(0, StreamKind::Audio, "mp3");
     s.duration_secs = duration;
-    s.frames = frames;
-    s.sample_rate = rate;
-    s.channels = channels;
+    s.frames = h.frames;
+    s.sample_rate = h.sample_rate;
+    s.channels = h.channels;
     Ok(MediaInfo {
         container: "mp3".into(),
         duration_secs: duration,

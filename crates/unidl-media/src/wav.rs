@@ -1,11 +1,60 @@
 //! WAV through `hound` (pure Rust, always compiled in).
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use crate::{Audio, MediaError};
 
+/// WAVE format tags hound decodes: integer PCM, IEEE float, and the
+/// extensible header (whose sub-format hound checks itself).
+const HOUND_TAGS: [u16; 3] = [0x0001, 0x0003, 0xFFFE];
+
+/// The format tag of the `fmt ` chunk, found by walking the RIFF chunks at
+/// the start of the file (`None` if there is no readable `fmt ` chunk; hound
+/// then reports what is wrong).
+fn format_tag(path: &Path) -> Result<Option<u16>, MediaError> {
+    let mut file = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
+    let mut head = Vec::with_capacity(4096);
+    file.by_ref()
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(|e| MediaError::io(path, e))?;
+    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return Ok(None);
+    }
+    let mut pos = 12usize;
+    while pos + 8 <= head.len() {
+        let id = &head[pos..pos + 4];
+        let len = u32::from_le_bytes([head[pos + 4], head[pos + 5], head[pos + 6], head[pos + 7]])
+            as usize;
+        if id == b"fmt " {
+            return Ok(head
+                .get(pos + 8..pos + 10)
+                .map(|b| u16::from_le_bytes([b[0], b[1]])));
+        }
+        if id == b"data" {
+            return Ok(None);
+        }
+        // Chunks are padded to an even length.
+        pos = pos
+            .saturating_add(8)
+            .saturating_add(len)
+            .saturating_add(len & 1);
+    }
+    Ok(None)
+}
+
 fn open(path: &Path) -> Result<hound::WavReader<BufReader<std::fs::File>>, MediaError> {
+    if let Some(tag) = format_tag(path)?
+        && !HOUND_TAGS.contains(&tag)
+    {
+        return Err(MediaError::unsupported(
+            path,
+            format!(
+                "WAV format tag {tag:#06x} (only PCM and float WAV decode without the `ffmpeg` feature)"
+            ),
+        ));
+    }
     hound::WavReader::open(path).map_err(|e| map_err(path, e))
 }
 
@@ -15,25 +64,41 @@ fn map_err(path: &Path, e: hound::Error) -> MediaError {
             MediaError::truncated(path, "WAV header ends before its data chunk")
         }
         hound::Error::IoError(io) => MediaError::io(path, io),
-        hound::Error::Unsupported => {
-            MediaError::unsupported(path, "WAV encoding not supported by hound (only integer and float PCM); enable the `ffmpeg` feature")
-        }
+        hound::Error::Unsupported => MediaError::unsupported(
+            path,
+            "WAV encoding not supported by hound (only integer and float PCM); enable the `ffmpeg` feature",
+        ),
         other => MediaError::corrupt(path, format!("invalid WAV: {other}")),
     }
 }
 
-/// The stream parameters in the header: (sample rate, channels, frames,
-/// bits per sample, is float).
-pub(crate) fn header(path: &Path) -> Result<(u32, u16, u64, u16, bool), MediaError> {
+/// Whether a read error means the data ran out: hound reports a short read
+/// as `Other("Failed to read enough bytes.")`, the standard library as
+/// `UnexpectedEof`.
+fn is_short_read(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::UnexpectedEof || e.to_string().contains("enough bytes")
+}
+
+/// What a WAV header declares.
+pub(crate) struct WavHeader {
+    pub(crate) sample_rate: u32,
+    pub(crate) channels: u16,
+    /// Frames the data chunk's length accounts for.
+    pub(crate) frames: u64,
+    pub(crate) bits_per_sample: u16,
+    pub(crate) float: bool,
+}
+
+pub(crate) fn header(path: &Path) -> Result<WavHeader, MediaError> {
     let reader = open(path)?;
     let spec = reader.spec();
-    Ok((
-        spec.sample_rate,
-        spec.channels,
-        u64::from(reader.duration()),
-        spec.bits_per_sample,
-        spec.sample_format == hound::SampleFormat::Float,
-    ))
+    Ok(WavHeader {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        frames: u64::from(reader.duration()),
+        bits_per_sample: spec.bits_per_sample,
+        float: spec.sample_format == hound::SampleFormat::Float,
+    })
 }
 
 /// Decodes the whole file (or its first `max_frames(rate)` frames).
@@ -57,8 +122,8 @@ pub(crate) fn decode(
     }
     let channels = usize::from(spec.channels);
     let declared_frames = reader.duration() as usize;
-    let want_frames = max_frames(spec.sample_rate)
-        .map_or(declared_frames, |m| m.min(declared_frames));
+    let want_frames =
+        max_frames(spec.sample_rate).map_or(declared_frames, |m| m.min(declared_frames));
     let want = want_frames * channels;
 
     let mut samples = Vec::with_capacity(want);
@@ -84,9 +149,7 @@ pub(crate) fn decode(
             for s in reader.samples::<f32>().take(want) {
                 match s {
                     Ok(v) => samples.push(v),
-                    Err(hound::Error::IoError(e))
-                        if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-                    {
+                    Err(hound::Error::IoError(e)) if is_short_read(&e) => {
                         return Err(truncated(samples.len()));
                     }
                     Err(e) => return Err(map_err(path, e)),
@@ -104,9 +167,7 @@ pub(crate) fn decode(
             for s in reader.samples::<i32>().take(want) {
                 match s {
                     Ok(v) => samples.push((f64::from(v) * scale) as f32),
-                    Err(hound::Error::IoError(e))
-                        if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-                    {
+                    Err(hound::Error::IoError(e)) if is_short_read(&e) => {
                         return Err(truncated(samples.len()));
                     }
                     Err(e) => return Err(map_err(path, e)),
