@@ -87,12 +87,20 @@ pub fn run(mut cmd: Command) -> Result<()> {
 /// `Ok` when FFmpeg's development libraries are installed (for `unidl-media/ffmpeg`).
 pub fn ffmpeg_available() -> Result<()> {
     let ok = Command::new("pkg-config")
-        .args(["--exists", "libavcodec", "libavformat", "libswscale", "libswresample"])
+        .args([
+            "--exists",
+            "libavcodec",
+            "libavformat",
+            "libswscale",
+            "libswresample",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        bail!("FFmpeg development libraries not found (apt install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libclang-dev clang pkg-config)");
+        bail!(
+            "FFmpeg development libraries not found (apt install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libclang-dev clang pkg-config)"
+        );
     }
     Ok(())
 }

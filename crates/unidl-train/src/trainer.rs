@@ -496,20 +496,25 @@ impl<M> ImageClassification<M> {
         model: &M,
         samples: &[Sample],
         device: &Device,
-    ) -> Result<(
-        burn::tensor::Tensor<2>,
-        burn::tensor::Tensor<1, burn::tensor::Int>,
-    )> {
+    ) -> Result<(burn::tensor::Tensor<2>, Option<Tensor>)> {
         let b = unidl_data::collate_images(samples, device)?;
         let x: burn::tensor::Tensor<4> = b.images.into_burn()?;
-        let y: burn::tensor::Tensor<1, burn::tensor::Int> = b.labels.into_burn()?;
-        Ok(((self.forward)(model, x), y))
+        Ok(((self.forward)(model, x), b.labels))
+    }
+}
+
+impl<M: Module> crate::infer::Predictor<M> for ImageClassification<M> {
+    fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor> {
+        Ok(Tensor::from_burn(self.logits(model, samples, device)?.0)?)
     }
 }
 
 impl<M: Module> TrainStep<M> for ImageClassification<M> {
     fn loss(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor> {
         let (logits, y) = self.logits(model, samples, device)?;
+        let y: burn::tensor::Tensor<1, burn::tensor::Int> = y
+            .ok_or_else(|| TrainError::Model("training samples need labels".into()))?
+            .into_burn()?;
         let loss = burn::nn::loss::CrossEntropyLossConfig::new()
             .init(device)
             .forward(logits, y);

@@ -469,3 +469,44 @@ mod trainer {
         assert!(matches!(mk(1, 0), Err(TrainError::Config { key, .. }) if key == "batch_size"));
     }
 }
+
+// ----- metrics against scikit-learn (tests/reference/gen_metrics.py -> metrics.json) -----
+
+#[test]
+fn classification_metrics_match_scikit_learn() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/metrics.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let us = |x: &serde_json::Value| -> Vec<usize> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect()
+    };
+    for case in v["cases"].as_array().unwrap() {
+        let classes = case["classes"].as_u64().unwrap() as usize;
+        let target = us(&case["target"]);
+        let ranking: Vec<Vec<usize>> = case["ranking"].as_array().unwrap().iter().map(us).collect();
+        let pred: Vec<usize> = ranking.iter().map(|r| r[0]).collect();
+        let close = |a: f64, key: &str| {
+            let b = case[key].as_f64().unwrap();
+            assert!((a - b).abs() < 1e-12, "{key}: {a} vs scikit-learn {b}");
+        };
+        close(eval::accuracy(&pred, &target), "accuracy");
+        close(eval::top_k_accuracy(&ranking, &target, 3), "top3");
+        let (p, r, f) = eval::macro_prf(&pred, &target, classes);
+        close(p, "precision_macro");
+        close(r, "recall_macro");
+        close(f, "f1_macro");
+        close(eval::accuracy(&pred, &target), "f1_micro");
+        let cm: Vec<Vec<usize>> = case["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(us)
+            .collect();
+        assert_eq!(eval::confusion_matrix(&pred, &target, classes), cm);
+    }
+}

@@ -509,7 +509,7 @@ pub struct PipelineConfig {
 pub fn pipeline_from_toml(text: &str, registry: &Registry) -> Result<Compose> {
     let cfg: PipelineConfig = toml::from_str(text).map_err(|e| DataError::Parse {
         path: "<pipeline>".into(),
-        line: e.span().map(|s| text[..s.start].lines().count().max(1)),
+        line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
         reason: e.message().to_string(),
     })?;
     Ok(Compose(

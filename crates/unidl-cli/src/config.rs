@@ -1,0 +1,164 @@
+//! Run configs: one strict TOML file per run. Unknown keys and out-of-range
+//! values are errors naming the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use unidl_data::TransformConfig;
+use unidl_train::{OptimizerConfig, Schedule};
+
+/// A whole run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Back-end name (`flex`, `tch`, `wgpu:0`, …); `UNIDL_BACKEND` and `--backend` take precedence.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Seed of weights, shuffling, augmentation and dropout.
+    #[serde(default)]
+    pub seed: u64,
+    /// The model.
+    pub model: ModelConfig,
+    /// The data.
+    pub data: DataConfig,
+    /// The optimizer (B.3.1 keys).
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    #[serde(default = "constant")]
+    pub schedule: Schedule,
+    /// The trainer.
+    pub trainer: TrainerSection,
+    /// Inference defaults.
+    #[serde(default)]
+    pub infer: unidl_train::InferOptions,
+}
+
+fn constant() -> Schedule {
+    Schedule::Constant
+}
+
+/// Built-in models (the zoo crates add theirs).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Two conv blocks and two dense layers: the quick-start digit classifier.
+    SimpleCnn {
+        /// Input channels.
+        #[serde(default = "one")]
+        in_channels: usize,
+        /// Classes.
+        num_classes: usize,
+        /// Input side length (square images).
+        #[serde(default = "twenty_eight")]
+        image_size: usize,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+fn twenty_eight() -> usize {
+    28
+}
+
+/// Data sets and their transforms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Training data: a path, or `data:<name>/<split>` inside `UNIDL_DATA_DIR` (see `cargo xtask data`).
+    pub train: String,
+    /// Held-out data, same syntax.
+    #[serde(default)]
+    pub val: Option<String>,
+    /// Channels to decode images to.
+    #[serde(default)]
+    pub channels: Option<usize>,
+    /// Augmentation for training only.
+    #[serde(default)]
+    pub train_transforms: Vec<TransformConfig>,
+    /// Preprocessing for training, validation and inference.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
+}
+
+/// Trainer settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerSection {
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Output folder (relative to the config file's folder's parent when relative: the repository root for `configs/`).
+    pub output_dir: PathBuf,
+    /// Checkpoints kept.
+    #[serde(default = "two")]
+    pub keep_last: usize,
+    /// Loader threads.
+    #[serde(default = "two")]
+    pub workers: usize,
+}
+
+fn two() -> usize {
+    2
+}
+
+/// The data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`).
+pub fn data_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("UNIDL_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+        .join(".cache/unidl/data")
+}
+
+/// Resolves `data:<name>/<split>` and relative paths.
+pub fn resolve(spec: &str, base: &Path) -> Result<PathBuf> {
+    let p = match spec.strip_prefix("data:") {
+        Some(rest) => data_dir().join(rest),
+        None => base.join(spec),
+    };
+    if !p.exists() {
+        if spec.starts_with("data:") {
+            bail!(
+                "{}: not found; prepare it with `cargo xtask data {}`",
+                p.display(),
+                spec.trim_start_matches("data:")
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+            );
+        }
+        bail!("{}: not found", p.display());
+    }
+    Ok(p)
+}
+
+impl RunConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<(RunConfig, String)> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let cfg: RunConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0);
+            anyhow::anyhow!("{}:{line}: {}", path.display(), e.message())
+        })?;
+        cfg.optimizer
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: [optimizer] {e}", path.display()))?;
+        cfg.schedule
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: [schedule] {e}", path.display()))?;
+        if cfg.trainer.epochs == 0 || cfg.trainer.batch_size == 0 {
+            bail!(
+                "{}: [trainer] epochs and batch_size must be at least 1",
+                path.display()
+            );
+        }
+        Ok((cfg, text))
+    }
+}

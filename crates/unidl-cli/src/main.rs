@@ -1,0 +1,402 @@
+//! `unidl`: train, evaluate and run models from one TOML run config.
+//!
+//! ```text
+//! unidl train   --config configs/quickstart.toml [--backend tch] [--resume]
+//! unidl eval    --config configs/quickstart.toml
+//! unidl infer   --config configs/quickstart.toml digit.png [more.png …] [--top-k 3]
+//! unidl summary --config configs/quickstart.toml
+//! unidl backends
+//! ```
+
+mod config;
+mod models;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use unidl_backend::Device;
+use unidl_data::transform::{Compose, Registry};
+use unidl_data::{DatasetParams, PreparedDataset, Sample, construct_dataset};
+use unidl_tensor::module::{ModuleApi, load_state_dict_file};
+use unidl_train::{
+    Classification, EvalConfig, ImageClassification, InferOptions, Metric, TrainerConfig,
+    construct_evalvater, construct_inference, construct_trainer,
+};
+
+use config::{ModelConfig, RunConfig, resolve};
+use models::SimpleCnn;
+
+#[derive(Parser)]
+#[command(
+    name = "unidl",
+    version,
+    about = "Train, evaluate and run unidl models (T/AII 008-2023)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the model of a run config (B.4).
+    Train {
+        /// Run config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Back-end; overrides UNIDL_BACKEND and the config.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Continue from the newest checkpoint in the output folder.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Evaluate the newest checkpoint on the validation data (B.6).
+    Eval {
+        /// Run config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Back-end.
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Classify image files with the newest checkpoint (B.5).
+    Infer {
+        /// Run config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Back-end.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Classes to print per image.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Images.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Print the model's modules and parameter counts.
+    Summary {
+        /// Run config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the capability report of every back-end.
+    Backends,
+}
+
+/// Everything resolved from a config file.
+struct Run {
+    cfg: RunConfig,
+    text: String,
+    base: PathBuf,
+    device: Device,
+    backend: String,
+}
+
+impl Run {
+    fn open(path: &Path, backend: Option<&str>) -> Result<Run> {
+        let (cfg, text) = RunConfig::load(path)?;
+        let rt = unidl_backend::select(backend, cfg.backend.as_deref())?;
+        rt.seed(cfg.seed);
+        // Relative paths in configs/ are relative to the repository root (the config folder's parent).
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let base = if dir.file_name().is_some_and(|n| n == "configs") {
+            dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            dir.to_path_buf()
+        };
+        Ok(Run {
+            cfg,
+            text,
+            base,
+            backend: rt.spec.to_string(),
+            device: rt.device,
+        })
+    }
+
+    fn model(&self) -> SimpleCnn {
+        match &self.cfg.model {
+            ModelConfig::SimpleCnn {
+                in_channels,
+                num_classes,
+                image_size,
+            } => SimpleCnn::new(*in_channels, *num_classes, *image_size, &self.device),
+        }
+    }
+
+    fn dataset(&self, spec: &str, train: bool) -> Result<PreparedDataset> {
+        let path = resolve(spec, &self.base)?;
+        let mut transforms = if train {
+            self.cfg.data.train_transforms.clone()
+        } else {
+            Vec::new()
+        };
+        transforms.extend(self.cfg.data.transforms.clone());
+        let params = DatasetParams {
+            channels: self.cfg.data.channels,
+            transforms,
+            seed: self.cfg.seed,
+            ..DatasetParams::default()
+        };
+        construct_dataset(&path, &params).with_context(|| format!("data set {spec}"))
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        self.base.join(&self.cfg.trainer.output_dir)
+    }
+
+    fn preprocess(&self) -> Result<Compose> {
+        let reg = Registry::new();
+        Ok(Compose(
+            self.cfg
+                .data
+                .transforms
+                .iter()
+                .map(|t| t.build(&reg))
+                .collect::<unidl_data::Result<_>>()?,
+        ))
+    }
+
+    fn trained_model(&self) -> Result<SimpleCnn> {
+        let ckpts = self.output_dir().join("checkpoints");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&ckpts)
+            .with_context(|| {
+                format!(
+                    "{}: no checkpoints; run `unidl train` first",
+                    ckpts.display()
+                )
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && p.extension().is_none())
+            .collect();
+        dirs.sort();
+        let Some(last) = dirs.pop() else {
+            bail!(
+                "{}: no checkpoints; run `unidl train` first",
+                ckpts.display()
+            );
+        };
+        let sd = load_state_dict_file(&last.join("model.safetensors"), &self.device)?;
+        Ok(self.model().load_state_dict(&sd)?)
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        match &self.cfg.data.val {
+            Some(v) => self
+                .dataset(v, false)
+                .map(|d| d.classes())
+                .unwrap_or_default(),
+            None => self
+                .dataset(&self.cfg.data.train, false)
+                .map(|d| d.classes())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train {
+            config,
+            backend,
+            resume,
+        } => train(&config, backend.as_deref(), resume),
+        Command::Eval { config, backend } => eval(&config, backend.as_deref()),
+        Command::Infer {
+            config,
+            backend,
+            top_k,
+            images,
+        } => infer(&config, backend.as_deref(), top_k, &images),
+        Command::Summary { config } => {
+            let run = Run::open(&config, Some("flex"))?;
+            summary(&run.model());
+            Ok(())
+        }
+        Command::Backends => {
+            for r in unidl_backend::capabilities() {
+                println!("{r}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn summary(model: &SimpleCnn) {
+    println!("{:<24} {:<12} {:>12}", "module", "type", "elements");
+    for m in model.get_modules() {
+        let path = if m.path.is_empty() {
+            "(model)".to_string()
+        } else {
+            m.path
+        };
+        println!("{path:<24} {:<12} {:>12}", m.type_name, m.num_elements);
+    }
+}
+
+fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    let out = run.output_dir();
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    std::fs::write(out.join("config.toml"), &run.text)?;
+    let model = run.model();
+    println!(
+        "unidl train: `{}` on back-end `{}`",
+        config.display(),
+        run.backend
+    );
+    summary(&model);
+    let train = run.dataset(&run.cfg.data.train, true)?;
+    let val = run
+        .cfg
+        .data
+        .val
+        .as_deref()
+        .map(|v| run.dataset(v, false))
+        .transpose()?;
+    println!(
+        "data: {} training samples, {} held-out",
+        train.len(),
+        val.as_ref().map_or(0, PreparedDataset::len)
+    );
+    let tc = TrainerConfig {
+        epochs: run.cfg.trainer.epochs,
+        batch_size: run.cfg.trainer.batch_size,
+        seed: run.cfg.seed,
+        output_dir: out.clone(),
+        keep_last: run.cfg.trainer.keep_last,
+        workers: run.cfg.trainer.workers,
+    };
+    let mut trainer = construct_trainer(
+        model,
+        &run.cfg.optimizer,
+        run.cfg.schedule.clone(),
+        ImageClassification {
+            forward: SimpleCnn::forward,
+        },
+        tc,
+        train,
+        val,
+        &run.device,
+    )?;
+    if resume && trainer.resume()? {
+        println!("resumed at step {}", trainer.global_step());
+    }
+    let mut csv = std::fs::File::create(out.join("metrics.csv"))?;
+    writeln!(csv, "epoch,train_loss,val_accuracy,learning_rate,seconds")?;
+    let mut jsonl = std::fs::File::create(out.join("metrics.jsonl"))?;
+    let start = trainer.records().len();
+    for epoch in start..run.cfg.trainer.epochs {
+        let t0 = std::time::Instant::now();
+        let loss = trainer.train_one_epoch(epoch)?;
+        let acc = match &run.cfg.data.val {
+            Some(v) => trainer.evaluate_accuracy(&run.dataset(v, false)?)?,
+            None => None,
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        let acc_text = acc.map_or("-".to_string(), |a| format!("{a:.4}"));
+        println!(
+            "epoch {:>3}  loss {loss:.4}  val accuracy {acc_text}  ({secs:.1} s)",
+            epoch + 1
+        );
+        writeln!(
+            csv,
+            "{epoch},{loss},{},{},{secs:.3}",
+            acc.map_or(String::new(), |a| a.to_string()),
+            run.cfg.optimizer.base_learningrate
+        )?;
+        writeln!(
+            jsonl,
+            "{}",
+            serde_json::json!({"epoch": epoch, "train_loss": loss, "val_accuracy": acc, "seconds": secs})
+        )?;
+        let dir = trainer.save_checkpoint()?;
+        println!("checkpoint: {}", dir.display());
+    }
+    Ok(())
+}
+
+fn eval(config: &Path, backend: Option<&str>) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    let Some(val) = run.cfg.data.val.clone() else {
+        bail!(
+            "{}: [data] has no `val` set to evaluate on",
+            config.display()
+        );
+    };
+    let ds = run.dataset(&val, false)?;
+    let infer = construct_inference(
+        run.trained_model()?,
+        ImageClassification {
+            forward: SimpleCnn::forward,
+        },
+        Compose(vec![]),
+        Classification {
+            class_names: ds.classes(),
+        },
+        run.cfg.infer.clone(),
+        &run.device,
+    )?;
+    let ev = construct_evalvater(
+        &infer,
+        EvalConfig {
+            default_dataset: Some(ds.clone()),
+            eval_metric: vec![
+                Metric::Accuracy,
+                Metric::Top5,
+                Metric::PrecisionMacro,
+                Metric::RecallMacro,
+                Metric::F1Macro,
+            ],
+        },
+    )?;
+    let scores = ev.evalvate(None, None)?;
+    println!("evaluated {} samples of {val}", ds.len());
+    for (k, v) in scores {
+        println!("{k:<16} {v:.4}");
+    }
+    Ok(())
+}
+
+fn infer(
+    config: &Path,
+    backend: Option<&str>,
+    top_k: Option<usize>,
+    images: &[PathBuf],
+) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    let mut options = run.cfg.infer.clone();
+    if let Some(k) = top_k {
+        options.top_k = k;
+    }
+    let infer = construct_inference(
+        run.trained_model()?,
+        ImageClassification {
+            forward: SimpleCnn::forward,
+        },
+        run.preprocess()?,
+        Classification {
+            class_names: run.class_names(),
+        },
+        InferOptions { ..options },
+        &run.device,
+    )?;
+    let samples = images
+        .iter()
+        .map(|p| {
+            unidl_data::parse::load_image(p, run.cfg.data.channels)
+                .map(|img| Sample::image(img, None, p.display().to_string()))
+        })
+        .collect::<unidl_data::Result<Vec<_>>>()?;
+    for (path, out) in images.iter().zip(infer.infer_samples(samples, None)?) {
+        let ranked: Vec<String> = out
+            .iter()
+            .map(|c| format!("{} ({:.3})", c.label, c.probability))
+            .collect();
+        println!("{}: {}", path.display(), ranked.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Built-in models of the CLI.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use unidl_backend::Device;
+
+/// Two 3×3 conv blocks (32 and 64 channels, each with 2×2 max-pooling), a
+/// 128-unit dense layer with dropout, and the classifier.
+#[derive(Module, Debug)]
+pub struct SimpleCnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    fc1: Linear,
+    dropout: Dropout,
+    fc2: Linear,
+}
+
+impl SimpleCnn {
+    /// Builds the model for `in_channels` × `image_size`² inputs.
+    pub fn new(in_channels: usize, num_classes: usize, image_size: usize, device: &Device) -> Self {
+        let side = image_size / 4;
+        SimpleCnn {
+            conv1: Conv2dConfig::new([in_channels, 32], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
+            conv2: Conv2dConfig::new([32, 64], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(64 * side * side, 128).init(device),
+            dropout: DropoutConfig::new(0.25).init(),
+            fc2: LinearConfig::new(128, num_classes).init(device),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, C, S, S]` → logits `[B, classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.pool.forward(relu(self.conv1.forward(x))); // [B, 32, S/2, S/2]
+        let x = self.pool.forward(relu(self.conv2.forward(x))); // [B, 64, S/4, S/4]
+        let x = relu(self.fc1.forward(x.flatten(1, 3))); // [B, 128]
+        self.fc2.forward(self.dropout.forward(x)) // [B, classes]
+    }
+}

@@ -1,0 +1,139 @@
+//! The `unidl` binary end to end on the committed real-MNIST slice: train,
+//! eval, infer, summary, and config errors that name file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/mnist")
+        .canonicalize()
+        .unwrap()
+}
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let f = fixtures();
+    let text = format!(
+        r#"seed = 7
+[model]
+name = "simple_cnn"
+num_classes = 10
+[data]
+train = "{train}"
+val = "{val}"
+channels = 1
+transforms = [{{ type = "normalize", mean = [0.1307], std = [0.3081] }}]
+[optimizer]
+optimizer_method = "adam"
+base_learningrate = 0.002
+[trainer]
+epochs = 3
+batch_size = 32
+output_dir = "run"
+{extra}"#,
+        train = f.join("train").display(),
+        val = f.join("test").display(),
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("run.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn unidl(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unidl"))
+        .args(args)
+        .env_remove("UNIDL_BACKEND")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn train_eval_infer_on_real_digits() {
+    let dir = std::env::temp_dir().join(format!("unidl-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = config(&dir, "");
+    let c = cfg.to_str().unwrap();
+    let (ok, out) = unidl(&["train", "--config", c]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("on back-end `flex`") && out.contains("560 training samples, 140 held-out"),
+        "{out}"
+    );
+    let csv = std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap();
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    let acc: f64 = last[2].parse().unwrap();
+    assert!(
+        acc > 0.8,
+        "held-out accuracy after 3 epochs on 560 digits: {acc}\n{csv}"
+    );
+    assert!(dir.join("run/config.toml").exists() && dir.join("run/metrics.jsonl").exists());
+    let (ok, out) = unidl(&["eval", "--config", c]);
+    assert!(ok, "{out}");
+    let eval_acc: f64 = out
+        .lines()
+        .find(|l| l.starts_with("accuracy"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (eval_acc - acc).abs() < 1e-3,
+        "eval {eval_acc} vs training record {acc}"
+    );
+    let digit = fixtures().join("test/7/00004.png");
+    let (ok, out) = unidl(&[
+        "infer",
+        "--config",
+        c,
+        "--top-k",
+        "2",
+        digit.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let line = out.lines().find(|l| l.contains("00004.png")).unwrap();
+    assert_eq!(line.matches('(').count(), 2, "{line}");
+    let (ok, out) = unidl(&["summary", "--config", c]);
+    assert!(
+        ok && out.contains("conv1") && out.contains("Conv2d"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("unidl-cli-bad-{}", std::process::id()));
+    let cfg = config(&dir, "batch_sise = 3\n");
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        out.contains("run.toml:17") && out.contains("batch_sise"),
+        "{out}"
+    );
+    let cfg = config(&dir, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("base_learningrate = 0.002", "base_learningrate = -1.0");
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok && out.contains("base_learningrate"), "{out}");
+    let cfg = config(&dir, "");
+    let (ok, out) = unidl(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--backend",
+        "cuda",
+    ]);
+    assert!(!ok && out.contains("feature"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,223 @@
+//! Evaluation (B.6): classification metrics and the evaluator under the
+//! standard's spelling (`construct_evalvater`, `evalvate`) with the correct
+//! spelling as aliases (`construct_evaluator`, `evaluate`).
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use serde::Deserialize;
+use unidl_data::{PreparedDataset, get_sample};
+
+use crate::error::{Result, TrainError};
+use crate::infer::{ClassScore, Classification, InferOptions, Inference, Predictor};
+
+/// A metric name as written in configs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Fraction of exact matches.
+    Accuracy,
+    /// Fraction whose label is among the top 5.
+    Top5,
+    /// Macro-averaged precision.
+    PrecisionMacro,
+    /// Macro-averaged recall.
+    RecallMacro,
+    /// Macro-averaged F1.
+    F1Macro,
+    /// Micro-averaged F1 (equals accuracy for single-label classification).
+    F1Micro,
+}
+
+impl Metric {
+    /// The name used in score maps.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Top5 => "top5",
+            Metric::PrecisionMacro => "precision_macro",
+            Metric::RecallMacro => "recall_macro",
+            Metric::F1Macro => "f1_macro",
+            Metric::F1Micro => "f1_micro",
+        }
+    }
+}
+
+/// Fraction of `pred[i] == target[i]`.
+pub fn accuracy(pred: &[usize], target: &[usize]) -> f64 {
+    if target.is_empty() {
+        return 0.0;
+    }
+    pred.iter().zip(target).filter(|(p, t)| p == t).count() as f64 / target.len() as f64
+}
+
+/// Fraction of samples whose target is among the first `k` of its ranking.
+pub fn top_k_accuracy(rankings: &[Vec<usize>], target: &[usize], k: usize) -> f64 {
+    if target.is_empty() {
+        return 0.0;
+    }
+    rankings
+        .iter()
+        .zip(target)
+        .filter(|(r, t)| r.iter().take(k).any(|c| c == *t))
+        .count() as f64
+        / target.len() as f64
+}
+
+/// `m[true][pred]` counts over `classes` classes.
+pub fn confusion_matrix(pred: &[usize], target: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; classes]; classes];
+    for (&p, &t) in pred.iter().zip(target) {
+        if p < classes && t < classes {
+            m[t][p] += 1;
+        }
+    }
+    m
+}
+
+/// Per-class precision, recall and F1 from a confusion matrix (0 where undefined, as scikit-learn's `zero_division=0`).
+pub fn per_class_prf(m: &[Vec<usize>]) -> Vec<(f64, f64, f64)> {
+    let n = m.len();
+    (0..n)
+        .map(|c| {
+            let tp = m[c][c] as f64;
+            let predicted: f64 = (0..n).map(|t| m[t][c] as f64).sum();
+            let actual: f64 = m[c].iter().map(|&v| v as f64).sum();
+            let p = if predicted > 0.0 { tp / predicted } else { 0.0 };
+            let r = if actual > 0.0 { tp / actual } else { 0.0 };
+            let f = if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            };
+            (p, r, f)
+        })
+        .collect()
+}
+
+/// Macro averages `(precision, recall, f1)` over the classes present in
+/// `pred ∪ target` (scikit-learn's default label set).
+pub fn macro_prf(pred: &[usize], target: &[usize], classes: usize) -> (f64, f64, f64) {
+    let m = confusion_matrix(pred, target, classes);
+    let present: Vec<usize> = (0..classes)
+        .filter(|&c| pred.contains(&c) || target.contains(&c))
+        .collect();
+    let prf = per_class_prf(&m);
+    let n = present.len().max(1) as f64;
+    let sum = |f: fn(&(f64, f64, f64)) -> f64| present.iter().map(|&c| f(&prf[c])).sum::<f64>() / n;
+    (sum(|x| x.0), sum(|x| x.1), sum(|x| x.2))
+}
+
+/// Evaluation settings (B.6.1 `eval_config`).
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// Data set used when `evalvate` is given none.
+    pub default_dataset: Option<PreparedDataset>,
+    /// Metrics to compute.
+    pub eval_metric: Vec<Metric>,
+}
+
+/// Scores by metric name.
+pub type Scores = BTreeMap<String, f64>;
+
+/// An evaluator over a classification inference.
+pub struct Evaluator<'a, M, P: Predictor<M>> {
+    infer: &'a Inference<M, P, Classification>,
+    config: EvalConfig,
+}
+
+/// `construct_evalvater(infer, eval_config)` (B.6.1; the standard's spelling).
+/// An empty metric list is a config error.
+pub fn construct_evalvater<'a, M: Module, P: Predictor<M>>(
+    infer: &'a Inference<M, P, Classification>,
+    config: EvalConfig,
+) -> Result<Evaluator<'a, M, P>> {
+    if config.eval_metric.is_empty() {
+        return Err(TrainError::Config {
+            key: "eval_metric".into(),
+            reason: "name at least one metric".into(),
+        });
+    }
+    Ok(Evaluator { infer, config })
+}
+
+/// Correctly spelled alias of [`construct_evalvater`].
+pub fn construct_evaluator<'a, M: Module, P: Predictor<M>>(
+    infer: &'a Inference<M, P, Classification>,
+    config: EvalConfig,
+) -> Result<Evaluator<'a, M, P>> {
+    construct_evalvater(infer, config)
+}
+
+impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
+    /// `evalvate(dataset?, eval_config?) -> score` (B.6.2): infers every sample,
+    /// records the results and computes the metrics.
+    pub fn evalvate(
+        &self,
+        dataset: Option<&PreparedDataset>,
+        config: Option<&EvalConfig>,
+    ) -> Result<Scores> {
+        let cfg = config.unwrap_or(&self.config);
+        let ds = dataset
+            .or(cfg.default_dataset.as_ref())
+            .ok_or_else(|| TrainError::Config {
+                key: "default_dataset".into(),
+                reason: "no data set given and no default_dataset configured".into(),
+            })?;
+        let classes = ds.classes().len().max(1);
+        let options = InferOptions {
+            top_k: classes,
+            score_threshold: 0.0,
+            ..InferOptions::default()
+        };
+        let (mut rankings, mut target) =
+            (Vec::with_capacity(ds.len()), Vec::with_capacity(ds.len()));
+        let batch = options.batch_size;
+        let mut i = 0;
+        while i < ds.len() {
+            let end = (i + batch).min(ds.len());
+            let samples = (i..end)
+                .map(|j| get_sample(ds, j))
+                .collect::<unidl_data::Result<Vec<_>>>()?;
+            for s in &samples {
+                target.push(s.targets.label.ok_or_else(|| {
+                    TrainError::Model(format!("sample `{}` has no label", s.source))
+                })?);
+            }
+            let out: Vec<Vec<ClassScore>> = self.infer.infer_samples(samples, Some(&options))?;
+            rankings.extend(
+                out.into_iter()
+                    .map(|r| r.into_iter().map(|c| c.class).collect::<Vec<_>>()),
+            );
+            i = end;
+        }
+        let pred: Vec<usize> = rankings
+            .iter()
+            .map(|r| r.first().copied().unwrap_or(usize::MAX))
+            .collect();
+        let (p, r, f) = macro_prf(&pred, &target, classes);
+        Ok(cfg
+            .eval_metric
+            .iter()
+            .map(|m| {
+                let v = match m {
+                    Metric::Accuracy | Metric::F1Micro => accuracy(&pred, &target),
+                    Metric::Top5 => top_k_accuracy(&rankings, &target, 5),
+                    Metric::PrecisionMacro => p,
+                    Metric::RecallMacro => r,
+                    Metric::F1Macro => f,
+                };
+                (m.name().to_string(), v)
+            })
+            .collect())
+    }
+
+    /// Correctly spelled alias of [`Evaluator::evalvate`].
+    pub fn evaluate(
+        &self,
+        dataset: Option<&PreparedDataset>,
+        config: Option<&EvalConfig>,
+    ) -> Result<Scores> {
+        self.evalvate(dataset, config)
+    }
+}

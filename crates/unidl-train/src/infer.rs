@@ -1,0 +1,203 @@
+//! Inference (§6.2.3.3, B.5) and post-processing (§6.2.3.5):
+//! `construct_inference`, `infer_one_sample`, `infer_samples` with real
+//! batching and per-call overrides.
+
+use burn::module::Module;
+use serde::{Deserialize, Serialize};
+use unidl_backend::Device;
+use unidl_data::Sample;
+use unidl_data::transform::{Compose, Transform, rng_for};
+use unidl_tensor::Tensor;
+
+use crate::error::{Result, TrainError};
+
+/// Turns samples into raw model outputs (In-b: preprocess → model).
+pub trait Predictor<M>: Send + Sync {
+    /// Raw outputs for a batch, first axis = sample.
+    fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor>;
+}
+
+/// The base class of post-processing (Post-a): raw outputs of a batch →
+/// one meaningful structure per sample (Post-b).
+pub trait PostProcess: Send + Sync {
+    /// The structure per sample.
+    type Output;
+    /// Converts a batch of outputs.
+    fn process(&self, outputs: &Tensor, options: &InferOptions) -> Result<Vec<Self::Output>>;
+}
+
+/// Per-call settings (B.5.2 `infer_config`): batch size, top-k, score threshold.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InferOptions {
+    /// Samples per forward pass (In-c).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// How many classes to report.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Drop classes with a lower probability.
+    #[serde(default)]
+    pub score_threshold: f64,
+}
+
+fn default_batch() -> usize {
+    64
+}
+fn default_top_k() -> usize {
+    5
+}
+
+impl Default for InferOptions {
+    fn default() -> Self {
+        InferOptions {
+            batch_size: default_batch(),
+            top_k: default_top_k(),
+            score_threshold: 0.0,
+        }
+    }
+}
+
+impl InferOptions {
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.top_k == 0 {
+            return Err(TrainError::Config {
+                key: "infer.batch_size/top_k".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.score_threshold) {
+            return Err(TrainError::Config {
+                key: "infer.score_threshold".into(),
+                reason: format!("{} is outside [0, 1]", self.score_threshold),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One ranked class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassScore {
+    /// Class index.
+    pub class: usize,
+    /// Class name (the index as text when no names are known).
+    pub label: String,
+    /// Softmax probability.
+    pub probability: f64,
+}
+
+/// Classification post-processing: softmax over logits `[B, classes]`, the
+/// top-k classes above the threshold, with names.
+#[derive(Debug, Clone, Default)]
+pub struct Classification {
+    /// Class names by index.
+    pub class_names: Vec<String>,
+}
+
+impl PostProcess for Classification {
+    type Output = Vec<ClassScore>;
+
+    fn process(&self, outputs: &Tensor, options: &InferOptions) -> Result<Vec<Vec<ClassScore>>> {
+        if outputs.rank() != 2 {
+            return Err(TrainError::Model(format!(
+                "classification expects logits [batch, classes], got {:?}",
+                outputs.shape()
+            )));
+        }
+        let classes = outputs.shape()[1];
+        let probs = outputs.softmax(1)?.to_vec_f64()?;
+        Ok(probs
+            .chunks(classes)
+            .map(|row| {
+                let mut idx: Vec<usize> = (0..classes).collect();
+                idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+                idx.into_iter()
+                    .take(options.top_k)
+                    .filter(|&c| row[c] >= options.score_threshold)
+                    .map(|c| ClassScore {
+                        class: c,
+                        label: self
+                            .class_names
+                            .get(c)
+                            .cloned()
+                            .unwrap_or_else(|| c.to_string()),
+                        probability: row[c],
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// A model ready for inference: preprocessing, predictor, post-processing.
+pub struct Inference<M, P: Predictor<M>, Q: PostProcess> {
+    model: M,
+    predictor: P,
+    post: Q,
+    preprocess: Compose,
+    options: InferOptions,
+    device: Device,
+}
+
+/// `construct_inference(model, infer_config{preproc, postproc})` (B.5.1).
+/// The model is switched to inference mode; config errors name the key.
+pub fn construct_inference<M: Module, P: Predictor<M>, Q: PostProcess>(
+    model: M,
+    predictor: P,
+    preprocess: Compose,
+    post: Q,
+    options: InferOptions,
+    device: &Device,
+) -> Result<Inference<M, P, Q>> {
+    options.validate()?;
+    let device = device.clone().without_autodiff();
+    let model = model.valid().fork(&device);
+    Ok(Inference {
+        model,
+        predictor,
+        post,
+        preprocess,
+        options,
+        device,
+    })
+}
+
+impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
+    /// `infer_one_sample(input, infer_config?)` (B.5.2).
+    pub fn infer_one_sample(
+        &self,
+        input: Sample,
+        overrides: Option<&InferOptions>,
+    ) -> Result<Q::Output> {
+        let mut out = self.infer_samples(vec![input], overrides)?;
+        out.pop()
+            .ok_or_else(|| TrainError::Model("the model returned no output".into()))
+    }
+
+    /// `infer_samples(inputs, infer_config?)` (B.5.3): batched by `batch_size`.
+    pub fn infer_samples(
+        &self,
+        inputs: Vec<Sample>,
+        overrides: Option<&InferOptions>,
+    ) -> Result<Vec<Q::Output>> {
+        let options = overrides.unwrap_or(&self.options);
+        options.validate()?;
+        let mut rng = rng_for(0, 0, 0);
+        let prepared = inputs
+            .into_iter()
+            .map(|s| self.preprocess.apply(s, &mut rng))
+            .collect::<unidl_data::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(prepared.len());
+        for chunk in prepared.chunks(options.batch_size) {
+            let raw = self.predictor.outputs(&self.model, chunk, &self.device)?;
+            out.extend(self.post.process(&raw, options)?);
+        }
+        Ok(out)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+}
