@@ -10,10 +10,10 @@ use crate::sample::Sample;
 
 const IMAGE_EXT: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "PNG"];
 
-/// `root/<class>/<file>`: classes are the sub-folder names in sorted order,
-/// files are sorted within each class.
+/// Labelled image files, decoded lazily: built from a class-per-folder tree
+/// ([`LabeledImages::open_folder`]) or a CSV/JSONL manifest ([`LabeledImages::open_manifest`]).
 #[derive(Debug, Clone)]
-pub struct ImageFolder {
+pub struct LabeledImages {
     items: Vec<(PathBuf, usize)>,
     classes: Vec<String>,
     channels: Option<usize>,
@@ -28,9 +28,10 @@ fn sorted_dir(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-impl ImageFolder {
-    /// Scans `root` (file names only; no image is decoded here).
-    pub fn open(root: &Path, channels: Option<usize>) -> Result<Self> {
+impl LabeledImages {
+    /// `root/<class>/<file>`: classes are the sub-folder names in sorted order,
+    /// files are sorted within each class. Only names are read here.
+    pub fn open_folder(root: &Path, channels: Option<usize>) -> Result<Self> {
         let mut classes = Vec::new();
         let mut items = Vec::new();
         for dir in sorted_dir(root)?.into_iter().filter(|p| p.is_dir()) {
@@ -54,44 +55,17 @@ impl ImageFolder {
                 reason: "no class sub-folders with png/jpg/bmp images".into(),
             });
         }
-        Ok(ImageFolder {
+        Ok(LabeledImages {
             items,
             classes,
             channels,
         })
     }
-}
 
-impl Dataset for ImageFolder {
-    fn len(&self) -> usize {
-        self.items.len()
-    }
-    fn get(&self, index: usize) -> Result<Sample> {
-        let (path, label) = self.items.get(index).ok_or(DataError::OutOfRange {
-            index,
-            len: self.items.len(),
-        })?;
-        let img = load_image(path, self.channels)?;
-        Ok(Sample::image(img, Some(*label), path.display().to_string()))
-    }
-    fn classes(&self) -> Vec<String> {
-        self.classes.clone()
-    }
-}
-
-/// A CSV (`path,label` columns) or JSON-lines (`{"path": …, "label": …}`)
-/// manifest of images; paths are relative to the manifest's folder; labels are
-/// integers or class names (names are numbered in sorted order).
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    items: Vec<(PathBuf, usize)>,
-    classes: Vec<String>,
-    channels: Option<usize>,
-}
-
-impl Manifest {
-    /// Reads the manifest (images are decoded lazily by `get`).
-    pub fn open(path: &Path, channels: Option<usize>) -> Result<Self> {
+    /// A CSV (`path,label` columns) or JSON-lines (`{"path": …, "label": …}`)
+    /// manifest; paths are relative to the manifest's folder; labels are
+    /// integers or class names (names are numbered in sorted order).
+    pub fn open_manifest(path: &Path, channels: Option<usize>) -> Result<Self> {
         let base = path.parent().unwrap_or(Path::new("."));
         let rows: Vec<(usize, String, String)> =
             if path.extension().and_then(|e| e.to_str()) == Some("csv") {
@@ -151,7 +125,7 @@ impl Manifest {
                 )
             })
             .collect();
-        Ok(Manifest {
+        Ok(LabeledImages {
             items,
             classes,
             channels,
@@ -167,7 +141,7 @@ fn field(r: &BTreeMap<String, String>, key: &str, path: &Path, line: usize) -> R
     })
 }
 
-impl Dataset for Manifest {
+impl Dataset for LabeledImages {
     fn len(&self) -> usize {
         self.items.len()
     }

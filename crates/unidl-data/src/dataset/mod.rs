@@ -13,7 +13,7 @@ use crate::error::{DataError, Result};
 use crate::sample::Sample;
 use crate::transform::{Compose, Registry, Transform, TransformConfig, rng_for};
 
-pub use folder::{ImageFolder, Manifest};
+pub use folder::LabeledImages;
 
 /// A collection of samples addressed by index.
 pub trait Dataset: Send + Sync + std::fmt::Debug {
@@ -218,9 +218,9 @@ pub fn construct_dataset_with(
         },
     };
     let inner: Arc<dyn Dataset> = match format {
-        DatasetFormat::ImageFolder => Arc::new(ImageFolder::open(path, params.channels)?),
+        DatasetFormat::ImageFolder => Arc::new(LabeledImages::open_folder(path, params.channels)?),
         DatasetFormat::Csv | DatasetFormat::Jsonl => {
-            Arc::new(Manifest::open(path, params.channels)?)
+            Arc::new(LabeledImages::open_manifest(path, params.channels)?)
         }
     };
     let pipeline = Compose(
