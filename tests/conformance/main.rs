@@ -14,6 +14,15 @@ mod reference;
 
 use unidl_backend::{BackendKind, Device};
 
+/// Seeding is global per back-end (Burn seeds the back-end, not a stream), so
+/// tests that draw random numbers must not interleave: each holds this lock.
+pub static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`RNG_LOCK`] (a panic in another test does not poison the suite).
+pub fn rng_guard() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Compiled-in back-ends with their devices; prints which are not run.
 pub fn backends() -> Vec<(BackendKind, Device)> {
     let mut out = Vec::new();

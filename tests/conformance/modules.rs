@@ -298,6 +298,7 @@ fn torch_run(case: &ModuleCase, device: &Device) -> Run {
 
 #[test]
 fn every_module_forward_and_backward_matches_pytorch_and_flex() {
+    let _rng = crate::rng_guard();
     let reference = reference::load();
     let backends = backends();
     let flex = Device::flex();
@@ -355,6 +356,7 @@ fn small(device: &Device) -> Small {
 
 #[test]
 fn state_dict_round_trips_on_every_backend() {
+    let _rng = crate::rng_guard();
     let dir = std::env::temp_dir().join(format!("unidl-conformance-{}", std::process::id()));
     for (kind, device) in backends() {
         unidl_backend::seed(&device, 7);

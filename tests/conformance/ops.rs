@@ -254,6 +254,7 @@ fn every_tensor_op_matches_pytorch_and_flex_on_every_backend() {
 
 #[test]
 fn every_backend_reproduces_random_streams_from_a_seed() {
+    let _rng = crate::rng_guard();
     for (kind, device) in backends() {
         let draw = || {
             unidl_backend::seed(&device, 1234);

@@ -350,6 +350,16 @@ mod trainer {
     ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
         let dev = Device::flex();
         unidl_backend::seed(&dev, seed_model);
+        trainer_with(SmallCnn::new(&dev), epochs, out_dir, range)
+    }
+
+    fn trainer_with(
+        model: SmallCnn,
+        epochs: usize,
+        out_dir: PathBuf,
+        range: Option<[usize; 2]>,
+    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+        let dev = Device::flex();
         let params = DatasetParams {
             seed: 3,
             ..DatasetParams::default()
@@ -372,7 +382,7 @@ mod trainer {
             workers: 2,
         };
         construct_trainer(
-            SmallCnn::new(&dev),
+            model,
             &OptimizerConfig::new(OptimizerMethod::Adam, 3e-3),
             Schedule::Constant,
             ImageClassification {
@@ -411,10 +421,13 @@ mod trainer {
     #[test]
     fn resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
         let range = Some([0, 96]);
-        let mut a = trainer(1, 2, out("straight"), range);
+        // Other tests draw from the global generator concurrently, so both runs
+        // start from one explicit set of initial weights.
+        let init = SmallCnn::new(&Device::flex());
+        let mut a = trainer_with(init.clone(), 2, out("straight"), range);
         a.train().unwrap();
         let dir = out("resumed");
-        let mut b = trainer(1, 2, dir.clone(), range);
+        let mut b = trainer_with(init, 2, dir.clone(), range);
         b.train_one_epoch(0).unwrap();
         b.save_checkpoint().unwrap();
         drop(b);
