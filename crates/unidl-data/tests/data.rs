@@ -196,23 +196,33 @@ fn random_resized_crop_keeps_targets_on_the_pixels() {
     let cfg =
         "[[transforms]]\ntype = \"random_resized_crop\"\nsize = [16, 16]\nscale = [0.3, 1.0]\n";
     let p = pipeline_from_toml(cfg, &Registry::new()).unwrap();
+    let mut seen = 0;
     for i in 0..20 {
         let s = sample_with_targets();
         let out = p.apply(s, &mut rng_for(1, 0, i)).unwrap();
         let img = out.image_input("image").unwrap();
         assert_eq!((img.width, img.height), (16, 16));
-        for k in &out.targets.keypoints {
+        for (k, src) in out.targets.keypoints.iter().zip([(5.0, 4.0), (30.0, 10.0)]) {
             if k.visibility > 0 {
-                // the pixel at the keypoint still encodes the keypoint's source x within a pixel
+                // the pixel under the moved keypoint still shows the source pixel
+                // the keypoint was on (red encodes x / 40, green y / 20)
+                seen += 1;
                 let (x, y) = (k.x as usize, k.y as usize);
                 let red = img.get(x.min(15), y.min(15), 0) * 40.0;
-                assert!(red > 0.0, "keypoint landed on the image");
+                let green = img.get(x.min(15), y.min(15), 1) * 20.0;
+                assert!(
+                    (red - src.0).abs() <= 1.5 && (green - src.1).abs() <= 1.5,
+                    "keypoint at ({}, {}) shows source pixel ({red}, {green}), expected {src:?}",
+                    k.x,
+                    k.y
+                );
             }
         }
         for b in &out.targets.boxes {
             assert!(b.x0 >= 0.0 && b.x1 <= 16.0 && b.y0 >= 0.0 && b.y1 <= 16.0);
         }
     }
+    assert!(seen >= 10, "only {seen} keypoints stayed inside the crops");
 }
 
 #[test]
