@@ -64,6 +64,12 @@ pub struct OptimizerConfig {
     /// Numerical-stability epsilon (> 0).
     #[serde(default = "default_eps")]
     pub eps: f64,
+    /// Clip each parameter's gradient to this L2 norm (> 0).
+    #[serde(default)]
+    pub grad_clip_norm: Option<f64>,
+    /// Clip every gradient element to `[-v, v]` (> 0).
+    #[serde(default)]
+    pub grad_clip_value: Option<f64>,
 }
 
 impl OptimizerConfig {
@@ -76,6 +82,8 @@ impl OptimizerConfig {
             weight_decay: 0.0,
             betas: default_betas(),
             eps: default_eps(),
+            grad_clip_norm: None,
+            grad_clip_value: None,
         }
     }
 
@@ -117,6 +125,22 @@ impl OptimizerConfig {
         }
         if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", format!("{} must be positive", self.eps));
+        }
+        for (key, v) in [
+            ("grad_clip_norm", self.grad_clip_norm),
+            ("grad_clip_value", self.grad_clip_value),
+        ] {
+            if let Some(v) = v
+                && !(v > 0.0 && v.is_finite())
+            {
+                return bad(key, format!("{v} must be a positive number"));
+            }
+        }
+        if self.grad_clip_norm.is_some() && self.grad_clip_value.is_some() {
+            return bad(
+                "grad_clip_norm",
+                "set grad_clip_norm or grad_clip_value, not both".into(),
+            );
         }
         Ok(())
     }
@@ -238,6 +262,15 @@ pub fn construct_optimizer<M: Module>(model: &M, config: &OptimizerConfig) -> Re
             .with_epsilon(config.eps as f32)
             .with_weight_decay(wd)
             .init(),
+    };
+    let inner = match (config.grad_clip_norm, config.grad_clip_value) {
+        (Some(n), _) => {
+            inner.with_grad_clipping(burn::grad_clipping::GradientClipping::Norm(n as f32))
+        }
+        (_, Some(v)) => {
+            inner.with_grad_clipping(burn::grad_clipping::GradientClipping::Value(v as f32))
+        }
+        _ => inner,
     };
     Ok(Optimizer {
         inner,

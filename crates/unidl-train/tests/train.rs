@@ -184,6 +184,52 @@ fn update_errors_missing_and_non_finite_gradients_name_the_parameter() {
 }
 
 #[test]
+fn gradient_clipping_bounds_the_update() {
+    let dev = Device::flex().autodiff();
+    let m = Reg {
+        lin: LinearConfig::new(2, 1).init(&dev),
+    };
+    let (x, y) = data(&dev);
+    let step = |cfg: OptimizerConfig| {
+        let mut opt = construct_optimizer(&m, &cfg).unwrap();
+        // a loss with a large gradient
+        let loss = mse(&m, &x, &y).mul_scalar(1000.0).unwrap();
+        opt.backward(&loss, &m).unwrap();
+        let m2 = update_learnable_parameter(m.clone(), &mut opt).unwrap();
+        let d = Tensor::from_burn(m2.lin.weight.val() - m.lin.weight.val())
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        (
+            d.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            d.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+        )
+    };
+    let base = OptimizerConfig::new(OptimizerMethod::Sgd, 1.0);
+    let (free_norm, _) = step(base.clone());
+    let (norm, _) = step(OptimizerConfig {
+        grad_clip_norm: Some(0.5),
+        ..base.clone()
+    });
+    let (_, max) = step(OptimizerConfig {
+        grad_clip_value: Some(0.1),
+        ..base.clone()
+    });
+    assert!(free_norm > 1.0, "unclipped step {free_norm}");
+    assert!((norm - 0.5).abs() < 1e-4, "norm-clipped step {norm}");
+    assert!(max <= 0.1 + 1e-6, "value-clipped step {max}");
+    let e = construct_optimizer(
+        &m,
+        &OptimizerConfig {
+            grad_clip_norm: Some(-1.0),
+            ..base.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("grad_clip_norm"), "{e}");
+}
+
+#[test]
 fn learning_rate_updates_change_the_step() {
     let dev = Device::flex().autodiff();
     let m = Reg {
