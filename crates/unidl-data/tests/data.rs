@@ -226,6 +226,93 @@ fn random_resized_crop_keeps_targets_on_the_pixels() {
 }
 
 #[test]
+fn rotation_turns_pixels_boxes_masks_and_keypoints_together() {
+    // a 20x20 image whose pixels encode their coordinates
+    let mut s = Sample::image(coord_image(20, 20), None, "square");
+    s.targets.boxes.push(BBox {
+        x0: 4.0,
+        y0: 1.0,
+        x1: 8.0,
+        y1: 3.0,
+        class: 0,
+    });
+    s.targets.keypoints.push(Keypoint {
+        x: 5.5,
+        y: 2.5,
+        visibility: 2,
+    });
+    let mut m = Mask {
+        width: 20,
+        height: 20,
+        data: vec![0; 400],
+        class: 0,
+    };
+    for y in 1..3 {
+        for x in 4..8 {
+            m.data[y * 20 + x] = 1;
+        }
+    }
+    s.targets.masks.push(m);
+    let quarter = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_rotation\"\ndegrees = [90.0, 90.0]\n",
+        &Registry::new(),
+    )
+    .unwrap();
+    let out = quarter.apply(s.clone(), &mut rng_for(0, 0, 0)).unwrap();
+    // y points down: (x, y) -> (20 - y, x) for a quarter turn about the centre
+    let k = out.targets.keypoints[0];
+    assert!(
+        (k.x - 17.5).abs() < 1e-4 && (k.y - 5.5).abs() < 1e-4,
+        "{k:?}"
+    );
+    let b = out.targets.boxes[0];
+    assert!(
+        (b.x0 - 17.0).abs() < 1e-4
+            && (b.x1 - 19.0).abs() < 1e-4
+            && (b.y0 - 4.0).abs() < 1e-4
+            && (b.y1 - 8.0).abs() < 1e-4,
+        "{b:?}"
+    );
+    let img = out.image_input("image").unwrap();
+    assert!(
+        (img.get(17, 5, 0) * 20.0 - 5.0).abs() < 1e-3
+            && (img.get(17, 5, 1) * 20.0 - 2.0).abs() < 1e-3,
+        "the keypoint's source pixel moved with it"
+    );
+    let mask = &out.targets.masks[0];
+    assert_eq!(mask.data.iter().filter(|&&v| v == 1).count(), 8);
+    assert_eq!(mask.data[5 * 20 + 17], 1);
+    // four quarter turns give the image back
+    let mut back = out;
+    for _ in 0..3 {
+        back = quarter.apply(back, &mut rng_for(0, 0, 0)).unwrap();
+    }
+    let (a, o) = (
+        back.image_input("image").unwrap(),
+        s.image_input("image").unwrap(),
+    );
+    assert!(
+        a.data
+            .iter()
+            .zip(&o.data)
+            .all(|(x, y)| (x - y).abs() < 1e-4)
+    );
+    let (b1, b0) = (back.targets.boxes[0], s.targets.boxes[0]);
+    assert!(
+        [b1.x0 - b0.x0, b1.y0 - b0.y0, b1.x1 - b0.x1, b1.y1 - b0.y1]
+            .iter()
+            .all(|d| d.abs() < 1e-4),
+        "{b1:?}"
+    );
+    let e = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_affine\"\nscale = [0.0, 1.0]\n",
+        &Registry::new(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("random_affine"), "{e}");
+}
+
+#[test]
 fn photometric_transforms_have_their_effect() {
     let toml = r#"
 [[transforms]]

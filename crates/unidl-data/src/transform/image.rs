@@ -11,31 +11,60 @@ use super::{Rng, Transform};
 use crate::error::{DataError, Result};
 use crate::sample::{BBox, Image, Input, Keypoint, Mask, Sample};
 
-/// `x' = sx * x + tx`, `y' = sy * y + ty` onto an `out_w × out_h` canvas.
+/// An affine map onto an `out_w × out_h` canvas:
+/// `x' = a·x + b·y + tx`, `y' = c·x + d·y + ty`.
 #[derive(Debug, Clone, Copy)]
 struct Warp {
-    sx: f32,
+    a: f32,
+    b: f32,
+    c: f32,
+    d: f32,
     tx: f32,
-    sy: f32,
     ty: f32,
     out_w: usize,
     out_h: usize,
 }
 
 impl Warp {
+    /// Axis-aligned scale and translation.
+    fn scale(sx: f32, tx: f32, sy: f32, ty: f32, out_w: usize, out_h: usize) -> Warp {
+        Warp {
+            a: sx,
+            b: 0.0,
+            c: 0.0,
+            d: sy,
+            tx,
+            ty,
+            out_w,
+            out_h,
+        }
+    }
+
     fn point(&self, x: f32, y: f32) -> (f32, f32) {
-        (self.sx * x + self.tx, self.sy * y + self.ty)
+        (
+            self.a * x + self.b * y + self.tx,
+            self.c * x + self.d * y + self.ty,
+        )
+    }
+
+    /// The source point that maps onto `(x, y)`.
+    fn inverse(&self, x: f32, y: f32) -> (f32, f32) {
+        let det = self.a * self.d - self.b * self.c;
+        let (u, v) = (x - self.tx, y - self.ty);
+        (
+            (self.d * u - self.b * v) / det,
+            (-self.c * u + self.a * v) / det,
+        )
     }
 
     fn image(&self, img: &Image, fill: f32) -> Image {
         let mut out = Image::new(self.out_w, self.out_h, img.channels);
         for yo in 0..self.out_h {
-            // source coordinate of the output pixel centre
-            let ys = ((yo as f32 + 0.5) - self.ty) / self.sy - 0.5;
             for xo in 0..self.out_w {
-                let xs = ((xo as f32 + 0.5) - self.tx) / self.sx - 0.5;
+                // source coordinate of the output pixel centre, in pixel-index units
+                let (xs, ys) = self.inverse(xo as f32 + 0.5, yo as f32 + 0.5);
                 for c in 0..img.channels {
-                    out.set(xo, yo, c, bilinear(img, xs, ys, c, fill));
+                    out.set(xo, yo, c, bilinear(img, xs - 0.5, ys - 0.5, c, fill));
                 }
             }
         }
@@ -45,9 +74,9 @@ impl Warp {
     fn mask(&self, m: &Mask) -> Mask {
         let mut data = vec![0u8; self.out_w * self.out_h];
         for yo in 0..self.out_h {
-            let ys = (((yo as f32 + 0.5) - self.ty) / self.sy).floor();
             for xo in 0..self.out_w {
-                let xs = (((xo as f32 + 0.5) - self.tx) / self.sx).floor();
+                let (xs, ys) = self.inverse(xo as f32 + 0.5, yo as f32 + 0.5);
+                let (xs, ys) = (xs.floor(), ys.floor());
                 if xs >= 0.0 && ys >= 0.0 && (xs as usize) < m.width && (ys as usize) < m.height {
                     data[yo * self.out_w + xo] = m.data[ys as usize * m.width + xs as usize];
                 }
@@ -62,14 +91,29 @@ impl Warp {
     }
 
     fn bbox(&self, b: &BBox) -> Option<BBox> {
-        let (ax, ay) = self.point(b.x0, b.y0);
-        let (bx, by) = self.point(b.x1, b.y1);
+        // the box around the four mapped corners
+        let corners = [
+            self.point(b.x0, b.y0),
+            self.point(b.x1, b.y0),
+            self.point(b.x0, b.y1),
+            self.point(b.x1, b.y1),
+        ];
         let (w, h) = (self.out_w as f32, self.out_h as f32);
+        let min_x = corners.iter().map(|p| p.0).fold(f32::INFINITY, f32::min);
+        let max_x = corners
+            .iter()
+            .map(|p| p.0)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let min_y = corners.iter().map(|p| p.1).fold(f32::INFINITY, f32::min);
+        let max_y = corners
+            .iter()
+            .map(|p| p.1)
+            .fold(f32::NEG_INFINITY, f32::max);
         let nb = BBox {
-            x0: ax.min(bx).clamp(0.0, w),
-            y0: ay.min(by).clamp(0.0, h),
-            x1: ax.max(bx).clamp(0.0, w),
-            y1: ay.max(by).clamp(0.0, h),
+            x0: min_x.clamp(0.0, w),
+            y0: min_y.clamp(0.0, h),
+            x1: max_x.clamp(0.0, w),
+            y1: max_y.clamp(0.0, h),
             class: b.class,
         };
         (nb.x1 > nb.x0 && nb.y1 > nb.y0).then_some(nb)
@@ -169,23 +213,16 @@ impl Transform for Resize {
         let warp = if self.keep_ratio {
             let sc = (ow as f32 / w as f32).min(oh as f32 / h as f32);
             let (nw, nh) = (w as f32 * sc, h as f32 * sc);
-            Warp {
-                sx: sc,
-                sy: sc,
-                tx: ((ow as f32 - nw) / 2.0).floor(),
-                ty: ((oh as f32 - nh) / 2.0).floor(),
-                out_w: ow,
-                out_h: oh,
-            }
+            Warp::scale(
+                sc,
+                ((ow as f32 - nw) / 2.0).floor(),
+                sc,
+                ((oh as f32 - nh) / 2.0).floor(),
+                ow,
+                oh,
+            )
         } else {
-            Warp {
-                sx: ow as f32 / w as f32,
-                sy: oh as f32 / h as f32,
-                tx: 0.0,
-                ty: 0.0,
-                out_w: ow,
-                out_h: oh,
-            }
+            Warp::scale(ow as f32 / w as f32, 0.0, oh as f32 / h as f32, 0.0, ow, oh)
         };
         Ok(warp.apply(s, self.fill))
     }
@@ -194,15 +231,7 @@ impl Transform for Resize {
 fn crop(s: Sample, left: usize, top: usize, cw: usize, ch: usize, out: [usize; 2]) -> Sample {
     let [oh, ow] = out;
     let (sx, sy) = (ow as f32 / cw as f32, oh as f32 / ch as f32);
-    Warp {
-        sx,
-        sy,
-        tx: -(left as f32) * sx,
-        ty: -(top as f32) * sy,
-        out_w: ow,
-        out_h: oh,
-    }
-    .apply(s, 0.0)
+    Warp::scale(sx, -(left as f32) * sx, sy, -(top as f32) * sy, ow, oh).apply(s, 0.0)
 }
 
 /// Crop the centre `[height, width]` (zero-padded when the image is smaller).
@@ -221,14 +250,7 @@ impl Transform for CenterCrop {
         let [ch, cw] = self.size;
         let left = (w as isize - cw as isize) / 2;
         let top = (h as isize - ch as isize) / 2;
-        let warp = Warp {
-            sx: 1.0,
-            sy: 1.0,
-            tx: -(left as f32),
-            ty: -(top as f32),
-            out_w: cw,
-            out_h: ch,
-        };
+        let warp = Warp::scale(1.0, -(left as f32), 1.0, -(top as f32), cw, ch);
         Ok(warp.apply(s, 0.0))
     }
 }
@@ -318,15 +340,7 @@ impl Transform for HorizontalFlip {
     }
     fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
         let (w, h) = image_size(&s, self.name())?;
-        let mut s = Warp {
-            sx: -1.0,
-            tx: w as f32,
-            sy: 1.0,
-            ty: 0.0,
-            out_w: w,
-            out_h: h,
-        }
-        .apply(s, 0.0);
+        let mut s = Warp::scale(-1.0, w as f32, 1.0, 0.0, w, h).apply(s, 0.0);
         for [a, b] in &self.flip_pairs {
             if *a < s.targets.keypoints.len() && *b < s.targets.keypoints.len() {
                 s.targets.keypoints.swap(*a, *b);
@@ -346,15 +360,7 @@ impl Transform for VerticalFlip {
     }
     fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
         let (w, h) = image_size(&s, self.name())?;
-        Ok(Warp {
-            sx: 1.0,
-            tx: 0.0,
-            sy: -1.0,
-            ty: h as f32,
-            out_w: w,
-            out_h: h,
-        }
-        .apply(s, 0.0))
+        Ok(Warp::scale(1.0, 0.0, -1.0, h as f32, w, h).apply(s, 0.0))
     }
 }
 
@@ -513,5 +519,62 @@ impl Transform for Normalize {
             }
             Ok(())
         })
+    }
+}
+
+/// Random rotation (degrees in `degrees`), translation (up to `translate`
+/// times the width/height) and scaling (factor in `scale`) about the image
+/// centre, on a canvas of the same size; uncovered pixels get `fill`. Boxes
+/// become the box around their rotated corners; masks and keypoints follow.
+///
+/// Example: `degrees = [90, 90]` turns a 20×20 image a quarter turn clockwise
+/// (y points down); a keypoint at (5, 2) moves to (18, 5).
+#[derive(Debug, Clone)]
+pub struct RandomAffine {
+    /// Rotation range in degrees.
+    pub degrees: [f32; 2],
+    /// Maximum translation as fractions of `[width, height]`.
+    pub translate: [f32; 2],
+    /// Scale range.
+    pub scale: [f32; 2],
+    /// Value of uncovered pixels.
+    pub fill: f32,
+}
+
+impl Transform for RandomAffine {
+    fn name(&self) -> &str {
+        "random_affine"
+    }
+    fn apply(&self, s: Sample, rng: &mut Rng) -> Result<Sample> {
+        let (w, h) = image_size(&s, self.name())?;
+        let mut draw = |r: [f32; 2]| {
+            if r[0] < r[1] {
+                rng.random_range(r[0]..=r[1])
+            } else {
+                r[0]
+            }
+        };
+        let theta = draw(self.degrees).to_radians();
+        let sc = draw(self.scale);
+        let tx = draw([-self.translate[0], self.translate[0]]) * w as f32;
+        let ty = draw([-self.translate[1], self.translate[1]]) * h as f32;
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        let (a, b, c, d) = (
+            sc * theta.cos(),
+            -sc * theta.sin(),
+            sc * theta.sin(),
+            sc * theta.cos(),
+        );
+        let warp = Warp {
+            a,
+            b,
+            c,
+            d,
+            tx: cx + tx - (a * cx + b * cy),
+            ty: cy + ty - (c * cx + d * cy),
+            out_w: w,
+            out_h: h,
+        };
+        Ok(warp.apply(s, self.fill))
     }
 }

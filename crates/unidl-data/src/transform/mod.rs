@@ -31,8 +31,8 @@ use crate::error::{DataError, Result};
 use crate::sample::Sample;
 
 pub use image::{
-    CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomCrop, RandomResizedCrop,
-    Resize, VerticalFlip,
+    CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomAffine, RandomCrop,
+    RandomResizedCrop, Resize, VerticalFlip,
 };
 
 /// The random generator every transform draws from (portable and reproducible).
@@ -216,6 +216,30 @@ pub enum TransformConfig {
         #[serde(default = "default_p")]
         p: f64,
     },
+    /// Rotate by an angle in `degrees`, translate by up to `translate` × size,
+    /// scale by a factor in `scale`, about the centre.
+    RandomAffine {
+        /// Rotation range in degrees.
+        #[serde(default)]
+        degrees: [f32; 2],
+        /// Maximum translation as fractions of `[width, height]`.
+        #[serde(default)]
+        translate: [f32; 2],
+        /// Scale range.
+        #[serde(default = "unit_scale")]
+        scale: [f32; 2],
+        /// Value of uncovered pixels.
+        #[serde(default)]
+        fill: f32,
+    },
+    /// Rotate by an angle drawn from `degrees` about the centre.
+    RandomRotation {
+        /// Rotation range in degrees.
+        degrees: [f32; 2],
+        /// Value of uncovered pixels.
+        #[serde(default)]
+        fill: f32,
+    },
     /// Random brightness, contrast and saturation factors in `[1 - x, 1 + x]`.
     ColorJitter {
         /// Brightness strength.
@@ -278,6 +302,10 @@ pub enum TransformConfig {
 
 fn one() -> usize {
     1
+}
+
+fn unit_scale() -> [f32; 2] {
+    [1.0, 1.0]
 }
 
 /// Builds user transforms from their parameters.
@@ -396,6 +424,44 @@ impl TransformConfig {
                 Arc::new(RandomApply {
                     p: *p,
                     inner: Compose(vec![Arc::new(VerticalFlip)]),
+                })
+            }
+            TransformConfig::RandomAffine {
+                degrees,
+                translate,
+                scale,
+                fill,
+            } => {
+                if degrees[0] > degrees[1]
+                    || !(0.0 < scale[0] && scale[0] <= scale[1])
+                    || translate.iter().any(|t| !(0.0..=1.0).contains(t))
+                {
+                    return Err(DataError::config(
+                        "random_affine",
+                        format!(
+                            "degrees {degrees:?} must be [min, max], scale {scale:?} positive [min, max], translate {translate:?} in [0, 1]"
+                        ),
+                    ));
+                }
+                Arc::new(RandomAffine {
+                    degrees: *degrees,
+                    translate: *translate,
+                    scale: *scale,
+                    fill: *fill,
+                })
+            }
+            TransformConfig::RandomRotation { degrees, fill } => {
+                if degrees[0] > degrees[1] {
+                    return Err(DataError::config(
+                        "random_rotation.degrees",
+                        format!("{degrees:?} must be [min, max]"),
+                    ));
+                }
+                Arc::new(RandomAffine {
+                    degrees: *degrees,
+                    translate: [0.0, 0.0],
+                    scale: [1.0, 1.0],
+                    fill: *fill,
                 })
             }
             TransformConfig::ColorJitter {
