@@ -744,3 +744,61 @@ fn mnist_fixture_slice_is_real_digits() {
     // MNIST's mean intensity is about 0.13: mostly black with white strokes.
     assert!((0.08..0.2).contains(&mean), "mean intensity {mean}");
 }
+
+#[test]
+fn mixup_and_cutmix_mix_labels_in_proportion() {
+    use unidl_data::transform::{BatchTransform, CutMix, MixUp};
+    let batch: Vec<Sample> = (0..4)
+        .map(|i| {
+            let mut img = Image::new(10, 10, 1);
+            img.data.iter_mut().for_each(|v| *v = i as f32);
+            Sample::image(img, Some(i), format!("s{i}"))
+        })
+        .collect();
+    for seed in 0..5 {
+        let out = MixUp {
+            alpha: 0.4,
+            num_classes: 4,
+        }
+        .apply_batch(batch.clone(), &mut rng_for(seed, 0, 0))
+        .unwrap();
+        for s in &out {
+            let soft = s.targets.soft_label.as_ref().unwrap();
+            assert!((soft.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            // every pixel is the label-weighted mix of the two source values (value i = label i)
+            let expected: f32 = soft.iter().enumerate().map(|(c, w)| c as f32 * w).sum();
+            let px = s.image_input("image").unwrap().data[0];
+            assert!(
+                (px - expected).abs() < 1e-4,
+                "pixel {px} vs label mix {expected}"
+            );
+        }
+        let out = CutMix {
+            alpha: 1.0,
+            num_classes: 4,
+        }
+        .apply_batch(batch.clone(), &mut rng_for(seed, 0, 1))
+        .unwrap();
+        for (s, orig) in out.iter().zip(&batch) {
+            let soft = s.targets.soft_label.as_ref().unwrap();
+            let own = orig.targets.label.unwrap();
+            let img = s.image_input("image").unwrap();
+            let kept = img.data.iter().filter(|v| **v == own as f32).count() as f32 / 100.0;
+            // the soft label gives the own class exactly the fraction of its pixels kept
+            assert!(
+                (soft[own] - kept).abs() < 1e-5 && (soft.iter().sum::<f32>() - 1.0).abs() < 1e-5,
+                "{soft:?} kept {kept}"
+            );
+        }
+    }
+    let mut unlabelled = batch.clone();
+    unlabelled[2].targets.label = None;
+    assert!(
+        MixUp {
+            alpha: 0.4,
+            num_classes: 4
+        }
+        .apply_batch(unlabelled, &mut rng_for(0, 0, 0))
+        .is_err()
+    );
+}

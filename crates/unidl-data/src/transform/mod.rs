@@ -19,6 +19,7 @@
 //! a sample whatever the number of workers.
 
 mod image;
+mod mix;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +35,7 @@ pub use image::{
     CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomAffine, RandomCrop,
     RandomResizedCrop, Resize, VerticalFlip,
 };
+pub use mix::{BatchTransform, CutMix, MixUp};
 
 /// The random generator every transform draws from (portable and reproducible).
 pub type Rng = rand_chacha::ChaCha8Rng;
