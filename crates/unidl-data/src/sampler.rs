@@ -2,13 +2,12 @@
 //! `iterate_batch`. A sampler's position is a small serialisable state, so a
 //! resumed run continues at exactly the next batch.
 
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::PreparedDataset;
 use crate::error::{DataError, Result};
 use crate::sample::Sample;
-use crate::transform::rng_for;
+use crate::transform::{rng_for, shuffled};
 
 /// The standard's sampler config (B.2.1) plus seed and data-parallel sharding.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -75,13 +74,7 @@ pub struct Sampler {
 
 /// A deterministic permutation of `0..n` for (seed, epoch).
 pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut rng = rng_for(seed, 0x005E_ED0F_5A3D, epoch);
-    let mut v: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
-    v
+    shuffled(n, &mut rng_for(seed, 0x005E_ED0F_5A3D, epoch))
 }
 
 /// `construct_sampler(sampler_config, dataset)` (B.2.1).

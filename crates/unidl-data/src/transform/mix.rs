@@ -4,9 +4,9 @@
 
 use rand::Rng as _;
 
-use super::Rng;
+use super::{Rng, shuffled};
 use crate::error::{DataError, Result};
-use crate::sample::{Input, Sample};
+use crate::sample::{Image, Input, Sample};
 
 /// A transform over a whole batch.
 pub trait BatchTransform: Send + Sync + std::fmt::Debug {
@@ -62,13 +62,33 @@ fn one_hot_mix(a: &Sample, b: &Sample, lam: f64, classes: usize) -> Result<Vec<f
     Ok(v)
 }
 
-fn partner(n: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.random_range(0..=i);
-        p.swap(i, j);
+/// Pairs every sample with a partner (a shuffle of the batch), draws λ, lets
+/// `mix(own, partner, λ, rng)` blend each image input and return the fraction
+/// of the own image that remains, and sets the soft label in that proportion.
+fn mix_batch(
+    batch: Vec<Sample>,
+    rng: &mut Rng,
+    alpha: f64,
+    num_classes: usize,
+    mix: impl Fn(&mut Image, &Image, f64, &mut Rng) -> std::result::Result<f64, String>,
+) -> Result<Vec<Sample>> {
+    let lam = beta(alpha, rng);
+    let p = shuffled(batch.len(), rng);
+    let mut out = batch.clone();
+    for (i, s) in out.iter_mut().enumerate() {
+        let other = &batch[p[i]];
+        let mut kept = lam;
+        for (name, input) in s.inputs.iter_mut() {
+            if let (Input::Image(a), Some(Input::Image(b))) = (input, other.inputs.get(name)) {
+                kept = mix(a, b, lam, rng).map_err(|reason| DataError::Invalid {
+                    what: s.source.clone(),
+                    reason,
+                })?;
+            }
+        }
+        s.targets.soft_label = Some(one_hot_mix(&batch[i], other, kept, num_classes)?);
     }
-    p
+    Ok(out)
 }
 
 /// MixUp: `x = λ·x_i + (1-λ)·x_j`, soft label `λ·y_i + (1-λ)·y_j`, λ ~ Beta(α, α).
@@ -82,28 +102,22 @@ pub struct MixUp {
 
 impl BatchTransform for MixUp {
     fn apply_batch(&self, batch: Vec<Sample>, rng: &mut Rng) -> Result<Vec<Sample>> {
-        let lam = beta(self.alpha, rng);
-        let p = partner(batch.len(), rng);
-        let mut out = batch.clone();
-        for (i, s) in out.iter_mut().enumerate() {
-            let other = &batch[p[i]];
-            for (name, input) in s.inputs.iter_mut() {
-                if let (Input::Image(a), Some(Input::Image(b))) = (input, other.inputs.get(name)) {
-                    if a.data.len() != b.data.len() {
-                        return Err(DataError::Invalid {
-                            what: s.source.clone(),
-                            reason: "MixUp needs images of one size".into(),
-                        });
-                    }
-                    a.data
-                        .iter_mut()
-                        .zip(&b.data)
-                        .for_each(|(x, y)| *x = lam as f32 * *x + (1.0 - lam) as f32 * y);
+        mix_batch(
+            batch,
+            rng,
+            self.alpha,
+            self.num_classes,
+            |a, b, lam, _rng| {
+                if a.data.len() != b.data.len() {
+                    return Err("MixUp needs images of one size".into());
                 }
-            }
-            s.targets.soft_label = Some(one_hot_mix(&batch[i], other, lam, self.num_classes)?);
-        }
-        Ok(out)
+                a.data
+                    .iter_mut()
+                    .zip(&b.data)
+                    .for_each(|(x, y)| *x = lam as f32 * *x + (1.0 - lam) as f32 * y);
+                Ok(lam)
+            },
+        )
     }
 }
 
@@ -119,37 +133,29 @@ pub struct CutMix {
 
 impl BatchTransform for CutMix {
     fn apply_batch(&self, batch: Vec<Sample>, rng: &mut Rng) -> Result<Vec<Sample>> {
-        let lam = beta(self.alpha, rng);
-        let p = partner(batch.len(), rng);
-        let mut out = batch.clone();
-        for (i, s) in out.iter_mut().enumerate() {
-            let other = &batch[p[i]];
-            let mut kept = 1.0;
-            for (name, input) in s.inputs.iter_mut() {
-                if let (Input::Image(a), Some(Input::Image(b))) = (input, other.inputs.get(name)) {
-                    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
-                        return Err(DataError::Invalid {
-                            what: s.source.clone(),
-                            reason: "CutMix needs images of one size".into(),
-                        });
-                    }
-                    let (w, h) = (a.width, a.height);
-                    let cw = ((w as f64) * (1.0 - lam).sqrt()).round() as usize;
-                    let ch = ((h as f64) * (1.0 - lam).sqrt()).round() as usize;
-                    let x0 = rng.random_range(0..=w - cw.min(w));
-                    let y0 = rng.random_range(0..=h - ch.min(h));
-                    for y in y0..(y0 + ch).min(h) {
-                        for x in x0..(x0 + cw).min(w) {
-                            for c in 0..a.channels {
-                                a.set(x, y, c, b.get(x, y, c));
-                            }
+        mix_batch(
+            batch,
+            rng,
+            self.alpha,
+            self.num_classes,
+            |a, b, lam, rng| {
+                if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
+                    return Err("CutMix needs images of one size".into());
+                }
+                let (w, h) = (a.width, a.height);
+                let cw = (((w as f64) * (1.0 - lam).sqrt()).round() as usize).min(w);
+                let ch = (((h as f64) * (1.0 - lam).sqrt()).round() as usize).min(h);
+                let x0 = rng.random_range(0..=w - cw);
+                let y0 = rng.random_range(0..=h - ch);
+                for y in y0..y0 + ch {
+                    for x in x0..x0 + cw {
+                        for c in 0..a.channels {
+                            a.set(x, y, c, b.get(x, y, c));
                         }
                     }
-                    kept = 1.0 - (cw.min(w) * ch.min(h)) as f64 / (w * h) as f64;
                 }
-            }
-            s.targets.soft_label = Some(one_hot_mix(&batch[i], other, kept, self.num_classes)?);
-        }
-        Ok(out)
+                Ok(1.0 - (cw * ch) as f64 / (w * h) as f64)
+            },
+        )
     }
 }

@@ -54,6 +54,17 @@ pub fn rng_for(seed: u64, stream: u64, index: u64) -> Rng {
     Rng::seed_from_u64(z)
 }
 
+/// A Fisher–Yates permutation of `0..n` drawn from `rng` (the one shuffle
+/// behind samplers, `RandomOrder` and batch mixing).
+pub fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+    v
+}
+
 /// The base class of every transform (A-a): a function of a sample and a random
 /// generator. Geometric transforms move boxes, masks and keypoints with the image (A-b).
 pub trait Transform: Send + Sync + fmt::Debug {
@@ -142,11 +153,7 @@ impl Transform for RandomOrder {
         "random_order"
     }
     fn apply(&self, mut sample: Sample, rng: &mut Rng) -> Result<Sample> {
-        let mut order: Vec<usize> = (0..self.0.len()).collect();
-        for i in (1..order.len()).rev() {
-            let j = rng.random_range(0..=i);
-            order.swap(i, j);
-        }
+        let order = shuffled(self.0.len(), rng);
         for i in order {
             sample = self.0[i].apply(sample, rng)?;
         }
