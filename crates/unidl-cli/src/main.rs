@@ -285,37 +285,44 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
     if resume && trainer.resume()? {
         println!("resumed at step {}", trainer.global_step());
     }
-    let mut csv = std::fs::File::create(out.join("metrics.csv"))?;
-    writeln!(csv, "epoch,train_loss,val_accuracy,learning_rate,seconds")?;
-    let mut jsonl = std::fs::File::create(out.join("metrics.jsonl"))?;
-    let start = trainer.records().len();
-    for epoch in start..run.cfg.trainer.epochs {
-        let t0 = std::time::Instant::now();
-        let loss = trainer.train_one_epoch(epoch)?;
-        let acc = match &run.cfg.data.val {
-            Some(v) => trainer.evaluate_accuracy(&run.dataset(v, false)?)?,
-            None => None,
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        let acc_text = acc.map_or("-".to_string(), |a| format!("{a:.4}"));
+    // Appended to, so a resumed run continues its records.
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out.join(name))
+    };
+    let mut csv = open("metrics.csv")?;
+    if csv.metadata()?.len() == 0 {
+        writeln!(csv, "epoch,train_loss,val_accuracy,learning_rate,seconds")?;
+    }
+    let mut jsonl = open("metrics.jsonl")?;
+    trainer.train_with(|r, dir| {
+        let acc = r
+            .val_accuracy
+            .map_or("-".to_string(), |a| format!("{a:.4}"));
         println!(
-            "epoch {:>3}  loss {loss:.4}  val accuracy {acc_text}  ({secs:.1} s)",
-            epoch + 1
+            "epoch {:>3}  loss {:.4}  val accuracy {acc}  ({:.1} s)",
+            r.epoch + 1,
+            r.train_loss,
+            r.seconds
         );
+        println!("checkpoint: {}", dir.display());
+        let io =
+            |e: std::io::Error| unidl_train::TrainError::Checkpoint(format!("run records: {e}"));
         writeln!(
             csv,
-            "{epoch},{loss},{},{},{secs:.3}",
-            acc.map_or(String::new(), |a| a.to_string()),
-            run.cfg.optimizer.base_learningrate
-        )?;
-        writeln!(
-            jsonl,
-            "{}",
-            serde_json::json!({"epoch": epoch, "train_loss": loss, "val_accuracy": acc, "seconds": secs})
-        )?;
-        let dir = trainer.save_checkpoint()?;
-        println!("checkpoint: {}", dir.display());
-    }
+            "{},{},{},{},{:.3}",
+            r.epoch,
+            r.train_loss,
+            r.val_accuracy.map_or(String::new(), |a| a.to_string()),
+            r.learning_rate,
+            r.seconds
+        )
+        .map_err(io)?;
+        writeln!(jsonl, "{}", serde_json::to_string(r).unwrap_or_default()).map_err(io)?;
+        Ok(())
+    })?;
     Ok(())
 }
 

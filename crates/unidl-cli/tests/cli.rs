@@ -74,6 +74,16 @@ fn train_eval_infer_on_real_digits() {
         "held-out accuracy after 3 epochs on 560 digits: {acc}\n{csv}"
     );
     assert!(dir.join("run/config.toml").exists() && dir.join("run/metrics.jsonl").exists());
+    // a finished run resumed does no more epochs and keeps its records
+    let (ok, out) = unidl(&["train", "--config", c, "--resume"]);
+    assert!(
+        ok && out.contains("resumed at step 54") && !out.contains("epoch   1"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap(),
+        csv
+    );
     let (ok, out) = unidl(&["eval", "--config", c]);
     assert!(ok, "{out}");
     let eval_acc: f64 = out

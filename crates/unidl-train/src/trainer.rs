@@ -76,6 +76,9 @@ pub struct EpochRecord {
     pub val_accuracy: Option<f64>,
     /// Learning rate at the end of the epoch.
     pub learning_rate: f64,
+    /// Wall time of the epoch, validation included.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// Progress saved in a checkpoint.
@@ -342,8 +345,18 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
     /// `train()` (B.4.4): every remaining epoch, validation each epoch, a
     /// checkpoint after each epoch; returns the epoch records.
     pub fn train(&mut self) -> Result<Vec<EpochRecord>> {
+        self.train_with(|_, _| Ok(()))
+    }
+
+    /// [`Trainer::train`] calling `on_epoch(record, checkpoint_dir)` after each
+    /// epoch's checkpoint (Tr-e: an extra post-step, e.g. writing run records).
+    pub fn train_with(
+        &mut self,
+        mut on_epoch: impl FnMut(&EpochRecord, &Path) -> Result<()>,
+    ) -> Result<Vec<EpochRecord>> {
         let start = self.records.len();
         for epoch in start..self.config.epochs {
+            let t0 = std::time::Instant::now();
             let train_loss = self.train_one_epoch(epoch)?;
             let val_accuracy = match &self.val {
                 Some(v) => self.evaluate_accuracy(v)?,
@@ -354,8 +367,10 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
                 train_loss,
                 val_accuracy,
                 learning_rate: self.optimizer.learning_rate(),
+                seconds: t0.elapsed().as_secs_f64(),
             });
-            self.save_checkpoint()?;
+            let dir = self.save_checkpoint()?;
+            on_epoch(self.records.last().expect("just pushed"), &dir)?;
         }
         Ok(self.records.clone())
     }
