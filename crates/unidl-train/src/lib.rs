@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod infer;
 pub mod optim;
+pub mod outputs;
 pub mod schedule;
 pub mod trainer;
 
