@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use unidl_data::TransformConfig;
-use unidl_train::{OptimizerConfig, Schedule};
+use unidl_train::{OptimizerConfig, Schedule, TrainerConfig};
 
 /// A whole run.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,8 +27,8 @@ pub struct RunConfig {
     /// The learning-rate schedule.
     #[serde(default = "constant")]
     pub schedule: Schedule,
-    /// The trainer.
-    pub trainer: TrainerSection,
+    /// The trainer (B.4.1 keys; `seed` is the run's top-level `seed`).
+    pub trainer: TrainerConfig,
     /// Inference defaults.
     #[serde(default)]
     pub infer: unidl_train::InferOptions,
@@ -82,28 +82,6 @@ pub struct DataConfig {
     pub transforms: Vec<TransformConfig>,
 }
 
-/// Trainer settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainerSection {
-    /// Epochs.
-    pub epochs: usize,
-    /// Batch size.
-    pub batch_size: usize,
-    /// Output folder (relative to the config file's folder's parent when relative: the repository root for `configs/`).
-    pub output_dir: PathBuf,
-    /// Checkpoints kept.
-    #[serde(default = "two")]
-    pub keep_last: usize,
-    /// Loader threads.
-    #[serde(default = "two")]
-    pub workers: usize,
-}
-
-fn two() -> usize {
-    2
-}
-
 /// The data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`).
 pub fn data_dir() -> PathBuf {
     if let Ok(d) = std::env::var("UNIDL_DATA_DIR") {
@@ -153,12 +131,18 @@ impl RunConfig {
         cfg.schedule
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: [schedule] {e}", path.display()))?;
-        if cfg.trainer.epochs == 0 || cfg.trainer.batch_size == 0 {
+        cfg.trainer
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: [trainer] {e}", path.display()))?;
+        if cfg.trainer.seed != 0 && cfg.trainer.seed != cfg.seed {
             bail!(
-                "{}: [trainer] epochs and batch_size must be at least 1",
-                path.display()
+                "{}: [trainer] seed: set the run's seed at the top level (`seed = {}`)",
+                path.display(),
+                cfg.trainer.seed
             );
         }
+        let mut cfg = cfg;
+        cfg.trainer.seed = cfg.seed;
         Ok((cfg, text))
     }
 }

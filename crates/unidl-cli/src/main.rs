@@ -11,7 +11,6 @@
 mod config;
 mod models;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -213,7 +212,7 @@ fn main() -> Result<()> {
         } => infer(&config, backend.as_deref(), top_k, &images),
         Command::Summary { config } => {
             let run = Run::open(&config, Some("flex"))?;
-            summary(&run.model());
+            summary(&run);
             Ok(())
         }
         Command::Backends => {
@@ -225,16 +224,18 @@ fn main() -> Result<()> {
     }
 }
 
-fn summary(model: &SimpleCnn) {
-    println!("{:<24} {:<12} {:>12}", "module", "type", "elements");
-    for m in model.get_modules() {
-        let path = if m.path.is_empty() {
-            "(model)".to_string()
-        } else {
-            m.path
-        };
-        println!("{path:<24} {:<12} {:>12}", m.type_name, m.num_elements);
-    }
+/// Prints modules, output shapes (one traced forward pass on a zero batch of
+/// one) and parameter counts.
+fn summary(run: &Run) {
+    let model = run.model();
+    let ModelConfig::SimpleCnn {
+        in_channels,
+        image_size,
+        ..
+    } = run.cfg.model.clone();
+    let x = burn::tensor::Tensor::<4>::zeros([1, in_channels, image_size, image_size], &run.device);
+    let (_, traced) = unidl_tensor::trace::capture(|| model.forward(x));
+    println!("{}", unidl_train::ModelSummary::of(&model, &traced));
 }
 
 fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
@@ -248,7 +249,6 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
         config.display(),
         run.backend
     );
-    summary(&model);
     let train = run.dataset(&run.cfg.data.train, true)?;
     let val = run
         .cfg
@@ -263,12 +263,8 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
         val.as_ref().map_or(0, PreparedDataset::len)
     );
     let tc = TrainerConfig {
-        epochs: run.cfg.trainer.epochs,
-        batch_size: run.cfg.trainer.batch_size,
-        seed: run.cfg.seed,
         output_dir: out.clone(),
-        keep_last: run.cfg.trainer.keep_last,
-        workers: run.cfg.trainer.workers,
+        ..run.cfg.trainer.clone()
     };
     let mut trainer = construct_trainer(
         model,
@@ -285,44 +281,29 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
     if resume && trainer.resume()? {
         println!("resumed at step {}", trainer.global_step());
     }
-    // Appended to, so a resumed run continues its records.
-    let open = |name: &str| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out.join(name))
-    };
-    let mut csv = open("metrics.csv")?;
-    if csv.metadata()?.len() == 0 {
-        writeln!(csv, "epoch,train_loss,val_accuracy,learning_rate,seconds")?;
-    }
-    let mut jsonl = open("metrics.jsonl")?;
+    println!("{}", trainer.summary()?);
     trainer.train_with(|r, dir| {
         let acc = r
             .val_accuracy
             .map_or("-".to_string(), |a| format!("{a:.4}"));
+        let vloss = r.val_loss.map_or("-".to_string(), |l| format!("{l:.4}"));
         println!(
-            "epoch {:>3}  loss {:.4}  val accuracy {acc}  ({:.1} s)",
+            "epoch {:>3}  loss {:.4}  val loss {vloss}  val accuracy {acc}  lr {:.2e}  ({:.1} s)",
             r.epoch + 1,
             r.train_loss,
+            r.learning_rate,
             r.seconds
         );
         println!("checkpoint: {}", dir.display());
-        let io =
-            |e: std::io::Error| unidl_train::TrainError::Checkpoint(format!("run records: {e}"));
-        writeln!(
-            csv,
-            "{},{},{},{},{:.3}",
-            r.epoch,
-            r.train_loss,
-            r.val_accuracy.map_or(String::new(), |a| a.to_string()),
-            r.learning_rate,
-            r.seconds
-        )
-        .map_err(io)?;
-        writeln!(jsonl, "{}", serde_json::to_string(r).unwrap_or_default()).map_err(io)?;
         Ok(())
     })?;
+    if let Some(reason) = trainer.stopped_reason() {
+        println!("{reason}");
+    }
+    println!(
+        "records: {} (epochs.csv, steps.csv, curves.png, summary.txt)",
+        out.display()
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use unidl_backend::Device;
+use unidl_tensor::trace;
 
 /// Two 3×3 conv blocks (32 and 64 channels, each with 2×2 max-pooling), a
 /// 128-unit dense layer with dropout, and the classifier.
@@ -41,9 +42,18 @@ impl SimpleCnn {
     /// # Shapes
     /// `[B, C, S, S]` → logits `[B, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.conv1.forward(x))); // [B, 32, S/2, S/2]
-        let x = self.pool.forward(relu(self.conv2.forward(x))); // [B, 64, S/4, S/4]
+        let x = relu(self.conv1.forward(x)); // [B, 32, S, S]
+        trace::record("conv1", &x.dims());
+        let x = self.pool.forward(x); // [B, 32, S/2, S/2]
+        let x = relu(self.conv2.forward(x)); // [B, 64, S/2, S/2]
+        trace::record("conv2", &x.dims());
+        let x = self.pool.forward(x); // [B, 64, S/4, S/4]
+        trace::record("pool", &x.dims());
         let x = relu(self.fc1.forward(x.flatten(1, 3))); // [B, 128]
-        self.fc2.forward(self.dropout.forward(x)) // [B, classes]
+        trace::record("fc1", &x.dims());
+        let y = self.fc2.forward(self.dropout.forward(x)); // [B, classes]
+        trace::record("fc2", &y.dims());
+        trace::record("(model)", &y.dims());
+        y
     }
 }

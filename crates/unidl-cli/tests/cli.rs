@@ -66,14 +66,28 @@ fn train_eval_infer_on_real_digits() {
         out.contains("on back-end `flex`") && out.contains("560 training samples, 140 held-out"),
         "{out}"
     );
-    let csv = std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
     let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
-    let acc: f64 = last[2].parse().unwrap();
+    let acc: f64 = last[3].parse().unwrap();
     assert!(
         acc > 0.8,
         "held-out accuracy after 3 epochs on 560 digits: {acc}\n{csv}"
     );
-    assert!(dir.join("run/config.toml").exists() && dir.join("run/metrics.jsonl").exists());
+    for f in [
+        "config.toml",
+        "epochs.jsonl",
+        "steps.csv",
+        "steps.jsonl",
+        "curves.png",
+        "summary.txt",
+    ] {
+        assert!(dir.join("run").join(f).exists(), "{f} missing");
+    }
+    let summary = std::fs::read_to_string(dir.join("run/summary.txt")).unwrap();
+    assert!(
+        summary.contains("[1, 32, 28, 28]") && summary.contains("[1, 10]"),
+        "{summary}"
+    );
     // a finished run resumed does no more epochs and keeps its records
     let (ok, out) = unidl(&["train", "--config", c, "--resume"]);
     assert!(
@@ -81,7 +95,7 @@ fn train_eval_infer_on_real_digits() {
         "{out}"
     );
     assert_eq!(
-        std::fs::read_to_string(dir.join("run/metrics.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap(),
         csv
     );
     let (ok, out) = unidl(&["eval", "--config", c]);
@@ -113,7 +127,7 @@ fn train_eval_infer_on_real_digits() {
     assert_eq!(line.matches('(').count(), 2, "{line}");
     let (ok, out) = unidl(&["summary", "--config", c]);
     assert!(
-        ok && out.contains("conv1") && out.contains("Conv2d"),
+        ok && out.contains("conv1") && out.contains("Conv2d") && out.contains("[1, 64, 14, 14]"),
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -136,6 +150,9 @@ fn config_errors_name_file_line_and_key() {
     std::fs::write(&cfg, text).unwrap();
     let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
     assert!(!ok && out.contains("base_learningrate"), "{out}");
+    let cfg = config(&dir, "micro_batches = 0\n");
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok && out.contains("trainer.micro_batches"), "{out}");
     let cfg = config(&dir, "");
     let (ok, out) = unidl(&[
         "train",

@@ -22,6 +22,7 @@ mod ops;
 mod shape;
 mod structural;
 mod tensor;
+pub mod trace;
 
 pub use data::{Complex, Data};
 pub use error::{Result, TensorError};

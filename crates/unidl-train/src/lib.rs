@@ -15,15 +15,22 @@
 //! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` and
 //! burn-optim; never on the zoo.
 
+pub mod callback;
 pub mod error;
 pub mod eval;
 pub mod infer;
 pub mod optim;
 pub mod outputs;
+pub mod records;
 pub mod schedule;
 pub mod trainer;
 
+pub use callback::{
+    BatchEnd, Callback, EarlyStopping, EarlyStoppingConfig, EpochEnd, Monitor, PlateauConfig,
+    PlateauLr, ProgressBar, TrainBegin,
+};
 pub use error::{Result, TrainError};
+pub use records::{ModelSummary, RunRecorder};
 pub use eval::{EvalConfig, Evaluator, Metric, Scores, construct_evaluator, construct_evalvater};
 pub use infer::{
     ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor,

@@ -317,6 +317,24 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Runs backward from `loss` and adds the gradients to those already held
+    /// (gradient accumulation over micro-batches).
+    pub fn backward_accumulate<M: Module>(&mut self, loss: &Tensor, model: &M) -> Result<()> {
+        let new = GradientsParams::from_grads(loss.backward()?, model);
+        let mut acc = burn::optim::GradientsAccumulator::<M>::new();
+        if let Some(old) = self.grads.take() {
+            acc.accumulate(model, old);
+        }
+        acc.accumulate(model, new);
+        self.grads = Some(acc.grads());
+        Ok(())
+    }
+
+    /// Drops held gradients (after a failed step).
+    pub fn clear_gradients(&mut self) {
+        self.grads = None;
+    }
+
     /// Whether gradients are waiting.
     pub fn has_gradients(&self) -> bool {
         self.grads.as_ref().is_some_and(|g| !g.is_empty())

@@ -405,6 +405,16 @@ mod trainer {
         out_dir: PathBuf,
         range: Option<[usize; 2]>,
     ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+        trainer_cfg(model, epochs, out_dir, range, |_| {})
+    }
+
+    fn trainer_cfg(
+        model: SmallCnn,
+        epochs: usize,
+        out_dir: PathBuf,
+        range: Option<[usize; 2]>,
+        edit: impl FnOnce(&mut TrainerConfig),
+    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
         let dev = Device::flex();
         let params = DatasetParams {
             seed: 3,
@@ -419,14 +429,12 @@ mod trainer {
         )
         .unwrap();
         let val = construct_dataset(&mnist().join("test"), &params).unwrap();
-        let cfg = TrainerConfig {
-            epochs,
-            batch_size: 16,
+        let mut cfg = TrainerConfig {
             seed: 5,
-            output_dir: out_dir,
-            keep_last: 2,
-            workers: 2,
+            progress: Some(false),
+            ..TrainerConfig::new(epochs, 16, out_dir)
         };
+        edit(&mut cfg);
         construct_trainer(
             model,
             &OptimizerConfig::new(OptimizerMethod::Adam, 3e-3),
@@ -512,20 +520,288 @@ mod trainer {
                     forward: SmallCnn::forward,
                 },
                 TrainerConfig {
-                    epochs,
-                    batch_size: batch,
-                    seed: 0,
-                    output_dir: out("cfg"),
                     keep_last: 1,
                     workers: 1,
+                    ..TrainerConfig::new(epochs, batch, out("cfg"))
                 },
                 ds.clone(),
                 None,
                 &dev,
             )
         };
-        assert!(matches!(mk(0, 4), Err(TrainError::Config { key, .. }) if key == "epochs"));
-        assert!(matches!(mk(1, 0), Err(TrainError::Config { key, .. }) if key == "batch_size"));
+        assert!(matches!(mk(0, 4), Err(TrainError::Config { key, .. }) if key == "trainer.epochs"));
+        assert!(
+            matches!(mk(1, 0), Err(TrainError::Config { key, .. }) if key == "trainer.batch_size")
+        );
+        let mut c = TrainerConfig::new(1, 4, out("cfg2"));
+        c.micro_batches = 5;
+        assert!(
+            matches!(c.validate(), Err(TrainError::Config { key, .. }) if key == "trainer.micro_batches")
+        );
+        c.micro_batches = 2;
+        c.reduce_lr_on_plateau = Some(PlateauConfig {
+            patience: 1,
+            factor: 1.5,
+            threshold: 0.0,
+            min_scale: 0.0,
+        });
+        assert!(
+            matches!(c.validate(), Err(TrainError::Config { key, .. }) if key.contains("reduce_lr_on_plateau.factor"))
+        );
+        c.reduce_lr_on_plateau = None;
+        c.early_stopping = Some(EarlyStoppingConfig {
+            patience: 1,
+            min_delta: -1.0,
+        });
+        assert!(
+            matches!(c.validate(), Err(TrainError::Config { key, .. }) if key.contains("early_stopping.min_delta"))
+        );
+        // strict TOML: an unknown trainer key is an error naming it
+        let e = toml::from_str::<TrainerConfig>(
+            "epochs = 1\nbatch_size = 2\noutput_dir = 'x'\nearly_stoping = { patience = 1 }",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("early_stoping"), "{e}");
+    }
+
+    #[test]
+    fn micro_batches_accumulate_to_the_full_batch_gradient() {
+        let init = SmallCnn::new(&Device::flex());
+        let range = Some([0, 32]);
+        let sgd = |micro: usize| {
+            let dev = Device::flex();
+            let train = construct_dataset(
+                &mnist().join("train"),
+                &DatasetParams {
+                    range,
+                    ..DatasetParams::default()
+                },
+            )
+            .unwrap();
+            let mut t = construct_trainer(
+                init.clone(),
+                &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5),
+                Schedule::Constant,
+                ImageClassification {
+                    forward: SmallCnn::forward,
+                },
+                TrainerConfig {
+                    micro_batches: micro,
+                    ..TrainerConfig::new(1, 16, out(&format!("micro{micro}")))
+                },
+                train.clone(),
+                None,
+                &dev,
+            )
+            .unwrap();
+            let samples: Vec<_> = (0..16)
+                .map(|i| unidl_data::get_sample(&train, i).unwrap())
+                .collect();
+            let loss = t.train_one_batch(&samples).unwrap();
+            (loss, t.model().state_dict())
+        };
+        let (l1, w1) = sgd(1);
+        let (l4, w4) = sgd(4);
+        let (l3, w3) = sgd(3); // unequal micro-batches (5, 5, 6) are weighted by size
+        assert!(
+            (l1 - l4).abs() < 1e-5 && (l1 - l3).abs() < 1e-5,
+            "{l1} {l4} {l3}"
+        );
+        let init_sd = init.state_dict();
+        for (k, t) in &w1 {
+            let a = t.to_vec_f32().unwrap();
+            let moved = init_sd[k]
+                .to_vec_f32()
+                .unwrap()
+                .iter()
+                .zip(&a)
+                .any(|(x, y)| (x - y).abs() > 1e-4);
+            assert!(moved, "{k} did not move");
+            for other in [&w4, &w3] {
+                for (x, y) in a.iter().zip(other[k].to_vec_f32().unwrap()) {
+                    assert!((x - y).abs() < 1e-4, "{k}: {x} vs {y}");
+                }
+            }
+        }
+    }
+
+    /// Records every hook call.
+    #[derive(Default)]
+    struct Log(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Callback for Log {
+        fn on_train_start(&mut self, b: &TrainBegin<'_>) -> Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {}", b.records.len()));
+            Ok(())
+        }
+        fn on_epoch_start(&mut self, e: usize, _b: u64) -> Result<()> {
+            self.0.lock().unwrap().push(format!("epoch {e}"));
+            Ok(())
+        }
+        fn on_batch_start(&mut self, _e: usize, step: u64) -> Result<()> {
+            self.0.lock().unwrap().push(format!("batch {step}"));
+            Ok(())
+        }
+        fn on_batch_end(&mut self, b: &BatchEnd) -> Result<()> {
+            assert!(b.loss.is_finite() && b.samples == 16 && b.learning_rate > 0.0);
+            self.0.lock().unwrap().push(format!("done {}", b.step));
+            Ok(())
+        }
+        fn on_epoch_end(&mut self, e: &mut EpochEnd<'_>) -> Result<()> {
+            assert!(e.checkpoint.join("model.safetensors").exists());
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("end {}", e.record.epoch));
+            Ok(())
+        }
+        fn on_train_end(&mut self, r: &[EpochRecord], stopped: Option<&str>) -> Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("finish {} {}", r.len(), stopped.unwrap_or("-")));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn callbacks_run_in_order_and_records_are_written() {
+        let dir = out("hooks");
+        let mut t = trainer_cfg(
+            SmallCnn::new(&Device::flex()),
+            2,
+            dir.clone(),
+            Some([0, 32]),
+            |c| c.log_every = 1,
+        );
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        t.add_callback(Log(log.clone()));
+        t.train().unwrap();
+        let got = log.lock().unwrap().join(",");
+        assert_eq!(
+            got,
+            "start 0,epoch 0,batch 0,done 1,batch 1,done 2,end 0,\
+             epoch 1,batch 2,done 3,batch 3,done 4,end 1,finish 2 -"
+        );
+        // run records: steps and epochs as CSV and JSON lines, a summary with output shapes, a PNG
+        let steps = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+        assert_eq!(steps.lines().count(), 5, "{steps}");
+        assert!(steps.starts_with("step,epoch,loss,learning_rate,samples_per_second"));
+        let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+        assert_eq!(epochs.lines().count(), 3, "{epochs}");
+        let jl = std::fs::read_to_string(dir.join("epochs.jsonl")).unwrap();
+        let r: EpochRecord = serde_json::from_str(jl.lines().nth(1).unwrap()).unwrap();
+        // serde_json prints the shortest decimal that reads back within an ulp
+        assert!((r.train_loss - t.records()[1].train_loss).abs() < 1e-12);
+        assert_eq!(r.epoch, 1);
+        assert!(r.val_loss.is_some() && r.val_accuracy.is_some());
+        let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+        assert!(summary.contains("trainable parameters: 5258"), "{summary}");
+        let png = image::open(dir.join("curves.png")).unwrap();
+        assert_eq!((png.width(), png.height()), (1000, 420));
+    }
+
+    #[test]
+    fn early_stopping_stops_and_a_resume_does_not_train_on() {
+        let dir = out("early");
+        let mk = |dir: PathBuf| {
+            trainer_cfg(SmallCnn::new(&Device::flex()), 6, dir, Some([0, 32]), |c| {
+                c.monitor = Monitor::TrainLoss;
+                // nothing counts as improvement after the first epoch
+                c.early_stopping = Some(EarlyStoppingConfig {
+                    patience: 1,
+                    min_delta: 1e9,
+                });
+                c.keep_best = true;
+            })
+        };
+        let mut t = mk(dir.clone());
+        let records = t.train().unwrap();
+        assert_eq!(
+            records.len(),
+            3,
+            "stops after patience + 1 epochs without improvement"
+        );
+        let reason = t.stopped_reason().unwrap();
+        assert!(reason.contains("train_loss did not improve"), "{reason}");
+        // the best checkpoint is the first epoch's (nothing beat it by 1e9... but the
+        // monitor's plain comparison for keep-best uses min_delta 0)
+        let best: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("checkpoints/best/trainer.json")).unwrap(),
+        )
+        .unwrap();
+        let best_epochs = best["records"].as_array().unwrap().len();
+        let losses: Vec<f64> = records.iter().map(|r| r.train_loss).collect();
+        let argmin = (0..3)
+            .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
+            .unwrap();
+        assert_eq!(best_epochs, argmin + 1, "{losses:?}");
+        let mut again = mk(dir);
+        assert!(again.resume().unwrap());
+        assert_eq!(again.train().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn reduce_on_plateau_lowers_the_rate_and_the_scale_survives_a_resume() {
+        let dir = out("plateau");
+        let mk = |dir: PathBuf, epochs| {
+            trainer_cfg(
+                SmallCnn::new(&Device::flex()),
+                epochs,
+                dir,
+                Some([0, 32]),
+                |c| {
+                    c.monitor = Monitor::TrainLoss;
+                    c.reduce_lr_on_plateau = Some(PlateauConfig {
+                        patience: 0,
+                        factor: 0.5,
+                        threshold: 1e9,
+                        min_scale: 0.0,
+                    });
+                },
+            )
+        };
+        let mut t = mk(dir.clone(), 3);
+        let r = t.train().unwrap();
+        // epoch 0 sets the best; epochs 1 and 2 fail to improve by 1e9 -> 0.5, then 0.25
+        assert_eq!(t.lr_scale(), 0.25);
+        assert!((r[1].learning_rate - 3e-3).abs() < 1e-12, "{r:?}");
+        assert!((r[2].learning_rate - 1.5e-3).abs() < 1e-12, "{r:?}");
+        let mut c = mk(dir, 4);
+        assert!(c.resume().unwrap());
+        assert_eq!(c.lr_scale(), 0.25);
+        let r = c.train().unwrap();
+        assert!((r[3].learning_rate - 0.75e-3).abs() < 1e-12, "{r:?}");
+    }
+
+    #[test]
+    fn a_save_interrupted_mid_write_leaves_the_last_good_checkpoint() {
+        let dir = out("crash");
+        let mut t = trainer(1, 2, dir.clone(), Some([0, 32]));
+        t.train_one_epoch(0).unwrap();
+        let good = t.save_checkpoint().unwrap();
+        let good_weights = t.model().state_dict();
+        // A kill during the next save: a partial directory with a truncated model
+        // file, and a half-written temporary file inside the good checkpoint.
+        let partial = dir.join("checkpoints/step-000000099.partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::write(partial.join("model.safetensors"), b"\x10\x00\x00").unwrap();
+        std::fs::write(good.join(".model.safetensors.tmp"), b"garbage").unwrap();
+        let mut r = trainer(7, 2, dir.clone(), Some([0, 32]));
+        assert!(r.resume().unwrap());
+        assert_eq!(r.global_step(), 2);
+        for (k, v) in &good_weights {
+            assert_eq!(
+                v.to_vec_f32().unwrap(),
+                r.model().state_dict()[k].to_vec_f32().unwrap()
+            );
+        }
+        // and training goes on from there, replacing the partial directory's name space
+        r.train().unwrap();
+        assert_eq!(r.global_step(), 4);
     }
 }
 
