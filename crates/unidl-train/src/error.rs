@@ -35,6 +35,17 @@ pub enum TrainError {
     /// Writing or reading a checkpoint failed.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A tensor handed to post-processing (or another step) has the wrong
+    /// rank or size for what it is declared to be.
+    #[error("{what}: expected shape {expected}, got {got:?}")]
+    Shape {
+        /// What the tensor is (e.g. "detection outputs").
+        what: String,
+        /// The expected layout, e.g. `[batch, boxes, 4 + classes]`.
+        expected: String,
+        /// The shape received.
+        got: Vec<usize>,
+    },
     /// Reading or collating data failed.
     #[error(transparent)]
     Data(#[from] unidl_data::DataError),

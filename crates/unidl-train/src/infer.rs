@@ -39,6 +39,18 @@ pub struct InferOptions {
     /// Drop classes with a lower probability.
     #[serde(default)]
     pub score_threshold: f64,
+    /// IoU above which NMS suppresses a box (detection post-processing).
+    #[serde(default = "default_iou")]
+    pub iou_threshold: f64,
+    /// Most detections reported per sample (detection post-processing).
+    #[serde(default = "default_max_detections")]
+    pub max_detections: usize,
+    /// How each sample's original image became the network input (resize or
+    /// letterbox), to map boxes, masks and keypoints back: empty = outputs
+    /// stay in input pixels, one entry = the same for every sample, else one
+    /// per sample of the batch handed to post-processing.
+    #[serde(default)]
+    pub geometry: Vec<crate::postprocess::ImageGeometry>,
 }
 
 fn default_batch() -> usize {
@@ -47,6 +59,12 @@ fn default_batch() -> usize {
 fn default_top_k() -> usize {
     5
 }
+fn default_iou() -> f64 {
+    0.5
+}
+fn default_max_detections() -> usize {
+    100
+}
 
 impl Default for InferOptions {
     fn default() -> Self {
@@ -54,6 +72,9 @@ impl Default for InferOptions {
             batch_size: default_batch(),
             top_k: default_top_k(),
             score_threshold: 0.0,
+            iou_threshold: default_iou(),
+            max_detections: default_max_detections(),
+            geometry: Vec::new(),
         }
     }
 }
@@ -71,6 +92,16 @@ impl InferOptions {
                 key: "infer.score_threshold".into(),
                 reason: format!("{} is outside [0, 1]", self.score_threshold),
             });
+        }
+        crate::postprocess::check_unit("infer.iou_threshold", self.iou_threshold)?;
+        if self.max_detections == 0 {
+            return Err(TrainError::Config {
+                key: "infer.max_detections".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        for (i, g) in self.geometry.iter().enumerate() {
+            g.validate(&format!("infer.geometry[{i}]"))?;
         }
         Ok(())
     }

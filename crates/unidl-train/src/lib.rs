@@ -9,6 +9,9 @@
 //!
 //! - [`infer`]: `construct_inference`, `infer_one_sample`, `infer_samples`
 //!   (B.5) and post-processing (classification top-k).
+//! - [`postprocess`]: detection (box decoding, NMS), semantic and instance
+//!   segmentation, keypoints, text, similarity and CTC post-processing
+//!   (§6.2.3.5 Post-b).
 //! - [`eval`]: metrics and `construct_evalvater` / `evalvate` (B.6), with the
 //!   aliases `construct_evaluator` / `evaluate`.
 //!
@@ -21,6 +24,7 @@ pub mod eval;
 pub mod infer;
 pub mod optim;
 pub mod outputs;
+pub mod postprocess;
 pub mod records;
 pub mod schedule;
 pub mod trainer;
@@ -39,6 +43,11 @@ pub use infer::{
 pub use optim::{
     Optimizer, OptimizerConfig, OptimizerMethod, construct_optimizer, update_learnable_parameter,
     zero_gradient,
+};
+pub use postprocess::{
+    CtcConfig, CtcDecoding, DetectionConfig, DetectionPost, HeatmapKeypoints, ImageGeometry,
+    InstanceSegmentation, RegressionKeypoints, SemanticSegmentation, Similarity, TextDecoding,
+    Vocabulary, batched_nms, nms,
 };
 pub use schedule::{ReduceOnPlateau, Schedule};
 pub use trainer::{
