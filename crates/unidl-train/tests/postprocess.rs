@@ -308,6 +308,53 @@ fn yolo_grid_outputs_decode_per_variant_and_letterbox_is_undone() {
 }
 
 #[test]
+fn yolov5_grid_decoding_matches_its_detect_head() {
+    let y = &reference()["yolo"];
+    let raw = f32s(&y["raw"]);
+    let n = raw.len() / 6;
+    let anchors = y["anchors"].as_array().unwrap();
+    let levels = usizes(&y["strides"])
+        .into_iter()
+        .zip(anchors)
+        .map(|(stride, a)| GridLevel {
+            stride,
+            anchors: f32s(a).chunks(2).map(|c| [c[0], c[1]]).collect(),
+        })
+        .collect();
+    let mut cfg = DetectionConfig::new(BoxCoding::Grid {
+        variant: YoloVariant::V5,
+        input_size: [32, 32],
+        levels,
+        objectness: true,
+    });
+    cfg.score_activation = ScoreActivation::Sigmoid;
+    let post = DetectionPost::new(cfg).unwrap();
+    let opts = InferOptions {
+        iou_threshold: 1.0,
+        max_detections: n,
+        ..options()
+    };
+    let got = &post.process(&tensor(raw, &[1, n, 6]), &opts).unwrap()[0];
+    let expected = y["expected"].as_array().unwrap();
+    assert_eq!(got.len(), expected.len());
+    for (d, e) in got.iter().zip(expected) {
+        let e = f32s(e);
+        for (g, w) in [d.x0, d.y0, d.x1, d.y1, d.score].into_iter().zip(e) {
+            assert!(close(g, w, 1e-5), "{d:?} vs {w}");
+        }
+    }
+    // a pre-NMS cap keeps the best candidates
+    let mut cfg = post.config().clone();
+    cfg.pre_nms_top_k = Some(5);
+    let capped = &DetectionPost::new(cfg)
+        .unwrap()
+        .process(&tensor(f32s(&y["raw"]), &[1, n, 6]), &opts)
+        .unwrap()[0];
+    assert_eq!(capped.len(), 5);
+    assert_eq!(capped[..], got[..5]);
+}
+
+#[test]
 fn max_detections_and_background_class_are_honoured() {
     let mut cfg = DetectionConfig::new(BoxCoding::Decoded {
         format: BoxFormat::Xyxy,

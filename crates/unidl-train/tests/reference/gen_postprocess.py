@@ -99,6 +99,37 @@ detection = {
     "expected_agnostic": [cb[k].tolist() + [int(cand[k, 1]), float(cs[k])] for k in keep_agnostic],
 }
 
+# ---------------------------------------------------------------- YOLOv5 grid decoding
+# YOLOv5's Detect.forward (inference branch, models/yolo.py), one class, two
+# levels of two anchors on a 32x32 input.
+yolo_anchors = [[[10.0, 13.0], [16.0, 30.0]], [[33.0, 23.0], [30.0, 61.0]]]
+yolo_strides = [8, 16]
+no, na = 6, 2
+raw_levels, decoded_levels = [], []
+for anchors_l, stride in zip(yolo_anchors, yolo_strides):
+    ny = nx = 32 // stride
+    x = torch.from_numpy(f32(rng.normal(0, 1.5, (1, na * no, ny, nx))))
+    x = x.view(1, na, no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
+    yv, xv = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
+    grid = torch.stack((xv, yv), 2).expand(1, na, ny, nx, 2).float() - 0.5
+    anchor_grid = torch.tensor(anchors_l).view(1, na, 1, 1, 2).expand(1, na, ny, nx, 2)
+    y = x.sigmoid()
+    xy = (y[..., 0:2] * 2 + grid) * stride
+    wh = (y[..., 2:4] * 2) ** 2 * anchor_grid
+    raw_levels.append(x.view(1, -1, no))
+    decoded_levels.append(torch.cat((xy, wh, y[..., 4:]), -1).view(1, -1, no))
+raw = torch.cat(raw_levels, 1)[0]
+dec = torch.cat(decoded_levels, 1)[0]
+xyxy = torch.cat([dec[:, :2] - dec[:, 2:4] / 2, dec[:, :2] + dec[:, 2:4] / 2], 1)
+conf = dec[:, 4] * dec[:, 5]
+order = conf.argsort(descending=True)
+yolo = {
+    "anchors": yolo_anchors,
+    "strides": yolo_strides,
+    "raw": raw.tolist(),
+    "expected": [xyxy[i].tolist() + [float(conf[i])] for i in order],
+}
+
 # ---------------------------------------------------------------- bilinear resize / semantic segmentation
 seg_logits = f32(rng.normal(0, 1, (2, 4, 5, 7)))
 resize = []
@@ -303,6 +334,7 @@ out.write_text(json.dumps({
     "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__},
     "nms": nms_cases,
     "detection": detection,
+    "yolo": yolo,
     "segmentation": segmentation,
     "instance": instance,
     "keypoints": keypoints,
