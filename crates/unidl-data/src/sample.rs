@@ -131,6 +131,15 @@ pub struct Targets {
     pub token_ids: Vec<u32>,
     /// A transcript or target text.
     pub text: Option<String>,
+    /// Keypoints of every annotated instance in annotation order (COCO
+    /// `keypoints` of each annotation that has them); `keypoints` is the first.
+    pub instance_keypoints: Vec<Vec<Keypoint>>,
+    /// Per box, parallel to `boxes`: COCO `iscrowd` (empty when the format has no such flag).
+    pub crowd: Vec<bool>,
+    /// Per box, parallel to `boxes`: Pascal VOC `difficult` (empty when the format has no such flag).
+    pub difficult: Vec<bool>,
+    /// Speaker of an utterance (audio manifests).
+    pub speaker: Option<String>,
 }
 
 /// One element of a data set: named inputs (several for multimodal data) and targets.

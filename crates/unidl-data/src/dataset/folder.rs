@@ -156,4 +156,7 @@ impl Dataset for LabeledImages {
     fn classes(&self) -> Vec<String> {
         self.classes.clone()
     }
+    fn source(&self, index: usize) -> Option<String> {
+        self.items.get(index).map(|(p, _)| p.display().to_string())
+    }
 }

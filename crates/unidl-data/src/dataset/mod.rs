@@ -2,7 +2,16 @@
 //! `get_sample(dataset, index)`. Samples are loaded lazily, one index at a
 //! time, so part of a data set can be read without loading the rest (D-c).
 
+mod audio;
+mod coco;
+pub mod coco_mask;
 mod folder;
+mod parallel;
+mod report;
+mod rows;
+mod text;
+mod video;
+mod voc;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +22,14 @@ use crate::error::{DataError, Result};
 use crate::sample::Sample;
 use crate::transform::{Compose, Registry, Transform, TransformConfig, rng_for};
 
+pub use audio::{AudioLoad, AudioManifest};
+pub use coco::CocoDataset;
 pub use folder::LabeledImages;
+pub use parallel::ParallelText;
+pub use report::{Failure, OnError, ValidationReport};
+pub use text::TextClassification;
+pub use video::{VIDEO_EXT, VideoFolder};
+pub use voc::{VOC_CLASSES, VocDataset};
 
 /// A collection of samples addressed by index.
 pub trait Dataset: Send + Sync + std::fmt::Debug {
@@ -29,6 +45,10 @@ pub trait Dataset: Send + Sync + std::fmt::Debug {
     fn classes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The file (or manifest line) sample `index` comes from, without loading it.
+    fn source(&self, _index: usize) -> Option<String> {
+        None
+    }
 }
 
 /// Layout of the files under a data-set path.
@@ -41,13 +61,27 @@ pub enum DatasetFormat {
     Csv,
     /// A JSON-lines manifest with `path` and `label` fields.
     Jsonl,
+    /// A COCO annotation `.json` ([`CocoDataset`]).
+    Coco,
+    /// A Pascal VOC root with `Annotations/` and `JPEGImages/` ([`VocDataset`]).
+    Voc,
+    /// A `.jsonl`/`.csv` of audio files with transcripts ([`AudioManifest`]).
+    AudioManifest,
+    /// A `.jsonl`/`.csv` with `text` and `label` ([`TextClassification`]).
+    TextClassification,
+    /// `root/<class>/*.txt` ([`TextClassification::open_folder`]).
+    TextFolder,
+    /// A `.tsv` of `source<TAB>target` or `.jsonl` with `source`/`target` ([`ParallelText`]).
+    ParallelText,
+    /// `root/<class>/<clip>.{mp4,mkv,avi,mov,webm}` ([`VideoFolder`]).
+    VideoFolder,
 }
 
 /// `construct_dataset` parameters (a `[dataset]` table in a run config).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetParams {
-    /// Layout; guessed from the path when omitted (folder → image_folder, `.csv`, `.jsonl`).
+    /// Layout; guessed from the path when omitted (see [`guess_format`]).
     #[serde(default)]
     pub format: Option<DatasetFormat>,
     /// Image channels to decode to (1 or 3; default: as stored, gray stays gray).
@@ -62,6 +96,33 @@ pub struct DatasetParams {
     /// Keep only samples `[start, end)` (D-c).
     #[serde(default)]
     pub range: Option<[usize; 2]>,
+    /// COCO: folder of the images, relative to the JSON's folder (default: that folder).
+    #[serde(default)]
+    pub images_dir: Option<PathBuf>,
+    /// VOC: the `ImageSets/Main/<split>.txt` list to read (default: every annotation).
+    #[serde(default)]
+    pub split: Option<String>,
+    /// VOC: class names, in class-index order (default: the 20 VOC classes).
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// Audio: resample to this rate (Hz) at load (default: each file's rate).
+    #[serde(default)]
+    pub sample_rate: Option<u32>,
+    /// Audio: channels at load (1 downmixes; default: as stored).
+    #[serde(default)]
+    pub audio_channels: Option<u16>,
+    /// Audio: longest accepted clip in seconds; longer is an `Invalid` error naming the file.
+    #[serde(default)]
+    pub max_duration: Option<f64>,
+    /// Video: frames per clip, evenly spaced (default 16).
+    #[serde(default)]
+    pub frames: Option<usize>,
+    /// Video: `[height, width]` every frame is resized to (default: as decoded).
+    #[serde(default)]
+    pub frame_size: Option<[usize; 2]>,
+    /// `fail` (default) or `skip`: drop samples that fail to load, with a report (see [`OnError`]).
+    #[serde(default)]
+    pub on_error: OnError,
 }
 
 /// A data set with its preprocessing pipeline: what `construct_dataset` returns.
@@ -71,6 +132,7 @@ pub struct PreparedDataset {
     pipeline: Arc<Compose>,
     seed: u64,
     root: PathBuf,
+    report: Option<Arc<ValidationReport>>,
 }
 
 impl PreparedDataset {
@@ -81,7 +143,40 @@ impl PreparedDataset {
             pipeline: Arc::new(pipeline),
             seed,
             root,
+            report: None,
         }
+    }
+
+    /// Loads every sample once (without transforms) and lists those that
+    /// fail, with their source and error. Costs a full pass over the data.
+    pub fn validate(&self) -> ValidationReport {
+        let failures = (0..self.len())
+            .filter_map(|index| {
+                self.inner.get(index).err().map(|e| Failure {
+                    index,
+                    source: self
+                        .inner
+                        .source(index)
+                        .unwrap_or_else(|| format!("sample {index}")),
+                    error: e.to_string(),
+                })
+            })
+            .collect();
+        ValidationReport {
+            checked: self.len(),
+            failures,
+        }
+    }
+
+    /// With `on_error = "skip"`: the samples dropped at construction and why
+    /// (indices are those before dropping). `None` with `on_error = "fail"`.
+    pub fn report(&self) -> Option<&ValidationReport> {
+        self.report.as_deref()
+    }
+
+    /// Where sample `index` comes from (file or manifest line), without loading it.
+    pub fn source(&self, index: usize) -> Option<String> {
+        self.inner.source(index)
     }
 
     /// Number of samples.
@@ -134,6 +229,7 @@ impl PreparedDataset {
             pipeline: self.pipeline.clone(),
             seed: self.seed,
             root: self.root.clone(),
+            report: self.report.clone(),
         })
     }
 
@@ -176,6 +272,9 @@ impl Dataset for Subset {
     fn classes(&self) -> Vec<String> {
         self.inner.classes()
     }
+    fn source(&self, index: usize) -> Option<String> {
+        self.inner.source(*self.indices.get(index)?)
+    }
 }
 
 /// `construct_dataset(path, params)` (B.1.1). A missing path is
@@ -202,27 +301,9 @@ pub fn construct_dataset_with(
     }
     let format = match params.format {
         Some(f) => f,
-        None if path.is_dir() => DatasetFormat::ImageFolder,
-        None => match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => DatasetFormat::Csv,
-            Some("jsonl") => DatasetFormat::Jsonl,
-            _ => {
-                return Err(DataError::config(
-                    "format",
-                    format!(
-                        "cannot guess the format of {}; set `format`",
-                        path.display()
-                    ),
-                ));
-            }
-        },
+        None => guess_format(path)?,
     };
-    let inner: Arc<dyn Dataset> = match format {
-        DatasetFormat::ImageFolder => Arc::new(LabeledImages::open_folder(path, params.channels)?),
-        DatasetFormat::Csv | DatasetFormat::Jsonl => {
-            Arc::new(LabeledImages::open_manifest(path, params.channels)?)
-        }
-    };
+    let inner = open_format(path, format, params)?;
     let pipeline = Compose(
         params
             .transforms
@@ -231,14 +312,119 @@ pub fn construct_dataset_with(
             .collect::<Result<_>>()?,
     );
     let ds = PreparedDataset::new(inner, pipeline, params.seed, path.to_path_buf());
-    match params.range {
-        None => Ok(ds),
-        Some([a, b]) if a <= b && b <= ds.len() => ds.subset((a..b).collect()),
-        Some(r) => Err(DataError::config(
-            "range",
-            format!("{r:?} is not within 0..={}", ds.len()),
+    let ds = match params.range {
+        None => ds,
+        Some([a, b]) if a <= b && b <= ds.len() => ds.subset((a..b).collect())?,
+        Some(r) => {
+            return Err(DataError::config(
+                "range",
+                format!("{r:?} is not within 0..={}", ds.len()),
+            ));
+        }
+    };
+    match params.on_error {
+        OnError::Fail => Ok(ds),
+        OnError::Skip => {
+            let report = ds.validate();
+            let mut kept = ds.subset(report.good_indices())?;
+            kept.report = Some(Arc::new(report));
+            Ok(kept)
+        }
+    }
+}
+
+/// The format of `path` when it is unambiguous: a folder with `Annotations/`
+/// is `voc`; another folder is `image_folder`, `text_folder` or `video_folder`
+/// by the files in its class sub-folders (images win); `.json` is `coco`;
+/// `.tsv` is `parallel_text`; a `.csv`/`.jsonl` is read by its columns
+/// (`transcript` → `audio_manifest`, `text` + `label` → `text_classification`,
+/// `source` + `target` → `parallel_text`, otherwise the image manifest
+/// `csv`/`jsonl`). Anything else is [`DataError::Config`] asking for `format`.
+pub fn guess_format(path: &Path) -> Result<DatasetFormat> {
+    if path.is_dir() {
+        if path.join("Annotations").is_dir() {
+            return Ok(DatasetFormat::Voc);
+        }
+        let (mut txt, mut video) = (false, false);
+        for dir in rows::sorted_dir(path)?.into_iter().filter(|p| p.is_dir()) {
+            for f in rows::sorted_dir(&dir)? {
+                let ext = rows::extension(&f);
+                if matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "bmp") {
+                    return Ok(DatasetFormat::ImageFolder);
+                }
+                txt |= ext == "txt";
+                video |= VIDEO_EXT.contains(&ext.as_str());
+            }
+        }
+        return Ok(match (video, txt) {
+            (true, _) => DatasetFormat::VideoFolder,
+            (false, true) => DatasetFormat::TextFolder,
+            (false, false) => DatasetFormat::ImageFolder,
+        });
+    }
+    let ext = rows::extension(path);
+    match ext.as_str() {
+        "json" => Ok(DatasetFormat::Coco),
+        "tsv" => Ok(DatasetFormat::ParallelText),
+        "csv" | "jsonl" => {
+            let has = |fields: &std::collections::BTreeSet<String>, k: &str| fields.contains(k);
+            let f = rows::peek_fields(path).unwrap_or_default();
+            Ok(if has(&f, "transcript") {
+                DatasetFormat::AudioManifest
+            } else if has(&f, "text") && has(&f, "label") {
+                DatasetFormat::TextClassification
+            } else if has(&f, "source") && has(&f, "target") {
+                DatasetFormat::ParallelText
+            } else if ext == "csv" {
+                DatasetFormat::Csv
+            } else {
+                DatasetFormat::Jsonl
+            })
+        }
+        _ => Err(DataError::config(
+            "format",
+            format!(
+                "cannot guess the format of {}; set `format`",
+                path.display()
+            ),
         )),
     }
+}
+
+fn open_format(path: &Path, format: DatasetFormat, p: &DatasetParams) -> Result<Arc<dyn Dataset>> {
+    Ok(match format {
+        DatasetFormat::ImageFolder => Arc::new(LabeledImages::open_folder(path, p.channels)?),
+        DatasetFormat::Csv | DatasetFormat::Jsonl => {
+            Arc::new(LabeledImages::open_manifest(path, p.channels)?)
+        }
+        DatasetFormat::Coco => Arc::new(CocoDataset::open(
+            path,
+            p.images_dir.as_deref(),
+            p.channels,
+        )?),
+        DatasetFormat::Voc => Arc::new(VocDataset::open(
+            path,
+            p.split.as_deref(),
+            p.classes.as_deref(),
+            p.channels,
+        )?),
+        DatasetFormat::AudioManifest => Arc::new(AudioManifest::open(
+            path,
+            AudioLoad {
+                sample_rate: p.sample_rate,
+                channels: p.audio_channels,
+                max_duration: p.max_duration,
+            },
+        )?),
+        DatasetFormat::TextClassification => Arc::new(TextClassification::open_manifest(path)?),
+        DatasetFormat::TextFolder => Arc::new(TextClassification::open_folder(path)?),
+        DatasetFormat::ParallelText => Arc::new(ParallelText::open(path)?),
+        DatasetFormat::VideoFolder => Arc::new(VideoFolder::open(
+            path,
+            p.frames.unwrap_or(16),
+            p.frame_size,
+        )?),
+    })
 }
 
 /// `get_sample(dataset, index)` (B.1.2): loads, preprocesses and returns the
