@@ -399,8 +399,18 @@ fn luma(img: &Image, x: usize, y: usize) -> f32 {
 }
 
 /// Random brightness (scale), contrast (blend with the mean gray) and
-/// saturation (blend with the pixel's gray) factors drawn from `[1 - x, 1 + x]`;
-/// results are clamped to [0, 1].
+/// saturation (blend with the pixel's gray) factors drawn from `[1 - x, 1 + x]`,
+/// then a hue shift drawn from `[-hue, hue]` ([`adjust_hue`]); results are
+/// clamped to [0, 1]. A strength of 0 draws nothing.
+///
+/// ```toml
+/// [[transforms]]
+/// type = "color_jitter"
+/// brightness = 0.2
+/// contrast = 0.2
+/// saturation = 0.2
+/// hue = 0.05
+/// ```
 #[derive(Debug, Clone)]
 pub struct ColorJitter {
     /// Brightness strength.
@@ -409,6 +419,55 @@ pub struct ColorJitter {
     pub contrast: f32,
     /// Saturation strength.
     pub saturation: f32,
+    /// Hue strength in [0, 0.5] (fractions of a turn of the colour wheel).
+    pub hue: f32,
+}
+
+/// Rotates the hue of an RGB(A) image by `factor` turns (`factor` in
+/// [-0.5, 0.5]), keeping saturation and value, as torchvision's `adjust_hue`:
+/// RGB → HSV, `h = (h + factor) mod 1`, HSV → RGB. Images with fewer than 3
+/// channels are left unchanged; an alpha channel is kept.
+pub fn adjust_hue(img: &mut Image, factor: f32) {
+    if img.channels < 3 || factor == 0.0 {
+        return;
+    }
+    let ch = img.channels;
+    for px in img.data.chunks_mut(ch) {
+        let (r, g, b) = (px[0], px[1], px[2]);
+        let maxc = r.max(g).max(b);
+        let minc = r.min(g).min(b);
+        let cr = maxc - minc;
+        let eq = maxc == minc;
+        let s = cr / if eq { 1.0 } else { maxc };
+        let div = if eq { 1.0 } else { cr };
+        let (rc, gc, bc) = ((maxc - r) / div, (maxc - g) / div, (maxc - b) / div);
+        let h = if maxc == r {
+            bc - gc
+        } else if maxc == g {
+            2.0 + rc - bc
+        } else {
+            4.0 + gc - rc
+        };
+        let h = (h / 6.0 + 1.0) % 1.0;
+        let h = (h + factor).rem_euclid(1.0);
+        let v = maxc;
+        let i = (h * 6.0).floor();
+        let f = h * 6.0 - i;
+        let p = (v * (1.0 - s)).clamp(0.0, 1.0);
+        let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+        let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+        let (r, g, b) = match (i as i32).rem_euclid(6) {
+            0 => (v, t, p),
+            1 => (q, v, p),
+            2 => (p, v, t),
+            3 => (p, q, v),
+            4 => (t, p, v),
+            _ => (v, p, q),
+        };
+        px[0] = r;
+        px[1] = g;
+        px[2] = b;
+    }
 }
 
 impl Transform for ColorJitter {
@@ -428,6 +487,11 @@ impl Transform for ColorJitter {
             draw(self.contrast),
             draw(self.saturation),
         );
+        let hue = if self.hue > 0.0 {
+            rng.random_range(-self.hue..=self.hue)
+        } else {
+            0.0
+        };
         map_images(s, self.name(), |img| {
             img.data
                 .iter_mut()
@@ -452,6 +516,7 @@ impl Transform for ColorJitter {
                     }
                 }
             }
+            adjust_hue(img, hue);
             Ok(())
         })
     }

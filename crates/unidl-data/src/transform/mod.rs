@@ -14,10 +14,16 @@
 //! std = [0.3081]
 //! ```
 //!
+//! Audio transforms (speed, pitch shift, noise at an SNR, gain, time shift,
+//! resampling, log-mel spectrograms, SpecAugment) live in `audio`, feature
+//! scaling (standardize, min-max, L2) in `feature`.
+//!
 //! Randomness comes only from the `rng` argument. The loader seeds it from
 //! (pipeline seed, epoch, sample index), so a pipeline gives the same output for
 //! a sample whatever the number of workers.
 
+mod audio;
+mod feature;
 mod image;
 mod mix;
 
@@ -31,9 +37,14 @@ use serde::Deserialize;
 use crate::error::{DataError, Result};
 use crate::sample::Sample;
 
+pub use audio::{
+    AddNoise, Gain, MaskValue, MelLog, MelNorm, MelScale, MelSpectrogram, PitchShift, Resample,
+    ShiftMode, SpecAugment, Speed, TimeShift,
+};
+pub use feature::{MinMax, NormalizeL2, Standardize};
 pub use image::{
     CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomAffine, RandomCrop,
-    RandomResizedCrop, Resize, VerticalFlip,
+    RandomResizedCrop, Resize, VerticalFlip, adjust_hue,
 };
 pub use mix::{BatchTransform, CutMix, MixUp};
 
@@ -249,7 +260,8 @@ pub enum TransformConfig {
         #[serde(default)]
         fill: f32,
     },
-    /// Random brightness, contrast and saturation factors in `[1 - x, 1 + x]`.
+    /// Random brightness, contrast and saturation factors in `[1 - x, 1 + x]`,
+    /// and a hue shift in `[-hue, hue]` (fractions of a turn, `hue` ≤ 0.5).
     ColorJitter {
         /// Brightness strength.
         #[serde(default)]
@@ -260,6 +272,9 @@ pub enum TransformConfig {
         /// Saturation strength.
         #[serde(default)]
         saturation: f32,
+        /// Hue strength in [0, 0.5].
+        #[serde(default)]
+        hue: f32,
     },
     /// Convert to `channels` (1 or 3) gray channels.
     Grayscale {
@@ -274,6 +289,28 @@ pub enum TransformConfig {
         /// Per-channel standard deviation.
         std: Vec<f32>,
     },
+    /// Change audio speed and pitch together ([`Speed`]).
+    Speed(Speed),
+    /// Shift audio pitch, keeping the duration ([`PitchShift`]).
+    PitchShift(PitchShift),
+    /// Add background noise at an SNR ([`AddNoise`]).
+    AddNoise(AddNoise),
+    /// Audio gain in dB ([`Gain`]).
+    Gain(Gain),
+    /// Shift audio in time ([`TimeShift`]).
+    TimeShift(TimeShift),
+    /// Resample audio to a rate ([`Resample`]).
+    Resample(Resample),
+    /// Log-mel spectrogram of audio ([`MelSpectrogram`]).
+    MelSpectrogram(MelSpectrogram),
+    /// Frequency and time masks on a spectrogram ([`SpecAugment`]).
+    SpecAugment(SpecAugment),
+    /// Zero mean, unit variance features ([`Standardize`]).
+    Standardize(Standardize),
+    /// Scale features to `[lo, hi]` ([`MinMax`]).
+    MinMax(MinMax),
+    /// Unit L2 norm along an axis ([`NormalizeL2`]).
+    NormalizeL2(NormalizeL2),
     /// Run `transforms` in order.
     Compose {
         /// The list.
@@ -477,7 +514,14 @@ impl TransformConfig {
                 brightness,
                 contrast,
                 saturation,
+                hue,
             } => {
+                if !(0.0..=0.5).contains(hue) {
+                    return Err(DataError::config(
+                        "color_jitter.hue",
+                        format!("{hue} is outside [0, 0.5]"),
+                    ));
+                }
                 for (k, v) in [
                     ("brightness", brightness),
                     ("contrast", contrast),
@@ -494,6 +538,7 @@ impl TransformConfig {
                     brightness: *brightness,
                     contrast: *contrast,
                     saturation: *saturation,
+                    hue: *hue,
                 })
             }
             TransformConfig::Grayscale { channels } => {
@@ -524,6 +569,44 @@ impl TransformConfig {
                     mean: mean.clone(),
                     std: std.clone(),
                 })
+            }
+            TransformConfig::Speed(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::PitchShift(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::AddNoise(t) => Arc::new(t.load()?),
+            TransformConfig::Gain(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::TimeShift(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::Resample(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::MelSpectrogram(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::SpecAugment(t) => Arc::new(t.clone()),
+            TransformConfig::Standardize(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::MinMax(t) => {
+                t.check()?;
+                Arc::new(t.clone())
+            }
+            TransformConfig::NormalizeL2(t) => {
+                t.check()?;
+                Arc::new(t.clone())
             }
             TransformConfig::Compose { transforms } => Arc::new(Compose(list(transforms)?)),
             TransformConfig::RandomApply { p, transforms } => {
