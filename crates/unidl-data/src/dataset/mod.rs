@@ -1,6 +1,25 @@
 //! Data sets (§6.2.2.3, B.1): `construct_dataset(path, params)` and
 //! `get_sample(dataset, index)`. Samples are loaded lazily, one index at a
 //! time, so part of a data set can be read without loading the rest (D-c).
+//!
+//! | `format` | path | sample |
+//! | --- | --- | --- |
+//! | `image_folder` | `root/<class>/<image>` | `image`, label |
+//! | `csv` / `jsonl` | manifest of `path`, `label` | `image`, label |
+//! | `coco` | annotation `.json` ([`CocoDataset`]) | `image`, boxes, crowd, masks, keypoints |
+//! | `voc` | root with `Annotations/` ([`VocDataset`]) | `image`, boxes, difficult |
+//! | `audio_manifest` | `.jsonl`/`.csv` of `path`, `transcript` ([`AudioManifest`]) | `audio`, text, label?, speaker? |
+//! | `text_classification` | `.jsonl`/`.csv` of `text`, `label` ([`TextClassification`]) | `text`, label |
+//! | `text_folder` | `root/<class>/*.txt` | `text`, label |
+//! | `parallel_text` | `.tsv` or `.jsonl` of `source`, `target` ([`ParallelText`]) | `text`, target text |
+//! | `video_folder` | `root/<class>/<clip>` ([`VideoFolder`]) | `video`, label |
+//!
+//! `format` may be left out where the path says it ([`guess_format`]).
+//! A broken sample is an error when it is loaded, naming its file; with
+//! `on_error = "skip"` construction loads every sample once, drops the broken
+//! ones and keeps a [`ValidationReport`] ([`PreparedDataset::report`]), so no
+//! sample is ever skipped silently. [`PreparedDataset::validate`] gives the
+//! same report without dropping anything.
 
 mod audio;
 mod coco;
