@@ -27,6 +27,44 @@ pub enum Metric {
     F1Macro,
     /// Micro-averaged F1 (equals accuracy for single-label classification).
     F1Micro,
+    /// Micro-averaged precision ([`crate::metrics::ClassCounts`]).
+    PrecisionMicro,
+    /// Micro-averaged recall.
+    RecallMicro,
+    /// Support-weighted precision.
+    PrecisionWeighted,
+    /// Support-weighted recall.
+    RecallWeighted,
+    /// Support-weighted F1.
+    F1Weighted,
+    /// COCO box AP at IoU 0.50:0.95 ([`crate::metrics::BoxMap`]).
+    Map,
+    /// COCO box AP at IoU 0.50.
+    #[serde(rename = "map_50")]
+    Map50,
+    /// COCO box AP at IoU 0.75.
+    #[serde(rename = "map_75")]
+    Map75,
+    /// COCO mask AP at IoU 0.50:0.95 ([`crate::metrics::MaskMap`]).
+    MaskMap,
+    /// PASCAL VOC box AP at IoU 0.5 ([`crate::metrics::VocMap`]).
+    VocMap,
+    /// Mean IoU of semantic segmentation ([`crate::metrics::SegmentationCounts`]).
+    Miou,
+    /// Pixel accuracy of semantic segmentation.
+    PixelAccuracy,
+    /// Percentage of correct keypoints ([`crate::metrics::Pck`]).
+    Pck,
+    /// Normalised mean error of keypoints ([`crate::metrics::Nme`]).
+    Nme,
+    /// Character error rate ([`crate::metrics::ErrorRate`]).
+    Cer,
+    /// Word error rate.
+    Wer,
+    /// Corpus BLEU-4 ([`crate::metrics::Bleu`]).
+    Bleu,
+    /// Perplexity ([`crate::metrics::Perplexity`]).
+    Perplexity,
 }
 
 impl Metric {
@@ -39,7 +77,43 @@ impl Metric {
             Metric::RecallMacro => "recall_macro",
             Metric::F1Macro => "f1_macro",
             Metric::F1Micro => "f1_micro",
+            Metric::PrecisionMicro => "precision_micro",
+            Metric::RecallMicro => "recall_micro",
+            Metric::PrecisionWeighted => "precision_weighted",
+            Metric::RecallWeighted => "recall_weighted",
+            Metric::F1Weighted => "f1_weighted",
+            Metric::Map => "map",
+            Metric::Map50 => "map_50",
+            Metric::Map75 => "map_75",
+            Metric::MaskMap => "mask_map",
+            Metric::VocMap => "voc_map",
+            Metric::Miou => "miou",
+            Metric::PixelAccuracy => "pixel_accuracy",
+            Metric::Pck => "pck",
+            Metric::Nme => "nme",
+            Metric::Cer => "cer",
+            Metric::Wer => "wer",
+            Metric::Bleu => "bleu",
+            Metric::Perplexity => "perplexity",
         }
+    }
+
+    /// Whether the classification evaluator computes this metric.
+    pub fn is_classification(self) -> bool {
+        matches!(
+            self,
+            Metric::Accuracy
+                | Metric::Top5
+                | Metric::PrecisionMacro
+                | Metric::RecallMacro
+                | Metric::F1Macro
+                | Metric::F1Micro
+                | Metric::PrecisionMicro
+                | Metric::RecallMicro
+                | Metric::PrecisionWeighted
+                | Metric::RecallWeighted
+                | Metric::F1Weighted
+        )
     }
 }
 
@@ -158,6 +232,15 @@ impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
         config: Option<&EvalConfig>,
     ) -> Result<Scores> {
         let cfg = config.unwrap_or(&self.config);
+        if let Some(m) = cfg.eval_metric.iter().find(|m| !m.is_classification()) {
+            return Err(TrainError::Config {
+                key: "eval_metric".into(),
+                reason: format!(
+                    "`{}` is not a classification metric; use crate::metrics for it",
+                    m.name()
+                ),
+            });
+        }
         let ds = dataset
             .or(cfg.default_dataset.as_ref())
             .ok_or_else(|| TrainError::Config {
@@ -196,20 +279,40 @@ impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
             .map(|r| r.first().copied().unwrap_or(usize::MAX))
             .collect();
         let (p, r, f) = macro_prf(&pred, &target, classes);
-        Ok(cfg
-            .eval_metric
+        let averaged = |avg: crate::metrics::Average| {
+            let mut counts = crate::metrics::ClassCounts::new(classes);
+            counts.update(&pred, &target)?;
+            counts.average(avg)
+        };
+        cfg.eval_metric
             .iter()
             .map(|m| {
+                use crate::metrics::Average::{Micro, Weighted};
                 let v = match m {
                     Metric::Accuracy | Metric::F1Micro => accuracy(&pred, &target),
                     Metric::Top5 => top_k_accuracy(&rankings, &target, 5),
                     Metric::PrecisionMacro => p,
                     Metric::RecallMacro => r,
                     Metric::F1Macro => f,
+                    Metric::PrecisionMicro => averaged(Micro)?.precision,
+                    Metric::RecallMicro => averaged(Micro)?.recall,
+                    Metric::PrecisionWeighted => averaged(Weighted)?.precision,
+                    Metric::RecallWeighted => averaged(Weighted)?.recall,
+                    Metric::F1Weighted => averaged(Weighted)?.f1,
+                    other => {
+                        return Err(TrainError::Config {
+                            key: "eval_metric".into(),
+                            reason: format!(
+                                "`{}` is not a classification metric; the classification evaluator computes {}",
+                                other.name(),
+                                "accuracy, top5 and precision/recall/f1 averages"
+                            ),
+                        });
+                    }
                 };
-                (m.name().to_string(), v)
+                Ok((m.name().to_string(), v))
             })
-            .collect())
+            .collect()
     }
 
     /// Correctly spelled alias of [`Evaluator::evalvate`].

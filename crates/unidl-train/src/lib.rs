@@ -22,6 +22,7 @@ pub mod callback;
 pub mod error;
 pub mod eval;
 pub mod infer;
+pub mod metrics;
 pub mod optim;
 pub mod outputs;
 pub mod postprocess;
