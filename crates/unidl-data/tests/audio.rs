@@ -515,12 +515,20 @@ fn spec_augment_masks_whole_bands_of_bounded_width() {
         time_width: 6,
         mask_value: MaskValue::Mean,
     };
-    for i in 0..10 {
+    let mut widest = 0;
+    for i in 0..20 {
         let out = t.apply(ramp.clone(), &mut rng_for(6, 0, i)).unwrap();
         let d = &tensor_of(&out, "spec").data;
+        // 11.5 (the mean) is no value of the ramp, so it marks masked cells
         let masked = d.iter().filter(|v| **v == 11.5).count();
         assert_eq!(masked % 4, 0, "whole columns");
+        assert!(masked / 4 <= 6, "width {} > 6", masked / 4);
+        widest = widest.max(masked / 4);
     }
+    assert!(
+        widest >= 3,
+        "widths are drawn up to 6, widest seen {widest}"
+    );
 }
 
 #[test]

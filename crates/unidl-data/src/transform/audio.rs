@@ -490,7 +490,9 @@ impl Transform for PitchShift {
 
 /// Add background noise at a signal-to-noise ratio (dB) drawn from `snr_db`:
 /// white Gaussian noise, or a random stretch of the clip in `noise_file`
-/// (a WAV file, mixed down to mono and looped when shorter than the audio).
+/// (any format unidl-media decodes: WAV, MP3, others with its `ffmpeg`
+/// feature; mixed down to mono, looped when shorter than the audio, used at
+/// its own sample rate).
 /// The noise is scaled so that `10·log10(P_signal / P_noise)` equals the
 /// drawn SNR exactly (powers are mean squares over all channels). A silent
 /// clip is left unchanged.
@@ -509,7 +511,7 @@ pub struct AddNoise {
     pub input: String,
     /// SNR range in dB.
     pub snr_db: [f32; 2],
-    /// A WAV file of background noise; white noise when absent.
+    /// An audio file of background noise; white noise when absent.
     #[serde(default)]
     pub noise_file: Option<PathBuf>,
     /// The noise clip, loaded from `noise_file` by [`AddNoise::load`] (or set directly).
@@ -523,7 +525,7 @@ impl AddNoise {
         check_range("add_noise.snr_db", self.snr_db, -100.0, 200.0)?;
         let mut out = self.clone();
         if let Some(path) = &self.noise_file {
-            out.noise = Some(Arc::new(read_wav_mono(path)?));
+            out.noise = Some(Arc::new(read_mono(path)?));
         }
         if let Some(n) = &out.noise
             && !n.iter().any(|v| *v != 0.0 && v.is_finite())
@@ -537,38 +539,22 @@ impl AddNoise {
     }
 }
 
-/// Reads a WAV file as mono `f32` in [-1, 1].
-fn read_wav_mono(path: &std::path::Path) -> Result<Vec<f32>> {
-    if !path.exists() {
-        return Err(DataError::NotFound {
-            path: path.to_path_buf(),
-        });
+/// Decodes an audio file with unidl-media, mixed down to mono; errors name
+/// the file (missing: [`DataError::NotFound`], else [`DataError::Corrupt`]).
+fn read_mono(path: &std::path::Path) -> Result<Vec<f32>> {
+    let opts = unidl_media::AudioOptions {
+        sample_rate: None,
+        channels: Some(1),
+        max_duration_secs: None,
+    };
+    match unidl_media::load_audio(path, &opts) {
+        Ok(a) => Ok(a.samples),
+        Err(unidl_media::MediaError::NotFound { path }) => Err(DataError::NotFound { path }),
+        Err(e) => Err(DataError::Corrupt {
+            path: e.path().unwrap_or(path).to_path_buf(),
+            reason: e.to_string(),
+        }),
     }
-    let corrupt = |e: hound::Error| DataError::Corrupt {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let reader = hound::WavReader::open(path).map_err(corrupt)?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .into_samples::<f32>()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(corrupt)?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader
-                .into_samples::<i32>()
-                .map(|v| v.map(|v| v as f32 * scale))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(corrupt)?
-        }
-    };
-    Ok(samples
-        .chunks(channels)
-        .map(|f| f.iter().sum::<f32>() / f.len() as f32)
-        .collect())
 }
 
 /// A standard normal value (Box–Muller).
