@@ -167,9 +167,11 @@ def detection_fixture():
                 dts.append({"box": jitter(g["box"], 2), "class": (g["class"] + 1) % 3, "score": score()})
         for _ in range(int(rng.integers(0, 3))):  # false positives, class 4 has no ground truth at all
             dts.append({"box": rand_box(5, 50), "class": int(rng.integers(0, 5)), "score": score()})
-        if img == 2:  # more than 100 detections: the cut to maxDets matters
+        if img == 2:  # more than 100 detections: the cut to maxDets drops the last, a hit
             for _ in range(104):
-                dts.append({"box": rand_box(4, 30), "class": 1, "score": f32(rng.uniform(0.0, 0.3))})
+                dts.append({"box": rand_box(4, 30), "class": 1, "score": f32(rng.uniform(0.001, 0.3))})
+            gts.append({"box": [40.0, 30.0, 90.0, 70.0], "class": 1, "crowd": False})
+            dts.append({"box": [40.0, 30.0, 90.0, 70.0], "class": 1, "score": f32(0.0005)})
         if img == 4 and dts:  # an exact score tie, resolved by input order (stable sort)
             d = dict(dts[0])
             d["box"] = jitter(d["box"], 2)
