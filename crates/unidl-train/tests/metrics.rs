@@ -931,3 +931,65 @@ fn metric_names_round_trip_through_configs() {
     assert_eq!(classification, names[..11]);
     assert!(toml::from_str::<C>("m = [\"mAP\"]").is_err());
 }
+
+mod evaluator {
+    use burn::module::Module;
+    use burn::nn::{Linear, LinearConfig};
+    use unidl_backend::Device;
+    use unidl_data::Sample;
+    use unidl_data::transform::Compose;
+    use unidl_tensor::Tensor;
+    use unidl_train::*;
+
+    #[derive(Module, Debug)]
+    struct Tiny {
+        lin: Linear,
+    }
+
+    /// Never reached: the metric check comes before any inference.
+    struct Unused;
+
+    impl Predictor<Tiny> for Unused {
+        fn outputs(&self, _: &Tiny, _: &[Sample], _: &Device) -> Result<Tensor> {
+            Err(TrainError::Model("the evaluator must not infer".into()))
+        }
+    }
+
+    #[test]
+    fn classification_evaluator_refuses_task_metrics_with_a_config_error() {
+        let dev = Device::flex();
+        let infer = construct_inference(
+            Tiny {
+                lin: LinearConfig::new(2, 2).init(&dev),
+            },
+            Unused,
+            Compose(vec![]),
+            Classification {
+                class_names: vec!["a".into(), "b".into()],
+            },
+            InferOptions::default(),
+            &dev,
+        )
+        .unwrap();
+        let config = |m: Vec<Metric>| EvalConfig {
+            default_dataset: None,
+            eval_metric: m,
+        };
+        let ev = construct_evalvater(&infer, config(vec![Metric::Accuracy, Metric::F1Weighted]))
+            .unwrap();
+        for bad in [Metric::Map, Metric::Miou, Metric::Bleu, Metric::Perplexity] {
+            match ev.evalvate(None, Some(&config(vec![Metric::Accuracy, bad]))) {
+                Err(TrainError::Config { key, reason }) => {
+                    assert_eq!(key, "eval_metric");
+                    assert!(reason.contains(bad.name()), "{reason}");
+                }
+                other => panic!("{bad:?}: expected a config error, got {other:?}"),
+            }
+        }
+        // classification metrics pass the check and reach the data-set lookup
+        match ev.evalvate(None, None) {
+            Err(TrainError::Config { key, .. }) => assert_eq!(key, "default_dataset"),
+            other => panic!("expected the missing data set, got {other:?}"),
+        }
+    }
+}
