@@ -1,0 +1,115 @@
+//! Host-side tensors as read from foreign checkpoints, before any mapping.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use unidl_backend::Device;
+use unidl_tensor::Tensor;
+
+use crate::error::{InteropError, Result};
+
+/// The framework a checkpoint came from (decides the default mapping rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Framework {
+    /// PyTorch (`.pt`, `.pth`, `.bin`, safetensors).
+    PyTorch,
+    /// TensorFlow / Keras (`.keras`, `.h5`, tensor bundles).
+    TensorFlow,
+    /// PaddlePaddle (`.pdparams`, `.pdiparams`).
+    Paddle,
+    /// MindSpore (`.ckpt`).
+    MindSpore,
+    /// ONNX initializers.
+    Onnx,
+    /// unidl's own safetensors.
+    Unidl,
+}
+
+/// Element values of a host tensor, in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostData {
+    /// float32 (also half and bfloat16, widened on read).
+    F32(Vec<f32>),
+    /// float64.
+    F64(Vec<f64>),
+    /// Any signed or unsigned integer type up to 64 bits.
+    I64(Vec<i64>),
+    /// Booleans.
+    Bool(Vec<bool>),
+}
+
+impl HostData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::F64(v) => v.len(),
+            HostData::I64(v) => v.len(),
+            HostData::Bool(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as f32 (integers and booleans converted).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            HostData::F32(v) => v.clone(),
+            HostData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            HostData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            HostData::Bool(v) => v.iter().map(|&x| f32::from(u8::from(x))).collect(),
+        }
+    }
+}
+
+/// A tensor read from a file: shape and values, under the framework's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Shape (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// Values.
+    pub data: HostData,
+}
+
+impl HostTensor {
+    /// A tensor, checking that the values fill the shape.
+    pub fn new(shape: Vec<usize>, data: HostData, key: &str) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(InteropError::Mapping {
+                key: key.to_string(),
+                reason: format!("shape {shape:?} needs {n} values, got {}", data.len()),
+            });
+        }
+        Ok(HostTensor { shape, data })
+    }
+
+    /// Converts to a unidl tensor on `device` (floats become float32, integers
+    /// int64, booleans bool).
+    pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
+        Ok(match &self.data {
+            HostData::I64(v) => Tensor::from_i64(v.clone(), &self.shape, device)?,
+            HostData::Bool(v) => Tensor::from_i64(
+                v.iter().map(|&b| i64::from(b)).collect(),
+                &self.shape,
+                device,
+            )?
+            .to_dtype(unidl_tensor::DType::Bool)?,
+            other => Tensor::from_f32(other.to_f32(), &self.shape, device)?,
+        })
+    }
+}
+
+/// Everything a reader found in one file, by the framework's own key names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// The framework.
+    pub framework: Framework,
+    /// Tensors by key.
+    pub tensors: BTreeMap<String, HostTensor>,
+}

@@ -1,0 +1,19 @@
+//! # unidl-interop — framework adapters (T/AII 008 G-a, §6.1.1-e, §6.1.2)
+//!
+//! Burn has compute back-ends, not framework front-ends, so unidl adapts the
+//! four frameworks the standard names (PyTorch, TensorFlow, PaddlePaddle,
+//! MindSpore) and ONNX at the model level: a *reader* turns a native
+//! checkpoint into a [`Checkpoint`] of host tensors under the framework's own
+//! names and layouts; the *mapping* layer renames keys, converts layouts and
+//! loads the result into a unidl module with a report; *writers* send unidl
+//! weights back out.
+//!
+//! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` and file
+//! format crates; never on the data or training layers or the zoo. No reader
+//! executes code from a file.
+
+pub mod error;
+pub mod host;
+
+pub use error::{InteropError, Result};
+pub use host::{Checkpoint, Framework, HostData, HostTensor};
