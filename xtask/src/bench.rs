@@ -1,0 +1,41 @@
+//! `cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]`: builds a
+//! benchmark in release with the back-end's feature and runs it. Each
+//! benchmark prints its own figures and ratios against baselines measured in
+//! the same run (a hand-written Burn loop, PyTorch/torchvision when a Python
+//! with torch is found). Nothing here is a test.
+
+use anyhow::{Result, bail};
+
+/// (name, package, bench target).
+const BENCHES: [(&str, &str, &str); 3] = [
+    ("train", "unidl-train", "train_step"),
+    ("data", "unidl-data", "loader"),
+    ("zoo", "unidl-vision", "zoo"),
+];
+
+/// Runs the command.
+pub fn run(rest: &[String]) -> Result<()> {
+    let Some(which) = rest.first() else {
+        bail!("usage: cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]");
+    };
+    let Some(&(_, package, target)) = BENCHES.iter().find(|b| b.0 == which) else {
+        bail!("unknown benchmark `{which}`; expected train, data or zoo");
+    };
+    let backend = crate::flag(rest, "--backend")
+        .or_else(|| std::env::var("UNIDL_BACKEND").ok())
+        .unwrap_or_else(|| "flex".into());
+    let name = backend.split(':').next().unwrap_or("flex").to_string();
+    crate::env::availability(&name)?;
+    let mut cmd = crate::env::cargo(&[name.as_str()]);
+    cmd.args(["bench", "-p", package, "--bench", target]);
+    if name != "flex" {
+        cmd.args(["--features", &format!("unidl-backend/{name}")]);
+    }
+    cmd.env("UNIDL_BACKEND", &backend);
+    cmd.env("UNIDL_TORCH_VENV", crate::env::torch_venv());
+    cmd.arg("--");
+    if rest.iter().any(|a| a == "--quick") {
+        cmd.arg("--quick");
+    }
+    crate::env::run(cmd)
+}
