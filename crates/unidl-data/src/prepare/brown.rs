@@ -13,6 +13,30 @@ use super::{
 use crate::error::DataError;
 use crate::parse::read_text;
 
+/// Options of [`brown_from_npm`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrownOptions {
+    /// Every `test_every`-th document of each genre is held out (≥ 2).
+    pub test_every: usize,
+    /// Documents taken per genre, spread evenly (`None`: all).
+    pub per_genre: Option<usize>,
+    /// Paragraphs with fewer words stay out of the JSON lines (not out of `corpus.txt`).
+    pub min_words: usize,
+    /// Paragraphs taken from the start of each document (`None`: all).
+    pub max_paragraphs: Option<usize>,
+}
+
+impl Default for BrownOptions {
+    fn default() -> Self {
+        BrownOptions {
+            test_every: 5,
+            per_genre: None,
+            min_words: 5,
+            max_paragraphs: None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Row<'a> {
     text: String,
@@ -24,23 +48,19 @@ struct Row<'a> {
 /// POS-tagged paragraphs `word/tag …`, one sentence per line, separated by
 /// blank lines) into:
 /// - `out/train.jsonl`, `out/test.jsonl`: one line per paragraph of at least
-///   `min_words` words, `{"text", "label": <genre>, "doc": <file>}`; the
+///   `opts.min_words` words, `{"text", "label": <genre>, "doc": <file>}`; the
 ///   split is by document (every `test_every`-th document of each genre is
 ///   held out), so no document is in both;
 /// - `out/corpus.txt`: every selected document, one detokenised paragraph
 ///   per line, documents separated by an empty line (training documents
 ///   first, then the held-out ones, each in `cats.txt` order).
 ///
-/// `per_genre` caps the documents per genre (spread evenly). Tags are dropped
+/// `opts.per_genre` caps the documents per genre (spread evenly) and
+/// `opts.max_paragraphs` the paragraphs per document. Tags are dropped
 /// and the tokens joined back into running text (no space before `,` `.`
 /// etc.; the corpus's ``` `` ``` and `''` become `"`).
-pub fn brown_from_npm(
-    package: &Path,
-    out: &Path,
-    test_every: usize,
-    per_genre: Option<usize>,
-    min_words: usize,
-) -> PrepareResult<Prepared> {
+pub fn brown_from_npm(package: &Path, out: &Path, opts: &BrownOptions) -> PrepareResult<Prepared> {
+    let (test_every, min_words) = (opts.test_every, opts.min_words);
     check_test_every(test_every)?;
     let cats_path = package.join("cats.txt");
     let cats = read_text(&cats_path)?;
@@ -75,12 +95,15 @@ pub fn brown_from_npm(
     let (mut corpus_train, mut corpus_test) = (String::new(), String::new());
     // Documents in `cats.txt` order within each genre, genres sorted.
     for (genre, files) in &genres {
-        for (i, idx) in spread(files.len(), per_genre).into_iter().enumerate() {
+        for (i, idx) in spread(files.len(), opts.per_genre).into_iter().enumerate() {
             let doc = &files[idx];
             let path = package.join(doc);
             // The corpus is ASCII; decode lossily so a stray byte cannot stop the run.
             let text = String::from_utf8_lossy(&read_bytes(&path)?).into_owned();
-            let paragraphs = paragraphs(&text);
+            let mut paragraphs = paragraphs(&text);
+            if let Some(max) = opts.max_paragraphs {
+                paragraphs.truncate(max);
+            }
             if paragraphs.is_empty() {
                 return Err(DataError::Corrupt {
                     path,

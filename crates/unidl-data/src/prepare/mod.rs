@@ -28,7 +28,7 @@ mod video;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use brown::brown_from_npm;
+pub use brown::{BrownOptions, brown_from_npm};
 pub use coco::{CocoOptions, shapes_coco};
 pub use digits::digits_from_csv;
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};
