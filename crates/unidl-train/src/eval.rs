@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use serde::Deserialize;
-use unidl_data::{PreparedDataset, get_sample};
+use unidl_data::{PreparedDataset, Sample, get_sample};
 
 use crate::error::{Result, TrainError};
-use crate::infer::{ClassScore, Classification, InferOptions, Inference, Predictor};
+use crate::infer::{ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor};
 
 /// A metric name as written in configs.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -194,67 +194,109 @@ pub struct EvalConfig {
 /// Scores by metric name.
 pub type Scores = BTreeMap<String, f64>;
 
-/// An evaluator over a classification inference.
-pub struct Evaluator<'a, M, P: Predictor<M>> {
-    infer: &'a Inference<M, P, Classification>,
-    config: EvalConfig,
+/// Accumulates one task's metrics over batches: post-processed outputs and
+/// the samples (with their targets) they came from.
+pub trait TaskMetrics<O> {
+    /// Adds one batch.
+    fn update(&mut self, outputs: &[O], samples: &[Sample]) -> Result<()>;
+    /// Scores by metric name.
+    fn compute(&self) -> Result<Scores>;
 }
 
-/// `construct_evalvater(infer, eval_config)` (B.6.1; the standard's spelling).
-/// An empty metric list is a config error.
-pub fn construct_evalvater<'a, M: Module, P: Predictor<M>>(
-    infer: &'a Inference<M, P, Classification>,
+/// What an evaluator needs to know about a task: which metrics it computes,
+/// how to start a fresh accumulator, and the inference settings to use.
+pub trait EvaluationTask<O>: Send + Sync {
+    /// Whether this task computes `metric`.
+    fn supports(&self, metric: Metric) -> bool;
+    /// A fresh accumulator for `metrics` over `dataset`.
+    fn start(
+        &self,
+        metrics: &[Metric],
+        dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<O>>>;
+    /// Inference settings while evaluating (default: the inference's own).
+    fn options(&self, base: &InferOptions, _dataset: &PreparedDataset) -> InferOptions {
+        base.clone()
+    }
+}
+
+/// An evaluator: an inference, the metrics to compute and the task that computes them.
+pub struct Evaluator<'a, M, P: Predictor<M>, Q: PostProcess> {
+    infer: &'a Inference<M, P, Q>,
     config: EvalConfig,
-) -> Result<Evaluator<'a, M, P>> {
-    if config.eval_metric.is_empty() {
+    task: Box<dyn EvaluationTask<Q::Output> + 'a>,
+}
+
+fn check_metrics<O>(task: &dyn EvaluationTask<O>, metrics: &[Metric]) -> Result<()> {
+    if metrics.is_empty() {
         return Err(TrainError::Config {
             key: "eval_metric".into(),
             reason: "name at least one metric".into(),
         });
     }
-    Ok(Evaluator { infer, config })
+    if let Some(m) = metrics.iter().find(|m| !task.supports(**m)) {
+        return Err(TrainError::Config {
+            key: "eval_metric".into(),
+            reason: format!("`{}` is not computed by this task's evaluator", m.name()),
+        });
+    }
+    Ok(())
+}
+
+/// `construct_evalvater(infer, eval_config)` (B.6.1; the standard's spelling)
+/// for a classification inference. An empty metric list, or a metric of
+/// another task, is a config error naming `eval_metric`.
+pub fn construct_evalvater<'a, M: Module, P: Predictor<M>>(
+    infer: &'a Inference<M, P, Classification>,
+    config: EvalConfig,
+) -> Result<Evaluator<'a, M, P, Classification>> {
+    construct_evalvater_for(infer, config, ClassificationTask)
 }
 
 /// Correctly spelled alias of [`construct_evalvater`].
 pub fn construct_evaluator<'a, M: Module, P: Predictor<M>>(
     infer: &'a Inference<M, P, Classification>,
     config: EvalConfig,
-) -> Result<Evaluator<'a, M, P>> {
+) -> Result<Evaluator<'a, M, P, Classification>> {
     construct_evalvater(infer, config)
 }
 
-impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
-    /// `evalvate(dataset?, eval_config?) -> score` (B.6.2): infers every sample,
-    /// records the results and computes the metrics.
+/// `construct_evalvater` for any task: detection, segmentation, keypoints,
+/// text (see [`crate::eval_tasks`]) or a user's own [`EvaluationTask`].
+pub fn construct_evalvater_for<'a, M: Module, P: Predictor<M>, Q: PostProcess>(
+    infer: &'a Inference<M, P, Q>,
+    config: EvalConfig,
+    task: impl EvaluationTask<Q::Output> + 'a,
+) -> Result<Evaluator<'a, M, P, Q>> {
+    check_metrics(&task, &config.eval_metric)?;
+    Ok(Evaluator {
+        infer,
+        config,
+        task: Box::new(task),
+    })
+}
+
+impl<M: Module, P: Predictor<M>, Q: PostProcess> Evaluator<'_, M, P, Q> {
+    /// `evalvate(dataset?, eval_config?) -> score` (B.6.2): infers every sample
+    /// of the data set (the given one, else the configured default) in
+    /// batches, feeds outputs and targets to the task's metrics and returns
+    /// the scores by metric name.
     pub fn evalvate(
         &self,
         dataset: Option<&PreparedDataset>,
         config: Option<&EvalConfig>,
     ) -> Result<Scores> {
         let cfg = config.unwrap_or(&self.config);
-        if let Some(m) = cfg.eval_metric.iter().find(|m| !m.is_classification()) {
-            return Err(TrainError::Config {
-                key: "eval_metric".into(),
-                reason: format!(
-                    "`{}` is not a classification metric; use crate::metrics for it",
-                    m.name()
-                ),
-            });
-        }
+        check_metrics(self.task.as_ref(), &cfg.eval_metric)?;
         let ds = dataset
             .or(cfg.default_dataset.as_ref())
+            .or(self.config.default_dataset.as_ref())
             .ok_or_else(|| TrainError::Config {
                 key: "default_dataset".into(),
                 reason: "no data set given and no default_dataset configured".into(),
             })?;
-        let classes = ds.classes().len().max(1);
-        let options = InferOptions {
-            top_k: classes,
-            score_threshold: 0.0,
-            ..InferOptions::default()
-        };
-        let (mut rankings, mut target) =
-            (Vec::with_capacity(ds.len()), Vec::with_capacity(ds.len()));
+        let options = self.task.options(self.infer.options(), ds);
+        let mut acc = self.task.start(&cfg.eval_metric, ds)?;
         let batch = options.batch_size;
         let mut i = 0;
         while i < ds.len() {
@@ -262,35 +304,95 @@ impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
             let samples = (i..end)
                 .map(|j| get_sample(ds, j))
                 .collect::<unidl_data::Result<Vec<_>>>()?;
-            for s in &samples {
-                target.push(s.targets.label.ok_or_else(|| {
-                    TrainError::Model(format!("sample `{}` has no label", s.source))
-                })?);
-            }
-            let out: Vec<Vec<ClassScore>> = self.infer.infer_samples(samples, Some(&options))?;
-            rankings.extend(
-                out.into_iter()
-                    .map(|r| r.into_iter().map(|c| c.class).collect::<Vec<_>>()),
-            );
+            let out = self.infer.infer_samples(samples.clone(), Some(&options))?;
+            acc.update(&out, &samples)?;
             i = end;
         }
+        acc.compute()
+    }
+
+    /// Correctly spelled alias of [`Evaluator::evalvate`].
+    pub fn evaluate(
+        &self,
+        dataset: Option<&PreparedDataset>,
+        config: Option<&EvalConfig>,
+    ) -> Result<Scores> {
+        self.evalvate(dataset, config)
+    }
+}
+
+/// Classification: accuracy, top-5 and precision/recall/F1 (macro, micro,
+/// weighted) from the ranked classes and `targets.label`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClassificationTask;
+
+struct ClassificationMetrics {
+    classes: usize,
+    metrics: Vec<Metric>,
+    rankings: Vec<Vec<usize>>,
+    target: Vec<usize>,
+}
+
+impl EvaluationTask<Vec<ClassScore>> for ClassificationTask {
+    fn supports(&self, metric: Metric) -> bool {
+        metric.is_classification()
+    }
+
+    fn start(
+        &self,
+        metrics: &[Metric],
+        dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<Vec<ClassScore>>>> {
+        Ok(Box::new(ClassificationMetrics {
+            classes: dataset.classes().len().max(1),
+            metrics: metrics.to_vec(),
+            rankings: Vec::new(),
+            target: Vec::new(),
+        }))
+    }
+
+    fn options(&self, base: &InferOptions, dataset: &PreparedDataset) -> InferOptions {
+        // Every class ranked, nothing cut by a threshold.
+        InferOptions {
+            top_k: dataset.classes().len().max(1),
+            score_threshold: 0.0,
+            ..base.clone()
+        }
+    }
+}
+
+impl TaskMetrics<Vec<ClassScore>> for ClassificationMetrics {
+    fn update(&mut self, outputs: &[Vec<ClassScore>], samples: &[Sample]) -> Result<()> {
+        for (o, s) in outputs.iter().zip(samples) {
+            self.target.push(
+                s.targets.label.ok_or_else(|| {
+                    TrainError::Model(format!("sample `{}` has no label", s.source))
+                })?,
+            );
+            self.rankings.push(o.iter().map(|c| c.class).collect());
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        let (classes, target, rankings) = (self.classes, &self.target, &self.rankings);
         let pred: Vec<usize> = rankings
             .iter()
             .map(|r| r.first().copied().unwrap_or(usize::MAX))
             .collect();
-        let (p, r, f) = macro_prf(&pred, &target, classes);
+        let (p, r, f) = macro_prf(&pred, target, classes);
         let averaged = |avg: crate::metrics::Average| {
             let mut counts = crate::metrics::ClassCounts::new(classes);
-            counts.update(&pred, &target)?;
+            counts.update(&pred, target)?;
             counts.average(avg)
         };
-        cfg.eval_metric
+        self.metrics
             .iter()
             .map(|m| {
                 use crate::metrics::Average::{Micro, Weighted};
                 let v = match m {
-                    Metric::Accuracy | Metric::F1Micro => accuracy(&pred, &target),
-                    Metric::Top5 => top_k_accuracy(&rankings, &target, 5),
+                    Metric::Accuracy | Metric::F1Micro => accuracy(&pred, target),
+                    Metric::Top5 => top_k_accuracy(rankings, target, 5),
                     Metric::PrecisionMacro => p,
                     Metric::RecallMacro => r,
                     Metric::F1Macro => f,
@@ -302,25 +404,12 @@ impl<M: Module, P: Predictor<M>> Evaluator<'_, M, P> {
                     other => {
                         return Err(TrainError::Config {
                             key: "eval_metric".into(),
-                            reason: format!(
-                                "`{}` is not a classification metric; the classification evaluator computes {}",
-                                other.name(),
-                                "accuracy, top5 and precision/recall/f1 averages"
-                            ),
+                            reason: format!("`{}` is not a classification metric", other.name()),
                         });
                     }
                 };
                 Ok((m.name().to_string(), v))
             })
             .collect()
-    }
-
-    /// Correctly spelled alias of [`Evaluator::evalvate`].
-    pub fn evaluate(
-        &self,
-        dataset: Option<&PreparedDataset>,
-        config: Option<&EvalConfig>,
-    ) -> Result<Scores> {
-        self.evalvate(dataset, config)
     }
 }

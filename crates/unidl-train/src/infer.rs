@@ -220,11 +220,27 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
             .map(|s| self.preprocess.apply(s, &mut rng))
             .collect::<unidl_data::Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(prepared.len());
-        for chunk in prepared.chunks(options.batch_size) {
+        let per_sample = options.geometry.len() > 1 && options.geometry.len() == prepared.len();
+        for (k, chunk) in prepared.chunks(options.batch_size).enumerate() {
             let raw = self.predictor.outputs(&self.model, chunk, &self.device)?;
-            out.extend(self.post.process(&raw, options)?);
+            if per_sample {
+                // Each chunk gets the geometry entries of its own samples.
+                let start = k * options.batch_size;
+                let sliced = InferOptions {
+                    geometry: options.geometry[start..start + chunk.len()].to_vec(),
+                    ..options.clone()
+                };
+                out.extend(self.post.process(&raw, &sliced)?);
+            } else {
+                out.extend(self.post.process(&raw, options)?);
+            }
         }
         Ok(out)
+    }
+
+    /// The default per-call settings.
+    pub fn options(&self) -> &InferOptions {
+        &self.options
     }
 
     /// The model.

@@ -21,6 +21,7 @@
 pub mod callback;
 pub mod error;
 pub mod eval;
+pub mod eval_tasks;
 pub mod infer;
 pub mod metrics;
 pub mod optim;
@@ -35,8 +36,13 @@ pub use callback::{
     PlateauLr, ProgressBar, TrainBegin,
 };
 pub use error::{Result, TrainError};
-pub use records::{ModelSummary, RunRecorder};
-pub use eval::{EvalConfig, Evaluator, Metric, Scores, construct_evaluator, construct_evalvater};
+pub use eval::{
+    ClassificationTask, EvalConfig, EvaluationTask, Evaluator, Metric, Scores, TaskMetrics,
+    construct_evaluator, construct_evalvater, construct_evalvater_for,
+};
+pub use eval_tasks::{
+    DetectionTask, InstanceSegmentationTask, KeypointTask, SemanticSegmentationTask, TextTask,
+};
 pub use infer::{
     ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor,
     construct_inference,
@@ -50,6 +56,7 @@ pub use postprocess::{
     InstanceSegmentation, RegressionKeypoints, SemanticSegmentation, Similarity, TextDecoding,
     Vocabulary, batched_nms, nms,
 };
+pub use records::{ModelSummary, RunRecorder};
 pub use schedule::{ReduceOnPlateau, Schedule};
 pub use trainer::{
     EpochRecord, ImageClassification, TrainStep, Trainer, TrainerConfig, construct_trainer,

@@ -1,0 +1,362 @@
+//! Evaluation tasks beyond classification (B.6): each pairs a
+//! post-processor's output with the sample's targets and feeds the
+//! accumulators of [`crate::metrics`].
+//!
+//! | task | output | targets used | metrics |
+//! |---|---|---|---|
+//! | [`DetectionTask`] | `Vec<Detection>` | `boxes`, `crowd` | `map`, `map_50`, `map_75`, `voc_map` |
+//! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `crowd` | `mask_map` |
+//! | [`SemanticSegmentationTask`] | `ClassMap` | `masks` (painted into a label map) | `miou`, `pixel_accuracy` |
+//! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box | `pck`, `nme` |
+//! | [`TextTask`] | `DecodedSequence` | `text` | `cer`, `wer`, `bleu` |
+
+use unidl_data::{PreparedDataset, Sample};
+
+use crate::error::{Result, TrainError};
+use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
+use crate::metrics::{
+    Bleu, BleuSmoothing, BoxMap, ErrorRate, ErrorUnit, MaskMap, Nme, Normalizer, Pck,
+    SegmentationCounts, VocMap,
+};
+use crate::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
+
+fn pairs<'a, O>(
+    outputs: &'a [O],
+    samples: &'a [Sample],
+) -> Result<impl Iterator<Item = (&'a O, &'a Sample)>> {
+    if outputs.len() != samples.len() {
+        return Err(TrainError::Model(format!(
+            "the post-processor returned {} outputs for {} samples",
+            outputs.len(),
+            samples.len()
+        )));
+    }
+    Ok(outputs.iter().zip(samples))
+}
+
+fn crowd_of(sample: &Sample, n: usize) -> &[bool] {
+    if sample.targets.crowd.len() == n {
+        &sample.targets.crowd
+    } else {
+        &[]
+    }
+}
+
+fn some(name: &str, v: Option<f64>) -> Result<(String, f64)> {
+    v.map(|v| (name.to_string(), v)).ok_or_else(|| {
+        TrainError::Model(format!(
+            "`{name}` is undefined: the data set has no ground truth for it"
+        ))
+    })
+}
+
+/// Object detection: COCO box mAP (pycocotools algorithm) and VOC AP@0.5.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectionTask;
+
+struct DetectionMetrics {
+    metrics: Vec<Metric>,
+    coco: BoxMap,
+    voc: VocMap,
+}
+
+impl EvaluationTask<Vec<Detection>> for DetectionTask {
+    fn supports(&self, m: Metric) -> bool {
+        matches!(
+            m,
+            Metric::Map | Metric::Map50 | Metric::Map75 | Metric::VocMap
+        )
+    }
+
+    fn start(
+        &self,
+        metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<Vec<Detection>>>> {
+        Ok(Box::new(DetectionMetrics {
+            metrics: metrics.to_vec(),
+            coco: BoxMap::new(),
+            voc: VocMap::new(),
+        }))
+    }
+}
+
+impl TaskMetrics<Vec<Detection>> for DetectionMetrics {
+    fn update(&mut self, outputs: &[Vec<Detection>], samples: &[Sample]) -> Result<()> {
+        for (dets, s) in pairs(outputs, samples)? {
+            let gt = &s.targets.boxes;
+            let crowd = crowd_of(s, gt.len());
+            self.coco.update_with_crowd(dets, gt, crowd)?;
+            self.voc.update_with_crowd(dets, gt, crowd)?;
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        let coco = self.coco.compute();
+        self.metrics
+            .iter()
+            .map(|m| match m {
+                Metric::Map => some("map", coco.map),
+                Metric::Map50 => some("map_50", coco.map_50),
+                Metric::Map75 => some("map_75", coco.map_75),
+                _ => some("voc_map", self.voc.compute().map),
+            })
+            .collect()
+    }
+}
+
+/// Instance segmentation: COCO mask mAP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstanceSegmentationTask;
+
+struct MaskMetrics(MaskMap);
+
+impl EvaluationTask<Vec<InstanceMask>> for InstanceSegmentationTask {
+    fn supports(&self, m: Metric) -> bool {
+        m == Metric::MaskMap
+    }
+
+    fn start(
+        &self,
+        _metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<Vec<InstanceMask>>>> {
+        Ok(Box::new(MaskMetrics(MaskMap::new())))
+    }
+}
+
+impl TaskMetrics<Vec<InstanceMask>> for MaskMetrics {
+    fn update(&mut self, outputs: &[Vec<InstanceMask>], samples: &[Sample]) -> Result<()> {
+        for (pred, s) in pairs(outputs, samples)? {
+            let gt = &s.targets.masks;
+            self.0.update_with_crowd(pred, gt, crowd_of(s, gt.len()))?;
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        Ok([some("mask_map", self.0.compute().map)?]
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Semantic segmentation: mIoU and pixel accuracy. The ground-truth label map
+/// is painted from `targets.masks` in order (later masks win); pixels no mask
+/// covers are `background`.
+#[derive(Debug, Clone, Copy)]
+pub struct SemanticSegmentationTask {
+    /// Number of classes.
+    pub classes: usize,
+    /// Label of pixels no mask covers.
+    pub background: u32,
+    /// Label excluded from the scores (e.g. 255).
+    pub ignore_index: Option<u32>,
+}
+
+struct SegMetrics {
+    task: SemanticSegmentationTask,
+    metrics: Vec<Metric>,
+    counts: SegmentationCounts,
+}
+
+impl EvaluationTask<ClassMap> for SemanticSegmentationTask {
+    fn supports(&self, m: Metric) -> bool {
+        matches!(m, Metric::Miou | Metric::PixelAccuracy)
+    }
+
+    fn start(
+        &self,
+        metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<ClassMap>>> {
+        Ok(Box::new(SegMetrics {
+            task: *self,
+            metrics: metrics.to_vec(),
+            counts: SegmentationCounts::new(self.classes, self.ignore_index),
+        }))
+    }
+}
+
+impl TaskMetrics<ClassMap> for SegMetrics {
+    fn update(&mut self, outputs: &[ClassMap], samples: &[Sample]) -> Result<()> {
+        for (pred, s) in pairs(outputs, samples)? {
+            let mut gt = ClassMap {
+                width: pred.width,
+                height: pred.height,
+                classes: vec![self.task.background; pred.width * pred.height],
+            };
+            for m in &s.targets.masks {
+                if (m.width, m.height) != (pred.width, pred.height) {
+                    return Err(TrainError::Model(format!(
+                        "sample `{}`: mask {}x{} vs prediction {}x{} (resize predictions to the input size)",
+                        s.source, m.width, m.height, pred.width, pred.height
+                    )));
+                }
+                for (dst, &v) in gt.classes.iter_mut().zip(&m.data) {
+                    if v != 0 {
+                        *dst = m.class as u32;
+                    }
+                }
+            }
+            self.counts.update(pred, &gt)?;
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        let s = self.counts.compute()?;
+        Ok(self
+            .metrics
+            .iter()
+            .map(|m| match m {
+                Metric::Miou => ("miou".to_string(), s.miou),
+                _ => ("pixel_accuracy".to_string(), s.pixel_accuracy),
+            })
+            .collect())
+    }
+}
+
+/// Keypoints of one instance per sample: PCK@`alpha` normalised by the
+/// instance's first box (or by `length` when set), and NME normalised by the
+/// inter-ocular distance when `eyes` is set, else as PCK.
+#[derive(Debug, Clone, Copy)]
+pub struct KeypointTask {
+    /// PCK threshold as a fraction of the reference length.
+    pub alpha: f64,
+    /// A fixed reference length in pixels instead of the box size.
+    pub length: Option<f64>,
+    /// Keypoint indices of the two eyes for NME (300W: 36, 45).
+    pub eyes: Option<(usize, usize)>,
+}
+
+struct KpMetrics {
+    task: KeypointTask,
+    metrics: Vec<Metric>,
+    pck: Pck,
+    nme: Nme,
+}
+
+impl EvaluationTask<Vec<PredictedKeypoint>> for KeypointTask {
+    fn supports(&self, m: Metric) -> bool {
+        matches!(m, Metric::Pck | Metric::Nme)
+    }
+
+    fn start(
+        &self,
+        metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<Vec<PredictedKeypoint>>>> {
+        Ok(Box::new(KpMetrics {
+            task: *self,
+            metrics: metrics.to_vec(),
+            pck: Pck::new(self.alpha)?,
+            nme: Nme::new(),
+        }))
+    }
+}
+
+impl TaskMetrics<Vec<PredictedKeypoint>> for KpMetrics {
+    fn update(&mut self, outputs: &[Vec<PredictedKeypoint>], samples: &[Sample]) -> Result<()> {
+        for (pred, s) in pairs(outputs, samples)? {
+            let gt = &s.targets.keypoints;
+            let size = match (self.task.length, s.targets.boxes.first()) {
+                (Some(l), _) => Normalizer::Length(l),
+                (None, Some(b)) => Normalizer::BoxSize(*b),
+                (None, None) => {
+                    return Err(TrainError::Model(format!(
+                        "sample `{}`: PCK needs a box or a fixed `length` to normalise by",
+                        s.source
+                    )));
+                }
+            };
+            if self.metrics.contains(&Metric::Pck) {
+                self.pck.update(pred, gt, &size)?;
+            }
+            if self.metrics.contains(&Metric::Nme) {
+                let norm = match self.task.eyes {
+                    Some((left, right)) => Normalizer::InterOcular { left, right },
+                    None => size,
+                };
+                self.nme.update(pred, gt, &norm)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        self.metrics
+            .iter()
+            .map(|m| {
+                Ok(match m {
+                    Metric::Pck => ("pck".to_string(), self.pck.compute()?.pck),
+                    _ => ("nme".to_string(), self.nme.compute()?),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Text and speech outputs against `targets.text`: CER, WER and corpus BLEU
+/// (sacrebleu's defaults, 0–100).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextTask;
+
+struct TextMetrics {
+    metrics: Vec<Metric>,
+    cer: ErrorRate,
+    wer: ErrorRate,
+    bleu: Bleu,
+}
+
+impl EvaluationTask<DecodedSequence> for TextTask {
+    fn supports(&self, m: Metric) -> bool {
+        matches!(m, Metric::Cer | Metric::Wer | Metric::Bleu)
+    }
+
+    fn start(
+        &self,
+        metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<DecodedSequence>>> {
+        Ok(Box::new(TextMetrics {
+            metrics: metrics.to_vec(),
+            cer: ErrorRate::new(ErrorUnit::Char),
+            wer: ErrorRate::new(ErrorUnit::Word),
+            bleu: Bleu::new(BleuSmoothing::Exp),
+        }))
+    }
+}
+
+impl TaskMetrics<DecodedSequence> for TextMetrics {
+    fn update(&mut self, outputs: &[DecodedSequence], samples: &[Sample]) -> Result<()> {
+        for (o, s) in pairs(outputs, samples)? {
+            let hyp = o.text.as_deref().ok_or_else(|| {
+                TrainError::Model(
+                    "text metrics need decoded text: give the post-processor a vocabulary".into(),
+                )
+            })?;
+            let reference = s.targets.text.as_deref().ok_or_else(|| {
+                TrainError::Model(format!("sample `{}` has no target text", s.source))
+            })?;
+            self.cer.update(&[hyp], &[reference])?;
+            self.wer.update(&[hyp], &[reference])?;
+            self.bleu.update(hyp, &[reference])?;
+        }
+        Ok(())
+    }
+
+    fn compute(&self) -> Result<Scores> {
+        self.metrics
+            .iter()
+            .map(|m| {
+                Ok(match m {
+                    Metric::Cer => ("cer".to_string(), self.cer.compute()?),
+                    Metric::Wer => ("wer".to_string(), self.wer.compute()?),
+                    _ => ("bleu".to_string(), self.bleu.compute().score),
+                })
+            })
+            .collect()
+    }
+}
