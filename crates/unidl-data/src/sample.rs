@@ -125,18 +125,31 @@ pub struct Targets {
     pub boxes: Vec<BBox>,
     /// Instance or semantic masks.
     pub masks: Vec<Mask>,
-    /// Keypoints (one instance; left/right pairs are swapped by horizontal flips).
+    /// For each mask, the index in `boxes` of its instance (parallel to
+    /// `masks`); empty when the masks are not tied to boxes (semantic masks).
+    /// Geometric transforms that drop a box drop its mask and renumber these.
+    pub mask_boxes: Vec<usize>,
+    /// Keypoints (one instance; left/right pairs are swapped by horizontal
+    /// flips; a keypoint a transform moves off the image gets visibility 0).
     pub keypoints: Vec<Keypoint>,
     /// Token ids of a target sequence.
     pub token_ids: Vec<u32>,
     /// A transcript or target text.
     pub text: Option<String>,
     /// Keypoints of every annotated instance in annotation order (COCO
-    /// `keypoints` of each annotation that has them); `keypoints` is the first.
+    /// `keypoints` of each annotation that has them); `keypoints` is the first
+    /// when the sample is loaded. Every instance is mapped and pair-swapped like
+    /// `keypoints`.
     pub instance_keypoints: Vec<Vec<Keypoint>>,
-    /// Per box, parallel to `boxes`: COCO `iscrowd` (empty when the format has no such flag).
+    /// For each entry of `instance_keypoints`, the index in `boxes` of its
+    /// instance; empty when they are not tied to boxes. Geometric transforms
+    /// that drop a box drop its keypoints and renumber these.
+    pub keypoint_boxes: Vec<usize>,
+    /// Per box, parallel to `boxes`: COCO `iscrowd` (empty when the format has
+    /// no such flag); geometric transforms drop an entry with its box.
     pub crowd: Vec<bool>,
-    /// Per box, parallel to `boxes`: Pascal VOC `difficult` (empty when the format has no such flag).
+    /// Per box, parallel to `boxes`: Pascal VOC `difficult` (empty when the
+    /// format has no such flag); geometric transforms drop an entry with its box.
     pub difficult: Vec<bool>,
     /// Speaker of an utterance (audio manifests).
     pub speaker: Option<String>,

@@ -88,9 +88,12 @@ struct ImageEntry {
 /// Per sample: input `image`; `targets.boxes` from `bbox = [x, y, w, h]` as
 /// `(x, y, x + w, y + h)`; `targets.crowd` parallel to the boxes (`iscrowd`);
 /// `targets.masks` for annotations with a `segmentation` (polygons, plain or
-/// compressed RLE, decoded as pycocotools does), in annotation order;
-/// `targets.instance_keypoints` for annotations with `keypoints`, and
-/// `targets.keypoints` = the first of them. Category ids become class indices
+/// compressed RLE, decoded as pycocotools does), in annotation order, with
+/// `targets.mask_boxes` naming each one's box;
+/// `targets.instance_keypoints` for annotations with `keypoints`, with
+/// `targets.keypoint_boxes` naming each one's box, and
+/// `targets.keypoints` = the first of them. Geometric transforms drop a box's
+/// crowd flag, mask and keypoints with it, so these stay aligned. Category ids become class indices
 /// 0, 1, … in sorted id order; [`Dataset::classes`] gives their names.
 #[derive(Debug, Clone)]
 pub struct CocoDataset {
@@ -284,14 +287,16 @@ impl Dataset for CocoDataset {
             });
         }
         let mut s = Sample::image(image, None, img.path.display().to_string());
-        for inst in &img.instances {
+        for (b, inst) in img.instances.iter().enumerate() {
             s.targets.boxes.push(inst.bbox);
             s.targets.crowd.push(inst.crowd);
             if let Some(seg) = &inst.segmentation {
                 s.targets.masks.push(self.mask(img, inst, seg)?);
+                s.targets.mask_boxes.push(b);
             }
             if !inst.keypoints.is_empty() {
                 s.targets.instance_keypoints.push(inst.keypoints.clone());
+                s.targets.keypoint_boxes.push(b);
             }
         }
         if let Some(first) = s.targets.instance_keypoints.first() {

@@ -129,8 +129,15 @@ impl Warp {
         }
     }
 
-    /// Applies the warp to every image input and every target of `s`.
-    fn apply(&self, mut s: Sample, fill: f32) -> Sample {
+    /// Applies the warp to every image input and every target of `s`. Boxes
+    /// that end up with no area are dropped together with everything tied to
+    /// them (`crowd`, `difficult`, the masks and instance keypoints their
+    /// `mask_boxes` / `keypoint_boxes` name); keypoints that leave the canvas
+    /// keep their place in the list with visibility 0. Per-instance vectors
+    /// that do not line up with the boxes are a [`DataError::Transform`] of
+    /// transform `name` naming the sample.
+    fn apply(&self, mut s: Sample, fill: f32, name: &str) -> Result<Sample> {
+        check_instances(&s, name)?;
         for input in s.inputs.values_mut() {
             match input {
                 Input::Image(img) => *img = self.image(img, fill),
@@ -142,21 +149,92 @@ impl Warp {
                 _ => {}
             }
         }
-        s.targets.boxes = s
-            .targets
-            .boxes
-            .iter()
-            .filter_map(|b| self.bbox(b))
-            .collect();
-        s.targets.masks = s.targets.masks.iter().map(|m| self.mask(m)).collect();
-        s.targets.keypoints = s
-            .targets
-            .keypoints
-            .iter()
-            .map(|k| self.keypoint(k))
-            .collect();
-        s
+        let t = &mut s.targets;
+        // new index of every old box, `None` when it left the canvas
+        let mut renumber = Vec::with_capacity(t.boxes.len());
+        let mut boxes = Vec::with_capacity(t.boxes.len());
+        for b in &t.boxes {
+            let nb = self.bbox(b);
+            renumber.push(nb.map(|_| boxes.len()));
+            boxes.extend(nb);
+        }
+        t.boxes = boxes;
+        let kept = |i: usize| renumber[i].is_some();
+        for flags in [&mut t.crowd, &mut t.difficult] {
+            let mut i = 0;
+            flags.retain(|_| {
+                i += 1;
+                kept(i - 1)
+            });
+        }
+        let masks = std::mem::take(&mut t.masks);
+        if t.mask_boxes.is_empty() {
+            t.masks = masks.iter().map(|m| self.mask(m)).collect();
+        } else {
+            let links = std::mem::take(&mut t.mask_boxes);
+            for (m, b) in masks.iter().zip(links) {
+                if let Some(nb) = renumber[b] {
+                    t.masks.push(self.mask(m));
+                    t.mask_boxes.push(nb);
+                }
+            }
+        }
+        let map_all = |kps: &[Keypoint]| kps.iter().map(|k| self.keypoint(k)).collect::<Vec<_>>();
+        t.keypoints = map_all(&t.keypoints);
+        let instances = std::mem::take(&mut t.instance_keypoints);
+        if t.keypoint_boxes.is_empty() {
+            t.instance_keypoints = instances.iter().map(|k| map_all(k)).collect();
+        } else {
+            let links = std::mem::take(&mut t.keypoint_boxes);
+            for (k, b) in instances.iter().zip(links) {
+                if let Some(nb) = renumber[b] {
+                    t.instance_keypoints.push(map_all(k));
+                    t.keypoint_boxes.push(nb);
+                }
+            }
+        }
+        Ok(s)
     }
+}
+
+/// Checks that the per-instance vectors of `s` line up with its boxes.
+fn check_instances(s: &Sample, name: &str) -> Result<()> {
+    let t = &s.targets;
+    let n = t.boxes.len();
+    let bad = |reason: String| {
+        Err(DataError::transform(
+            name,
+            format!("sample `{}`: {reason}", s.source),
+        ))
+    };
+    for (key, len) in [("crowd", t.crowd.len()), ("difficult", t.difficult.len())] {
+        if len != 0 && len != n {
+            return bad(format!("`{key}` has {len} entries for {n} boxes"));
+        }
+    }
+    for (key, links, of, len) in [
+        ("mask_boxes", &t.mask_boxes, "masks", t.masks.len()),
+        (
+            "keypoint_boxes",
+            &t.keypoint_boxes,
+            "instance_keypoints",
+            t.instance_keypoints.len(),
+        ),
+    ] {
+        if links.is_empty() {
+            continue;
+        }
+        if links.len() != len {
+            return bad(format!(
+                "`{key}` has {} entries for {len} `{of}`",
+                links.len()
+            ));
+        }
+        if let Some(b) = links.iter().find(|&&b| b >= n) {
+            return bad(format!("`{key}` names box {b}, but there are {n} boxes"));
+        }
+    }
+    Ok(())
 }
 
 fn bilinear(img: &Image, x: f32, y: f32, c: usize, fill: f32) -> f32 {
@@ -224,14 +302,31 @@ impl Transform for Resize {
         } else {
             Warp::scale(ow as f32 / w as f32, 0.0, oh as f32 / h as f32, 0.0, ow, oh)
         };
-        Ok(warp.apply(s, self.fill))
+        warp.apply(s, self.fill, self.name())
     }
 }
 
-fn crop(s: Sample, left: usize, top: usize, cw: usize, ch: usize, out: [usize; 2]) -> Sample {
-    let [oh, ow] = out;
-    let (sx, sy) = (ow as f32 / cw as f32, oh as f32 / ch as f32);
-    Warp::scale(sx, -(left as f32) * sx, sy, -(top as f32) * sy, ow, oh).apply(s, 0.0)
+/// The window `cw × ch` at `(left, top)`, resized to `out = [height, width]`.
+struct Window {
+    left: usize,
+    top: usize,
+    cw: usize,
+    ch: usize,
+    out: [usize; 2],
+}
+
+fn crop(s: Sample, win: Window, name: &str) -> Result<Sample> {
+    let [oh, ow] = win.out;
+    let (sx, sy) = (ow as f32 / win.cw as f32, oh as f32 / win.ch as f32);
+    Warp::scale(
+        sx,
+        -(win.left as f32) * sx,
+        sy,
+        -(win.top as f32) * sy,
+        ow,
+        oh,
+    )
+    .apply(s, 0.0, name)
 }
 
 /// Crop the centre `[height, width]` (zero-padded when the image is smaller).
@@ -251,7 +346,7 @@ impl Transform for CenterCrop {
         let left = (w as isize - cw as isize) / 2;
         let top = (h as isize - ch as isize) / 2;
         let warp = Warp::scale(1.0, -(left as f32), 1.0, -(top as f32), cw, ch);
-        Ok(warp.apply(s, 0.0))
+        warp.apply(s, 0.0, self.name())
     }
 }
 
@@ -280,7 +375,14 @@ impl Transform for RandomCrop {
         }
         let left = rng.random_range(0..=w - cw);
         let top = rng.random_range(0..=h - ch);
-        Ok(crop(s, left, top, cw, ch, self.size))
+        let win = Window {
+            left,
+            top,
+            cw,
+            ch,
+            out: self.size,
+        };
+        crop(s, win, self.name())
     }
 }
 
@@ -312,18 +414,25 @@ impl Transform for RandomResizedCrop {
             if cw > 0 && ch > 0 && cw <= w && ch <= h {
                 let left = rng.random_range(0..=w - cw);
                 let top = rng.random_range(0..=h - ch);
-                return Ok(crop(s, left, top, cw, ch, self.size));
+                let win = Window {
+                    left,
+                    top,
+                    cw,
+                    ch,
+                    out: self.size,
+                };
+                return crop(s, win, self.name());
             }
         }
         let side = w.min(h);
-        Ok(crop(
-            s,
-            (w - side) / 2,
-            (h - side) / 2,
-            side,
-            side,
-            self.size,
-        ))
+        let win = Window {
+            left: (w - side) / 2,
+            top: (h - side) / 2,
+            cw: side,
+            ch: side,
+            out: self.size,
+        };
+        crop(s, win, self.name())
     }
 }
 
@@ -340,10 +449,13 @@ impl Transform for HorizontalFlip {
     }
     fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
         let (w, h) = image_size(&s, self.name())?;
-        let mut s = Warp::scale(-1.0, w as f32, 1.0, 0.0, w, h).apply(s, 0.0);
-        for [a, b] in &self.flip_pairs {
-            if *a < s.targets.keypoints.len() && *b < s.targets.keypoints.len() {
-                s.targets.keypoints.swap(*a, *b);
+        let mut s = Warp::scale(-1.0, w as f32, 1.0, 0.0, w, h).apply(s, 0.0, self.name())?;
+        let t = &mut s.targets;
+        for kps in std::iter::once(&mut t.keypoints).chain(t.instance_keypoints.iter_mut()) {
+            for &[a, b] in &self.flip_pairs {
+                if a < kps.len() && b < kps.len() {
+                    kps.swap(a, b);
+                }
             }
         }
         Ok(s)
@@ -360,7 +472,7 @@ impl Transform for VerticalFlip {
     }
     fn apply(&self, s: Sample, _rng: &mut Rng) -> Result<Sample> {
         let (w, h) = image_size(&s, self.name())?;
-        Ok(Warp::scale(1.0, 0.0, -1.0, h as f32, w, h).apply(s, 0.0))
+        Warp::scale(1.0, 0.0, -1.0, h as f32, w, h).apply(s, 0.0, self.name())
     }
 }
 
@@ -640,6 +752,6 @@ impl Transform for RandomAffine {
             out_w: w,
             out_h: h,
         };
-        Ok(warp.apply(s, self.fill))
+        warp.apply(s, self.fill, self.name())
     }
 }

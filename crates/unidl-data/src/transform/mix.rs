@@ -62,9 +62,31 @@ fn one_hot_mix(a: &Sample, b: &Sample, lam: f64, classes: usize) -> Result<Vec<f
     Ok(v)
 }
 
+/// Refuses a sample with boxes, masks or keypoints: mixing moves pixels of
+/// another sample under them, and only class labels are mixed.
+fn labels_only(s: &Sample) -> Result<()> {
+    let t = &s.targets;
+    let spatial = [
+        ("boxes", t.boxes.len()),
+        ("masks", t.masks.len()),
+        ("keypoints", t.keypoints.len()),
+        ("instance keypoints", t.instance_keypoints.len()),
+    ];
+    match spatial.iter().find(|(_, n)| *n > 0) {
+        Some((what, n)) => Err(DataError::Invalid {
+            what: s.source.clone(),
+            reason: format!(
+                "MixUp/CutMix mix class labels only, and the {n} {what} of this sample would not follow the mixed pixels"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Pairs every sample with a partner (a shuffle of the batch), draws λ, lets
 /// `mix(own, partner, λ, rng)` blend each image input and return the fraction
 /// of the own image that remains, and sets the soft label in that proportion.
+/// Samples with boxes, masks or keypoints are refused ([`labels_only`]).
 fn mix_batch(
     batch: Vec<Sample>,
     rng: &mut Rng,
@@ -72,6 +94,7 @@ fn mix_batch(
     num_classes: usize,
     mix: impl Fn(&mut Image, &Image, f64, &mut Rng) -> std::result::Result<f64, String>,
 ) -> Result<Vec<Sample>> {
+    batch.iter().try_for_each(labels_only)?;
     let lam = beta(alpha, rng);
     let p = shuffled(batch.len(), rng);
     let mut out = batch.clone();
@@ -92,6 +115,7 @@ fn mix_batch(
 }
 
 /// MixUp: `x = λ·x_i + (1-λ)·x_j`, soft label `λ·y_i + (1-λ)·y_j`, λ ~ Beta(α, α).
+/// Classification only: a sample with boxes, masks or keypoints is an error.
 #[derive(Debug, Clone)]
 pub struct MixUp {
     /// Beta parameter (> 0).
@@ -122,7 +146,8 @@ impl BatchTransform for MixUp {
 }
 
 /// CutMix: a random box of area `(1-λ)` from partner `j` is pasted into
-/// sample `i`; the soft label uses the exact pasted fraction.
+/// sample `i`; the soft label uses the exact pasted fraction. Classification
+/// only: a sample with boxes, masks or keypoints is an error.
 #[derive(Debug, Clone)]
 pub struct CutMix {
     /// Beta parameter (> 0).
