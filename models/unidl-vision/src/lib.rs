@@ -1,0 +1,39 @@
+//! # unidl-vision — the vision model zoo (T/AII 008 §6.3.1)
+//!
+//! Computer-vision models built on `unidl-nn` layers, one module per task
+//! family. Each model is a documented `…Config` (serde, unknown keys refused)
+//! with `init(&Device)` and a `forward` whose documentation has a `# Shapes`
+//! section; its `//!` header names the paper and the variant implemented.
+//! Forward passes record the output shapes of their top-level stages with
+//! [`unidl_tensor::trace::record`], so model summaries show them.
+//!
+//! | family | module | models |
+//! |--------|--------|--------|
+//! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7 |
+//! | object detection | `detection/` (later) | |
+//! | semantic / instance segmentation | `segmentation/` (later) | |
+//! | keypoints / pose | `keypoints/` (later) | |
+//! | text recognition | `ocr/` (later) | |
+//!
+//! Later families go into their own folder module beside `classification/`
+//! and reuse [`blocks`]; a family that grows large gets a cargo feature.
+//!
+//! Parameter counts equal torchvision's for the same configuration, and
+//! torchvision state dicts (saved as safetensors) load through the documented
+//! key mapping in [`torchvision`]; the test suite checks both against
+//! reference values produced by `tests/reference/gen_torchvision.py`.
+//!
+//! ## Architecture invariant
+//!
+//! Depends on `unidl-backend`, `unidl-tensor`, `unidl-nn` and Burn only —
+//! never on the data, training or CLI crates (those depend on the zoo, and
+//! the zoo's tests use them as dev-dependencies). No weights are downloaded:
+//! loading from a path is the API.
+
+pub mod blocks;
+pub mod classification;
+pub mod error;
+pub mod torchvision;
+
+pub use classification::{Classifier, ClassifierConfig};
+pub use error::{Result, VisionError};

@@ -1,0 +1,212 @@
+//! Loading torchvision state dicts (safetensors) into the zoo's models.
+//!
+//! torchvision checkpoints are PyTorch `state_dict`s. Converted to
+//! safetensors (`safetensors.torch.save_file(model.state_dict(), path)`), they
+//! load with [`load_torchvision`]. No weights are downloaded: a user's
+//! pretrained torchvision checkpoint at a path is the supported route.
+//!
+//! ## Key mapping
+//!
+//! Every unidl key is `module path` + `.` + `leaf`. The leaf is renamed
+//! (Burn's batch norm calls γ/β `gamma`/`beta`, PyTorch `weight`/`bias';
+//! `running_mean`, `running_var`, `weight`, `bias` are kept) and the module
+//! path is renamed per model ([`TorchvisionNames::torchvision_path`]):
+//!
+//! | model | unidl module path | torchvision module path |
+//! |-------|-------------------|-------------------------|
+//! | ResNet | `conv1`, `bn1`, `layer{n}.{b}.conv{k}`, `layer{n}.{b}.bn{k}`, `fc` | same |
+//! | ResNet | `layer{n}.{b}.downsample.conv` / `.bn` | `layer{n}.{b}.downsample.0` / `.1` |
+//! | VGG | `features.{k}.conv` / `.bn` (k-th convolution) | `features.{i}` / `features.{i+1}`, `i` = its index in torchvision's `features` sequence (ReLU and max-pool layers counted) |
+//! | VGG | `fc1`, `fc2`, `fc3` | `classifier.0`, `classifier.3`, `classifier.6` |
+//! | EfficientNet | `stem.conv` / `stem.bn` | `features.0.0` / `features.0.1` |
+//! | EfficientNet | `stages.{s}.{b}.expand.{conv,bn}` | `features.{s+1}.{b}.block.0.{0,1}` |
+//! | EfficientNet | `stages.{s}.{b}.depthwise.{conv,bn}` | `features.{s+1}.{b}.block.{e}.{0,1}`, `e` = 1 with an expansion conv, else 0 |
+//! | EfficientNet | `stages.{s}.{b}.se.fc1` / `.fc2` | `features.{s+1}.{b}.block.{e+1}.fc1` / `.fc2` |
+//! | EfficientNet | `stages.{s}.{b}.project.{conv,bn}` | `features.{s+1}.{b}.block.{e+2}.{0,1}` |
+//! | EfficientNet | `head.{conv,bn}` | `features.8.{0,1}` |
+//! | EfficientNet | `classifier` | `classifier.1` |
+//!
+//! Tensor layouts: convolution weights are `[out, in/groups, kh, kw]` in
+//! both; **linear weights are transposed** (Burn stores `[in, out]`, PyTorch
+//! `[out, in]`; in these models every rank-2 `weight` is a linear layer's).
+//! `num_batches_tracked` has no counterpart and is skipped.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use unidl_backend::Device;
+use unidl_tensor::module::{LoadReport, ModuleApi, StateDict, load_state_dict_file};
+
+use crate::classification::{EfficientNet, ResNet, Vgg};
+use crate::error::{Result, VisionError};
+
+/// A model whose parameters have torchvision counterparts.
+pub trait TorchvisionNames: ModuleApi {
+    /// torchvision's module path for a unidl module path (without the
+    /// parameter's leaf name); `None` when it has no counterpart.
+    fn torchvision_path(&self, path: &str) -> Option<String>;
+
+    /// torchvision's full key for a unidl parameter or buffer key.
+    fn torchvision_key(&self, key: &str) -> Option<String> {
+        let (path, leaf) = key.rsplit_once('.')?;
+        let leaf = match leaf {
+            "gamma" => "weight",
+            "beta" => "bias",
+            l => l,
+        };
+        Some(format!("{}.{leaf}", self.torchvision_path(path)?))
+    }
+}
+
+impl TorchvisionNames for ResNet {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        Some(
+            path.replace(".downsample.conv", ".downsample.0")
+                .replace(".downsample.bn", ".downsample.1"),
+        )
+    }
+}
+
+impl TorchvisionNames for Vgg {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        match path {
+            "fc1" => return Some("classifier.0".into()),
+            "fc2" => return Some("classifier.3".into()),
+            "fc3" => return Some("classifier.6".into()),
+            _ => {}
+        }
+        let rest = path.strip_prefix("features.")?;
+        let (k, part) = rest.split_once('.')?;
+        let k: usize = k.parse().ok()?;
+        // torchvision's sequence: conv, [bn], relu per convolution, then maxpool.
+        let mut i = 0;
+        for f in self.features.iter().take(k) {
+            i += if f.bn.is_some() { 3 } else { 2 } + usize::from(f.pool);
+        }
+        match part {
+            "conv" => Some(format!("features.{i}")),
+            "bn" => Some(format!("features.{}", i + 1)),
+            _ => None,
+        }
+    }
+}
+
+impl TorchvisionNames for EfficientNet {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        let cbn = |p: &str| match p {
+            "conv" => Some("0"),
+            "bn" => Some("1"),
+            _ => None,
+        };
+        if let Some(p) = path.strip_prefix("stem.") {
+            return Some(format!("features.0.{}", cbn(p)?));
+        }
+        if let Some(p) = path.strip_prefix("head.") {
+            return Some(format!("features.{}.{}", self.stages.len() + 1, cbn(p)?));
+        }
+        if path == "classifier" {
+            return Some("classifier.1".into());
+        }
+        let rest = path.strip_prefix("stages.")?;
+        let mut it = rest.splitn(4, '.');
+        let s: usize = it.next()?.parse().ok()?;
+        let b: usize = it.next()?.parse().ok()?;
+        let part = it.next()?;
+        let leaf = it.next()?;
+        let e = usize::from(self.stages.get(s)?.get(b)?.expand.is_some());
+        let (j, sub) = match part {
+            "expand" => (0, cbn(leaf)?),
+            "depthwise" => (e, cbn(leaf)?),
+            "se" => (e + 1, leaf),
+            "project" => (e + 2, cbn(leaf)?),
+            _ => return None,
+        };
+        Some(format!("features.{}.{b}.block.{j}.{sub}", s + 1))
+    }
+}
+
+/// Matches a torchvision state dict against the model: returns the tensors
+/// renamed to unidl keys (linear weights transposed) and a report in
+/// torchvision's key names.
+pub fn map_torchvision_state<M: TorchvisionNames>(
+    model: &M,
+    source: &StateDict,
+) -> Result<(StateDict, LoadReport)> {
+    let own = model.state_dict();
+    let mut report = LoadReport::default();
+    let mut usable = StateDict::new();
+    let mut used = BTreeSet::new();
+    for (k, t) in &own {
+        let Some(tk) = model.torchvision_key(k) else {
+            report.missing.push(k.clone());
+            continue;
+        };
+        let Some(g) = source.get(&tk) else {
+            report.missing.push(tk);
+            continue;
+        };
+        used.insert(tk.clone());
+        let g = if t.shape().len() == 2 && k.ends_with(".weight") && g.shape().len() == 2 {
+            g.transpose(0, 1)?
+        } else {
+            g.clone()
+        };
+        if g.shape() != t.shape() {
+            report
+                .shape_mismatch
+                .push((tk, t.shape().to_vec(), g.shape().to_vec()));
+            continue;
+        }
+        report.loaded.push(tk);
+        usable.insert(k.clone(), g);
+    }
+    report.unexpected = source
+        .keys()
+        .filter(|k| !used.contains(*k) && !k.ends_with("num_batches_tracked"))
+        .cloned()
+        .collect();
+    Ok((usable, report))
+}
+
+/// Loads a torchvision state dict from a safetensors file, **strictly**: a
+/// missing, unexpected or misshapen key is [`VisionError::Mismatch`] listing
+/// all of them in torchvision's names. Returns the model and the report.
+///
+/// ```no_run
+/// use unidl_vision::classification::ResNetConfig;
+/// use unidl_vision::torchvision::load_torchvision;
+/// let device = unidl_backend::Device::flex();
+/// let model = ResNetConfig::new(50).init(&device)?;
+/// // resnet50.safetensors: safetensors.torch.save_file(torchvision_model.state_dict(), …)
+/// let (model, report) = load_torchvision(model, "resnet50.safetensors".as_ref(), &device)?;
+/// println!("{report}");
+/// # Ok::<(), unidl_vision::VisionError>(())
+/// ```
+pub fn load_torchvision<M: TorchvisionNames>(
+    model: M,
+    path: &Path,
+    device: &Device,
+) -> Result<(M, LoadReport)> {
+    let (model, report) = load_torchvision_lenient(model, path, device)?;
+    if !report.is_clean() {
+        return Err(VisionError::Mismatch {
+            path: path.to_path_buf(),
+            report,
+        });
+    }
+    Ok((model, report))
+}
+
+/// Like [`load_torchvision`] but loads whatever matches (PyTorch's
+/// `strict=False`, e.g. a checkpoint with a different classifier) and
+/// returns the report of the rest.
+pub fn load_torchvision_lenient<M: TorchvisionNames>(
+    model: M,
+    path: &Path,
+    device: &Device,
+) -> Result<(M, LoadReport)> {
+    let source = load_state_dict_file(path, device)?;
+    let (usable, report) = map_torchvision_state(&model, &source)?;
+    let (model, _) = model.load_state_dict_lenient(&usable)?;
+    Ok((model, report))
+}

@@ -1,0 +1,119 @@
+//! A few dozen training steps of each family on the committed real-MNIST
+//! slice (`tests/fixtures/mnist`) through unidl-train's trainer: the loss
+//! falls and stays finite.
+
+use std::path::{Path, PathBuf};
+
+use unidl_backend::Device;
+use unidl_data::{DatasetParams, TransformConfig, construct_dataset, get_sample};
+use unidl_train::*;
+use unidl_vision::{Classifier, ClassifierConfig};
+
+fn mnist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist")
+}
+
+/// Trains `steps` steps of batch 16 cycling over the first 64 digits; returns
+/// the losses.
+fn losses(model_toml: &str, side: usize, lr: f64, steps: usize) -> Vec<f64> {
+    let dev = Device::flex();
+    unidl_backend::seed(&dev, 11);
+    let cfg: ClassifierConfig = toml::from_str(model_toml).unwrap();
+    let model = cfg.init(&dev).unwrap();
+    let mut transforms = vec![];
+    if side != 28 {
+        transforms.push(TransformConfig::Resize {
+            size: [side, side],
+            keep_ratio: false,
+            fill: 0.0,
+        });
+    }
+    let params = DatasetParams {
+        seed: 3,
+        channels: Some(1),
+        transforms,
+        range: Some([0, 64]),
+        ..DatasetParams::default()
+    };
+    let train = construct_dataset(&mnist().join("train"), &params).unwrap();
+    let out = std::env::temp_dir().join(format!(
+        "unidl-vision-train-{}-{}",
+        std::process::id(),
+        model_toml.len()
+    ));
+    let mut trainer = construct_trainer(
+        model,
+        &OptimizerConfig::new(OptimizerMethod::Adam, lr),
+        Schedule::Constant,
+        ImageClassification {
+            forward: Classifier::forward,
+        },
+        TrainerConfig {
+            seed: 5,
+            progress: Some(false),
+            records: false,
+            ..TrainerConfig::new(1, 16, out.clone())
+        },
+        train.clone(),
+        None,
+        &dev,
+    )
+    .unwrap();
+    let samples: Vec<_> = (0..64).map(|i| get_sample(&train, i).unwrap()).collect();
+    let v = (0..steps)
+        .map(|s| {
+            trainer
+                .train_one_batch(&samples[(s % 4) * 16..(s % 4 + 1) * 16])
+                .unwrap()
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(out);
+    v
+}
+
+fn assert_learns(name: &str, l: &[f64]) {
+    assert!(
+        l.iter().all(|v| v.is_finite()),
+        "{name}: non-finite loss {l:?}"
+    );
+    let n = 4;
+    let first: f64 = l[..n].iter().sum::<f64>() / n as f64;
+    let last: f64 = l[l.len() - n..].iter().sum::<f64>() / n as f64;
+    eprintln!("{name}: loss {first:.3} -> {last:.3}");
+    assert!(last < 0.5 * first, "{name}: loss did not fall: {l:?}");
+}
+
+#[test]
+fn resnet18_small_stem_learns_mnist_digits() {
+    let l = losses(
+        "name = \"resnet\"\ndepth = 18\nsmall_input = true\nin_channels = 1\nnum_classes = 10",
+        28,
+        1e-3,
+        24,
+    );
+    assert_learns("resnet18", &l);
+}
+
+#[test]
+fn vgg11_bn_reduced_learns_mnist_digits() {
+    // quarter width and a 256-unit classifier: the full 129 M-parameter
+    // classifier makes each Adam step take seconds on two cores
+    let l = losses(
+        "name = \"vgg\"\ndepth = 11\nbatch_norm = true\nwidth = 16\nhidden = 256\nin_channels = 1\nnum_classes = 10",
+        32,
+        1e-3,
+        24,
+    );
+    assert_learns("vgg11_bn", &l);
+}
+
+#[test]
+fn efficientnet_b0_learns_mnist_digits() {
+    let l = losses(
+        "name = \"efficientnet\"\nvariant = \"b0\"\nin_channels = 1\nnum_classes = 10",
+        28,
+        2e-3,
+        24,
+    );
+    assert_learns("efficientnet_b0", &l);
+}
