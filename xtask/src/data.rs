@@ -333,11 +333,12 @@ pub fn run(rest: &[String]) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
+    // The dev profile builds dependencies at opt-level 3 (see Cargo.toml), so
+    // converting is fast without a separate release build of Burn.
     let mut cmd = crate::env::cargo(&[]);
     cmd.args([
         "run",
         "--quiet",
-        "--release",
         "-p",
         "unidl-data",
         "--example",

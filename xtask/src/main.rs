@@ -98,8 +98,15 @@ fn test(rest: &[String]) -> Result<()> {
         .collect();
     let mut features = features;
     match env::ffmpeg_available() {
-        Ok(()) => features.push("unidl-media/ffmpeg".into()),
+        Ok(()) => {
+            features.push("unidl-media/ffmpeg".into());
+            features.push("unidl-data/ffmpeg".into());
+        }
         Err(e) => println!("xtask test: FFmpeg decoding tests NOT RUN: {e}"),
+    }
+    // The quick-start test trains on the real MNIST set from the data cache.
+    if !data::data_dir().join("mnist/test").is_dir() {
+        data::run(&["mnist".to_string()])?;
     }
     let mut cmd = env::cargo(&enabled);
     cmd.args([

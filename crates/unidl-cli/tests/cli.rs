@@ -164,3 +164,52 @@ fn config_errors_name_file_line_and_key() {
     assert!(!ok && out.contains("feature"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's quick start, as CI runs it: `configs/quickstart.toml` on the
+/// real MNIST set prepared by `cargo xtask data mnist` (which `cargo xtask
+/// test` runs first) reaches at least 97 % on at least 1,000 held-out digits.
+#[test]
+fn quickstart_reaches_97_percent_on_held_out_digits() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let data = std::env::var("UNIDL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/unidl/data")
+        });
+    assert!(
+        data.join("mnist/test").is_dir(),
+        "{}: missing; run `cargo xtask data mnist` (cargo xtask test does it first)",
+        data.join("mnist").display()
+    );
+    let dir = std::env::temp_dir().join(format!("unidl-quickstart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("configs")).unwrap();
+    let text = std::fs::read_to_string(repo.join("configs/quickstart.toml"))
+        .unwrap()
+        .replace("output_dir = \"runs/quickstart\"", "output_dir = \"run\"");
+    assert!(text.contains("output_dir = \"run\""));
+    let cfg = dir.join("configs/quickstart.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let held_out: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(held_out >= 1000, "{out}");
+    let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
+    let acc: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc >= 0.97, "held-out accuracy {acc}\n{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
