@@ -40,6 +40,18 @@ pub enum InteropError {
         /// What is wrong.
         reason: String,
     },
+    /// Strict loading found missing, unexpected or shape-mismatched keys
+    /// (unidl names, after mapping); nothing was loaded.
+    #[error("{path}: checkpoint does not match the module: {report}")]
+    Load {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Every key that did not match.
+        report: Box<unidl_tensor::module::LoadReport>,
+    },
+    /// The module API failed while loading.
+    #[error(transparent)]
+    Module(Box<unidl_tensor::module::ModuleError>),
     /// A unidl tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] unidl_tensor::TensorError),

@@ -54,6 +54,16 @@ impl HostData {
         self.len() == 0
     }
 
+    /// The values at `indices`, in that order (indices must be in range).
+    pub fn gather(&self, indices: &[usize]) -> HostData {
+        match self {
+            HostData::F32(v) => HostData::F32(indices.iter().map(|&i| v[i]).collect()),
+            HostData::F64(v) => HostData::F64(indices.iter().map(|&i| v[i]).collect()),
+            HostData::I64(v) => HostData::I64(indices.iter().map(|&i| v[i]).collect()),
+            HostData::Bool(v) => HostData::Bool(indices.iter().map(|&i| v[i]).collect()),
+        }
+    }
+
     /// The values as f32 (integers and booleans converted).
     pub fn to_f32(&self) -> Vec<f32> {
         match self {
@@ -101,6 +111,46 @@ impl HostTensor {
             other => Tensor::from_f32(other.to_f32(), &self.shape, device)?,
         })
     }
+}
+
+/// Flat positions, in row-major order of `shape`, of the elements of a
+/// strided view starting at `offset` (in elements).
+pub fn strided_indices(shape: &[usize], strides: &[usize], offset: usize) -> Vec<usize> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    let mut pos = offset;
+    for _ in 0..n {
+        out.push(pos);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            pos += strides[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            pos -= strides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// Largest flat position a strided view touches, plus one (0 for an empty view).
+pub fn strided_extent(shape: &[usize], strides: &[usize], offset: usize) -> usize {
+    if shape.contains(&0) {
+        return 0;
+    }
+    offset
+        + shape
+            .iter()
+            .zip(strides)
+            .map(|(&n, &s)| (n - 1) * s)
+            .sum::<usize>()
+        + 1
 }
 
 /// Everything a reader found in one file, by the framework's own key names.

@@ -14,8 +14,15 @@
 
 pub mod error;
 pub mod host;
+pub mod mapping;
+pub mod pickle;
+pub mod pytorch;
+pub mod safetensors;
 pub mod keras;
 pub mod tf;
 
 pub use error::{InteropError, Result};
 pub use host::{Checkpoint, Framework, HostData, HostTensor};
+pub use mapping::{Layout, MappingRules, Report, default_rules, load_into};
+pub use pytorch::read_pytorch;
+pub use safetensors::read_safetensors;

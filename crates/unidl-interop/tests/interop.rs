@@ -1,13 +1,40 @@
 //! Integration tests of the PyTorch, PaddlePaddle and MindSpore readers, the
 //! mapping layer and the safetensors writer, on `Device::flex()`.
+//!
+//! Fixtures come from `tests/fixtures/gen/gen_{pytorch,paddle,mindspore}.py`
+//! (committed, with the framework versions in each `io.json`).
 
 mod reference_model;
 
-use reference_model::RefModel;
+use std::path::{Path, PathBuf};
+
+use reference_model::{Fixture, RefModel};
 use unidl_backend::Device;
+use unidl_interop::mapping::{MappingRules, load_into};
+use unidl_interop::{Checkpoint, Framework, InteropError, default_rules};
 
 fn device() -> Device {
     Device::flex()
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Loads `ckpt` into a fresh reference model with the framework's default
+/// rules, strictly, and returns the largest logit difference.
+fn parity(ckpt: &Checkpoint, io: &Fixture) -> f32 {
+    let dev = device();
+    let rules = default_rules(ckpt.framework).unwrap();
+    let eps = rules.bn_epsilon.unwrap();
+    assert_eq!(eps, io.bn_epsilon, "reported epsilon is the framework's");
+    let model = RefModel::new(&dev, eps);
+    let (model, report) = load_into(model, ckpt, &rules, true)
+        .unwrap_or_else(|e| panic!("{}: {e}", ckpt.source.display()));
+    assert!(report.load.is_clean(), "{report}");
+    io.max_abs_diff(&model, &dev)
 }
 
 #[test]
@@ -17,4 +44,118 @@ fn reference_model_output_shape() {
     let x = burn::tensor::Tensor::<4>::zeros([2, 3, 16, 16], &dev);
     let t = burn::tensor::Tensor::<2, burn::tensor::Int>::zeros([2, 6], &dev);
     assert_eq!(m.forward(x, t).dims(), [2, 5]);
+}
+
+#[test]
+fn pytorch_zip_matches_torch_logits() {
+    let ckpt = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    assert_eq!(ckpt.framework, Framework::PyTorch);
+    assert_eq!(ckpt.tensors["attn.in_proj_weight"].shape, vec![36, 12]);
+    let io = Fixture::load(&fixture("pytorch/io.json"));
+    let diff = parity(&ckpt, &io);
+    assert!(diff < 1e-4, "max |diff| = {diff}");
+}
+
+#[test]
+fn pytorch_legacy_and_safetensors_equal_zip() {
+    let zip = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    let legacy = unidl_interop::read_pytorch(&fixture("pytorch/ref_legacy.pt")).unwrap();
+    let st = unidl_interop::read_pytorch(&fixture("pytorch/ref.safetensors")).unwrap();
+    assert_eq!(zip.tensors, legacy.tensors);
+    assert_eq!(zip.tensors, st.tensors);
+    assert_eq!(zip.tensors.len(), 18);
+}
+
+#[test]
+fn hostile_pickle_is_refused_naming_the_global() {
+    let err = unidl_interop::read_pytorch(&fixture("pytorch/hostile.pt")).unwrap_err();
+    match &err {
+        InteropError::Unsupported { reason, .. } => {
+            assert!(reason.contains("posix.system"), "{reason}")
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_zip_is_a_corrupt_error() {
+    let bytes = std::fs::read(fixture("pytorch/ref.pt")).unwrap();
+    let dir = std::env::temp_dir().join(format!("unidl-interop-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("truncated.pt");
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let err = unidl_interop::read_pytorch(&p).unwrap_err();
+    assert!(
+        matches!(err, InteropError::Corrupt { ref path, .. } if path == &p),
+        "{err:?}"
+    );
+    let missing = unidl_interop::read_pytorch(&dir.join("absent.pt")).unwrap_err();
+    assert!(
+        matches!(missing, InteropError::NotFound { .. }),
+        "{missing:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn strict_load_reports_every_mismatch() {
+    let dev = device();
+    let mut ckpt = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    ckpt.tensors.remove("fc.bias");
+    let extra = ckpt.tensors["conv.bias"].clone();
+    ckpt.tensors.insert("head.bias".into(), extra);
+    let rules = default_rules(Framework::PyTorch).unwrap();
+    let err = load_into(RefModel::new(&dev, 1e-5), &ckpt, &rules, true).unwrap_err();
+    match err {
+        InteropError::Load { report, .. } => {
+            assert_eq!(report.missing, vec!["fc.bias".to_string()]);
+            assert_eq!(report.unexpected, vec!["head.bias".to_string()]);
+        }
+        other => panic!("expected Load, got {other:?}"),
+    }
+    // Lenient: the rest loads and the report lists the same keys.
+    let (_, report) = load_into(RefModel::new(&dev, 1e-5), &ckpt, &rules, false).unwrap();
+    assert_eq!(report.load.missing, vec!["fc.bias".to_string()]);
+    assert_eq!(report.load.loaded.len(), 20);
+    // Without the Linear transpose rule the fc weight has the wrong shape.
+    let no_transpose = {
+        let mut r = rules.clone();
+        r.layouts.clear();
+        r
+    };
+    let ckpt = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    let (_, report) = load_into(RefModel::new(&dev, 1e-5), &ckpt, &no_transpose, false).unwrap();
+    assert!(
+        report
+            .load
+            .shape_mismatch
+            .contains(&("fc.weight".to_string(), vec![20, 5], vec![5, 20])),
+        "{report}"
+    );
+}
+
+#[test]
+fn user_rules_from_toml_strip_a_prefix() {
+    let dev = device();
+    let mut ckpt = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    ckpt.tensors = ckpt
+        .tensors
+        .into_iter()
+        .map(|(k, v)| (format!("module.backbone.{k}"), v))
+        .collect();
+    let user = MappingRules::from_toml(
+        r#"
+        [[rename]]
+        pattern = "^module\\.backbone\\.(.*)$"
+        replace = "$1"
+        "#,
+    )
+    .unwrap();
+    let rules = user.then(default_rules(Framework::PyTorch).unwrap());
+    let io = Fixture::load(&fixture("pytorch/io.json"));
+    let (model, report) = load_into(RefModel::new(&dev, 1e-5), &ckpt, &rules, true).unwrap();
+    assert!(report.load.is_clean());
+    assert!(io.max_abs_diff(&model, &dev) < 1e-4);
+    let bad = MappingRules::from_toml("[[rename]]\npatern = \"x\"\nreplace = \"y\"\n").unwrap_err();
+    assert!(bad.to_string().contains("patern"), "{bad}");
 }
