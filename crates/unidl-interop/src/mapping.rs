@@ -541,6 +541,7 @@ pub fn default_rules(framework: Framework) -> Result<MappingRules> {
         }
         Framework::Paddle => {
             let r = r
+                .ignore(r"\.\d+\.cell(_fw|_bw)?\.(weight|bias)_(ih|hh)$")?
                 .rename(r"^(.*)\._mean$", "$1.running_mean")?
                 .rename(r"^(.*)\._variance$", "$1.running_var")?;
             let r = bn_affine_renames(r)?;

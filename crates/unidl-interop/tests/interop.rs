@@ -159,3 +159,47 @@ fn user_rules_from_toml_strip_a_prefix() {
     let bad = MappingRules::from_toml("[[rename]]\npatern = \"x\"\nreplace = \"y\"\n").unwrap_err();
     assert!(bad.to_string().contains("patern"), "{bad}");
 }
+
+#[test]
+fn paddle_pdparams_matches_paddle_logits() {
+    let ckpt = unidl_interop::read_pdparams(&fixture("paddle/ref.pdparams")).unwrap();
+    assert_eq!(ckpt.framework, Framework::Paddle);
+    // Paddle's Linear is [in, out], as Burn's: no transpose.
+    assert_eq!(ckpt.tensors["fc.weight"].shape, vec![20, 5]);
+    let io = Fixture::load(&fixture("paddle/io.json"));
+    let diff = parity(&ckpt, &io);
+    assert!(diff < 1e-4, "max |diff| = {diff}");
+}
+
+#[test]
+fn paddle_file_with_a_foreign_global_is_refused() {
+    // A protocol-2 pickle: {'w': builtins.eval('1')}: GLOBAL, args, REDUCE.
+    let mut p = vec![0x80, 2, b'}', b'q', 0, b'X', 1, 0, 0, 0, b'w'];
+    p.extend_from_slice(b"cbuiltins\neval\n");
+    p.extend_from_slice(&[b'X', 1, 0, 0, 0, b'1', 0x85, b'R', b's', b'.']);
+    let dir = std::env::temp_dir().join(format!("unidl-interop-pd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("evil.pdparams");
+    std::fs::write(&path, &p).unwrap();
+    let err = unidl_interop::read_pdparams(&path).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Unsupported { reason, .. } if reason.contains("builtins.eval")),
+        "{err:?}"
+    );
+    // A wrong NumPy dtype (complex) is refused with the dtype named.
+    let good = std::fs::read(fixture("paddle/ref.pdparams")).unwrap();
+    let pos = good.windows(4).position(|w| w == b"\x8c\x02f4").unwrap();
+    let mut bad = good.clone();
+    bad[pos + 2..pos + 4].copy_from_slice(b"c8");
+    std::fs::write(&path, &bad).unwrap();
+    let err = unidl_interop::read_pdparams(&path).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Unsupported { reason, .. } if reason.contains("c8")),
+        "{err:?}"
+    );
+    // Truncated: a typed error, no panic.
+    std::fs::write(&path, &good[..good.len() / 3]).unwrap();
+    let err = unidl_interop::read_pdparams(&path).unwrap_err();
+    assert!(matches!(err, InteropError::Corrupt { .. }), "{err:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
