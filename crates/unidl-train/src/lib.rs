@@ -59,5 +59,6 @@ pub use postprocess::{
 pub use records::{ModelSummary, RunRecorder};
 pub use schedule::{ReduceOnPlateau, Schedule};
 pub use trainer::{
-    EpochRecord, ImageClassification, TrainStep, Trainer, TrainerConfig, construct_trainer,
+    CheckpointChoice, EpochRecord, ImageClassification, TrainStep, Trainer, TrainerConfig,
+    construct_trainer, find_checkpoint, load_model_checkpoint,
 };

@@ -827,6 +827,71 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
     }
 }
 
+/// Which checkpoint [`load_model_checkpoint`] reads from an output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointChoice {
+    /// The newest `checkpoints/step-N`.
+    #[default]
+    Latest,
+    /// `checkpoints/best` (written with `keep_best`).
+    Best,
+}
+
+/// The checkpoint directory `choice` names under a trainer's `output_dir`; a
+/// typed error when there is none.
+pub fn find_checkpoint(output_dir: &Path, choice: CheckpointChoice) -> Result<PathBuf> {
+    let found = match choice {
+        CheckpointChoice::Latest => list_checkpoints(output_dir).pop(),
+        CheckpointChoice::Best => {
+            let b = output_dir.join("checkpoints/best");
+            b.join("model.safetensors").exists().then_some(b)
+        }
+    };
+    found.ok_or_else(|| {
+        TrainError::Checkpoint(format!(
+            "{}: no {} checkpoint (train first{})",
+            output_dir.join("checkpoints").display(),
+            match choice {
+                CheckpointChoice::Latest => "complete",
+                CheckpointChoice::Best => "best",
+            },
+            match choice {
+                CheckpointChoice::Latest => "",
+                CheckpointChoice::Best => " with `keep_best = true`",
+            }
+        ))
+    })
+}
+
+/// Loads model weights for inference or evaluation (In-a): `path` is a
+/// checkpoint directory, a `model.safetensors` file, or a trainer's
+/// `output_dir` (then `choice` picks the newest or the best checkpoint). The
+/// state dict is loaded strictly: a missing or mismatched key is an error
+/// naming it.
+pub fn load_model_checkpoint<M: Module>(
+    model: M,
+    path: &Path,
+    choice: CheckpointChoice,
+    device: &Device,
+) -> Result<M> {
+    let file = if path.is_file() {
+        path.to_path_buf()
+    } else if path.join("model.safetensors").is_file() {
+        path.join("model.safetensors")
+    } else if path.is_dir() {
+        find_checkpoint(path, choice)?.join("model.safetensors")
+    } else {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: not found",
+            path.display()
+        )));
+    };
+    let ck = |e: String| TrainError::Checkpoint(format!("{}: {e}", file.display()));
+    let sd = load_state_dict_file(&file, device).map_err(|e| ck(e.to_string()))?;
+    model.load_state_dict(&sd).map_err(|e| ck(e.to_string()))
+}
+
 fn list_checkpoints(output_dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(output_dir.join("checkpoints"))
         .map(|r| {

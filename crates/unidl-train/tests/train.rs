@@ -778,6 +778,49 @@ mod trainer {
     }
 
     #[test]
+    fn models_load_from_the_latest_or_best_checkpoint_and_errors_name_the_path() {
+        let dir = out("load");
+        let mut t = trainer_cfg(
+            SmallCnn::new(&Device::flex()),
+            2,
+            dir.clone(),
+            Some([0, 32]),
+            |c| {
+                c.keep_best = true;
+                c.monitor = Monitor::TrainLoss;
+            },
+        );
+        t.train().unwrap();
+        let dev = Device::flex();
+        let latest =
+            load_model_checkpoint(SmallCnn::new(&dev), &dir, CheckpointChoice::Latest, &dev)
+                .unwrap();
+        let trained = t.model().state_dict();
+        for (k, v) in latest.state_dict() {
+            assert_eq!(
+                v.to_vec_f32().unwrap(),
+                trained[&k].to_vec_f32().unwrap(),
+                "{k}"
+            );
+        }
+        let best = find_checkpoint(&dir, CheckpointChoice::Best).unwrap();
+        assert!(best.ends_with("checkpoints/best"));
+        load_model_checkpoint(SmallCnn::new(&dev), &best, CheckpointChoice::Latest, &dev).unwrap();
+        let e = load_model_checkpoint(
+            SmallCnn::new(&dev),
+            &dir.join("nope"),
+            CheckpointChoice::Latest,
+            &dev,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        let empty = out("load-empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = find_checkpoint(&empty, CheckpointChoice::Best).unwrap_err();
+        assert!(e.to_string().contains("keep_best"), "{e}");
+    }
+
+    #[test]
     fn a_save_interrupted_mid_write_leaves_the_last_good_checkpoint() {
         let dir = out("crash");
         let mut t = trainer(1, 2, dir.clone(), Some([0, 32]));
