@@ -53,6 +53,34 @@ pub enum ModelConfig {
         #[serde(default = "twenty_eight")]
         image_size: usize,
     },
+    /// ResNet-18/34/50/101/152 from `unidl-vision` (`depth = 18`, `small_input = true`, …).
+    Resnet(unidl_vision::classification::ResNetConfig),
+    /// VGG-11/13/16/19 from `unidl-vision` (`depth = 11`, `batch_norm = true`, …).
+    Vgg(unidl_vision::classification::VggConfig),
+    /// EfficientNet-B0…B7 from `unidl-vision` (`variant = "b0"`, …).
+    Efficientnet(unidl_vision::classification::EfficientNetConfig),
+}
+
+impl ModelConfig {
+    /// The zoo classifier this config names, if it is one.
+    pub fn zoo(&self) -> Option<unidl_vision::ClassifierConfig> {
+        use unidl_vision::ClassifierConfig as C;
+        match self {
+            ModelConfig::SimpleCnn { .. } => None,
+            ModelConfig::Resnet(c) => Some(C::Resnet(c.clone())),
+            ModelConfig::Vgg(c) => Some(C::Vgg(c.clone())),
+            ModelConfig::Efficientnet(c) => Some(C::Efficientnet(c.clone())),
+        }
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        match (self, self.zoo()) {
+            (ModelConfig::SimpleCnn { in_channels, .. }, _) => *in_channels,
+            (_, Some(z)) => z.in_channels(),
+            (_, None) => 1,
+        }
+    }
 }
 
 fn one() -> usize {

@@ -26,6 +26,41 @@ use unidl_train::{
 
 use config::{ModelConfig, RunConfig, resolve};
 use models::SimpleCnn;
+use unidl_vision::Classifier;
+
+/// A model's forward pass: images `[B, C, H, W]` → logits `[B, classes]`.
+type Forward<M> = fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>;
+
+/// Calls `$f(run, model, forward, args…)` with the model the config names
+/// (the one registry of built-in and zoo models), so every subcommand works
+/// for every model with one generic implementation.
+macro_rules! with_model {
+    ($run:expr, $f:ident $(, $arg:expr)*) => {{
+        let run: &Run = $run;
+        match (&run.cfg.model, run.cfg.model.zoo()) {
+            (
+                ModelConfig::SimpleCnn {
+                    in_channels,
+                    num_classes,
+                    image_size,
+                },
+                _,
+            ) => $f(
+                run,
+                SimpleCnn::new(*in_channels, *num_classes, *image_size, &run.device),
+                SimpleCnn::forward as Forward<SimpleCnn>
+                $(, $arg)*
+            ),
+            (_, Some(zoo)) => $f(
+                run,
+                zoo.init(&run.device)?,
+                Classifier::forward as Forward<Classifier>
+                $(, $arg)*
+            ),
+            (m, None) => bail!("model {m:?} has no builder"),
+        }
+    }};
+}
 
 #[derive(Parser)]
 #[command(
@@ -116,13 +151,18 @@ impl Run {
         })
     }
 
-    fn model(&self) -> SimpleCnn {
-        match &self.cfg.model {
-            ModelConfig::SimpleCnn {
-                in_channels,
-                num_classes,
-                image_size,
-            } => SimpleCnn::new(*in_channels, *num_classes, *image_size, &self.device),
+    /// Side of the square input the model sees: the size of a `resize` in
+    /// `[data] transforms`, else `image_size` of `simple_cnn`, else 28 (MNIST),
+    /// raised to the model's minimum (32 for VGG).
+    fn input_side(&self) -> usize {
+        let resized = self.cfg.data.transforms.iter().rev().find_map(|t| match t {
+            unidl_data::TransformConfig::Resize { size, .. } => Some(size[0]),
+            _ => None,
+        });
+        match (&self.cfg.model, self.cfg.model.zoo()) {
+            (_, Some(zoo)) => resized.unwrap_or(28).max(zoo.min_input_size()),
+            (ModelConfig::SimpleCnn { image_size, .. }, None) => resized.unwrap_or(*image_size),
+            _ => resized.unwrap_or(28),
         }
     }
 
@@ -159,7 +199,7 @@ impl Run {
         ))
     }
 
-    fn trained_model(&self) -> Result<SimpleCnn> {
+    fn trained_model<M: burn::module::Module>(&self, model: M) -> Result<M> {
         let ckpts = self.output_dir().join("checkpoints");
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&ckpts)
             .with_context(|| {
@@ -179,7 +219,7 @@ impl Run {
             );
         };
         let sd = load_state_dict_file(&last.join("model.safetensors"), &self.device)?;
-        Ok(self.model().load_state_dict(&sd)?)
+        Ok(model.load_state_dict(&sd)?)
     }
 
     fn class_names(&self) -> Vec<String> {
@@ -212,8 +252,7 @@ fn main() -> Result<()> {
         } => infer(&config, backend.as_deref(), top_k, &images),
         Command::Summary { config } => {
             let run = Run::open(&config, Some("flex"))?;
-            summary(&run);
-            Ok(())
+            with_model!(&run, summary)
         }
         Command::Backends => {
             for r in unidl_backend::capabilities() {
@@ -226,24 +265,30 @@ fn main() -> Result<()> {
 
 /// Prints modules, output shapes (one traced forward pass on a zero batch of
 /// one) and parameter counts.
-fn summary(run: &Run) {
-    let model = run.model();
-    let ModelConfig::SimpleCnn {
-        in_channels,
-        image_size,
-        ..
-    } = run.cfg.model.clone();
-    let x = burn::tensor::Tensor::<4>::zeros([1, in_channels, image_size, image_size], &run.device);
-    let (_, traced) = unidl_tensor::trace::capture(|| model.forward(x));
+fn summary<M: burn::module::Module>(run: &Run, model: M, forward: Forward<M>) -> Result<()> {
+    let side = run.input_side();
+    let x =
+        burn::tensor::Tensor::<4>::zeros([1, run.cfg.model.in_channels(), side, side], &run.device);
+    let (_, traced) = unidl_tensor::trace::capture(|| forward(&model, x));
     println!("{}", unidl_train::ModelSummary::of(&model, &traced));
+    Ok(())
 }
 
 fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
     let run = Run::open(config, backend)?;
+    with_model!(&run, train_model, config, resume)
+}
+
+fn train_model<M: burn::module::Module>(
+    run: &Run,
+    model: M,
+    forward: Forward<M>,
+    config: &Path,
+    resume: bool,
+) -> Result<()> {
     let out = run.output_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
     std::fs::write(out.join("config.toml"), &run.text)?;
-    let model = run.model();
     println!(
         "unidl train: `{}` on back-end `{}`",
         config.display(),
@@ -270,9 +315,7 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
         model,
         &run.cfg.optimizer,
         run.cfg.schedule.clone(),
-        ImageClassification {
-            forward: SimpleCnn::forward,
-        },
+        ImageClassification { forward },
         tc,
         train,
         val,
@@ -309,6 +352,15 @@ fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
 
 fn eval(config: &Path, backend: Option<&str>) -> Result<()> {
     let run = Run::open(config, backend)?;
+    with_model!(&run, eval_model, config)
+}
+
+fn eval_model<M: burn::module::Module>(
+    run: &Run,
+    model: M,
+    forward: Forward<M>,
+    config: &Path,
+) -> Result<()> {
     let Some(val) = run.cfg.data.val.clone() else {
         bail!(
             "{}: [data] has no `val` set to evaluate on",
@@ -317,10 +369,8 @@ fn eval(config: &Path, backend: Option<&str>) -> Result<()> {
     };
     let ds = run.dataset(&val, false)?;
     let infer = construct_inference(
-        run.trained_model()?,
-        ImageClassification {
-            forward: SimpleCnn::forward,
-        },
+        run.trained_model(model)?,
+        ImageClassification { forward },
         Compose(vec![]),
         Classification {
             class_names: ds.classes(),
@@ -356,15 +406,23 @@ fn infer(
     images: &[PathBuf],
 ) -> Result<()> {
     let run = Run::open(config, backend)?;
+    with_model!(&run, infer_model, top_k, images)
+}
+
+fn infer_model<M: burn::module::Module>(
+    run: &Run,
+    model: M,
+    forward: Forward<M>,
+    top_k: Option<usize>,
+    images: &[PathBuf],
+) -> Result<()> {
     let mut options = run.cfg.infer.clone();
     if let Some(k) = top_k {
         options.top_k = k;
     }
     let infer = construct_inference(
-        run.trained_model()?,
-        ImageClassification {
-            forward: SimpleCnn::forward,
-        },
+        run.trained_model(model)?,
+        ImageClassification { forward },
         run.preprocess()?,
         Classification {
             class_names: run.class_names(),

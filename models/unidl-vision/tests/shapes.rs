@@ -115,7 +115,7 @@ fn any_class_and_channel_count_and_the_small_image_stem() {
     let d = crate::common::count_params(&m) as i64 - 11_689_512;
     assert_eq!(
         d,
-        (64 * 1 * 9 - 64 * 3 * 49) + (512 * 10 + 10 - 512 * 1000 - 1000)
+        (64 * 9 - 64 * 3 * 49) + (512 * 10 + 10 - 512 * 1000 - 1000)
     );
 
     let m = VggConfig::new(11, true)

@@ -18,6 +18,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
+use unidl_tensor::trace;
 
 pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetVariant, MbConv};
 pub use resnet::{Block, ResNet, ResNetConfig};
@@ -85,12 +86,23 @@ impl Classifier {
     ///
     /// # Shapes
     /// `[B, C, H, W]` → `[B, classes]`.
+    /// Traced output shapes are recorded twice: with the inner model's paths
+    /// and prefixed with the variant (`ResNet.layer1`), the paths this enum's
+    /// modules have.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        match self {
-            Self::ResNet(m) => m.forward(x),
-            Self::Vgg(m) => m.forward(x),
-            Self::EfficientNet(m) => m.forward(x),
+        let (prefix, run): (&str, &dyn Fn(Tensor<4>) -> Tensor<2>) = match self {
+            Self::ResNet(m) => ("ResNet", &|x| m.forward(x)),
+            Self::Vgg(m) => ("Vgg", &|x| m.forward(x)),
+            Self::EfficientNet(m) => ("EfficientNet", &|x| m.forward(x)),
+        };
+        if !trace::active() {
+            return run(x);
         }
+        let (y, inner) = trace::capture(|| run(x));
+        for t in inner {
+            trace::record(&format!("{prefix}.{}", t.path), &t.shape);
+        }
+        y
     }
 
     /// Input channels.

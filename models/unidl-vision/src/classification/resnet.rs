@@ -279,13 +279,15 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// Class logits. Records the output shape of the stem, each stage and the
-    /// classifier for model summaries ([`unidl_tensor::trace`]).
+    /// Class logits. Records the output shapes of `bn1` (stem before the
+    /// pool), `stem`, `layer1` … `layer4`, `avgpool` and `fc` for model
+    /// summaries ([`unidl_tensor::trace`]).
     ///
     /// # Shapes
     /// `[B, in_channels, H, W]` → `[B, num_classes]`. Any `H, W ≥ 1`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.bn1.forward(self.conv1.forward(x))); // [B, 64, H/2, W/2] (small: [B, 64, H, W])
+        trace::record("bn1", &x.dims());
         let x = match &self.maxpool {
             Some(p) => p.forward(x), // [B, 64, H/4, W/4]
             None => x,

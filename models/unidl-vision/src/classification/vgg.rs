@@ -243,15 +243,16 @@ pub struct Vgg {
 }
 
 impl Vgg {
-    /// Class logits. Records the output shape after each max-pool
-    /// (`features.block1` … `block5`), the average pool and the classifier.
+    /// Class logits. Records the output shape of each convolution (after its
+    /// ReLU and pool: `features.{k}`), of each block (`features.block1` …
+    /// `block5`), the average pool, `fc1` … `fc3` and `classifier`.
     ///
     /// # Shapes
     /// `[B, in_channels, H, W]` → `[B, num_classes]`, `H, W ≥ 32`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x;
         let mut block = 0;
-        for f in &self.features {
+        for (k, f) in self.features.iter().enumerate() {
             x = f.conv.forward(x); // [B, C_k, H_k, W_k]
             if let Some(bn) = &f.bn {
                 x = bn.forward(x);
@@ -260,7 +261,10 @@ impl Vgg {
             if f.pool {
                 x = self.maxpool.forward(x); // [B, C_k, H_k/2, W_k/2]
                 block += 1;
-                if trace::active() {
+            }
+            if trace::active() {
+                trace::record(&format!("features.{k}"), &x.dims());
+                if f.pool {
                     trace::record(&format!("features.block{block}"), &x.dims());
                 }
             }
@@ -268,9 +272,12 @@ impl Vgg {
         let x = self.avgpool.forward(x); // [B, 512, 7, 7]
         trace::record("avgpool", &x.dims());
         let x = x.flatten::<2>(1, 3); // [B, 25088]
-        let x = self.dropout.forward(relu(self.fc1.forward(x))); // [B, 4096]
-        let x = self.dropout.forward(relu(self.fc2.forward(x))); // [B, 4096]
-        let y = self.fc3.forward(x); // [B, num_classes]
+        let x = relu(self.fc1.forward(x)); // [B, 4096]
+        trace::record("fc1", &x.dims());
+        let x = relu(self.fc2.forward(self.dropout.forward(x))); // [B, 4096]
+        trace::record("fc2", &x.dims());
+        let y = self.fc3.forward(self.dropout.forward(x)); // [B, num_classes]
+        trace::record("fc3", &y.dims());
         trace::record("classifier", &y.dims());
         y
     }
