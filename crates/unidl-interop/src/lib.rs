@@ -20,6 +20,7 @@ pub mod pickle;
 pub mod pytorch;
 pub mod safetensors;
 pub mod keras;
+pub mod onnx;
 pub mod tf;
 
 pub use error::{InteropError, Result};

@@ -343,3 +343,424 @@ fn malformed_tf_bundles_give_typed_errors() {
         Err(InteropError::NotFound { .. })
     ));
 }
+
+// ------------------------------------------------------------------ ONNX
+
+use unidl_interop::onnx::{self, OnnxActivation, OnnxLayer};
+
+/// Sets every float parameter (BatchNorm running statistics included) to a
+/// deterministic pattern; variances stay positive.
+struct Pattern {
+    path: Vec<String>,
+    n: usize,
+    device: Device,
+}
+
+impl ModuleMapper for Pattern {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.n += 1;
+        let key = self.path.join(".");
+        let shape = param.val().dims();
+        let count: usize = shape.iter().product();
+        let k = self.n as f32;
+        let v: Vec<f32> = (0..count)
+            .map(|i| {
+                let s = (0.7 * i as f32 + 1.3 * k).sin() * 0.5;
+                if key.ends_with("running_var") {
+                    0.6 + s.abs()
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let device = self.device.clone();
+        param.map(|_| Tensor::from_data(TensorData::new(v, shape.to_vec()), &device))
+    }
+}
+
+fn patterned<M: Module>(m: M, dev: &Device) -> M {
+    m.map(&mut Pattern {
+        path: Vec::new(),
+        n: 0,
+        device: dev.clone(),
+    })
+}
+
+struct Cnn {
+    conv: unidl_nn::Conv2d,
+    bn: unidl_nn::BatchNorm2d,
+    max: unidl_nn::MaxPool2d,
+    avg: unidl_nn::AvgPool2d,
+    fc: unidl_nn::Linear,
+}
+
+fn cnn(dev: &Device) -> Cnn {
+    use unidl_nn::*;
+    Cnn {
+        conv: patterned(
+            Conv2dConfig::new([3, 4], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(dev),
+            dev,
+        ),
+        bn: BatchNorm2d::from(patterned(burn::nn::BatchNormConfig::new(4).init(dev), dev)),
+        max: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        avg: AvgPool2dConfig::new([2, 2])
+            .with_strides([1, 1])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(),
+        fc: patterned(LinearConfig::new(4, 3).init(dev), dev),
+    }
+}
+
+impl Cnn {
+    fn layers(&self) -> Vec<OnnxLayer> {
+        vec![
+            OnnxLayer::from_conv2d(&self.conv).unwrap(),
+            OnnxLayer::from_batch_norm(self.bn.inner()).unwrap(),
+            OnnxLayer::Activation(OnnxActivation::Relu),
+            OnnxLayer::from_max_pool2d(&self.max).unwrap(),
+            OnnxLayer::from_avg_pool2d(&self.avg).unwrap(),
+            OnnxLayer::GlobalAvgPool,
+            OnnxLayer::Flatten,
+            OnnxLayer::from_linear(&self.fc).unwrap(),
+            OnnxLayer::Activation(OnnxActivation::Sigmoid),
+        ]
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [n, _, _, _] = x.dims();
+        let y = self.bn.inner().forward(self.conv.forward(x)); // [N, 4, 8, 8]
+        let y = self
+            .avg
+            .forward(self.max.forward(burn::tensor::activation::relu(y))); // [N, 4, 5, 5]
+        let y = y.mean_dim(3).mean_dim(2).reshape([n, 4]); // [N, 4]
+        burn::tensor::activation::sigmoid(self.fc.forward(y)) // [N, 3]
+    }
+}
+
+struct Seq {
+    lstm: unidl_nn::Lstm,
+    gru: unidl_nn::Gru,
+}
+
+fn seq(dev: &Device) -> Seq {
+    use unidl_nn::*;
+    Seq {
+        lstm: patterned(
+            LstmConfig::new(4, 5)
+                .with_num_layers(2)
+                .with_bidirectional(true)
+                .with_batch_first(true)
+                .init(dev),
+            dev,
+        ),
+        gru: patterned(GruConfig::new(10, 3).with_batch_first(true).init(dev), dev),
+    }
+}
+
+impl Seq {
+    fn layers(&self) -> Vec<OnnxLayer> {
+        vec![
+            OnnxLayer::from_lstm(&self.lstm).unwrap(),
+            OnnxLayer::from_gru(&self.gru).unwrap(),
+            OnnxLayer::Activation(OnnxActivation::Tanh),
+        ]
+    }
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let (y, _) = self.lstm.forward(x, None); // [N, T, 10]
+        let (y, _) = self.gru.forward(y, None); // [N, T, 3]
+        y.tanh()
+    }
+}
+
+/// `fixtures/onnx/unidl_export.json`, written by `gen/gen_onnx.py` after
+/// running the exported files in onnxruntime.
+#[derive(serde::Deserialize)]
+struct OrtRun {
+    sha256: String,
+    input_shape: Vec<usize>,
+    input: Vec<f32>,
+    output_shape: Vec<usize>,
+    output: Vec<f32>,
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The exported files are byte-identical to the ones onnxruntime ran (their
+/// SHA-256 is recorded), and unidl's forward pass matches onnxruntime's
+/// output. `UNIDL_WRITE_ONNX_FIXTURES=1` rewrites the files instead (then
+/// rerun `gen/gen_onnx.py`).
+#[test]
+fn onnx_export_matches_onnxruntime() {
+    let dev = device();
+    let dir = fixtures().join("onnx");
+    let cnn = cnn(&dev);
+    let rnn = seq(&dev);
+    let files = [
+        (
+            "unidl_cnn",
+            onnx::export_sequential(&cnn.layers(), &[2, 3, 8, 8]).unwrap(),
+        ),
+        (
+            "unidl_rnn",
+            onnx::export_sequential(&rnn.layers(), &[2, 5, 4]).unwrap(),
+        ),
+    ];
+    if std::env::var_os("UNIDL_WRITE_ONNX_FIXTURES").is_some() {
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(format!("{name}.onnx")), bytes).unwrap();
+        }
+        return;
+    }
+    let text = std::fs::read_to_string(dir.join("unidl_export.json")).unwrap();
+    let runs: BTreeMap<String, OrtRun> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["models"].clone(),
+    )
+    .unwrap();
+    for (name, bytes) in &files {
+        let committed = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
+        assert!(
+            committed == *bytes,
+            "{name}.onnx: the writer's output changed; regenerate"
+        );
+        assert_eq!(
+            runs[*name].sha256,
+            sha256_hex(bytes),
+            "{name}: file onnxruntime ran"
+        );
+    }
+    let run = &runs["unidl_cnn"];
+    let x = Tensor::<4>::from_data(
+        TensorData::new(run.input.clone(), run.input_shape.clone()),
+        &dev,
+    );
+    let y = cnn.forward(x);
+    assert_eq!(y.dims().to_vec(), run.output_shape);
+    let d = max_diff(&y.into_data().try_to_vec::<f32>().unwrap(), &run.output);
+    assert!(d < 1e-4, "cnn: max |Δ| = {d}");
+    let run = &runs["unidl_rnn"];
+    let x = Tensor::<3>::from_data(
+        TensorData::new(run.input.clone(), run.input_shape.clone()),
+        &dev,
+    );
+    let y = rnn.forward(x);
+    assert_eq!(y.dims().to_vec(), run.output_shape);
+    let d = max_diff(&y.into_data().try_to_vec::<f32>().unwrap(), &run.output);
+    assert!(d < 1e-4, "rnn: max |Δ| = {d}");
+
+    // The reader gets the writer's initializers back.
+    let back = onnx::read_onnx_initializers(dir.join("unidl_cnn.onnx")).unwrap();
+    let w = &back.tensors["conv0_weight"];
+    assert_eq!(w.shape, [4, 3, 3, 3]);
+    assert_eq!(
+        w.data.to_f32(),
+        cnn.conv
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    );
+}
+
+/// SHA-256 (FIPS 180-4), for checking which file a script validated.
+fn sha256_hex(data: &[u8]) -> String {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+    for block in msg.chunks(64) {
+        let mut w = [0u32; 64];
+        for i in 0..16 {
+            w[i] = u32::from_be_bytes(block[4 * i..4 * i + 4].try_into().unwrap());
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let mut v = h;
+        for i in 0..64 {
+            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
+            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+            let t1 = v[7]
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
+            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+            let t2 = s0.wrapping_add(maj);
+            v = [
+                t1.wrapping_add(t2),
+                v[0],
+                v[1],
+                v[2],
+                v[3].wrapping_add(t1),
+                v[4],
+                v[5],
+                v[6],
+            ];
+        }
+        for (a, b) in h.iter_mut().zip(v) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
+}
+
+#[test]
+fn sha256_known_answer() {
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+/// Initializers of the Keras model exported by tf2onnx equal the weights the
+/// Keras reader + rules give (conv OIHW, dense `[in, out]`, attention
+/// `[E, heads·head_dim]`), and tf2onnx's LSTM `W` is unidl's `weight_ih` with
+/// the gates in ONNX's i, o, f, c order.
+#[test]
+fn onnx_initializers_of_the_keras_export_match_the_keras_weights() {
+    let onnx = onnx::read_onnx_initializers(fixtures().join("onnx/keras_ref.onnx")).unwrap();
+    assert_eq!(onnx.framework, unidl_interop::Framework::Onnx);
+    let keras = keras::read_keras(fixtures().join("keras/ref.keras")).unwrap();
+    let unidl = keras::keras_to_unidl(&keras).unwrap();
+    for (onnx_key, unidl_key) in [
+        ("ref_1/conv_1/convolution/ReadVariableOp:0", "conv.weight"),
+        ("ref_1/fc_1/Cast/ReadVariableOp:0", "fc.weight"),
+        ("ref_1/emb_1/GatherV2/ReadVariableOp:0", "emb.weight"),
+        ("ref_1/attn_1/query_1/Reshape:0", "attn.query.weight"),
+        (
+            "ref_1/attn_1/attention_output_1/Reshape_1:0",
+            "attn.output.weight",
+        ),
+    ] {
+        assert_eq!(
+            onnx.tensors[onnx_key], unidl.tensors[unidl_key],
+            "{onnx_key}"
+        );
+    }
+    let w = &onnx.tensors["W0__30"];
+    assert_eq!(w.shape, [1, 48, 16]);
+    let ih = unidl.tensors["lstm.layers.0.forward.weight_ih"]
+        .data
+        .to_f32();
+    let gate = |g: usize| &ih[g * 12 * 16..(g + 1) * 12 * 16];
+    let iofc: Vec<f32> = [0, 3, 1, 2]
+        .iter()
+        .flat_map(|&g| gate(g).to_vec())
+        .collect();
+    assert_eq!(w.data.to_f32(), iofc);
+    // Integer initializers come through as i64.
+    assert!(matches!(
+        onnx.tensors["const_fold_opt__104"].data,
+        HostData::I64(_)
+    ));
+}
+
+#[test]
+fn onnx_reader_typed_fields_and_malformed_files() {
+    let dir = fixtures().join("onnx");
+    let typed = onnx::read_onnx_initializers(dir.join("typed_fields.onnx")).unwrap();
+    assert_eq!(typed.tensors["i"].data, HostData::I64(vec![1, -2, 3]));
+    assert_eq!(typed.tensors["f"].shape, [2, 2]);
+    assert_eq!(
+        typed.tensors["f"].data,
+        HostData::F32(vec![0.5, 1.5, -2.0, 4.0])
+    );
+    match onnx::read_onnx_initializers(dir.join("external_data.onnx")) {
+        Err(InteropError::Unsupported { reason, .. }) => {
+            assert!(
+                reason.contains("`w`") && reason.contains("external"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    match onnx::read_onnx_initializers(dir.join("string_init.onnx")) {
+        Err(InteropError::Unsupported { reason, .. }) => {
+            assert!(reason.contains("`names`"), "{reason}")
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    match onnx::read_onnx_initializers(dir.join("short_raw.onnx")) {
+        Err(InteropError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("raw_data"), "{reason}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let cut = truncated_copy(&dir.join("unidl_rnn.onnx"), "cut.onnx", 0.6);
+    assert!(matches!(
+        onnx::read_onnx_initializers(&cut),
+        Err(InteropError::Corrupt { path, .. }) if path == cut
+    ));
+    assert!(matches!(
+        onnx::read_onnx_initializers(dir.join("absent.onnx")),
+        Err(InteropError::NotFound { .. })
+    ));
+}
+
+/// Shapes the writer cannot express are refused with the layer named.
+#[test]
+fn onnx_writer_rejects_inconsistent_layers() {
+    use unidl_interop::HostTensor;
+    let bad = OnnxLayer::Conv2d {
+        weight: HostTensor {
+            shape: vec![4, 3, 3],
+            data: HostData::F32(vec![0.0; 36]),
+        },
+        bias: None,
+        stride: [1, 1],
+        padding: [0; 4],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    match onnx::export_sequential(&[bad], &[1, 3, 8, 8]) {
+        Err(InteropError::Mapping { key, .. }) => {
+            assert!(key.contains("layer 0 (Conv2d)"), "{key}")
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+    let same = unidl_nn::Conv2dConfig::new([3, 4], [3, 3])
+        .with_padding(unidl_nn::PaddingConfig2d::Same)
+        .init(&device());
+    assert!(matches!(
+        OnnxLayer::from_conv2d(&same),
+        Err(InteropError::Mapping { .. })
+    ));
+}
