@@ -15,6 +15,7 @@
 pub mod error;
 pub mod host;
 pub mod mapping;
+pub mod mindspore;
 pub mod paddle;
 pub mod pickle;
 pub mod pytorch;
@@ -26,6 +27,7 @@ pub mod tf;
 pub use error::{InteropError, Result};
 pub use host::{Checkpoint, Framework, HostData, HostTensor};
 pub use mapping::{Layout, MappingRules, Report, default_rules, load_into};
+pub use mindspore::read_mindspore;
 pub use paddle::read_pdparams;
 pub use pytorch::read_pytorch;
 pub use safetensors::read_safetensors;

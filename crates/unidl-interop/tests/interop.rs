@@ -203,3 +203,44 @@ fn paddle_file_with_a_foreign_global_is_refused() {
     assert!(matches!(err, InteropError::Corrupt { .. }), "{err:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn mindspore_ckpt_matches_mindspore_logits() {
+    let ckpt = unidl_interop::read_mindspore(&fixture("mindspore/ref.ckpt")).unwrap();
+    assert_eq!(ckpt.framework, Framework::MindSpore);
+    assert_eq!(ckpt.tensors["fc.weight"].shape, vec![5, 20]);
+    let io = Fixture::load(&fixture("mindspore/io.json"));
+    let diff = parity(&ckpt, &io);
+    assert!(diff < 1e-4, "max |diff| = {diff}");
+}
+
+#[test]
+fn malformed_mindspore_files_give_typed_errors() {
+    let good = std::fs::read(fixture("mindspore/ref.ckpt")).unwrap();
+    let dir = std::env::temp_dir().join(format!("unidl-interop-ms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.ckpt");
+    // Truncated in the middle of a tensor.
+    std::fs::write(&path, &good[..good.len() - 7]).unwrap();
+    let err = unidl_interop::read_mindspore(&path).unwrap_err();
+    assert!(matches!(err, InteropError::Corrupt { .. }), "{err:?}");
+    // Wrong dtype name: "Float32" → "Complex" (same length keeps the framing).
+    let pos = good.windows(7).position(|w| w == b"Float32").unwrap();
+    let mut bad = good.clone();
+    bad[pos..pos + 7].copy_from_slice(b"Complex");
+    std::fs::write(&path, &bad).unwrap();
+    let err = unidl_interop::read_mindspore(&path).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Unsupported { reason, .. } if reason.contains("Complex") && reason.contains("conv.weight")),
+        "{err:?}"
+    );
+    // dtype with a different width than the content: "Float32" → "Float64".
+    bad[pos..pos + 7].copy_from_slice(b"Float64");
+    std::fs::write(&path, &bad).unwrap();
+    let err = unidl_interop::read_mindspore(&path).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Corrupt { reason, .. } if reason.contains("conv.weight")),
+        "{err:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
