@@ -479,7 +479,7 @@ pub fn keras_to_unidl(ckpt: &Checkpoint) -> Result<Checkpoint> {
                     let r = t.shape.len();
                     let mut perm = vec![r - 1, r - 2];
                     perm.extend(0..r - 2);
-                    ("weight", permute(t, &perm))
+                    ("weight", crate::mapping::permute(t, &perm)?)
                 }
                 "kernel" => {
                     return Err(InteropError::Mapping {
@@ -618,42 +618,4 @@ fn reshape(t: &HostTensor, shape: Vec<usize>) -> HostTensor {
         shape,
         data: t.data.clone(),
     }
-}
-
-/// `t` with its axes permuted (`out.shape[i] = t.shape[perm[i]]`).
-fn permute(t: &HostTensor, perm: &[usize]) -> HostTensor {
-    let shape: Vec<usize> = perm.iter().map(|&p| t.shape[p]).collect();
-    let r = t.shape.len();
-    let mut strides = vec![1usize; r];
-    for i in (0..r.saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * t.shape[i + 1];
-    }
-    let n: usize = shape.iter().product();
-    let mut idx = vec![0usize; r];
-    let mut src_of = Vec::with_capacity(n);
-    for _ in 0..n {
-        src_of.push(
-            idx.iter()
-                .zip(perm)
-                .map(|(&i, &p)| i * strides[p])
-                .sum::<usize>(),
-        );
-        for a in (0..r).rev() {
-            idx[a] += 1;
-            if idx[a] < shape[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
-    }
-    fn pick<T: Copy>(v: &[T], src: &[usize]) -> Vec<T> {
-        src.iter().map(|&i| v[i]).collect()
-    }
-    let data = match &t.data {
-        HostData::F32(v) => HostData::F32(pick(v, &src_of)),
-        HostData::F64(v) => HostData::F64(pick(v, &src_of)),
-        HostData::I64(v) => HostData::I64(pick(v, &src_of)),
-        HostData::Bool(v) => HostData::Bool(pick(v, &src_of)),
-    };
-    HostTensor { shape, data }
 }

@@ -4,7 +4,7 @@
 
 mod reference_model;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -12,6 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use reference_model::{Fixture, RefModel};
 use unidl_backend::Device;
 use unidl_interop::keras::{self, KERAS_BN_EPSILON};
+use unidl_interop::mapping::{self, MappingRules};
 use unidl_interop::{Checkpoint, HostData, InteropError, tf};
 
 fn device() -> Device {
@@ -22,61 +23,14 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Loads a unidl-named checkpoint into `module`: every float parameter must
-/// be present with its shape, and every key must be used.
-struct Loader<'a> {
-    ckpt: &'a Checkpoint,
-    path: Vec<String>,
-    used: BTreeSet<String>,
-    problems: Vec<String>,
-    device: Device,
-}
-
-impl ModuleMapper for Loader<'_> {
-    fn enter_module(&mut self, name: &str, _container: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let key = self.path.join(".");
-        let Some(t) = self.ckpt.tensors.get(&key) else {
-            self.problems.push(format!("missing `{key}`"));
-            return param;
-        };
-        let want = param.val().dims().to_vec();
-        if t.shape != want {
-            self.problems
-                .push(format!("`{key}`: checkpoint {:?}, model {want:?}", t.shape));
-            return param;
-        }
-        self.used.insert(key);
-        let data = TensorData::new(t.data.to_f32(), t.shape.clone());
-        let device = self.device.clone();
-        param.map(|_| Tensor::from_data(data, &device))
-    }
-}
-
-fn load_into(model: RefModel, ckpt: &Checkpoint, device: &Device) -> RefModel {
-    let mut loader = Loader {
-        ckpt,
-        path: Vec::new(),
-        used: BTreeSet::new(),
-        problems: Vec::new(),
-        device: device.clone(),
-    };
-    let model = model.map(&mut loader);
-    let unused: Vec<_> = ckpt
-        .tensors
-        .keys()
-        .filter(|k| !loader.used.contains(*k))
-        .collect();
-    assert!(
-        loader.problems.is_empty() && unused.is_empty(),
-        "{:?}; unused {unused:?}",
-        loader.problems
-    );
+/// Loads a checkpoint already under unidl names (what
+/// [`keras::keras_to_unidl`] gives) with the mapping layer's `load_into`,
+/// strictly: a missing, unexpected or mis-shaped key fails.
+fn load_into(model: RefModel, ckpt: &Checkpoint, _device: &Device) -> RefModel {
+    let rules = MappingRules::new();
+    let (model, report) = mapping::load_into(model, ckpt, &rules, true)
+        .unwrap_or_else(|e| panic!("{}: {e}", ckpt.source.display()));
+    assert!(report.mapping.converted.is_empty(), "{report}");
     model
 }
 
