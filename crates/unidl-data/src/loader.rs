@@ -161,12 +161,9 @@ pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch>
                 ),
             });
         }
+        // HWC -> CHW
         for ch in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    data.push(img.get(x, y, ch));
-                }
-            }
+            data.extend(img.data.iter().skip(ch).step_by(c));
         }
         labels.push(s.targets.label);
     }
@@ -212,4 +209,39 @@ pub fn collate_tokens(
         Tensor::from_i64(ids, &shape, device)?,
         Tensor::from_i64(mask, &shape, device)?.to_dtype(unidl_backend::DType::Bool)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Image;
+
+    #[test]
+    fn collate_images_lays_out_batch_channel_row_column() {
+        let samples: Vec<Sample> = (0..2)
+            .map(|s| {
+                let mut img = Image::new(3, 2, 3);
+                for (i, v) in img.data.iter_mut().enumerate() {
+                    *v = (s * 100 + i) as f32;
+                }
+                Sample::image(img, Some(s), format!("s{s}"))
+            })
+            .collect();
+        let device = Device::default();
+        let b = collate_images(&samples, &device).unwrap();
+        assert_eq!(b.images.shape(), [2, 3, 2, 3]);
+        let got = b.images.to_vec_f32().unwrap();
+        let mut want = Vec::new();
+        for s in &samples {
+            let img = s.image_input("image").unwrap();
+            for c in 0..3 {
+                for y in 0..2 {
+                    for x in 0..3 {
+                        want.push(img.get(x, y, c));
+                    }
+                }
+            }
+        }
+        assert_eq!(got, want);
+    }
 }

@@ -31,19 +31,19 @@ pub fn decode_image(bytes: &[u8], channels: Option<usize>) -> Result<Image, Stri
     let (w, h) = (img.width() as usize, img.height() as usize);
     let data: Vec<f32> = match want {
         1 => img
-            .to_luma8()
+            .into_luma8()
             .into_raw()
             .into_iter()
             .map(|v| v as f32 / 255.0)
             .collect(),
         3 => img
-            .to_rgb8()
+            .into_rgb8()
             .into_raw()
             .into_iter()
             .map(|v| v as f32 / 255.0)
             .collect(),
         4 => img
-            .to_rgba8()
+            .into_rgba8()
             .into_raw()
             .into_iter()
             .map(|v| v as f32 / 255.0)
