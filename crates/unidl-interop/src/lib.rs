@@ -23,6 +23,7 @@ pub mod safetensors;
 pub mod keras;
 pub mod onnx;
 pub mod tf;
+pub mod writer;
 
 pub use error::{InteropError, Result};
 pub use host::{Checkpoint, Framework, HostData, HostTensor};
@@ -31,3 +32,4 @@ pub use mindspore::read_mindspore;
 pub use paddle::read_pdparams;
 pub use pytorch::read_pytorch;
 pub use safetensors::read_safetensors;
+pub use writer::{save_pytorch_safetensors, to_pytorch_state_dict};
