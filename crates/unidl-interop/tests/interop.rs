@@ -303,3 +303,100 @@ fn writer_output_loads_in_torch() {
         ) < 1e-4
     );
 }
+
+fn host(shape: &[usize]) -> unidl_interop::HostTensor {
+    let n: usize = shape.iter().product();
+    unidl_interop::HostTensor::new(
+        shape.to_vec(),
+        unidl_interop::HostData::F32((0..n).map(|i| i as f32).collect()),
+        "t",
+    )
+    .unwrap()
+}
+
+fn values(t: &unidl_interop::HostTensor) -> Vec<f32> {
+    t.data.to_f32()
+}
+
+#[test]
+fn layout_rules_convert_each_axis_correctly() {
+    use unidl_interop::Layout;
+    // Transpose: [2, 3] → [3, 2].
+    let t = Layout::Transpose
+        .apply(&host(&[2, 3]), "fc.weight")
+        .unwrap();
+    assert_eq!(t.shape, vec![3, 2]);
+    assert_eq!(values(&t), vec![0., 3., 1., 4., 2., 5.]);
+    // HWIO [kh, kw, i, o] → OIHW: element (h, w, i, o) lands at (o, i, h, w).
+    let k = host(&[2, 3, 4, 5]);
+    let o = Layout::HwioToOihw.apply(&k, "conv.kernel").unwrap();
+    assert_eq!(o.shape, vec![5, 4, 2, 3]);
+    let (h, w, i, oc) = (1, 2, 3, 4);
+    let src = ((h * 3 + w) * 4 + i) * 5 + oc;
+    let dst = ((oc * 4 + i) * 2 + h) * 3 + w;
+    assert_eq!(values(&o)[dst], src as f32);
+    // and back.
+    assert_eq!(Layout::OihwToHwio.apply(&o, "k").unwrap(), k);
+    // Gates: Keras GRU z, r, h → PyTorch r, z, n along the last axis of [I, 3H].
+    let g = Layout::Gates {
+        from: "zrh".into(),
+        to: "rzn".into(),
+        axis: 1,
+    }
+    .apply(&host(&[1, 6]), "gru.kernel")
+    .unwrap();
+    assert_eq!(values(&g), vec![2., 3., 0., 1., 4., 5.]);
+    // Keras LSTM i, f, c, o is PyTorch's i, f, g, o: unchanged.
+    let same = Layout::Gates {
+        from: "ifco".into(),
+        to: "ifgo".into(),
+        axis: 0,
+    }
+    .apply(&host(&[8, 2]), "lstm")
+    .unwrap();
+    assert_eq!(same, host(&[8, 2]));
+    // Bad inputs are typed errors naming the key.
+    let err = Layout::HwioToOihw
+        .apply(&host(&[3, 3]), "dense.kernel")
+        .unwrap_err();
+    assert!(matches!(&err, InteropError::Mapping { key, .. } if key == "dense.kernel"));
+    let err = Layout::Gates {
+        from: "ifgo".into(),
+        to: "ifgx".into(),
+        axis: 0,
+    }
+    .apply(&host(&[8]), "lstm.bias")
+    .unwrap_err();
+    assert!(matches!(err, InteropError::Mapping { .. }));
+}
+
+#[test]
+fn qkv_split_and_bn_names_follow_the_rules() {
+    let dev = device();
+    let ckpt = unidl_interop::read_pytorch(&fixture("pytorch/ref.pt")).unwrap();
+    let rules = default_rules(Framework::PyTorch).unwrap();
+    let types = unidl_interop::mapping::module_types(&RefModel::new(&dev, 1e-5));
+    assert_eq!(types["bn"], "BatchNorm");
+    assert_eq!(types["fc"], "Linear");
+    let (mapped, log) = unidl_interop::mapping::map_checkpoint(&ckpt, &rules, &types).unwrap();
+    // in_proj_weight [36, 12] rows q, k, v, each [out, in], then transposed to [in, out].
+    let w = &ckpt.tensors["attn.in_proj_weight"];
+    let rows = values(w);
+    let k = &mapped["attn.key.weight"];
+    assert_eq!(k.shape, vec![12, 12]);
+    // key.weight[in = 3, out = 5] = in_proj_weight[12 + 5, 3].
+    assert_eq!(values(k)[3 * 12 + 5], rows[(12 + 5) * 12 + 3]);
+    assert_eq!(
+        values(&mapped["attn.value.bias"]),
+        values(&ckpt.tensors["attn.in_proj_bias"])[24..].to_vec()
+    );
+    assert!(mapped.contains_key("bn.gamma") && mapped.contains_key("bn.beta"));
+    assert!(mapped.contains_key("lstm.layers.0.forward.weight_ih"));
+    assert_eq!(log.ignored, vec!["bn.num_batches_tracked".to_string()]);
+    assert!(
+        log.converted
+            .contains(&("fc.weight".to_string(), "transpose".to_string()))
+    );
+    // A `weight` outside a BatchNorm is not renamed to gamma.
+    assert!(mapped.contains_key("conv.weight"));
+}
