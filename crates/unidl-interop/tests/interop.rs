@@ -1,5 +1,6 @@
 //! Integration tests of the PyTorch, PaddlePaddle and MindSpore readers, the
-//! mapping layer and the safetensors writer, on `Device::flex()`.
+//! mapping layer and the safetensors writer; parity on every compiled-in CPU
+//! back-end (flex, and ndarray/tch under `cargo xtask test`).
 //!
 //! Fixtures come from `tests/fixtures/gen/gen_{pytorch,paddle,mindspore}.py`
 //! (committed, with the framework versions in each `io.json`).
@@ -25,16 +26,26 @@ fn fixture(rel: &str) -> PathBuf {
 
 /// Loads `ckpt` into a fresh reference model with the framework's default
 /// rules, strictly, and returns the largest logit difference.
+/// On every compiled-in CPU back-end (`reference_model::cpu_devices`).
 fn parity(ckpt: &Checkpoint, io: &Fixture) -> f32 {
-    let dev = device();
-    let rules = default_rules(ckpt.framework).unwrap();
-    let eps = rules.bn_epsilon.unwrap();
-    assert_eq!(eps, io.bn_epsilon, "reported epsilon is the framework's");
-    let model = RefModel::new(&dev, eps);
-    let (model, report) = load_into(model, ckpt, &rules, true)
-        .unwrap_or_else(|e| panic!("{}: {e}", ckpt.source.display()));
-    assert!(report.load.is_clean(), "{report}");
-    io.max_abs_diff(&model, &dev)
+    let mut worst = 0f32;
+    for (name, dev) in reference_model::cpu_devices() {
+        let rules = default_rules(ckpt.framework).unwrap();
+        let eps = rules.bn_epsilon.unwrap();
+        assert_eq!(eps, io.bn_epsilon, "reported epsilon is the framework's");
+        let model = RefModel::new(&dev, eps);
+        let (model, report) = load_into(model, ckpt, &rules, true)
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", ckpt.source.display()));
+        assert!(report.load.is_clean(), "{report}");
+        let d = io.max_abs_diff(&model, &dev);
+        assert!(
+            d < 1e-4,
+            "{name}: {}: max |diff| = {d}",
+            ckpt.source.display()
+        );
+        worst = worst.max(d);
+    }
+    worst
 }
 
 #[test]

@@ -111,34 +111,36 @@ fn keras_readers_agree_on_keys_shapes_and_values() {
 fn keras_archive_matches_keras_logits() {
     let fx = keras_fixture();
     assert_eq!(fx.bn_epsilon, KERAS_BN_EPSILON);
-    let dev = device();
     let archive = keras::read_keras_archive(fixtures().join("keras/ref.keras")).unwrap();
     let eps = archive.layer_epsilon("bn").unwrap();
     let mapped = keras::keras_to_unidl(&archive.checkpoint).unwrap();
-    let model = load_into(RefModel::new(&dev, eps), &mapped, &dev);
-    let diff = fx.max_abs_diff(&model, &dev);
-    assert!(diff < 1e-4, ".keras: max |Δ| = {diff}");
+    for (name, dev) in reference_model::cpu_devices() {
+        let model = load_into(RefModel::new(&dev, eps), &mapped, &dev);
+        let diff = fx.max_abs_diff(&model, &dev);
+        assert!(diff < 1e-4, "{name}: .keras: max |Δ| = {diff}");
+    }
 }
 
 #[test]
 fn keras_weights_h5_and_tf_checkpoint_match_keras_logits() {
     let fx = keras_fixture();
-    let dev = device();
-    for path in [
-        fixtures().join("keras/ref.weights.h5"),
-        fixtures().join("keras/ref_legacy.h5"),
-    ] {
-        let ckpt = keras::read_keras(&path).unwrap();
+    for (name, dev) in reference_model::cpu_devices() {
+        for path in [
+            fixtures().join("keras/ref.weights.h5"),
+            fixtures().join("keras/ref_legacy.h5"),
+        ] {
+            let ckpt = keras::read_keras(&path).unwrap();
+            let mapped = keras::keras_to_unidl(&ckpt).unwrap();
+            let model = load_into(RefModel::new(&dev, KERAS_BN_EPSILON), &mapped, &dev);
+            let diff = fx.max_abs_diff(&model, &dev);
+            assert!(diff < 1e-4, "{}: max |Δ| = {diff}", path.display());
+        }
+        let ckpt = tf::read_tf_checkpoint(fixtures().join("tf/ckpt/ref.index")).unwrap();
         let mapped = keras::keras_to_unidl(&ckpt).unwrap();
         let model = load_into(RefModel::new(&dev, KERAS_BN_EPSILON), &mapped, &dev);
         let diff = fx.max_abs_diff(&model, &dev);
-        assert!(diff < 1e-4, "{}: max |Δ| = {diff}", path.display());
+        assert!(diff < 1e-4, "{name}: tf checkpoint: max |Δ| = {diff}");
     }
-    let ckpt = tf::read_tf_checkpoint(fixtures().join("tf/ckpt/ref.index")).unwrap();
-    let mapped = keras::keras_to_unidl(&ckpt).unwrap();
-    let model = load_into(RefModel::new(&dev, KERAS_BN_EPSILON), &mapped, &dev);
-    let diff = fx.max_abs_diff(&model, &dev);
-    assert!(diff < 1e-4, "tf checkpoint: max |Δ| = {diff}");
 }
 
 /// Each Keras layout rule on a hand-made tensor whose values say where they
