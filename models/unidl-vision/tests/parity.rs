@@ -1,6 +1,7 @@
 //! Logits of torchvision models (seeded random weights and running
 //! statistics, eval mode) reproduced after loading their state dicts through
-//! the torchvision key mapping: within 1e-4 on flex.
+//! the torchvision key mapping: within 1e-4 on flex (times the largest
+//! logit where that exceeds 1).
 
 use std::path::{Path, PathBuf};
 
@@ -50,7 +51,11 @@ fn check_dir(dir: &Path) -> Vec<String> {
             .fold(0.0f32, f32::max);
         let scale = want.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
         eprintln!("{name}: max |Δlogit| = {worst:.2e} (max |logit| {scale:.2})");
-        assert!(worst <= TOL, "{name}: logits differ by {worst} (> {TOL})");
+        // 1e-4 absolute for logits of order one; relative to the largest logit
+        // beyond (random BN statistics make ResNet-101/152 logits reach 1e6,
+        // where one f32 ulp is already 0.06)
+        let tol = TOL * scale.max(1.0);
+        assert!(worst <= tol, "{name}: logits differ by {worst} (> {tol})");
         done.push(name.clone());
     }
     done
