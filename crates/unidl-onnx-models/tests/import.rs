@@ -98,6 +98,7 @@ macro_rules! reference_parity {
                 .unwrap_or_else(|e| panic!("{e}"));
             let out = model.forward(rec.x(&device), rec.t(&device));
             let diff = rec.max_abs_diff(out, rec.logits_shape[0]);
+            eprintln!("{name}: max |diff| {diff}");
             assert!(diff <= TOL, "{name}: max |diff| {diff} vs {}", $framework);
         }
     };
@@ -117,6 +118,7 @@ macro_rules! reduced_parity {
                 .unwrap_or_else(|e| panic!("{e}"));
             let x = rec.x(&device);
             let diff = rec.max_abs_diff(model.forward(x.clone()), rec.logits_shape[0]);
+            eprintln!("{name}: max |diff| {diff}");
             assert!(diff <= TOL, "{name}: max |diff| {diff} vs {}", $framework);
             let diff = rec.max_abs_diff(model.forward(x.slice([0..1])), 1);
             assert!(diff <= TOL, "{name} on one sample: max |diff| {diff}");
