@@ -85,21 +85,40 @@ fn weights(name: &str) -> &'static str {
         .weights
 }
 
-/// Runs a reference-model graph (inputs `x`, `t`) and checks parity.
+/// Every compiled-in CPU back-end (flex always; ndarray and tch under
+/// `cargo xtask test`).
+fn cpu_devices() -> Vec<(&'static str, Device)> {
+    use unidl_backend::{BackendKind, BackendSpec};
+    [BackendKind::Flex, BackendKind::NdArray, BackendKind::Tch]
+        .into_iter()
+        .filter(|k| k.is_compiled())
+        .map(|kind| {
+            let spec = BackendSpec { kind, index: None };
+            (kind.name(), spec.device().expect("compiled-in back-end"))
+        })
+        .collect()
+}
+
+/// Runs a reference-model graph (inputs `x`, `t`) and checks parity on every CPU back-end.
 macro_rules! reference_parity {
     ($test:ident, $module:ident, $framework:literal) => {
         #[test]
         fn $test() {
-            let device = Device::flex();
-            let name = stringify!($module);
-            let rec = record(name);
-            assert_eq!(rec.framework, $framework);
-            let model = load_burnpack($module::Model::new(&device), weights(name))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let out = model.forward(rec.x(&device), rec.t(&device));
-            let diff = rec.max_abs_diff(out, rec.logits_shape[0]);
-            eprintln!("{name}: max |diff| {diff}");
-            assert!(diff <= TOL, "{name}: max |diff| {diff} vs {}", $framework);
+            for (backend, device) in cpu_devices() {
+                let name = stringify!($module);
+                let rec = record(name);
+                assert_eq!(rec.framework, $framework);
+                let model = load_burnpack($module::Model::new(&device), weights(name))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let out = model.forward(rec.x(&device), rec.t(&device));
+                let diff = rec.max_abs_diff(out, rec.logits_shape[0]);
+                eprintln!("{name} on {backend}: max |diff| {diff}");
+                assert!(
+                    diff <= TOL,
+                    "{name} on {backend}: max |diff| {diff} vs {}",
+                    $framework
+                );
+            }
         }
     };
 }
@@ -110,18 +129,26 @@ macro_rules! reduced_parity {
     ($test:ident, $module:ident, $framework:literal) => {
         #[test]
         fn $test() {
-            let device = Device::flex();
-            let name = stringify!($module);
-            let rec = record(name);
-            assert_eq!(rec.framework, $framework);
-            let model = load_burnpack($module::Model::new(&device), weights(name))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let x = rec.x(&device);
-            let diff = rec.max_abs_diff(model.forward(x.clone()), rec.logits_shape[0]);
-            eprintln!("{name}: max |diff| {diff}");
-            assert!(diff <= TOL, "{name}: max |diff| {diff} vs {}", $framework);
-            let diff = rec.max_abs_diff(model.forward(x.slice([0..1])), 1);
-            assert!(diff <= TOL, "{name} on one sample: max |diff| {diff}");
+            for (backend, device) in cpu_devices() {
+                let name = stringify!($module);
+                let rec = record(name);
+                assert_eq!(rec.framework, $framework);
+                let model = load_burnpack($module::Model::new(&device), weights(name))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let x = rec.x(&device);
+                let diff = rec.max_abs_diff(model.forward(x.clone()), rec.logits_shape[0]);
+                eprintln!("{name} on {backend}: max |diff| {diff}");
+                assert!(
+                    diff <= TOL,
+                    "{name} on {backend}: max |diff| {diff} vs {}",
+                    $framework
+                );
+                let diff = rec.max_abs_diff(model.forward(x.slice([0..1])), 1);
+                assert!(
+                    diff <= TOL,
+                    "{name} on {backend}, one sample: max |diff| {diff}"
+                );
+            }
         }
     };
 }
