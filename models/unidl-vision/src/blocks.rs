@@ -1,12 +1,12 @@
 //! Building blocks shared by the vision models: convolution + batch norm,
 //! squeeze-and-excitation and stochastic depth (drop path).
 
-use burn::module::{Flag, Module, Param};
+use burn::module::{Flag, Module, Param, RunningState};
 use burn::nn::Initializer;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Distribution, Tensor};
 use unidl_backend::Device;
-use unidl_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, PaddingConfig2d};
+use unidl_nn::{Conv2d, Conv2dConfig, PaddingConfig2d};
 
 /// torchvision's convolution initialisation: Kaiming normal, fan-out, ReLU gain.
 pub(crate) fn kaiming_fan_out() -> Initializer {
@@ -16,8 +16,8 @@ pub(crate) fn kaiming_fan_out() -> Initializer {
     }
 }
 
-/// Batch-norm settings (PyTorch's `eps` and `momentum`; Burn uses the same
-/// momentum convention: `running = (1 - m) · running + m · batch`).
+/// Batch-norm settings (PyTorch's `eps` and `momentum`, same convention:
+/// `running = (1 - m) · running + m · batch`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormSettings {
     /// `eps`.
@@ -36,12 +36,88 @@ impl Default for NormSettings {
 }
 
 impl NormSettings {
-    /// A batch norm over `channels` with these settings.
+    /// A batch norm over `channels` with these settings (γ = 1, β = 0,
+    /// running mean 0, running variance 1).
     pub fn init(&self, channels: usize, device: &Device) -> BatchNorm {
-        BatchNormConfig::new(channels)
-            .with_epsilon(self.epsilon)
-            .with_momentum(self.momentum)
-            .init(device)
+        BatchNorm {
+            gamma: Param::from_tensor(Tensor::ones([channels], device)),
+            beta: Param::from_tensor(Tensor::zeros([channels], device)),
+            training: Param::from_bool(true),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// Batch normalisation as PyTorch's `BatchNorm2d` in training **and**
+/// evaluation. Burn's `BatchNorm` normalises identically but updates the
+/// running variance with the biased batch variance; PyTorch uses the
+/// unbiased one (`n / (n - 1)` times larger, `n` = values per channel), which
+/// matters where few values reach a channel (EfficientNet's 1×1 late stages,
+/// small batches). Same parameter names as Burn's (`gamma`, `beta`,
+/// `running_mean`, `running_var`), so keys and the torchvision mapping are
+/// unchanged.
+///
+/// Training means: the training flag is on and the input is on an autodiff
+/// device (Burn's rule); otherwise the running statistics are used.
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    /// Scale γ (PyTorch `weight`).
+    pub gamma: Param<Tensor<1>>,
+    /// Shift β (PyTorch `bias`).
+    pub beta: Param<Tensor<1>>,
+    /// Whether the layer is in training mode.
+    pub training: Param<Flag>,
+    /// Running mean.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (unbiased) variance.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Momentum of the running statistics.
+    pub momentum: f64,
+    /// `eps` added to the variance.
+    pub epsilon: f64,
+}
+
+impl BatchNorm {
+    /// # Shapes
+    /// `[B, C, …]` → `[B, C, …]`.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let device = input.device();
+        if !(device.is_autodiff() && self.training.is_enabled()) {
+            return burn::tensor::module::batch_norm(
+                input,
+                self.gamma.val(),
+                self.beta.val(),
+                self.running_mean.value().to_device(&device),
+                self.running_var.value().to_device(&device),
+                self.epsilon,
+            );
+        }
+        let dims = input.dims();
+        let n = dims.iter().product::<usize>() / dims[1];
+        let r = burn::tensor::module::batch_norm_train(
+            input,
+            self.gamma.val(),
+            self.beta.val(),
+            self.epsilon,
+        );
+        let unbiased = if n > 1 {
+            n as f64 / (n - 1) as f64
+        } else {
+            1.0
+        };
+        let m = self.momentum;
+        let mean = self.running_mean.value_sync().to_device(&device);
+        let var = self.running_var.value_sync().to_device(&device);
+        let mean = mean.mul_scalar(1.0 - m).add(r.mean.detach().mul_scalar(m));
+        let var = var
+            .mul_scalar(1.0 - m)
+            .add(r.variance.detach().mul_scalar(m * unbiased));
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        r.output
     }
 }
 

@@ -11,4 +11,5 @@ mod common;
 mod errors;
 mod parity;
 mod shapes;
+mod train_step;
 mod training;

@@ -22,12 +22,10 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
-use unidl_nn::{
-    BatchNorm, Conv2d, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
-};
+use unidl_nn::{Conv2d, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d};
 use unidl_tensor::trace;
 
-use crate::blocks::{ConvBn, NormSettings, conv};
+use crate::blocks::{BatchNorm, ConvBn, NormSettings, conv};
 use crate::error::{Result, VisionError, positive};
 
 /// ResNet configuration.

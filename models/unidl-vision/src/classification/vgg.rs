@@ -22,12 +22,12 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_nn::{
-    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, BatchNorm, Conv2d, Conv2dConfig, Dropout,
-    DropoutConfig, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, Conv2d, Conv2dConfig, Dropout, DropoutConfig,
+    Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
 };
 use unidl_tensor::trace;
 
-use crate::blocks::{NormSettings, kaiming_fan_out};
+use crate::blocks::{BatchNorm, NormSettings, kaiming_fan_out};
 use crate::error::{Result, VisionError, positive};
 
 /// VGG configuration.
