@@ -14,14 +14,14 @@
 
 pub mod error;
 pub mod host;
+pub mod keras;
 pub mod mapping;
 pub mod mindspore;
+pub mod onnx;
 pub mod paddle;
 pub mod pickle;
 pub mod pytorch;
 pub mod safetensors;
-pub mod keras;
-pub mod onnx;
 pub mod tf;
 pub mod writer;
 

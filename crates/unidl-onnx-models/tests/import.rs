@@ -102,9 +102,16 @@ fn cpu_devices() -> Vec<(&'static str, Device)> {
 /// Runs a reference-model graph (inputs `x`, `t`) and checks parity on every CPU back-end.
 macro_rules! reference_parity {
     ($test:ident, $module:ident, $framework:literal) => {
+        reference_parity!($test, $module, $framework, skip = []);
+    };
+    ($test:ident, $module:ident, $framework:literal, skip = [$($skip:literal),*]) => {
         #[test]
         fn $test() {
+            let skip: &[&str] = &[$($skip),*];
             for (backend, device) in cpu_devices() {
+                if skip.contains(&backend) {
+                    continue;
+                }
                 let name = stringify!($module);
                 let rec = record(name);
                 assert_eq!(rec.framework, $framework);
@@ -154,7 +161,42 @@ macro_rules! reduced_parity {
 }
 
 reference_parity!(torch_reference_matches_pytorch, torch_ref, "pytorch");
-reference_parity!(keras_reference_matches_keras, keras_ref_folded, "keras");
+// The folded tf2onnx graph adds an int32 constant to the int64 token ids;
+// burn-ndarray refuses mixed integer dtypes (flex and tch promote), see
+// `keras_reference_on_ndarray_is_refused_for_mixed_int_dtypes`.
+reference_parity!(
+    keras_reference_matches_keras,
+    keras_ref_folded,
+    "keras",
+    skip = ["ndarray"]
+);
+
+/// Records the one known back-end gap: if burn-ndarray starts accepting the
+/// graph, this fails so the skip above can be removed.
+#[test]
+fn keras_reference_on_ndarray_is_refused_for_mixed_int_dtypes() {
+    let Some((_, device)) = cpu_devices().into_iter().find(|(b, _)| *b == "ndarray") else {
+        return; // ndarray not compiled in: nothing to record
+    };
+    let rec = record("keras_ref_folded");
+    let model = load_burnpack(
+        keras_ref_folded::Model::new(&device),
+        weights("keras_ref_folded"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.forward(rec.x(&device), rec.t(&device))
+    }));
+    let msg = match r {
+        Ok(_) => panic!("burn-ndarray now runs keras_ref_folded: remove the skip"),
+        Err(e) => e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    };
+    assert!(msg.contains("Data type mismatch"), "{msg}");
+}
 reference_parity!(paddle_reference_matches_paddle, paddle_ref, "paddle");
 reference_parity!(
     mindspore_reference_matches_mindspore,

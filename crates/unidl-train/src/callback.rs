@@ -184,7 +184,7 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// A new early-stopping callback; a negative `min_delta` is a config error.
     pub fn new(config: EarlyStoppingConfig, monitor: Monitor) -> Result<Self> {
-        if !(config.min_delta >= 0.0) {
+        if config.min_delta.is_nan() || config.min_delta < 0.0 {
             return Err(TrainError::Config {
                 key: "trainer.early_stopping.min_delta".into(),
                 reason: format!("{} must be a non-negative number", config.min_delta),

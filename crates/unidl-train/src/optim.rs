@@ -166,49 +166,72 @@ impl std::fmt::Debug for Optimizer {
     }
 }
 
-/// Names of the model's trainable float parameters with their ids, by path.
-#[derive(Default)]
-struct Params {
+/// Finiteness of every float parameter (or, with `grads`, of every gradient
+/// that reached a parameter), gathered as lazy one-element flags and read
+/// back in one transfer, so the NaN guard costs one device sync per check
+/// instead of one per parameter.
+struct Finite<'a> {
     stack: Vec<String>,
-    list: Vec<(String, burn::module::ParamId, bool)>,
+    grads: Option<&'a GradientsParams>,
+    names: Vec<String>,
+    flags: Vec<BT<1, burn::tensor::Bool>>,
 }
 
-impl ModuleVisitor for Params {
-    fn enter_module(&mut self, name: &str, _c: &str) {
-        self.stack.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _c: &str) {
-        self.stack.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
-        let t = param.val();
-        let finite = t.clone().is_finite().all().into_scalar::<bool>();
-        self.list.push((self.stack.join("."), param.id, finite));
-    }
-}
-
-/// Checks gradients: any non-finite value is an error naming the parameter.
-struct GradCheck<'a> {
-    stack: Vec<String>,
-    grads: &'a GradientsParams,
-    found: usize,
-    bad: Option<String>,
-}
-
-impl ModuleVisitor for GradCheck<'_> {
-    fn enter_module(&mut self, name: &str, _c: &str) {
-        self.stack.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _c: &str) {
-        self.stack.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            self.found += 1;
-            if self.bad.is_none() && !g.is_finite().all().into_scalar::<bool>() {
-                self.bad = Some(self.stack.join("."));
-            }
+impl<'a> Finite<'a> {
+    fn new(grads: Option<&'a GradientsParams>) -> Self {
+        Finite {
+            stack: Vec::new(),
+            grads,
+            names: Vec::new(),
+            flags: Vec::new(),
         }
+    }
+
+    /// Number of tensors checked and the path of the first non-finite one.
+    fn first_bad(self) -> Result<(usize, Option<String>)> {
+        let n = self.names.len();
+        if n == 0 {
+            return Ok((0, None));
+        }
+        // As floats: every back-end reads f32 back, whatever it stores bools as.
+        let flags: Vec<BT<1>> = self.flags.into_iter().map(|f| f.float()).collect();
+        let all = BT::cat(flags, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainError::Model(format!("reading finiteness flags: {e:?}")))?;
+        let bad = all.iter().position(|&f| f < 0.5);
+        Ok((n, bad.map(|i| self.names[i].clone())))
+    }
+}
+
+impl ModuleVisitor for Finite<'_> {
+    fn enter_module(&mut self, name: &str, _c: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _c: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
+        let flag = match self.grads {
+            Some(g) => match g.get::<D>(param.id) {
+                Some(g) => g.is_finite().all(),
+                None => return,
+            },
+            None => param.val().is_finite().all(),
+        };
+        self.names.push(self.stack.join("."));
+        self.flags.push(flag);
+    }
+}
+
+/// Counts float parameters.
+#[derive(Default)]
+struct CountParams(usize);
+
+impl ModuleVisitor for CountParams {
+    fn visit_float<const D: usize>(&mut self, _param: &Param<BT<D>>) {
+        self.0 += 1;
     }
 }
 
@@ -216,9 +239,9 @@ impl ModuleVisitor for GradCheck<'_> {
 /// the key; a model without trainable parameters is [`TrainError::Model`].
 pub fn construct_optimizer<M: Module>(model: &M, config: &OptimizerConfig) -> Result<Optimizer> {
     config.validate()?;
-    let mut p = Params::default();
+    let mut p = CountParams::default();
     model.visit(&mut p);
-    if p.list.is_empty() {
+    if p.0 == 0 {
         return Err(TrainError::Model(
             "the model has no float parameters to optimize".into(),
         ));
@@ -369,17 +392,13 @@ impl Optimizer {
 /// gradient, or a parameter that became non-finite — each naming the parameter.
 pub fn update_learnable_parameter<M: Module>(model: M, optimizer: &mut Optimizer) -> Result<M> {
     let grads = optimizer.grads.take().ok_or(TrainError::NoGradients)?;
-    let mut check = GradCheck {
-        stack: Vec::new(),
-        grads: &grads,
-        found: 0,
-        bad: None,
-    };
+    let mut check = Finite::new(Some(&grads));
     model.visit(&mut check);
-    if check.found == 0 {
+    let (found, bad) = check.first_bad()?;
+    if found == 0 {
         return Err(TrainError::NoGradients);
     }
-    if let Some(param) = check.bad {
+    if let Some(param) = bad {
         return Err(TrainError::NonFinite {
             what: "gradient".into(),
             param,
@@ -388,12 +407,12 @@ pub fn update_learnable_parameter<M: Module>(model: M, optimizer: &mut Optimizer
     }
     let model = optimizer.inner.step(optimizer.lr, model, grads);
     optimizer.steps += 1;
-    let mut p = Params::default();
+    let mut p = Finite::new(None);
     model.visit(&mut p);
-    if let Some((param, _, _)) = p.list.iter().find(|(_, _, finite)| !finite) {
+    if let Some(param) = p.first_bad()?.1 {
         return Err(TrainError::NonFinite {
             what: "parameter after the update".into(),
-            param: param.clone(),
+            param,
             step: optimizer.steps,
         });
     }

@@ -316,6 +316,9 @@ fn chart_font() -> Option<&'static [u8]> {
     })
 }
 
+/// A line to draw: points, colour, legend label.
+type Series<'a> = (&'a [(f64, f64)], plotters::style::RGBColor, &'a str);
+
 /// Draws training loss per step and per-epoch losses (left) and validation
 /// accuracy (right) into a PNG, written atomically.
 pub fn plot_curves(path: &Path, steps: &[(u64, f64)], records: &[EpochRecord]) -> Result<()> {
@@ -365,7 +368,7 @@ pub fn plot_curves(path: &Path, steps: &[(u64, f64)], records: &[EpochRecord]) -
             mesh.disable_x_axis().disable_y_axis();
         }
         mesh.draw().map_err(|e| err(e.to_string()))?;
-        let series: [(&[(f64, f64)], RGBColor, &str); 3] = [
+        let series: [Series<'_>; 3] = [
             (&step_pts, RGBColor(150, 150, 220), "train (step)"),
             (&train_ep, BLUE, "train (epoch)"),
             (&val_ep, RED, "validation"),

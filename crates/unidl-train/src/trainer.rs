@@ -378,7 +378,16 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
                 return Err(e);
             }
         };
-        let model = update_learnable_parameter(model, &mut self.optimizer)?;
+        // Keep a handle (Burn clones share the tensors) so that a refused
+        // update leaves the trainer usable, with the weights of before the step.
+        let before = model.clone();
+        let model = match update_learnable_parameter(model, &mut self.optimizer) {
+            Ok(m) => m,
+            Err(e) => {
+                self.model = Some(before);
+                return Err(e);
+            }
+        };
         self.model = Some(model);
         self.global_step += 1;
         Ok(value)
@@ -711,8 +720,14 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
         let tmp = final_dir.with_extension("partial");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(io)?;
-        save_state_dict(&self.model().state_dict(), &tmp.join("model.safetensors"))
-            .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        // `valid()` folds Burn's per-thread running-state updates (BatchNorm
+        // statistics) into the shared value first; a plain state_dict of the
+        // training model can be one update behind.
+        save_state_dict(
+            &self.model().valid().state_dict(),
+            &tmp.join("model.safetensors"),
+        )
+        .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
         write_atomic(&tmp.join("optimizer.bin"), &self.optimizer.state_bytes()?).map_err(io)?;
         self.rewrite_state(&tmp)?;
         let _ = std::fs::remove_dir_all(&final_dir);

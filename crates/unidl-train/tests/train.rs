@@ -820,6 +820,67 @@ mod trainer {
         assert!(e.to_string().contains("keep_best"), "{e}");
     }
 
+    /// A loss of 0 whose gradient is infinite: `sum(sqrt(|w - w|))`.
+    struct InfiniteGradient;
+
+    impl TrainStep<SmallCnn> for InfiniteGradient {
+        fn loss(
+            &self,
+            model: &SmallCnn,
+            _samples: &[unidl_data::Sample],
+            _device: &Device,
+        ) -> Result<unidl_tensor::Tensor> {
+            let w = model.fc.weight.val();
+            Ok(unidl_tensor::Tensor::from_burn(
+                w.clone().sub(w).abs().sqrt().sum(),
+            )?)
+        }
+    }
+
+    #[test]
+    fn a_non_finite_gradient_names_step_and_parameter_and_keeps_the_weights() {
+        let dev = Device::flex();
+        let train = construct_dataset(
+            &mnist().join("train"),
+            &DatasetParams {
+                range: Some([0, 8]),
+                ..DatasetParams::default()
+            },
+        )
+        .unwrap();
+        let init = SmallCnn::new(&dev);
+        let mut t = construct_trainer(
+            init.clone(),
+            &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
+            Schedule::Constant,
+            InfiniteGradient,
+            TrainerConfig::new(1, 4, out("nan")),
+            train.clone(),
+            None,
+            &dev,
+        )
+        .unwrap();
+        let samples: Vec<_> = (0..4)
+            .map(|i| unidl_data::get_sample(&train, i).unwrap())
+            .collect();
+        let e = t.train_one_batch(&samples).unwrap_err();
+        match &e {
+            TrainError::NonFinite { what, param, step } => {
+                assert_eq!(
+                    (what.as_str(), param.as_str(), *step),
+                    ("gradient", "fc.weight", 0)
+                );
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        // The trainer is still usable and holds the weights of before the step.
+        assert_eq!(t.global_step(), 0);
+        let (a, b) = (t.model().state_dict(), init.state_dict());
+        for (k, v) in &a {
+            assert_eq!(v.to_vec_f32().unwrap(), b[k].to_vec_f32().unwrap(), "{k}");
+        }
+    }
+
     #[test]
     fn a_save_interrupted_mid_write_leaves_the_last_good_checkpoint() {
         let dir = out("crash");

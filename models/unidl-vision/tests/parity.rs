@@ -53,7 +53,10 @@ fn check_dir(dir: &Path) -> Vec<String> {
         eprintln!("{name}: max |Δlogit| = {worst:.2e} (max |logit| {scale:.2})");
         // The reference script damps each residual branch's last BN, so logits
         // stay of order one and an absolute tolerance is meaningful.
-        assert!(scale < 100.0, "{name}: reference logits of {scale} are not of order one");
+        assert!(
+            scale < 100.0,
+            "{name}: reference logits of {scale} are not of order one"
+        );
         assert!(worst <= TOL, "{name}: logits differ by {worst} (> {TOL})");
         done.push(name.clone());
     }
