@@ -63,22 +63,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Milliseconds per step: `rounds` timed blocks of `steps` after `warmup` steps; the median block.
-fn time(rounds: usize, steps: usize, warmup: usize, mut step: impl FnMut()) -> f64 {
-    for _ in 0..warmup {
-        step();
+/// Milliseconds per step of each variant: after `warmup` steps each, `rounds`
+/// rounds in which every variant runs a timed block of `steps`; the median block.
+fn time_interleaved(
+    rounds: usize,
+    steps: usize,
+    warmup: usize,
+    variants: &mut [Box<dyn FnMut() + '_>],
+) -> Vec<f64> {
+    for v in variants.iter_mut() {
+        for _ in 0..warmup {
+            v();
+        }
     }
-    median(
-        (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                for _ in 0..steps {
-                    step();
-                }
-                t.elapsed().as_secs_f64() * 1000.0 / steps as f64
-            })
-            .collect(),
-    )
+    let mut blocks = vec![Vec::with_capacity(rounds); variants.len()];
+    for _ in 0..rounds {
+        for (v, b) in variants.iter_mut().zip(blocks.iter_mut()) {
+            let t = Instant::now();
+            for _ in 0..steps {
+                v();
+            }
+            b.push(t.elapsed().as_secs_f64() * 1000.0 / steps as f64);
+        }
+    }
+    blocks.into_iter().map(median).collect()
 }
 
 fn python() -> Option<PathBuf> {
@@ -140,7 +148,7 @@ fn torch_ms(samples: &[Sample], steps: usize, warmup: usize) -> Option<(f64, Str
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, steps, warmup) = if quick { (3, 5, 2) } else { (5, 20, 5) };
+    let (rounds, steps, warmup) = if quick { (3, 5, 2) } else { (9, 10, 5) };
     let rt = unidl_backend::select(None, None)?;
     let device = rt.device.clone();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist/train");
@@ -157,32 +165,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Hand-written Burn loop on a batch collated once.
     let ad = device.clone().autodiff();
     unidl_backend::seed(&ad, 0);
-    let mut model = Cnn::new(&ad);
-    let mut opt = AdamConfig::new().init();
+    let mut model1 = Cnn::new(&ad);
+    let mut opt1 = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let b = collate_images(&samples, &ad)?;
     let x: Tensor<4> = b.images.into_burn()?;
     let y: Tensor<1, Int> = b.labels.ok_or("labels")?.into_burn()?;
-    let raw = time(rounds, steps, warmup, || {
-        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+    let raw_step = || {
+        let loss = loss_fn.forward(model1.forward(x.clone()), y.clone());
         let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = opt.step(1e-3, model.clone(), grads);
-    });
+        let grads = GradientsParams::from_grads(loss.backward(), &model1);
+        model1 = opt1.step(1e-3, model1.clone(), grads);
+    };
 
     // 2. The same loop collating the samples each step (the trainer's data path).
     unidl_backend::seed(&ad, 0);
-    let mut model = Cnn::new(&ad);
-    let mut opt = AdamConfig::new().init();
-    let raw_collate = time(rounds, steps, warmup, || {
+    let mut model2 = Cnn::new(&ad);
+    let mut opt2 = AdamConfig::new().init();
+    let collate_step = || {
         let b = collate_images(&samples, &ad).expect("collate");
         let x: Tensor<4> = b.images.into_burn().expect("images");
         let y: Tensor<1, Int> = b.labels.expect("labels").into_burn().expect("labels");
-        let loss = loss_fn.forward(model.forward(x), y);
+        let loss = loss_fn.forward(model2.forward(x), y);
         let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = opt.step(1e-3, model.clone(), grads);
-    });
+        let grads = GradientsParams::from_grads(loss.backward(), &model2);
+        model2 = opt2.step(1e-3, model2.clone(), grads);
+    };
 
     // 3. unidl's trainer: train_one_batch (collate, forward, loss, NaN guard, backward,
     //    gradient and parameter checks, update, schedule).
@@ -200,9 +208,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None,
         &device,
     )?;
-    let unidl = time(rounds, steps, warmup, || {
+    let trainer_step = || {
         trainer.train_one_batch(&samples).expect("train_one_batch");
-    });
+    };
+    // The variants take turns block by block, so drift in the machine's load
+    // affects all of them alike.
+    let mut variants: Vec<Box<dyn FnMut() + '_>> = vec![
+        Box::new(raw_step),
+        Box::new(collate_step),
+        Box::new(trainer_step),
+    ];
+    let t = time_interleaved(rounds, steps, warmup, &mut variants);
+    drop(variants);
+    let (raw, raw_collate, unidl) = (t[0], t[1], t[2]);
     let _ = std::fs::remove_dir_all(&out);
 
     println!("{:<44} {:>10}", "variant", "ms/step");
