@@ -18,7 +18,6 @@ use clap::{Parser, Subcommand};
 use unidl_backend::Device;
 use unidl_data::transform::{Compose, Registry};
 use unidl_data::{DatasetParams, PreparedDataset, Sample, construct_dataset};
-use unidl_tensor::module::{ModuleApi, load_state_dict_file};
 use unidl_train::{
     Classification, EvalConfig, ImageClassification, InferOptions, Metric, TrainerConfig,
     construct_evalvater, construct_inference, construct_trainer,
@@ -200,26 +199,13 @@ impl Run {
     }
 
     fn trained_model<M: burn::module::Module>(&self, model: M) -> Result<M> {
-        let ckpts = self.output_dir().join("checkpoints");
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&ckpts)
-            .with_context(|| {
-                format!(
-                    "{}: no checkpoints; run `unidl train` first",
-                    ckpts.display()
-                )
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() && p.extension().is_none())
-            .collect();
-        dirs.sort();
-        let Some(last) = dirs.pop() else {
-            bail!(
-                "{}: no checkpoints; run `unidl train` first",
-                ckpts.display()
-            );
-        };
-        let sd = load_state_dict_file(&last.join("model.safetensors"), &self.device)?;
-        Ok(model.load_state_dict(&sd)?)
+        unidl_train::load_model_checkpoint(
+            model,
+            &self.output_dir(),
+            unidl_train::CheckpointChoice::Latest,
+            &self.device,
+        )
+        .context("run `unidl train` first")
     }
 
     fn class_names(&self) -> Vec<String> {

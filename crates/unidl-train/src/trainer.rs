@@ -604,6 +604,7 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
     ) -> Result<Vec<EpochRecord>> {
         let summary = self.summary()?.to_string();
         let mut callbacks = self.builtin_callbacks()?;
+        let builtin = callbacks.len();
         callbacks.append(&mut self.callbacks);
         let begin = TrainBegin {
             config: &self.config,
@@ -625,8 +626,7 @@ impl<M: Module, S: TrainStep<M>> Trainer<M, S> {
             }
         }
         // Keep only the user's callbacks for a later call.
-        let builtin = self.builtin_callbacks()?.len();
-        self.callbacks = callbacks.split_off(builtin.min(callbacks.len()));
+        self.callbacks = callbacks.split_off(builtin);
         result?;
         Ok(self.records.clone())
     }
