@@ -27,7 +27,7 @@ mod select;
 pub use capability::{BackendReport, capabilities, report_for, require_dtype};
 pub use dtype::DType;
 pub use error::BackendError;
-pub use select::{BackendKind, BackendSpec, ENV_VAR, Runtime, backend_of, select};
+pub use select::{BackendKind, BackendSpec, ENV_VAR, Runtime, backend_of, cpu_devices, select};
 
 /// Burn's run-time device (re-exported so that callers need no direct Burn import).
 pub use burn::tensor::Device;

@@ -234,6 +234,17 @@ pub fn select(explicit: Option<&str>, config: Option<&str>) -> Result<Runtime, B
     })
 }
 
+/// The default device of every compiled-in CPU back-end (flex always;
+/// ndarray and tch when their features are on), with its name: what
+/// parity tests loop over to check "every CPU back-end".
+pub fn cpu_devices() -> Vec<(&'static str, Device)> {
+    [BackendKind::Flex, BackendKind::NdArray, BackendKind::Tch]
+        .into_iter()
+        .filter(|k| k.is_compiled())
+        .map(|kind| (kind.name(), make_device(kind, None)))
+        .collect()
+}
+
 /// Which back-end a device belongs to (autodiff devices answer for the device they wrap).
 pub fn backend_of(device: &Device) -> Option<BackendKind> {
     let text = format!("{device:?}").to_ascii_lowercase();

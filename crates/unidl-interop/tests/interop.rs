@@ -29,7 +29,7 @@ fn fixture(rel: &str) -> PathBuf {
 /// On every compiled-in CPU back-end (`reference_model::cpu_devices`).
 fn parity(ckpt: &Checkpoint, io: &Fixture) -> f32 {
     let mut worst = 0f32;
-    for (name, dev) in reference_model::cpu_devices() {
+    for (name, dev) in unidl_backend::cpu_devices() {
         let rules = default_rules(ckpt.framework).unwrap();
         let eps = rules.bn_epsilon.unwrap();
         assert_eq!(eps, io.bn_epsilon, "reported epsilon is the framework's");

@@ -172,20 +172,3 @@ impl Fixture {
             .fold(0.0, f32::max)
     }
 }
-
-/// Every compiled-in CPU back-end (flex always; ndarray and tch when their
-/// features are on, as in `cargo xtask test`), so parity is checked on each.
-#[allow(dead_code)]
-pub fn cpu_devices() -> Vec<(&'static str, Device)> {
-    use unidl_backend::{BackendKind, BackendSpec};
-    [BackendKind::Flex, BackendKind::NdArray, BackendKind::Tch]
-        .into_iter()
-        .filter(|k| k.is_compiled())
-        .map(|kind| {
-            let dev = BackendSpec { kind, index: None }
-                .device()
-                .expect("compiled-in back-end");
-            (kind.name(), dev)
-        })
-        .collect()
-}

@@ -114,7 +114,7 @@ fn keras_archive_matches_keras_logits() {
     let archive = keras::read_keras_archive(fixtures().join("keras/ref.keras")).unwrap();
     let eps = archive.layer_epsilon("bn").unwrap();
     let mapped = keras::keras_to_unidl(&archive.checkpoint).unwrap();
-    for (name, dev) in reference_model::cpu_devices() {
+    for (name, dev) in unidl_backend::cpu_devices() {
         let model = load_into(RefModel::new(&dev, eps), &mapped, &dev);
         let diff = fx.max_abs_diff(&model, &dev);
         assert!(diff < 1e-4, "{name}: .keras: max |Δ| = {diff}");
@@ -124,7 +124,7 @@ fn keras_archive_matches_keras_logits() {
 #[test]
 fn keras_weights_h5_and_tf_checkpoint_match_keras_logits() {
     let fx = keras_fixture();
-    for (name, dev) in reference_model::cpu_devices() {
+    for (name, dev) in unidl_backend::cpu_devices() {
         for path in [
             fixtures().join("keras/ref.weights.h5"),
             fixtures().join("keras/ref_legacy.h5"),

@@ -85,20 +85,6 @@ fn weights(name: &str) -> &'static str {
         .weights
 }
 
-/// Every compiled-in CPU back-end (flex always; ndarray and tch under
-/// `cargo xtask test`).
-fn cpu_devices() -> Vec<(&'static str, Device)> {
-    use unidl_backend::{BackendKind, BackendSpec};
-    [BackendKind::Flex, BackendKind::NdArray, BackendKind::Tch]
-        .into_iter()
-        .filter(|k| k.is_compiled())
-        .map(|kind| {
-            let spec = BackendSpec { kind, index: None };
-            (kind.name(), spec.device().expect("compiled-in back-end"))
-        })
-        .collect()
-}
-
 /// Runs a reference-model graph (inputs `x`, `t`) and checks parity on every CPU back-end.
 macro_rules! reference_parity {
     ($test:ident, $module:ident, $framework:literal) => {
@@ -108,7 +94,7 @@ macro_rules! reference_parity {
         #[test]
         fn $test() {
             let skip: &[&str] = &[$($skip),*];
-            for (backend, device) in cpu_devices() {
+            for (backend, device) in unidl_backend::cpu_devices() {
                 if skip.contains(&backend) {
                     continue;
                 }
@@ -136,7 +122,7 @@ macro_rules! reduced_parity {
     ($test:ident, $module:ident, $framework:literal) => {
         #[test]
         fn $test() {
-            for (backend, device) in cpu_devices() {
+            for (backend, device) in unidl_backend::cpu_devices() {
                 let name = stringify!($module);
                 let rec = record(name);
                 assert_eq!(rec.framework, $framework);
@@ -176,7 +162,7 @@ reference_parity!(
 #[test]
 fn keras_reference_int32_constants_are_refused_off_flex() {
     let rec = record("keras_ref_folded");
-    for (backend, device) in cpu_devices() {
+    for (backend, device) in unidl_backend::cpu_devices() {
         let expected = match backend {
             "ndarray" => "Data type mismatch",
             "tch" => "Unsupported dtype I32",
