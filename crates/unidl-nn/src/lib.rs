@@ -16,7 +16,7 @@
 //! | [`conv`]       | `Conv1d`/`2d`/`3d`, `ConvTranspose1d`/`2d`/`3d`                                          | Burn   |
 //! | [`layers`]     | `Linear`, `Dropout`, `Embedding`                                                         | Burn   |
 //! | [`norm`]       | `BatchNorm` (any rank), `LayerNorm`, `GroupNorm`                                         | Burn   |
-//! | [`norm`]       | [`BatchNorm1d`], [`BatchNorm2d`], [`BatchNorm3d`] (rank-checked wrappers of `BatchNorm`) | here   |
+//! | [`norm`]       | [`BatchNorm1d`], [`BatchNorm2d`], [`BatchNorm3d`], [`batch_norm`] (rank-checked, PyTorch's running-variance update) | here |
 //! | [`pool`]       | `MaxPool1d`/`2d`, `AvgPool1d`/`2d`, `AdaptiveAvgPool1d`/`2d`/`3d`                        | Burn   |
 //! | [`pool`]       | [`MaxPool3d`], [`AvgPool3d`], [`AdaptiveMaxPool1d`]/[`2d`](AdaptiveMaxPool2d)/[`3d`](AdaptiveMaxPool3d) | here |
 //! | [`pool`]       | [`GlobalAvgPool1d`]/`2d`/`3d`, [`GlobalMaxPool1d`]/`2d`/`3d`                             | here   |

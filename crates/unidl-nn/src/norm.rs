@@ -11,6 +11,13 @@
 //! Like Burn's, the wrappers use batch statistics (and update the running
 //! ones) only when the input is on an autodiff device and the module is in
 //! training mode; otherwise they normalise with the running statistics.
+//!
+//! Unlike Burn's, they update the running variance as PyTorch does, with the
+//! **unbiased** batch variance (`n / (n - 1)` times the biased one, `n` the
+//! values per channel); Burn 0.22.1 uses the biased one, which drifts from
+//! PyTorch where few values reach a channel (late 1×1 stages, small
+//! batches). [`batch_norm`] applies the same rule to a plain [`BatchNorm`].
+//! See `docs/DECISIONS.md` D20.
 
 use burn::config::Config;
 use burn::module::{
@@ -22,6 +29,60 @@ use burn::tensor::{Device, Tensor};
 pub use burn::nn::{
     BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig,
 };
+
+/// Batch normalisation with `bn`'s parameters, updating its running
+/// statistics as PyTorch's `nn.BatchNorm{1,2,3}d` do in training.
+///
+/// Training (the layer's training flag is on and `input` is on an autodiff
+/// device): normalises with the batch mean and biased variance, then sets
+/// `running_mean ← (1 − m)·running_mean + m·mean` and
+/// `running_var ← (1 − m)·running_var + m·var·n/(n − 1)`, `n` being the values
+/// per channel (`N·L`, `N·H·W`, …). Otherwise: normalises with the running
+/// statistics. Burn's `BatchNorm::forward` differs only in using the biased
+/// variance for the running update.
+///
+/// # Shapes
+/// `[N, C, …]` → `[N, C, …]`.
+///
+/// # Panics
+/// If `C` differs from the layer's channel count.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    let [channels] = bn.gamma.shape().dims();
+    let dims = input.dims();
+    assert!(
+        D >= 2 && dims[1] == channels,
+        "batch norm over {channels} channels got an input of shape {dims:?}"
+    );
+    let device = input.device();
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
+        return burn::tensor::module::batch_norm(
+            input,
+            bn.gamma.val(),
+            bn.beta.val(),
+            bn.running_mean.value().to_device(&device),
+            bn.running_var.value().to_device(&device),
+            bn.epsilon,
+        );
+    }
+    let n = dims.iter().product::<usize>() / channels;
+    let r =
+        burn::tensor::module::batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let unbiased = if n > 1 {
+        n as f64 / (n - 1) as f64
+    } else {
+        1.0
+    };
+    let m = bn.momentum;
+    let mean = bn.running_mean.value_sync().to_device(&device);
+    let var = bn.running_var.value_sync().to_device(&device);
+    let mean = mean.mul_scalar(1.0 - m).add(r.mean.detach().mul_scalar(m));
+    let var = var
+        .mul_scalar(1.0 - m)
+        .add(r.variance.detach().mul_scalar(m * unbiased));
+    bn.running_mean.update(mean.detach());
+    bn.running_var.update(var.detach());
+    r.output
+}
 
 /// Defines a rank-specific batch-norm config and wrapper module.
 macro_rules! batch_norm_nd {
@@ -188,7 +249,7 @@ impl BatchNorm1d {
             D == 2 || D == 3,
             "BatchNorm1d expects a rank-2 [N, C] or rank-3 [N, C, L] input, got rank {D}"
         );
-        self.inner.forward(input)
+        batch_norm(&self.inner, input)
     }
 }
 
@@ -204,7 +265,7 @@ impl BatchNorm2d {
     ///
     /// If `C` differs from `num_features`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        self.inner.forward(input)
+        batch_norm(&self.inner, input)
     }
 }
 
@@ -220,6 +281,6 @@ impl BatchNorm3d {
     ///
     /// If `C` differs from `num_features`.
     pub fn forward(&self, input: Tensor<5>) -> Tensor<5> {
-        self.inner.forward(input)
+        batch_norm(&self.inner, input)
     }
 }

@@ -179,6 +179,91 @@ fn batch_norm_wrapper_trains_like_batch_norm() {
     assert_eq!(format!("{valid}").split(' ').next(), Some("BatchNorm2d"));
 }
 
+/// Step `k`'s input of `n` values: `sin(0.37·i + k)·(1 + i mod 3)`.
+fn bn_input(n: usize, k: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((0.37 * i as f64 + k as f64).sin() * (1 + i % 3) as f64) as f32)
+        .collect()
+}
+
+/// Running statistics after three training steps equal PyTorch's
+/// `nn.BatchNorm{1,2,3}d` (unbiased running variance), values from
+/// `tests/reference/batch_norm.py`; Burn's own `BatchNorm` (biased update)
+/// does not match them.
+#[test]
+fn batch_norm_running_stats_match_pytorch() {
+    let d = dev().autodiff();
+    let check = |what: &str, bn: &BatchNorm, mean: &[f32], var: &[f32]| {
+        assert_close(&to_vec(bn.running_mean.value()), mean, 1e-6, what);
+        assert_close(&to_vec(bn.running_var.value()), var, 1e-6, what);
+    };
+    // three training steps on inputs of `shape`, flat; `f` reshapes and runs
+    let steps = |shape: &[usize], f: &dyn Fn(Tensor<1>)| {
+        let n = shape.iter().product();
+        for k in 0..3 {
+            f(Tensor::<1>::from_data(
+                TensorData::new(bn_input(n, k), [n]),
+                &d,
+            ));
+        }
+    };
+    // [4, 3]
+    let bn = BatchNorm1dConfig::new(3).init(&d);
+    steps(&[4, 3], &|x| drop(bn.forward(x.reshape([4, 3]))));
+    let v = bn.valid();
+    let (m, var) = (
+        [0.0271894, 0.0030857, -0.0729378],
+        [0.8900613, 1.3682133, 2.1326532],
+    );
+    check("BatchNorm1d [4, 3]", v.inner(), &m, &var);
+    // Burn's update differs
+    let burn_bn = BatchNormConfig::new(3).init(&d);
+    steps(&[4, 3], &|x| drop(burn_bn.forward(x.reshape([4, 3]))));
+    let burn_var = to_vec(burn_bn.valid().running_var.value());
+    assert!(
+        (burn_var[0] - var[0]).abs() > 1e-3,
+        "Burn's BatchNorm now matches PyTorch: {burn_var:?} (drop the local update, D20)"
+    );
+    // [2, 3, 2]
+    let bn = BatchNorm1dConfig::new(3).init(&d);
+    steps(&[2, 3, 2], &|x| drop(bn.forward(x.reshape([2, 3, 2]))));
+    check(
+        "BatchNorm1d [2, 3, 2]",
+        bn.valid().inner(),
+        &[0.0796976, 0.0189811, -0.1413413],
+        &[1.1257594, 1.5453271, 1.6400496],
+    );
+    // [2, 3, 2, 2]
+    let bn = BatchNorm2dConfig::new(3).init(&d);
+    steps(&[2, 3, 2, 2], &|x| {
+        drop(bn.forward(x.reshape([2, 3, 2, 2])))
+    });
+    check(
+        "BatchNorm2d [2, 3, 2, 2]",
+        bn.valid().inner(),
+        &[0.1279491, 0.1752019, -0.1217322],
+        &[1.1399431, 1.2415005, 1.3824155],
+    );
+    // [1, 2, 1, 1, 3] through the plain-BatchNorm function
+    let plain = BatchNormConfig::new(2).init(&d);
+    steps(&[1, 2, 1, 1, 3], &|x| {
+        drop(batch_norm(&plain, x.reshape([1, 2, 1, 1, 3])))
+    });
+    check(
+        "batch_norm [1, 2, 1, 1, 3]",
+        &plain.valid(),
+        &[0.3627815, 0.1581618],
+        &[0.9208291, 0.9146726],
+    );
+    // evaluation mode leaves the statistics alone
+    let frozen = bn.valid();
+    let before = to_vec(frozen.inner().running_var.value());
+    steps(&[2, 3, 2, 2], &|x| {
+        drop(frozen.forward(x.reshape([2, 3, 2, 2])))
+    });
+    assert_eq!(to_vec(frozen.inner().running_var.value()), before);
+}
+
 #[test]
 fn burn_pools_shapes() {
     let x3 = random([2, 3, 9], 19);

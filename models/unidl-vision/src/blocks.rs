@@ -1,18 +1,41 @@
 //! Building blocks shared by the vision models: convolution + batch norm,
 //! squeeze-and-excitation and stochastic depth (drop path).
 
-use burn::module::{Flag, Module, Param, RunningState};
+use burn::module::{Flag, Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Distribution, Tensor};
 use unidl_backend::Device;
-use unidl_nn::{Conv2d, Conv2dConfig, PaddingConfig2d};
+use unidl_nn::{BatchNorm2d, BatchNorm2dConfig, Conv2d, Conv2dConfig, Linear, PaddingConfig2d};
 
-/// torchvision's convolution initialisation: Kaiming normal, fan-out, ReLU gain.
-pub(crate) fn kaiming_fan_out() -> Initializer {
-    Initializer::KaimingNormal {
-        gain: std::f64::consts::SQRT_2,
-        fan_out_only: true,
+/// torchvision's `kaiming_normal_(mode="fan_out")` for a convolution with
+/// `out` output channels and a `k×k` kernel: N(0, 2 / (out·k²)). PyTorch's
+/// fan-out ignores groups; Burn's `KaimingNormal` divides it by the group
+/// count, which would start depthwise convolutions `√groups` times larger.
+pub(crate) fn conv_init(out: usize, k: usize) -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: (2.0 / (out * k * k) as f64).sqrt(),
+    }
+}
+
+/// Maps a layer's bias (torchvision zeroes most biases at initialisation).
+pub(crate) trait MapBias {
+    /// The layer with `f` applied to its bias, if it has one.
+    fn map_bias(self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self;
+}
+
+impl MapBias for Conv2d {
+    fn map_bias(mut self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self {
+        self.bias = self.bias.map(|b| b.map(&f));
+        self
+    }
+}
+
+impl MapBias for Linear {
+    fn map_bias(mut self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self {
+        self.bias = self.bias.map(|b| b.map(&f));
+        self
     }
 }
 
@@ -37,87 +60,14 @@ impl Default for NormSettings {
 
 impl NormSettings {
     /// A batch norm over `channels` with these settings (γ = 1, β = 0,
-    /// running mean 0, running variance 1).
-    pub fn init(&self, channels: usize, device: &Device) -> BatchNorm {
-        BatchNorm {
-            gamma: Param::from_tensor(Tensor::ones([channels], device)),
-            beta: Param::from_tensor(Tensor::zeros([channels], device)),
-            training: Param::from_bool(true),
-            running_mean: RunningState::new(Tensor::zeros([channels], device)),
-            running_var: RunningState::new(Tensor::ones([channels], device)),
-            momentum: self.momentum,
-            epsilon: self.epsilon,
-        }
-    }
-}
-
-/// Batch normalisation as PyTorch's `BatchNorm2d` in training **and**
-/// evaluation. Burn's `BatchNorm` normalises identically but updates the
-/// running variance with the biased batch variance; PyTorch uses the
-/// unbiased one (`n / (n - 1)` times larger, `n` = values per channel), which
-/// matters where few values reach a channel (EfficientNet's 1×1 late stages,
-/// small batches). Same parameter names as Burn's (`gamma`, `beta`,
-/// `running_mean`, `running_var`), so keys and the torchvision mapping are
-/// unchanged.
-///
-/// Training means: the training flag is on and the input is on an autodiff
-/// device (Burn's rule); otherwise the running statistics are used.
-#[derive(Module, Debug)]
-pub struct BatchNorm {
-    /// Scale γ (PyTorch `weight`).
-    pub gamma: Param<Tensor<1>>,
-    /// Shift β (PyTorch `bias`).
-    pub beta: Param<Tensor<1>>,
-    /// Whether the layer is in training mode.
-    pub training: Param<Flag>,
-    /// Running mean.
-    pub running_mean: RunningState<Tensor<1>>,
-    /// Running (unbiased) variance.
-    pub running_var: RunningState<Tensor<1>>,
-    /// Momentum of the running statistics.
-    pub momentum: f64,
-    /// `eps` added to the variance.
-    pub epsilon: f64,
-}
-
-impl BatchNorm {
-    /// # Shapes
-    /// `[B, C, …]` → `[B, C, …]`.
-    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        let device = input.device();
-        if !(device.is_autodiff() && self.training.is_enabled()) {
-            return burn::tensor::module::batch_norm(
-                input,
-                self.gamma.val(),
-                self.beta.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
-                self.epsilon,
-            );
-        }
-        let dims = input.dims();
-        let n = dims.iter().product::<usize>() / dims[1];
-        let r = burn::tensor::module::batch_norm_train(
-            input,
-            self.gamma.val(),
-            self.beta.val(),
-            self.epsilon,
-        );
-        let unbiased = if n > 1 {
-            n as f64 / (n - 1) as f64
-        } else {
-            1.0
-        };
-        let m = self.momentum;
-        let mean = self.running_mean.value_sync().to_device(&device);
-        let var = self.running_var.value_sync().to_device(&device);
-        let mean = mean.mul_scalar(1.0 - m).add(r.mean.detach().mul_scalar(m));
-        let var = var
-            .mul_scalar(1.0 - m)
-            .add(r.variance.detach().mul_scalar(m * unbiased));
-        self.running_mean.update(mean.detach());
-        self.running_var.update(var.detach());
-        r.output
+    /// running mean 0, running variance 1). `unidl-nn`'s [`BatchNorm2d`]
+    /// trains as PyTorch's `BatchNorm2d`, running variance included (Burn's
+    /// own `BatchNorm` updates it with the biased variance; D20).
+    pub fn init(&self, channels: usize, device: &Device) -> BatchNorm2d {
+        BatchNorm2dConfig::new(channels)
+            .with_epsilon(self.epsilon)
+            .with_momentum(self.momentum)
+            .init(device)
     }
 }
 
@@ -136,7 +86,7 @@ pub(crate) fn conv(
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .with_groups(groups)
         .with_bias(false)
-        .with_initializer(kaiming_fan_out())
+        .with_initializer(conv_init(channels[1], kernel))
         .init(device)
 }
 
@@ -147,7 +97,7 @@ pub struct ConvBn {
     /// The bias-free convolution.
     pub conv: Conv2d,
     /// The batch norm.
-    pub bn: BatchNorm,
+    pub bn: BatchNorm2d,
 }
 
 impl ConvBn {
@@ -193,10 +143,12 @@ pub struct SqueezeExcitation {
 impl SqueezeExcitation {
     /// Squeeze `channels` down to `squeeze` channels.
     pub fn new(channels: usize, squeeze: usize, device: &Device) -> Self {
+        // torchvision: Kaiming-normal weights, zero biases
         let c = |ch: [usize; 2]| {
             Conv2dConfig::new(ch, [1, 1])
-                .with_initializer(kaiming_fan_out())
+                .with_initializer(conv_init(ch[1], 1))
                 .init(device)
+                .map_bias(|b| b.zeros_like())
         };
         SqueezeExcitation {
             fc1: c([channels, squeeze]),

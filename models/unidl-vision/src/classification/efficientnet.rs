@@ -26,7 +26,9 @@
 //! The stochastic-depth probability grows linearly from 0 (first block) to
 //! `stochastic_depth_prob · (n-1)/n` (last block), as in torchvision.
 //! `width_mult`/`depth_mult` may be overridden to build reduced models
-//! (tests use a quarter-width B0).
+//! (tests use a quarter-width B0). Two options that torchvision does not
+//! have, both off by default: `small_input` (stride-1 stem for 28–32 px
+//! images) and `classifier_init_range` (the classifier's uniform init bound).
 //!
 //! Parameter names: `stem`, `stages.{s}.{b}.{expand,depthwise,se,project}`,
 //! `head`, `classifier`; torchvision's `features.{i}…block.{j}` numbering is
@@ -40,7 +42,7 @@ use unidl_backend::Device;
 use unidl_nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use unidl_tensor::trace;
 
-use crate::blocks::{ConvBn, NormSettings, SqueezeExcitation, StochasticDepth};
+use crate::blocks::{ConvBn, MapBias, NormSettings, SqueezeExcitation, StochasticDepth};
 use crate::error::{Result, VisionError, positive};
 
 /// B0 … B7.
@@ -132,6 +134,17 @@ pub struct EfficientNetConfig {
     /// Stochastic-depth probability reached by the last block (torchvision: 0.2).
     #[serde(default = "point_two")]
     pub stochastic_depth_prob: f64,
+    /// A stride-1 stem for 28–32 px inputs (not in torchvision; the same
+    /// idea as ResNet's `small_input`): the network then downsamples 16×
+    /// instead of 32×, so a 28-px digit ends in 2×2 maps rather than 1×1.
+    /// Parameters and keys are unchanged.
+    #[serde(default)]
+    pub small_input: bool,
+    /// Overrides the bound of the classifier's uniform initialisation
+    /// (torchvision: `1/√num_classes`, sized for 1000 classes; with 10
+    /// classes it starts training from logits of several units).
+    #[serde(default)]
+    pub classifier_init_range: Option<f64>,
 }
 
 fn point_two() -> f64 {
@@ -170,7 +183,15 @@ impl EfficientNetConfig {
             depth_mult: None,
             dropout: None,
             stochastic_depth_prob: 0.2,
+            small_input: false,
+            classifier_init_range: None,
         }
+    }
+
+    /// Uses the stride-1 stem for small images ([`Self::small_input`]).
+    pub fn with_small_input(mut self, small: bool) -> Self {
+        self.small_input = small;
+        self
     }
 
     /// Sets the number of classes.
@@ -246,16 +267,31 @@ impl EfficientNetConfig {
             })
             .collect();
         let last = stages_cfg[6].4;
-        let bound = 1.0 / (self.num_classes as f64).sqrt();
-        let mut classifier = LinearConfig::new(4 * last, self.num_classes)
+        let bound = self
+            .classifier_init_range
+            .unwrap_or(1.0 / (self.num_classes as f64).sqrt());
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(VisionError::Config {
+                key: "classifier_init_range".into(),
+                reason: format!("{bound} is not a positive number"),
+            });
+        }
+        let classifier = LinearConfig::new(4 * last, self.num_classes)
             .with_initializer(Initializer::Uniform {
                 min: -bound,
                 max: bound,
             })
-            .init(device);
-        classifier.bias = classifier.bias.map(|b| b.map(|t| t.zeros_like()));
+            .init(device)
+            .map_bias(|b| b.zeros_like());
         Ok(EfficientNet {
-            stem: ConvBn::new([self.in_channels, stem_out], 3, 2, 1, norm, device),
+            stem: ConvBn::new(
+                [self.in_channels, stem_out],
+                3,
+                if self.small_input { 1 } else { 2 },
+                1,
+                norm,
+                device,
+            ),
             stages,
             head: ConvBn::new([last, 4 * last], 1, 1, 1, norm, device),
             dropout: DropoutConfig::new(dropout).init(),
@@ -353,7 +389,7 @@ impl EfficientNet {
     /// # Shapes
     /// `[B, in_channels, H, W]` → `[B, num_classes]`. Any `H, W ≥ 1`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward_silu(x); // [B, 32·w, H/2, W/2]
+        let mut x = self.stem.forward_silu(x); // [B, 32·w, H/2, W/2] (small input: H, W)
         trace::record("stem", &x.dims());
         for (s, stage) in self.stages.iter().enumerate() {
             for b in stage {

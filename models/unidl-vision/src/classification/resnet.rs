@@ -22,10 +22,12 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
-use unidl_nn::{Conv2d, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d};
+use unidl_nn::{
+    BatchNorm2d, Conv2d, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
+};
 use unidl_tensor::trace;
 
-use crate::blocks::{BatchNorm, ConvBn, NormSettings, conv};
+use crate::blocks::{ConvBn, NormSettings, conv};
 use crate::error::{Result, VisionError, positive};
 
 /// ResNet configuration.
@@ -184,15 +186,15 @@ pub struct Block {
     /// First convolution (3×3 strided in a basic block, 1×1 in a bottleneck).
     pub conv1: Conv2d,
     /// Its batch norm.
-    pub bn1: BatchNorm,
+    pub bn1: BatchNorm2d,
     /// Second convolution (3×3; strided in a bottleneck).
     pub conv2: Conv2d,
     /// Its batch norm.
-    pub bn2: BatchNorm,
+    pub bn2: BatchNorm2d,
     /// Third convolution (1×1 expansion), bottleneck only.
     pub conv3: Option<Conv2d>,
     /// Its batch norm, bottleneck only.
-    pub bn3: Option<BatchNorm>,
+    pub bn3: Option<BatchNorm2d>,
     /// Projection shortcut when the shape changes.
     pub downsample: Option<ConvBn>,
 }
@@ -257,7 +259,7 @@ pub struct ResNet {
     /// Stem convolution (7×7 stride 2, or 3×3 stride 1 for small images).
     pub conv1: Conv2d,
     /// Stem batch norm.
-    pub bn1: BatchNorm,
+    pub bn1: BatchNorm2d,
     /// Stem max-pool (absent with the small-image stem).
     pub maxpool: Option<MaxPool2d>,
     /// Stage 1: `width` planes (64), stride 1.

@@ -22,12 +22,12 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_nn::{
-    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, Conv2d, Conv2dConfig, Dropout, DropoutConfig,
-    Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, BatchNorm2d, Conv2d, Conv2dConfig, Dropout,
+    DropoutConfig, Linear, LinearConfig, MaxPool2d, MaxPool2dConfig, PaddingConfig2d,
 };
 use unidl_tensor::trace;
 
-use crate::blocks::{BatchNorm, NormSettings, kaiming_fan_out};
+use crate::blocks::{MapBias, NormSettings, conv_init};
 use crate::error::{Result, VisionError, positive};
 
 /// VGG configuration.
@@ -156,7 +156,7 @@ impl VggConfig {
             features.push(VggConv {
                 conv: Conv2dConfig::new([c, v], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .with_initializer(kaiming_fan_out())
+                    .with_initializer(conv_init(v, 3))
                     .init(device)
                     .map_bias(|b| b.zeros_like()),
                 bn: self.batch_norm.then(|| norm.init(v, device)),
@@ -187,25 +187,6 @@ impl VggConfig {
     }
 }
 
-/// Zeroing a bias, as torchvision does for VGG.
-trait MapBias {
-    fn map_bias(self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self;
-}
-
-impl MapBias for Conv2d {
-    fn map_bias(mut self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self {
-        self.bias = self.bias.map(|b| b.map(&f));
-        self
-    }
-}
-
-impl MapBias for Linear {
-    fn map_bias(mut self, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self {
-        self.bias = self.bias.map(|b| b.map(&f));
-        self
-    }
-}
-
 /// One VGG convolution: 3×3 conv (with bias), optional batch norm, ReLU, and
 /// a 2×2 max-pool when it ends a block.
 #[derive(Module, Debug)]
@@ -213,7 +194,7 @@ pub struct VggConv {
     /// 3×3 convolution, padding 1.
     pub conv: Conv2d,
     /// Batch norm (`vgg*_bn` only).
-    pub bn: Option<BatchNorm>,
+    pub bn: Option<BatchNorm2d>,
     /// Whether a max-pool follows.
     pub pool: bool,
 }
