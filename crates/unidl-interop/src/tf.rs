@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use crate::error::{InteropError, Result};
-use crate::host::{Checkpoint, Framework, HostData, HostTensor};
+use crate::host::{Checkpoint, Framework, HostTensor};
 use crate::pickle::ElemType;
 
 /// Key of the serialized `TrackableObjectGraph` in TF2 checkpoints.
