@@ -55,14 +55,8 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D>
     );
     let device = input.device();
     if !(device.is_autodiff() && bn.training.is_enabled()) {
-        return burn::tensor::module::batch_norm(
-            input,
-            bn.gamma.val(),
-            bn.beta.val(),
-            bn.running_mean.value().to_device(&device),
-            bn.running_var.value().to_device(&device),
-            bn.epsilon,
-        );
+        // evaluation: Burn's own path (normalise with the running statistics)
+        return bn.forward(input);
     }
     let n = dims.iter().product::<usize>() / channels;
     let r =
