@@ -1,4 +1,5 @@
-//! `cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]`: builds a
+//! `cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]
+//! [--only train|infer] [--no-baseline]` (the last two: zoo only): builds a
 //! benchmark in release with the back-end's feature and runs it. Each
 //! benchmark prints its own figures and ratios against baselines measured in
 //! the same run (a hand-written Burn loop, PyTorch/torchvision when a Python
@@ -16,7 +17,9 @@ const BENCHES: [(&str, &str, &str); 3] = [
 /// Runs the command.
 pub fn run(rest: &[String]) -> Result<()> {
     let Some(which) = rest.first() else {
-        bail!("usage: cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]");
+        bail!(
+            "usage: cargo xtask bench <train|data|zoo> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
+        );
     };
     let Some(&(_, package, target)) = BENCHES.iter().find(|b| b.0 == which) else {
         bail!("unknown benchmark `{which}`; expected train, data or zoo");
@@ -34,8 +37,14 @@ pub fn run(rest: &[String]) -> Result<()> {
     cmd.env("UNIDL_BACKEND", &backend);
     cmd.env("UNIDL_TORCH_VENV", crate::env::torch_venv());
     cmd.arg("--");
-    if rest.iter().any(|a| a == "--quick") {
-        cmd.arg("--quick");
+    // Flags the benchmark binaries read themselves (zoo: `--only`, `--no-baseline`).
+    for flag in ["--quick", "--no-baseline"] {
+        if rest.iter().any(|a| a == flag) {
+            cmd.arg(flag);
+        }
+    }
+    if let Some(only) = crate::flag(rest, "--only") {
+        cmd.args(["--only", &only]);
     }
     crate::env::run(cmd)
 }

@@ -5,6 +5,9 @@
 //! torchvision on the same input bytes in the same run (`benches/zoo.py`,
 //! Python from `UNIDL_BENCH_PYTHON` or the torch venv `UNIDL_TORCH_VENV`).
 //! Figures are printed with their ratios. Not a test: nothing asserts.
+//!
+//! Flags: `--quick` (fewer rounds), `--only train|infer` (one of the two
+//! workloads, e.g. under a profiler), `--no-baseline` (skip PyTorch).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -115,13 +118,27 @@ fn report(what: &str, unidl: f64, torch: Option<(f64, String)>) {
             println!("{what}: ratio unidl / PyTorch = {:.2}x", unidl / t);
         }
         None => println!(
-            "{what}: PyTorch baseline: no Python with torch and torchvision found (set UNIDL_BENCH_PYTHON)"
+            "{what}: PyTorch baseline not run (--no-baseline, or no Python with torch and torchvision: set UNIDL_BENCH_PYTHON)"
         ),
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let baseline = !args.iter().any(|a| a == "--no-baseline");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).map(String::as_str).unwrap_or(""));
+    if let Some(o) = only
+        && o != "train"
+        && o != "infer"
+    {
+        return Err(format!("--only expects `train` or `infer`, got `{o}`").into());
+    }
+    let run_train = only.is_none_or(|o| o == "train");
+    let run_infer = only.is_none_or(|o| o == "infer");
     let (rounds, steps, warmup) = if quick { (3, 2, 1) } else { (5, 5, 2) };
     let rt = unidl_backend::select(None, None)?;
     let device: Device = rt.device.clone();
@@ -132,7 +149,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if quick { ", --quick" } else { "" }
     );
 
-    // 1. ResNet-18 (small-image stem, 10 classes) training step, batch 32×3×32×32, Adam.
+    if run_train {
+        train_bench(&device, rounds, steps, warmup, baseline)?;
+    }
+    if run_infer {
+        infer_bench(&device, rounds, steps, warmup, baseline)?;
+    }
+    Ok(())
+}
+
+/// ResNet-18 (small-image stem, 10 classes) training step, batch 32×3×32×32, Adam.
+fn train_bench(
+    device: &Device,
+    rounds: usize,
+    steps: usize,
+    warmup: usize,
+    baseline: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let ad = device.clone().autodiff();
     unidl_backend::seed(&ad, 0);
     let xv = values(32 * 3 * 32 * 32, 1);
@@ -155,30 +188,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report(
         "ResNet-18 train step, batch 32x3x32x32",
         train,
-        torch_ms(
-            "train",
-            &[("x.f32", bytes_f32(&xv)), ("y.i64", ybytes)],
-            &[rounds * steps, warmup],
-        ),
+        baseline
+            .then(|| {
+                torch_ms(
+                    "train",
+                    &[("x.f32", bytes_f32(&xv)), ("y.i64", ybytes)],
+                    &[rounds * steps, warmup],
+                )
+            })
+            .flatten(),
     );
-    drop(model);
+    Ok(())
+}
 
-    // 2. ResNet-50 inference, batch 8×3×224×224, eval mode, no autodiff.
-    unidl_backend::seed(&device, 0);
+/// ResNet-50 inference, batch 8×3×224×224, eval mode, no autodiff.
+fn infer_bench(
+    device: &Device,
+    rounds: usize,
+    steps: usize,
+    warmup: usize,
+    baseline: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    unidl_backend::seed(device, 0);
     let xv = values(8 * 3 * 224 * 224, 2);
-    let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [8, 3, 224, 224]), &device);
-    let model = ResNetConfig::new(50).init(&device)?.valid();
+    let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [8, 3, 224, 224]), device);
+    let model = ResNetConfig::new(50).init(device)?.valid();
     let infer = time(rounds, steps, warmup, || {
         let _ = model.forward(x.clone()).sum().into_scalar::<f32>();
     });
     report(
         "ResNet-50 inference, batch 8x3x224x224",
         infer,
-        torch_ms(
-            "infer",
-            &[("x.f32", bytes_f32(&xv))],
-            &[rounds * steps, warmup],
-        ),
+        baseline
+            .then(|| {
+                torch_ms(
+                    "infer",
+                    &[("x.f32", bytes_f32(&xv))],
+                    &[rounds * steps, warmup],
+                )
+            })
+            .flatten(),
     );
     Ok(())
 }
