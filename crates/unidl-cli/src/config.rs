@@ -20,6 +20,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// The model.
     pub model: ModelConfig,
+    /// Weights to start training from (zoo models: a torchvision checkpoint).
+    #[serde(default)]
+    pub pretrained: Option<PretrainedConfig>,
     /// The data.
     pub data: DataConfig,
     /// The optimizer (B.3.1 keys).
@@ -32,6 +35,27 @@ pub struct RunConfig {
     /// Inference defaults.
     #[serde(default)]
     pub infer: unidl_train::InferOptions,
+}
+
+/// `[pretrained]`: a torchvision state dict that a zoo model starts training
+/// from (fine-tuning). Read with `unidl_vision::torchvision::load_torchvision`;
+/// no code in the file is executed and nothing is downloaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainedConfig {
+    /// `.pth`/`.pt` (`torch.save(model.state_dict(), …)`, as torchvision
+    /// publishes its weights) or `.safetensors`; relative paths as for data.
+    pub path: PathBuf,
+    /// `true` (default): any missing, unexpected or misshapen key is an error
+    /// listing them all. `false`: load what matches, e.g. an ImageNet
+    /// checkpoint into a 10-class model (the classifier keeps its fresh
+    /// initialisation), and print what was skipped.
+    #[serde(default = "yes")]
+    pub strict: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn constant() -> Schedule {

@@ -52,7 +52,7 @@ macro_rules! with_model {
             ),
             (_, Some(zoo)) => $f(
                 run,
-                zoo.init(&run.device)?,
+                run.zoo_model(&zoo)?,
                 Classifier::forward as Forward<Classifier>
                 $(, $arg)*
             ),
@@ -127,6 +127,9 @@ struct Run {
     base: PathBuf,
     device: Device,
     backend: String,
+    /// Whether zoo models start from `[pretrained]` (set by `train` only:
+    /// eval and infer load the run's own checkpoint).
+    use_pretrained: bool,
 }
 
 impl Run {
@@ -147,7 +150,31 @@ impl Run {
             base,
             backend: rt.spec.to_string(),
             device: rt.device,
+            use_pretrained: false,
         })
+    }
+
+    /// The zoo model of the config, from `[pretrained]` when training.
+    fn zoo_model(&self, zoo: &unidl_vision::ClassifierConfig) -> Result<Classifier> {
+        let model = zoo.init(&self.device)?;
+        let Some(p) = self.cfg.pretrained.as_ref().filter(|_| self.use_pretrained) else {
+            return Ok(model);
+        };
+        let path = self.base.join(&p.path);
+        let (model, report) = if p.strict {
+            unidl_vision::torchvision::load_torchvision(model, &path, &self.device)
+        } else {
+            unidl_vision::torchvision::load_torchvision_lenient(model, &path, &self.device)
+        }
+        .with_context(|| format!("[pretrained] path = {}", path.display()))?;
+        if report.loaded.is_empty() {
+            bail!(
+                "[pretrained] path = {}: no tensor of it fits the model ({report})",
+                path.display()
+            );
+        }
+        println!("pretrained: {}: {report}", path.display());
+        Ok(model)
     }
 
     /// Side of the square input the model sees: the size of a `resize` in
@@ -261,7 +288,14 @@ fn summary<M: burn::module::Module>(run: &Run, model: M, forward: Forward<M>) ->
 }
 
 fn train(config: &Path, backend: Option<&str>, resume: bool) -> Result<()> {
-    let run = Run::open(config, backend)?;
+    let mut run = Run::open(config, backend)?;
+    if run.cfg.pretrained.is_some() && run.cfg.model.zoo().is_none() {
+        bail!(
+            "{}: [pretrained] needs a zoo model with torchvision weights (resnet, vgg, efficientnet)",
+            config.display()
+        );
+    }
+    run.use_pretrained = true;
     with_model!(&run, train_model, config, resume)
 }
 

@@ -213,3 +213,81 @@ fn quickstart_reaches_97_percent_on_held_out_digits() {
     assert!(acc >= 0.97, "held-out accuracy {acc}\n{csv}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[pretrained]`: a torchvision `torch.save` state dict (the reduced
+/// ResNet-50 of unidl-vision's parity test) starts a zoo model's training;
+/// strict loading refuses a checkpoint with a different classifier and names
+/// the keys, lenient loading keeps the fresh classifier and says so.
+#[test]
+fn training_starts_from_a_torchvision_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("unidl-cli-pre-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pth = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/unidl-vision/tests/reference/small/resnet50_w4.pth")
+        .canonicalize()
+        .unwrap();
+    let make = |classes: usize, strict: bool| {
+        let cfg = config(&dir, "");
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace(
+                "name = \"simple_cnn\"\nnum_classes = 10",
+                &format!(
+                    "name = \"resnet\"\ndepth = 50\nwidth = 4\nin_channels = 3\nnum_classes = {classes}\n\
+                     [pretrained]\npath = \"{}\"\nstrict = {strict}",
+                    pth.display()
+                ),
+            )
+            .replace("channels = 1", "channels = 3")
+            .replace(
+                "mean = [0.1307], std = [0.3081]",
+                "mean = [0.1307, 0.1307, 0.1307], std = [0.3081, 0.3081, 0.3081]",
+            )
+            .replace("epochs = 3", "epochs = 1");
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    };
+    let cfg = make(10, true);
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let line = out.lines().find(|l| l.starts_with("pretrained:")).unwrap();
+    assert!(
+        line.contains("resnet50_w4.pth: 267 loaded") && !line.contains(';'),
+        "{line}"
+    );
+
+    let cfg = make(4, true);
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("[pretrained] path") && out.contains("shape mismatch for fc.weight"),
+        "{out}"
+    );
+
+    let cfg = make(12, false);
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let line = out.lines().find(|l| l.starts_with("pretrained:")).unwrap();
+    assert!(
+        line.contains("265 loaded") && line.contains("shape mismatch for fc.bias"),
+        "{line}"
+    );
+
+    // fewer classes than the data has: a typed error naming a sample, no panic
+    let cfg = make(4, false);
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("but the model has 4 classes") && !out.contains("panicked"),
+        "{out}"
+    );
+
+    // the toy model has no torchvision counterpart
+    let cfg = config(&dir, "");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "[pretrained]\npath = \"x.pth\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("[pretrained] needs a zoo model"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

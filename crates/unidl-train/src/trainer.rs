@@ -967,6 +967,19 @@ impl<M> ImageClassification<M> {
         let x: burn::tensor::Tensor<4> = b.images.into_burn()?;
         let logits = (self.forward)(model, x);
         unidl_tensor::trace::record("(model)", &logits.dims());
+        // A label the classifier has no output for would index out of the
+        // logits inside the loss (a panic in the back-end): refuse it here.
+        let classes = logits.dims()[1];
+        if let Some(s) = samples
+            .iter()
+            .find(|s| s.targets.label.is_some_and(|l| l >= classes))
+        {
+            return Err(TrainError::Model(format!(
+                "{}: label {} but the model has {classes} classes (raise `num_classes`)",
+                s.source,
+                s.targets.label.unwrap_or_default()
+            )));
+        }
         Ok((logits, b.labels))
     }
 }

@@ -31,6 +31,10 @@ pub enum VisionError {
         /// What matched and what did not, in torchvision's key names.
         report: unidl_tensor::module::LoadReport,
     },
+    /// A PyTorch checkpoint could not be read (missing, corrupt, unsupported
+    /// pickle content); the error names the file.
+    #[error(transparent)]
+    Checkpoint(#[from] unidl_interop::InteropError),
     /// Reading the weights file or moving a tensor failed.
     #[error(transparent)]
     Module(#[from] unidl_tensor::module::ModuleError),

@@ -1,9 +1,12 @@
 //! Loading torchvision state dicts (safetensors) into the zoo's models.
 //!
-//! torchvision checkpoints are PyTorch `state_dict`s. Converted to
-//! safetensors (`safetensors.torch.save_file(model.state_dict(), path)`), they
-//! load with [`load_torchvision`]. No weights are downloaded: a user's
-//! pretrained torchvision checkpoint at a path is the supported route.
+//! torchvision checkpoints are PyTorch `state_dict`s. [`load_torchvision`]
+//! reads them as torchvision publishes them (`torch.save` zip files such as
+//! `resnet18-f37072fd.pth`, legacy `torch.save` pickles) or as safetensors,
+//! through `unidl-interop`'s PyTorch reader, which never executes pickle code
+//! (only tensors, containers and the `OrderedDict` of a state dict are
+//! understood). No weights are downloaded: a user's pretrained torchvision
+//! checkpoint at a path is the supported route.
 //!
 //! ## Key mapping
 //!
@@ -35,7 +38,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use unidl_backend::Device;
-use unidl_tensor::module::{LoadReport, ModuleApi, StateDict, load_state_dict_file};
+use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
 use crate::error::{Result, VisionError};
@@ -168,7 +171,8 @@ pub fn map_torchvision_state<M: TorchvisionNames>(
     Ok((usable, report))
 }
 
-/// Loads a torchvision state dict from a safetensors file, **strictly**: a
+/// Loads a torchvision state dict (`.pth`/`.pt` from `torch.save`, or
+/// safetensors) from `path`, **strictly**: a
 /// missing, unexpected or misshapen key is [`VisionError::Mismatch`] listing
 /// all of them in torchvision's names. Returns the model and the report.
 ///
@@ -177,8 +181,8 @@ pub fn map_torchvision_state<M: TorchvisionNames>(
 /// use unidl_vision::torchvision::load_torchvision;
 /// let device = unidl_backend::Device::flex();
 /// let model = ResNetConfig::new(50).init(&device)?;
-/// // resnet50.safetensors: safetensors.torch.save_file(torchvision_model.state_dict(), …)
-/// let (model, report) = load_torchvision(model, "resnet50.safetensors".as_ref(), &device)?;
+/// // torch.save(torchvision.models.resnet50(weights=…).state_dict(), "resnet50.pth")
+/// let (model, report) = load_torchvision(model, "resnet50.pth".as_ref(), &device)?;
 /// println!("{report}");
 /// # Ok::<(), unidl_vision::VisionError>(())
 /// ```
@@ -205,8 +209,19 @@ pub fn load_torchvision_lenient<M: TorchvisionNames>(
     path: &Path,
     device: &Device,
 ) -> Result<(M, LoadReport)> {
-    let source = load_state_dict_file(path, device)?;
+    let source = read_torch_state(path, device)?;
     let (usable, report) = map_torchvision_state(&model, &source)?;
     let (model, _) = model.load_state_dict_lenient(&usable)?;
     Ok((model, report))
+}
+
+/// Reads a PyTorch state dict in any format `unidl-interop` knows (zip or
+/// legacy `torch.save`, safetensors) onto `device`, by PyTorch's key names.
+pub fn read_torch_state(path: &Path, device: &Device) -> Result<StateDict> {
+    let ckpt = unidl_interop::read_pytorch(path)?;
+    let mut out = StateDict::new();
+    for (k, t) in &ckpt.tensors {
+        out.insert(k.clone(), t.to_tensor(device)?);
+    }
+    Ok(out)
 }

@@ -146,7 +146,54 @@ fn a_mismatched_state_dict_is_a_typed_error_naming_the_keys() {
             .unwrap();
     let e = load_torchvision(cfg.init(&dev).unwrap(), &bad, &dev).unwrap_err();
     assert!(
-        matches!(e, VisionError::Module(_)) && e.to_string().contains("truncated.safetensors"),
+        matches!(e, VisionError::Checkpoint(_)) && e.to_string().contains("truncated.safetensors"),
+        "{e}"
+    );
+}
+
+/// torchvision publishes `torch.save(state_dict)` zip files: the same
+/// weights as a `.pth` (written by `tests/reference/gen_pth.py`, with
+/// `num_batches_tracked`) load cleanly and give exactly the logits of the
+/// safetensors route, which match torchvision's.
+#[test]
+fn a_torch_save_pth_loads_like_its_safetensors() {
+    let dev = Device::flex();
+    let dir = small_ref();
+    let cfg: ClassifierConfig =
+        toml::from_str("name = \"resnet\"\ndepth = 50\nwidth = 4\nnum_classes = 10").unwrap();
+    let (a, ra) = load_torchvision(cfg.init(&dev).unwrap(), &dir.join("resnet50_w4.pth"), &dev)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (b, rb) = load_torchvision(
+        cfg.init(&dev).unwrap(),
+        &dir.join("resnet50_w4.safetensors"),
+        &dev,
+    )
+    .unwrap();
+    assert!(ra.is_clean() && ra.loaded == rb.loaded, "{ra}");
+    let io = load_state_dict_file(&dir.join("resnet50_w4.io.safetensors"), &dev).unwrap();
+    let x = io["input"].clone().into_burn::<4, Float>().unwrap();
+    let la: Vec<f32> = a
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let lb: Vec<f32> = b.forward(x).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(la, lb);
+    let want = io["logits"].to_vec_f32().unwrap();
+    let worst = la
+        .iter()
+        .zip(&want)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= TOL, "logits differ by {worst}");
+
+    // a file that is no checkpoint at all is an error naming it
+    let bad = std::env::temp_dir().join(format!("unidl-vision-notpth-{}.pth", std::process::id()));
+    std::fs::write(&bad, b"not a checkpoint").unwrap();
+    let e = load_torchvision(cfg.init(&dev).unwrap(), &bad, &dev).unwrap_err();
+    let _ = std::fs::remove_file(&bad);
+    assert!(
+        matches!(e, VisionError::Checkpoint(_)) && e.to_string().contains("notpth"),
         "{e}"
     );
 }
