@@ -22,12 +22,14 @@ use crate::pickle::{ElemType, TorchTensorRef, Value, torch_persistent_load, unpi
 /// (`torch.save` ≥ 1.6), safetensors, or the legacy pickle stream.
 pub fn read_pytorch(path: &Path) -> Result<Checkpoint> {
     let bytes = read_file(path)?;
+    // Safetensors before the legacy pickle: a safetensors header length whose
+    // low byte is 0x80 starts with the pickle PROTO opcode too.
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         read_zip(path, &bytes)
-    } else if bytes.first() == Some(&0x80) {
-        read_legacy(path, &bytes)
     } else if crate::safetensors::looks_like_safetensors(&bytes) {
         crate::safetensors::read_safetensors_bytes(path, &bytes, Framework::PyTorch)
+    } else if bytes.first() == Some(&0x80) {
+        read_legacy(path, &bytes)
     } else {
         Err(InteropError::Corrupt {
             path: path.to_path_buf(),

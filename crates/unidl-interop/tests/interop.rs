@@ -411,3 +411,26 @@ fn qkv_split_and_bn_names_follow_the_rules() {
     // A `weight` outside a BatchNorm is not renamed to gamma.
     assert!(mapped.contains_key("conv.weight"));
 }
+
+/// A safetensors file whose header length has 0x80 as its low byte starts
+/// with the same byte as a pickle stream; `read_pytorch` must still read it as
+/// safetensors (found on torchvision's resnet50 state dict).
+#[test]
+fn read_pytorch_tells_safetensors_from_a_legacy_pickle() {
+    let mut header = String::from(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#);
+    while header.len() < 0x80 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    assert_eq!(bytes[0], 0x80);
+    bytes.extend_from_slice(header.as_bytes());
+    for v in [1.5f32, -2.0] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let path = std::env::temp_dir().join(format!("unidl-st80-{}.safetensors", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let ckpt = unidl_interop::read_pytorch(&path);
+    let _ = std::fs::remove_file(&path);
+    let ckpt = ckpt.unwrap();
+    assert_eq!(ckpt.tensors["w"].data.to_f32(), vec![1.5, -2.0]);
+}
