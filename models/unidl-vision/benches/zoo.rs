@@ -123,6 +123,15 @@ fn report(what: &str, unidl: f64, torch: Option<(f64, String)>) {
     }
 }
 
+/// How each workload is timed, and whether PyTorch runs beside it.
+#[derive(Clone, Copy)]
+struct Plan {
+    rounds: usize,
+    steps: usize,
+    warmup: usize,
+    baseline: bool,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -140,6 +149,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_train = only.is_none_or(|o| o == "train");
     let run_infer = only.is_none_or(|o| o == "infer");
     let (rounds, steps, warmup) = if quick { (3, 2, 1) } else { (5, 5, 2) };
+    let plan = Plan {
+        rounds,
+        steps,
+        warmup,
+        baseline,
+    };
     let rt = unidl_backend::select(None, None)?;
     let device: Device = rt.device.clone();
     println!(
@@ -150,22 +165,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if run_train {
-        train_bench(&device, rounds, steps, warmup, baseline)?;
+        train_bench(&device, plan)?;
     }
     if run_infer {
-        infer_bench(&device, rounds, steps, warmup, baseline)?;
+        infer_bench(&device, plan)?;
     }
     Ok(())
 }
 
 /// ResNet-18 (small-image stem, 10 classes) training step, batch 32×3×32×32, Adam.
-fn train_bench(
-    device: &Device,
-    rounds: usize,
-    steps: usize,
-    warmup: usize,
-    baseline: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn train_bench(device: &Device, plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
+    let Plan {
+        rounds,
+        steps,
+        warmup,
+        baseline,
+    } = plan;
     let ad = device.clone().autodiff();
     unidl_backend::seed(&ad, 0);
     let xv = values(32 * 3 * 32 * 32, 1);
@@ -202,13 +217,13 @@ fn train_bench(
 }
 
 /// ResNet-50 inference, batch 8×3×224×224, eval mode, no autodiff.
-fn infer_bench(
-    device: &Device,
-    rounds: usize,
-    steps: usize,
-    warmup: usize,
-    baseline: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn infer_bench(device: &Device, plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
+    let Plan {
+        rounds,
+        steps,
+        warmup,
+        baseline,
+    } = plan;
     unidl_backend::seed(device, 0);
     let xv = values(8 * 3 * 224 * 224, 2);
     let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [8, 3, 224, 224]), device);
