@@ -40,70 +40,118 @@ pub struct LoadedBatch {
     pub state: crate::sampler::SamplerState,
 }
 
-/// An iterator of batches prepared by worker threads.
-pub struct DataLoader {
-    rx: Receiver<Result<LoadedBatch>>,
+/// A batch already collated by the loader (see [`DataLoader::with_collate`]).
+#[derive(Debug, Clone)]
+pub struct Collated<B> {
+    /// What the collate function returned.
+    pub batch: B,
+    /// Samples in the batch.
+    pub len: usize,
+    /// Epoch and position after this batch.
+    pub state: crate::sampler::SamplerState,
+}
+
+/// An iterator of batches prepared by worker threads: [`LoadedBatch`]es of
+/// samples ([`DataLoader::new`]) or batches collated off the consumer's
+/// thread ([`DataLoader::with_collate`]). Items are `Result<T, E>`.
+pub struct DataLoader<T = LoadedBatch, E = DataError> {
+    rx: Receiver<std::result::Result<T, E>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl DataLoader {
     /// Starts loading `dataset` in the order of `sampler`.
-    pub fn new(
-        dataset: PreparedDataset,
-        mut sampler: Sampler,
-        config: LoaderConfig,
-    ) -> Result<Self> {
-        if config.workers == 0 || config.prefetch == 0 {
-            return Err(DataError::config(
-                "loader",
-                "workers and prefetch must be at least 1",
-            ));
-        }
-        let (tx, rx) = sync_channel(config.prefetch);
-        let handle = std::thread::spawn(move || {
-            while let Some(batch) = sampler.next_batch() {
-                let state = sampler.state();
-                let chunk = batch.len().div_ceil(config.workers);
-                let loaded: Result<Vec<Sample>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = batch
-                        .chunks(chunk.max(1))
-                        .map(|part| {
-                            let ds = &dataset;
-                            scope.spawn(move || {
-                                part.iter()
-                                    .map(|&(e, i)| ds.get_sample_at(i, e))
-                                    .collect::<Result<Vec<_>>>()
-                            })
-                        })
-                        .collect();
-                    let mut out = Vec::with_capacity(batch.len());
-                    for h in handles {
-                        out.extend(h.join().map_err(|_| DataError::Invalid {
-                            what: "loader".into(),
-                            reason: "a worker panicked".into(),
-                        })??);
-                    }
-                    Ok(out)
-                });
-                let stop = loaded.is_err();
-                if tx
-                    .send(loaded.map(|samples| LoadedBatch { samples, state }))
-                    .is_err()
-                    || stop
-                {
-                    break;
-                }
-            }
-        });
-        Ok(DataLoader {
-            rx,
-            handle: Some(handle),
+    pub fn new(dataset: PreparedDataset, sampler: Sampler, config: LoaderConfig) -> Result<Self> {
+        spawn(dataset, sampler, config, |samples, state| {
+            Ok(LoadedBatch { samples, state })
         })
     }
 }
 
-impl Iterator for DataLoader {
-    type Item = Result<LoadedBatch>;
+impl<B: Send + 'static, E: From<DataError> + Send + 'static> DataLoader<Collated<B>, E> {
+    /// Starts loading `dataset` in the order of `sampler` and runs `collate`
+    /// on each batch in the loader's thread, so that the consumer (the
+    /// training loop) receives device-ready batches (Burn's `Batcher`
+    /// pattern). `collate` also receives the sampler state after the batch
+    /// (a seed for batch-level augmentation such as MixUp that is the same for
+    /// any worker count). A collate error ends the iteration after being returned.
+    pub fn with_collate(
+        dataset: PreparedDataset,
+        sampler: Sampler,
+        config: LoaderConfig,
+        collate: impl Fn(Vec<Sample>, &crate::sampler::SamplerState) -> std::result::Result<B, E>
+        + Send
+        + 'static,
+    ) -> Result<Self> {
+        spawn(dataset, sampler, config, move |samples, state| {
+            let len = samples.len();
+            Ok(Collated {
+                batch: collate(samples, &state)?,
+                len,
+                state,
+            })
+        })
+    }
+}
+
+fn spawn<T: Send + 'static, E: From<DataError> + Send + 'static>(
+    dataset: PreparedDataset,
+    mut sampler: Sampler,
+    config: LoaderConfig,
+    finish: impl Fn(Vec<Sample>, crate::sampler::SamplerState) -> std::result::Result<T, E>
+    + Send
+    + 'static,
+) -> Result<DataLoader<T, E>> {
+    if config.workers == 0 || config.prefetch == 0 {
+        return Err(DataError::config(
+            "loader",
+            "workers and prefetch must be at least 1",
+        ));
+    }
+    let (tx, rx) = sync_channel(config.prefetch);
+    let handle = std::thread::spawn(move || {
+        while let Some(batch) = sampler.next_batch() {
+            let state = sampler.state();
+            let chunk = batch.len().div_ceil(config.workers);
+            let loaded: Result<Vec<Sample>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(chunk.max(1))
+                    .map(|part| {
+                        let ds = &dataset;
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|&(e, i)| ds.get_sample_at(i, e))
+                                .collect::<Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(batch.len());
+                for h in handles {
+                    out.extend(h.join().map_err(|_| DataError::Invalid {
+                        what: "loader".into(),
+                        reason: "a worker panicked".into(),
+                    })??);
+                }
+                Ok(out)
+            });
+            let item = match loaded {
+                Ok(samples) => finish(samples, state),
+                Err(e) => Err(E::from(e)),
+            };
+            let stop = item.is_err();
+            if tx.send(item).is_err() || stop {
+                break;
+            }
+        }
+    });
+    Ok(DataLoader {
+        rx,
+        handle: Some(handle),
+    })
+}
+
+impl<T, E> Iterator for DataLoader<T, E> {
+    type Item = std::result::Result<T, E>;
     fn next(&mut self) -> Option<Self::Item> {
         match self.rx.recv() {
             Ok(b) => Some(b),

@@ -58,6 +58,12 @@ impl Cnn {
     }
 }
 
+impl unidl_train::ImageClassifier for Cnn {
+    fn classify(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -200,9 +206,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Cnn::new(&ad),
         &OptimizerConfig::new(OptimizerMethod::Adam, 1e-3),
         Schedule::Constant,
-        ImageClassification {
-            forward: Cnn::forward,
-        },
+        ImageClassification::default(),
         TrainerConfig::new(1, BATCH, &out),
         ds.clone(),
         None,

@@ -220,6 +220,22 @@ pub trait EvaluationTask<O>: Send + Sync {
     }
 }
 
+impl<O> EvaluationTask<O> for Box<dyn EvaluationTask<O>> {
+    fn supports(&self, metric: Metric) -> bool {
+        self.as_ref().supports(metric)
+    }
+    fn start(
+        &self,
+        metrics: &[Metric],
+        dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<O>>> {
+        self.as_ref().start(metrics, dataset)
+    }
+    fn options(&self, base: &InferOptions, dataset: &PreparedDataset) -> InferOptions {
+        self.as_ref().options(base, dataset)
+    }
+}
+
 /// An evaluator: an inference, the metrics to compute and the task that computes them.
 pub struct Evaluator<'a, M, P: Predictor<M>, Q: PostProcess> {
     infer: &'a Inference<M, P, Q>,
@@ -295,8 +311,8 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Evaluator<'_, M, P, Q> {
                 key: "default_dataset".into(),
                 reason: "no data set given and no default_dataset configured".into(),
             })?;
-        let options = self.task.options(self.infer.options(), ds);
-        let mut acc = self.task.start(&cfg.eval_metric, ds)?;
+        let options = (*self.task).options(self.infer.options(), ds);
+        let mut acc = (*self.task).start(&cfg.eval_metric, ds)?;
         let batch = options.batch_size;
         let mut i = 0;
         while i < ds.len() {

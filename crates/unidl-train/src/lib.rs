@@ -29,6 +29,7 @@ pub mod outputs;
 pub mod postprocess;
 pub mod records;
 pub mod schedule;
+pub mod task;
 pub mod trainer;
 
 pub use callback::{
@@ -58,7 +59,11 @@ pub use postprocess::{
 };
 pub use records::{ModelSummary, RunRecorder};
 pub use schedule::{ReduceOnPlateau, Schedule};
+pub use task::{
+    ImageBatch, ImageClassification, ImageClassifier, SequenceClassifier, Task, TaskIo, TaskPredictor,
+    TextClassification, TokenBatch, soft_cross_entropy,
+};
 pub use trainer::{
-    CheckpointChoice, EpochRecord, ImageClassification, TrainStep, Trainer, TrainerConfig,
-    construct_trainer, find_checkpoint, load_model_checkpoint,
+    CheckpointChoice, EpochRecord, Trainer, TrainerConfig, construct_trainer, find_checkpoint,
+    load_model_checkpoint,
 };

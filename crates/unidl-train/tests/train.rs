@@ -378,6 +378,12 @@ mod trainer {
         }
     }
 
+    impl ImageClassifier for SmallCnn {
+        fn classify(&self, images: BT<4>) -> BT<2> {
+            self.forward(images)
+        }
+    }
+
     fn mnist() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist")
     }
@@ -393,7 +399,7 @@ mod trainer {
         epochs: usize,
         out_dir: PathBuf,
         range: Option<[usize; 2]>,
-    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+    ) -> Trainer<SmallCnn, ImageClassification> {
         let dev = Device::flex();
         unidl_backend::seed(&dev, seed_model);
         trainer_with(SmallCnn::new(&dev), epochs, out_dir, range)
@@ -404,7 +410,7 @@ mod trainer {
         epochs: usize,
         out_dir: PathBuf,
         range: Option<[usize; 2]>,
-    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+    ) -> Trainer<SmallCnn, ImageClassification> {
         trainer_cfg(model, epochs, out_dir, range, |_| {})
     }
 
@@ -414,7 +420,7 @@ mod trainer {
         out_dir: PathBuf,
         range: Option<[usize; 2]>,
         edit: impl FnOnce(&mut TrainerConfig),
-    ) -> Trainer<SmallCnn, ImageClassification<SmallCnn>> {
+    ) -> Trainer<SmallCnn, ImageClassification> {
         let dev = Device::flex();
         let params = DatasetParams {
             seed: 3,
@@ -439,9 +445,7 @@ mod trainer {
             model,
             &OptimizerConfig::new(OptimizerMethod::Adam, 3e-3),
             Schedule::Constant,
-            ImageClassification {
-                forward: SmallCnn::forward,
-            },
+            ImageClassification::default(),
             cfg,
             train,
             Some(val),
@@ -516,9 +520,7 @@ mod trainer {
                 SmallCnn::new(&dev),
                 &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
                 Schedule::Constant,
-                ImageClassification {
-                    forward: SmallCnn::forward,
-                },
+                ImageClassification::default(),
                 TrainerConfig {
                     keep_last: 1,
                     workers: 1,
@@ -582,9 +584,7 @@ mod trainer {
                 init.clone(),
                 &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5),
                 Schedule::Constant,
-                ImageClassification {
-                    forward: SmallCnn::forward,
-                },
+                ImageClassification::default(),
                 TrainerConfig {
                     micro_batches: micro,
                     ..TrainerConfig::new(1, 16, out(&format!("micro{micro}")))
@@ -821,15 +821,34 @@ mod trainer {
     }
 
     /// A loss of 0 whose gradient is infinite: `sum(sqrt(|w - w|))`.
+    #[derive(Clone)]
     struct InfiniteGradient;
 
-    impl TrainStep<SmallCnn> for InfiniteGradient {
-        fn loss(
-            &self,
-            model: &SmallCnn,
-            _samples: &[unidl_data::Sample],
-            _device: &Device,
-        ) -> Result<unidl_tensor::Tensor> {
+    impl TaskIo for InfiniteGradient {
+        type Batch = ImageBatch;
+        type Post = Classification;
+        fn name(&self) -> &'static str {
+            "infinite_gradient"
+        }
+        fn collate(&self, samples: Vec<unidl_data::Sample>, device: &Device) -> Result<ImageBatch> {
+            ImageClassification::default().collate(samples, device)
+        }
+        fn post(&self) -> Classification {
+            Classification::default()
+        }
+        fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<ClassScore>>> {
+            Box::new(ClassificationTask)
+        }
+        fn default_metrics(&self) -> Vec<Metric> {
+            vec![Metric::Accuracy]
+        }
+    }
+
+    impl Task<SmallCnn> for InfiniteGradient {
+        fn forward(&self, model: &SmallCnn, batch: &ImageBatch) -> Result<unidl_tensor::Tensor> {
+            ImageClassification::default().forward(model, batch)
+        }
+        fn loss(&self, model: &SmallCnn, _batch: &ImageBatch) -> Result<unidl_tensor::Tensor> {
             let w = model.fc.weight.val();
             Ok(unidl_tensor::Tensor::from_burn(
                 w.clone().sub(w).abs().sqrt().sum(),

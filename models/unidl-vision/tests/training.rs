@@ -45,9 +45,7 @@ fn losses(model_toml: &str, side: usize, lr: f64, steps: usize) -> Vec<f64> {
         model,
         &OptimizerConfig::new(OptimizerMethod::Adam, lr),
         Schedule::Constant,
-        ImageClassification {
-            forward: Classifier::forward,
-        },
+        ImageClassification::default(),
         TrainerConfig {
             seed: 5,
             progress: Some(false),

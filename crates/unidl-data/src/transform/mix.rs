@@ -184,3 +184,51 @@ impl BatchTransform for CutMix {
         )
     }
 }
+
+/// A batch transform as written in a run config's `[data] batch_transforms`
+/// (`{ type = "mixup", alpha = 0.2, num_classes = 10 }`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BatchTransformConfig {
+    /// [`MixUp`].
+    Mixup {
+        /// Beta parameter (> 0).
+        alpha: f64,
+        /// Number of classes of the soft label.
+        num_classes: usize,
+    },
+    /// [`CutMix`].
+    Cutmix {
+        /// Beta parameter (> 0).
+        alpha: f64,
+        /// Number of classes of the soft label.
+        num_classes: usize,
+    },
+}
+
+impl BatchTransformConfig {
+    /// Builds the transform; a non-positive `alpha` or zero `num_classes` is a
+    /// config error naming the key.
+    pub fn build(&self) -> Result<Box<dyn BatchTransform>> {
+        let (alpha, num_classes) = match self {
+            BatchTransformConfig::Mixup { alpha, num_classes }
+            | BatchTransformConfig::Cutmix { alpha, num_classes } => (*alpha, *num_classes),
+        };
+        if !(alpha.is_finite() && alpha > 0.0) {
+            return Err(DataError::config(
+                "batch_transforms.alpha",
+                format!("{alpha} must be a positive number"),
+            ));
+        }
+        if num_classes == 0 {
+            return Err(DataError::config(
+                "batch_transforms.num_classes",
+                "must be at least 1",
+            ));
+        }
+        Ok(match self {
+            BatchTransformConfig::Mixup { .. } => Box::new(MixUp { alpha, num_classes }),
+            BatchTransformConfig::Cutmix { .. } => Box::new(CutMix { alpha, num_classes }),
+        })
+    }
+}

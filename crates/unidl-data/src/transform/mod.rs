@@ -46,7 +46,7 @@ pub use image::{
     CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomAffine, RandomCrop,
     RandomResizedCrop, Resize, VerticalFlip, adjust_hue,
 };
-pub use mix::{BatchTransform, CutMix, MixUp};
+pub use mix::{BatchTransform, BatchTransformConfig, CutMix, MixUp};
 
 /// The random generator every transform draws from (portable and reproducible).
 pub type Rng = rand_chacha::ChaCha8Rng;

@@ -1,0 +1,114 @@
+//! The task layer: everything task-specific in one place per task — the
+//! batch and its collation (run in the loader's thread, not the training
+//! thread), the loss, the raw outputs and their post-processing, and the
+//! metrics the evaluator computes. The trainer ([`crate::Trainer`]), the
+//! inference ([`crate::Inference`]) and the evaluator ([`crate::Evaluator`])
+//! are generic over [`Task`]; a model serves a task by implementing the
+//! task's model trait (e.g. [`ImageClassifier`]).
+//!
+//! | task | model trait | batch | loss | output | metrics |
+//! |---|---|---|---|---|---|
+//! | [`ImageClassification`] | [`ImageClassifier`] | `[B, C, H, W]` + labels or soft labels | (soft-target) cross-entropy, label smoothing | top-k classes | accuracy, top-5, P/R/F1 |
+//! | [`TextClassification`] | [`SequenceClassifier`] | padded ids `[B, T]` + mask + labels | cross-entropy | top-k classes | accuracy, P/R/F1 |
+//!
+//! How to add a task: `docs/ARCHITECTURE.md`, "How to add a task".
+
+mod classification;
+mod text;
+
+use burn::module::Module;
+use unidl_backend::Device;
+use unidl_data::Sample;
+use unidl_tensor::Tensor;
+
+use crate::error::Result;
+use crate::eval::{EvaluationTask, Metric};
+use crate::infer::{PostProcess, Predictor};
+
+pub use classification::{
+    ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy,
+};
+pub use text::{SequenceClassifier, TextClassification, TokenBatch};
+
+/// The model-independent half of a task: how samples become a batch, how
+/// raw outputs become per-sample results, and which metrics judge them.
+pub trait TaskIo: Clone + Send + Sync + 'static {
+    /// A collated batch on a device (targets included when the samples have them).
+    type Batch: Send + 'static;
+    /// The post-processing of raw outputs (Post-a/Post-b).
+    type Post: PostProcess + Clone + 'static;
+
+    /// A short name for messages (`"image_classification"`).
+    fn name(&self) -> &'static str;
+
+    /// Builds a batch from samples on `device`. Called by the data loader's
+    /// thread while training; errors name the offending sample.
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<Self::Batch>;
+
+    /// The post-processor turning raw outputs into per-sample results.
+    fn post(&self) -> Self::Post;
+
+    /// The evaluator side of the task: which metrics it computes from the
+    /// post-processed outputs and the samples' targets.
+    fn evaluation(&self) -> Box<dyn EvaluationTask<<Self::Post as PostProcess>::Output>>;
+
+    /// Metrics computed on the validation set after each epoch and by
+    /// `unidl eval` when the config names none.
+    fn default_metrics(&self) -> Vec<Metric>;
+}
+
+/// One task for model `M` (Tr-b: preprocess → model → postprocess, each
+/// overridable): the model-dependent half — raw outputs and the loss.
+/// Implementations usually require a model trait of the task
+/// (`impl<M: ImageClassifier> Task<M> for ImageClassification`).
+pub trait Task<M>: TaskIo {
+    /// Raw outputs of the model for a batch, first axis = sample (what the
+    /// post-processor reads).
+    fn forward(&self, model: &M, batch: &Self::Batch) -> Result<Tensor>;
+
+    /// The scalar training loss of a batch (targets required).
+    fn loss(&self, model: &M, batch: &Self::Batch) -> Result<Tensor>;
+
+    /// Loss and raw outputs from one forward pass where the task can (used
+    /// for validation); by default two passes.
+    fn loss_and_outputs(&self, model: &M, batch: &Self::Batch) -> Result<(Tensor, Tensor)> {
+        Ok((self.loss(model, batch)?, self.forward(model, batch)?))
+    }
+
+    /// Applied to the model after every optimizer update (weight constraints
+    /// such as TextCNN's max-norm); identity by default.
+    fn after_update(&self, model: M) -> M {
+        model
+    }
+}
+
+/// A [`Task`] as the inference's [`Predictor`]: collate, then forward.
+#[derive(Debug, Clone)]
+pub struct TaskPredictor<T>(pub T);
+
+impl<M: Module, T: Task<M>> Predictor<M> for TaskPredictor<T> {
+    fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor> {
+        let batch = self.0.collate(samples.to_vec(), device)?;
+        self.0.forward(model, &batch)
+    }
+}
+
+/// Class labels of `samples` for a batch: `None` when no sample has one
+/// (inference), else every sample must have one below `classes` (when known).
+pub(crate) fn class_labels(samples: &[Sample]) -> Result<Option<Vec<usize>>> {
+    if samples.iter().all(|s| s.targets.label.is_none()) {
+        return Ok(None);
+    }
+    samples
+        .iter()
+        .map(|s| {
+            s.targets.label.ok_or_else(|| {
+                crate::TrainError::Model(format!(
+                    "{}: no label (other samples of the batch have one)",
+                    s.source
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}

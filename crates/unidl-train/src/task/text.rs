@@ -1,0 +1,175 @@
+//! Text classification and sentence-pair similarity as classification:
+//! token ids (the `Tokenize` transform's output) padded to the longest
+//! sequence of the batch with an attention mask → logits `[B, classes]`;
+//! cross-entropy; softmax top-k; classification metrics.
+
+use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
+use unidl_backend::Device;
+use unidl_data::{Input, Sample};
+use unidl_tensor::Tensor;
+
+use super::classification::{
+    check_smoothing, classification_loss, classification_metrics, label_tensor,
+};
+use super::{Task, TaskIo, class_labels};
+use crate::error::{Result, TrainError};
+use crate::eval::{ClassificationTask, EvaluationTask, Metric};
+use crate::infer::{ClassScore, Classification};
+
+/// A model that classifies token sequences (what [`TextClassification`] trains).
+pub trait SequenceClassifier {
+    /// # Shapes
+    /// ids `[B, T]` (int), mask `[B, T]` (true on real tokens) → logits `[B, classes]`.
+    fn classify_tokens(&self, ids: BTensor<2, Int>, mask: BTensor<2, Bool>) -> BTensor<2>;
+
+    /// Weight constraints applied after every optimizer update (e.g. the
+    /// max-norm of Kim 2014's classifier); identity by default.
+    fn constrain(self) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
+}
+
+/// Text classification over the token ids of input `input` (default
+/// `"tokens"`, what `Tokenize` writes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextClassification {
+    /// Class names by index.
+    pub class_names: Vec<String>,
+    /// Name of the [`Input::Tokens`] input.
+    pub input: String,
+    /// Id used for padding (the tokenizer's `[PAD]`).
+    pub pad_id: u32,
+    /// Shortest padded length (a convolution with window `w` needs `T ≥ w`).
+    pub min_length: usize,
+    /// Label smoothing ε in [0, 1).
+    pub label_smoothing: f64,
+}
+
+impl Default for TextClassification {
+    fn default() -> Self {
+        TextClassification {
+            class_names: Vec::new(),
+            input: "tokens".into(),
+            pad_id: 0,
+            min_length: 1,
+            label_smoothing: 0.0,
+        }
+    }
+}
+
+/// A collated text-classification batch.
+#[derive(Debug, Clone)]
+pub struct TokenBatch {
+    /// `[B, T]` token ids, padded with `pad_id`.
+    pub ids: BTensor<2, Int>,
+    /// `[B, T]`, true on real tokens.
+    pub mask: BTensor<2, Bool>,
+    /// Labels `[B]`, when the samples have them.
+    pub labels: Option<BTensor<1, Int>>,
+    /// The same labels on the host.
+    pub label_values: Option<Vec<usize>>,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+impl TaskIo for TextClassification {
+    type Batch = TokenBatch;
+    type Post = Classification;
+
+    fn name(&self) -> &'static str {
+        "text_classification"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<TokenBatch> {
+        check_smoothing(self.label_smoothing)?;
+        if samples.is_empty() {
+            return Err(TrainError::Model("text batch: no samples".into()));
+        }
+        let seqs = samples
+            .iter()
+            .map(|s| match s.inputs.get(&self.input) {
+                Some(Input::Tokens(t)) => Ok(t.as_slice()),
+                _ => Err(TrainError::Model(format!(
+                    "{}: no `{}` token input (add a `tokenize` transform)",
+                    s.source, self.input
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let t = seqs
+            .iter()
+            .map(|s| s.len())
+            .max()
+            .unwrap_or(0)
+            .max(self.min_length)
+            .max(1);
+        let mut ids = Vec::with_capacity(seqs.len() * t);
+        let mut mask = Vec::with_capacity(seqs.len() * t);
+        for s in &seqs {
+            for j in 0..t {
+                ids.push(i64::from(*s.get(j).unwrap_or(&self.pad_id)));
+                mask.push(j < s.len());
+            }
+        }
+        let label_values = class_labels(&samples)?;
+        let shape = [seqs.len(), t];
+        Ok(TokenBatch {
+            ids: BTensor::from_data(TensorData::new(ids, shape), device),
+            mask: BTensor::from_data(TensorData::new(mask, shape), device),
+            labels: label_values.as_ref().map(|v| label_tensor(v, device)),
+            label_values,
+            sources: samples.into_iter().map(|s| s.source).collect(),
+        })
+    }
+
+    fn post(&self) -> Classification {
+        Classification {
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<ClassScore>>> {
+        Box::new(ClassificationTask)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        classification_metrics()
+    }
+}
+
+impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassification {
+
+
+    fn forward(&self, model: &M, batch: &TokenBatch) -> Result<Tensor> {
+        let logits = model.classify_tokens(batch.ids.clone(), batch.mask.clone());
+        unidl_tensor::trace::record("(model)", &logits.dims());
+        Ok(Tensor::from_burn(logits)?)
+    }
+
+    fn loss(&self, model: &M, batch: &TokenBatch) -> Result<Tensor> {
+        Ok(self.loss_and_outputs(model, batch)?.0)
+    }
+
+    fn loss_and_outputs(&self, model: &M, batch: &TokenBatch) -> Result<(Tensor, Tensor)> {
+        let logits = model.classify_tokens(batch.ids.clone(), batch.mask.clone());
+        unidl_tensor::trace::record("(model)", &logits.dims());
+        let loss = classification_loss(
+            logits.clone(),
+            batch.labels.as_ref(),
+            batch.label_values.as_deref(),
+            None,
+            &batch.sources,
+            self.label_smoothing,
+        )?;
+        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+    }
+
+
+
+
+    fn after_update(&self, model: M) -> M {
+        model.constrain()
+    }
+}

@@ -1,0 +1,294 @@
+//! The task layer on hand-made batches: collation, losses checked against
+//! values computed independently on the host, and the typed errors.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Bool, Int, Tensor as BT, TensorData};
+use unidl_backend::Device;
+use unidl_data::transform::{BatchTransform, MixUp, rng_for};
+use unidl_data::{Image, Input, Sample};
+use unidl_train::*;
+
+/// Logits = a linear map of the flattened image (2x2 gray → 3 classes).
+#[derive(Module, Debug)]
+struct Flat {
+    lin: Linear,
+}
+
+impl ImageClassifier for Flat {
+    fn classify(&self, images: BT<4>) -> BT<2> {
+        self.lin.forward(images.flatten(1, 3))
+    }
+}
+
+fn image(values: [f32; 4], label: usize) -> Sample {
+    let mut img = Image::new(2, 2, 1);
+    img.data = values.to_vec();
+    Sample::image(img, Some(label), format!("img{label}"))
+}
+
+fn batch() -> Vec<Sample> {
+    vec![
+        image([0.1, 0.9, 0.3, 0.4], 0),
+        image([0.8, 0.2, 0.5, 0.7], 1),
+        image([0.6, 0.6, 0.1, 0.0], 2),
+        image([0.3, 0.5, 0.9, 0.2], 1),
+    ]
+}
+
+/// `-mean_b Σ_k t_bk · log softmax(z_b)_k` in f64 on the host.
+fn host_soft_ce(logits: &[f32], targets: &[f32], k: usize) -> f64 {
+    let rows = logits.len() / k;
+    let mut total = 0.0;
+    for b in 0..rows {
+        let z: Vec<f64> = logits[b * k..(b + 1) * k].iter().map(|&v| v as f64).collect();
+        let m = z.iter().cloned().fold(f64::MIN, f64::max);
+        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        for c in 0..k {
+            total -= targets[b * k + c] as f64 * (z[c] - lse);
+        }
+    }
+    total / rows as f64
+}
+
+fn setup() -> (Flat, Device) {
+    let dev = Device::flex();
+    unidl_backend::seed(&dev, 3);
+    (
+        Flat {
+            lin: LinearConfig::new(4, 3).init(&dev),
+        },
+        dev,
+    )
+}
+
+fn logits_of(model: &Flat, task: &ImageClassification, b: &ImageBatch) -> Vec<f32> {
+    task.forward(model, b).unwrap().to_vec_f32().unwrap()
+}
+
+#[test]
+fn mixup_soft_labels_train_against_the_mixed_target() {
+    let (model, dev) = setup();
+    let task = ImageClassification::default();
+    let mixed = MixUp {
+        alpha: 0.4,
+        num_classes: 3,
+    }
+    .apply_batch(batch(), &mut rng_for(1, 0, 0))
+    .unwrap();
+    let targets: Vec<f32> = mixed
+        .iter()
+        .flat_map(|s| s.targets.soft_label.clone().unwrap())
+        .collect();
+    // The mixed targets are not one-hot: the loss must differ from the hard one.
+    assert!(targets.iter().any(|&t| t > 0.01 && t < 0.99), "{targets:?}");
+    let b = task.collate(mixed, &dev).unwrap();
+    let z = logits_of(&model, &task, &b);
+    let loss = task.loss(&model, &b).unwrap().item().unwrap();
+    let want = host_soft_ce(&z, &targets, 3);
+    assert!((loss - want).abs() < 1e-5, "loss {loss} vs host {want}");
+    let hard: Vec<f32> = batch()
+        .iter()
+        .flat_map(|s| (0..3).map(move |c| f32::from(u8::from(c == s.targets.label.unwrap()))))
+        .collect();
+    assert!((loss - host_soft_ce(&z, &hard, 3)).abs() > 1e-4);
+}
+
+#[test]
+fn hard_labels_and_label_smoothing_match_the_host_formula() {
+    let (model, dev) = setup();
+    for eps in [0.0, 0.1] {
+        let task = ImageClassification {
+            label_smoothing: eps,
+            ..Default::default()
+        };
+        let b = task.collate(batch(), &dev).unwrap();
+        let z = logits_of(&model, &task, &b);
+        let targets: Vec<f32> = batch()
+            .iter()
+            .flat_map(|s| {
+                let l = s.targets.label.unwrap();
+                (0..3).map(move |c| {
+                    (1.0 - eps as f32) * f32::from(u8::from(c == l)) + eps as f32 / 3.0
+                })
+            })
+            .collect();
+        let loss = task.loss(&model, &b).unwrap().item().unwrap();
+        let want = host_soft_ce(&z, &targets, 3);
+        assert!((loss - want).abs() < 1e-5, "eps {eps}: {loss} vs {want}");
+    }
+}
+
+#[test]
+fn a_batch_mixing_soft_and_hard_labels_uses_one_hot_for_the_hard_ones() {
+    let (model, dev) = setup();
+    let task = ImageClassification::default();
+    let mut samples = batch();
+    samples[1].targets.soft_label = Some(vec![0.25, 0.75, 0.0]);
+    let b = task.collate(samples, &dev).unwrap();
+    let z = logits_of(&model, &task, &b);
+    let t = [
+        1.0, 0.0, 0.0, 0.25, 0.75, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0f32,
+    ];
+    let loss = task.loss(&model, &b).unwrap().item().unwrap();
+    assert!((loss - host_soft_ce(&z, &t, 3)).abs() < 1e-5);
+}
+
+#[test]
+fn classification_errors_name_the_sample_and_the_key() {
+    let (model, dev) = setup();
+    let task = ImageClassification::default();
+    let mut samples = batch();
+    samples[2].targets.label = Some(7);
+    let b = task.collate(samples, &dev).unwrap();
+    let e = task.loss(&model, &b).unwrap_err().to_string();
+    assert!(e.contains("img2") && e.contains("label 7") && e.contains("3 classes"), "{e}");
+
+    let mut samples = batch();
+    samples[3].targets.label = None;
+    let e = task.collate(samples, &dev).unwrap_err().to_string();
+    assert!(e.contains("img1") && e.contains("no label"), "{e}");
+
+    let bad = ImageClassification {
+        label_smoothing: 1.0,
+        ..Default::default()
+    };
+    let e = bad.collate(batch(), &dev).unwrap_err().to_string();
+    assert!(e.contains("label_smoothing"), "{e}");
+
+    let mut samples = batch();
+    samples[0].targets.soft_label = Some(vec![0.5, 0.5]);
+    samples[1].targets.soft_label = Some(vec![0.2, 0.3, 0.5]);
+    let e = task.collate(samples, &dev).unwrap_err().to_string();
+    assert!(e.contains("img1") && e.contains("3 classes"), "{e}");
+}
+
+/// Mean of the embedded real tokens → logits; records what it was given.
+#[derive(Module, Debug)]
+struct BagOfWords {
+    emb: burn::nn::Embedding,
+    lin: Linear,
+}
+
+impl SequenceClassifier for BagOfWords {
+    fn classify_tokens(&self, ids: BT<2, Int>, mask: BT<2, Bool>) -> BT<2> {
+        let e = self.emb.forward(ids); // [B, T, D]
+        let m = mask.float().unsqueeze_dim::<3>(2); // [B, T, 1]
+        let sum = (e * m.clone()).sum_dim(1).squeeze_dim::<2>(1); // [B, D]
+        let n = m.sum_dim(1).squeeze_dim::<2>(1); // [B, 1]
+        self.lin.forward(sum / n)
+    }
+}
+
+fn text(tokens: &[u32], label: Option<usize>, name: &str) -> Sample {
+    let mut s = Sample {
+        source: name.into(),
+        ..Sample::default()
+    };
+    s.inputs.insert("tokens".into(), Input::Tokens(tokens.to_vec()));
+    s.targets.label = label;
+    s
+}
+
+#[test]
+fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
+    let dev = Device::flex();
+    let task = TextClassification {
+        pad_id: 0,
+        min_length: 5,
+        ..TextClassification::default()
+    };
+    let samples = vec![
+        text(&[5, 6, 7], Some(1), "a"),
+        text(&[8, 9, 10, 11, 12, 13], Some(0), "b"),
+        text(&[14], Some(1), "c"),
+    ];
+    let b = task.collate(samples.clone(), &dev).unwrap();
+    assert_eq!(b.ids.dims(), [3, 6]);
+    let ids: Vec<i64> = b.ids.to_data().convert::<i64>().try_into_vec().unwrap();
+    assert_eq!(
+        ids,
+        [5, 6, 7, 0, 0, 0, 8, 9, 10, 11, 12, 13, 14, 0, 0, 0, 0, 0]
+    );
+    let mask: Vec<bool> = b.mask.to_data().try_into_vec().unwrap();
+    assert_eq!(mask.iter().filter(|m| **m).count(), 10);
+    assert_eq!(b.label_values, Some(vec![1, 0, 1]));
+    // `min_length` pads short batches (a window-5 convolution needs T ≥ 5).
+    let short = task.collate(vec![text(&[1, 2], Some(0), "s")], &dev)
+    .unwrap();
+    assert_eq!(short.ids.dims(), [1, 5]);
+
+    // Padding does not change the prediction: the mask hides it.
+    let ad = dev.clone().autodiff();
+    unidl_backend::seed(&ad, 2);
+    let model = BagOfWords {
+        emb: burn::nn::EmbeddingConfig::new(16, 4).init(&ad),
+        lin: LinearConfig::new(4, 2).init(&ad),
+    };
+    let alone = task
+        .forward(&model, &task.collate(vec![samples[2].clone()], &ad).unwrap())
+        .unwrap()
+        .to_vec_f32()
+        .unwrap();
+    let padded = task
+        .forward(&model, &task.collate(samples.clone(), &ad).unwrap())
+        .unwrap()
+        .to_vec_f32()
+        .unwrap();
+    for (a, p) in alone.iter().zip(&padded[4..6]) {
+        assert!((a - p).abs() < 1e-6, "{alone:?} vs {padded:?}");
+    }
+
+    // The loss is the cross-entropy of the logits and it falls under SGD.
+    let mut opt = construct_optimizer(&model, &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5)).unwrap();
+    let batch = task.collate(samples, &ad).unwrap();
+    let mut model = model;
+    let first = task.loss(&model, &batch).unwrap().item().unwrap();
+    for _ in 0..30 {
+        let loss = task.loss(&model, &batch).unwrap();
+        opt.backward(&loss, &model).unwrap();
+        model = update_learnable_parameter(model, &mut opt).unwrap();
+    }
+    let last = task.loss(&model, &batch).unwrap().item().unwrap();
+    assert!(last < first * 0.5, "{first} -> {last}");
+}
+
+#[test]
+fn text_batches_without_tokens_name_the_sample() {
+    let dev = Device::flex();
+    let mut s = Sample {
+        source: "mail-17".into(),
+        ..Sample::default()
+    };
+    s.inputs.insert("text".into(), Input::Text("hello".into()));
+    let e = TextClassification::default().collate(vec![s], &dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("mail-17") && e.contains("tokenize"), "{e}");
+}
+
+#[test]
+fn a_task_is_an_inference_predictor() {
+    let (model, dev) = setup();
+    let task = ImageClassification {
+        class_names: vec!["zero".into(), "one".into(), "two".into()],
+        ..Default::default()
+    };
+    let infer = construct_inference(
+        model,
+        TaskPredictor(task.clone()),
+        unidl_data::transform::Compose(vec![]),
+        task.post(),
+        InferOptions {
+            top_k: 2,
+            ..InferOptions::default()
+        },
+        &dev,
+    )
+    .unwrap();
+    let out = infer.infer_samples(batch(), None).unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|r| r.len() == 2 && r[0].probability >= r[1].probability));
+    assert!(["zero", "one", "two"].contains(&out[0][0].label.as_str()));
+    let _ = TensorData::new(vec![0f32], [1]);
+}
