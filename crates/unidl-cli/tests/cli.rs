@@ -280,13 +280,13 @@ fn training_starts_from_a_torchvision_checkpoint() {
         "{out}"
     );
 
-    // the toy model has no torchvision counterpart
+    // the small CNN has no foreign counterpart to map
     let cfg = config(&dir, "");
     let text = std::fs::read_to_string(&cfg).unwrap() + "[pretrained]\npath = \"x.pth\"\n";
     std::fs::write(&cfg, text).unwrap();
     let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
     assert!(
-        !ok && out.contains("[pretrained] needs a zoo model"),
+        !ok && out.contains("[pretrained] path") && out.contains("no mapping for foreign weights"),
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,7 +9,7 @@
 //!
 //! | family | module | models |
 //! |--------|--------|--------|
-//! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7 |
+//! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7, SimpleCnn |
 //! | object detection | `detection/` (later) | |
 //! | semantic / instance segmentation | `segmentation/` (later) | |
 //! | keypoints / pose | `keypoints/` (later) | |
@@ -25,15 +25,19 @@
 //!
 //! ## Architecture invariant
 //!
-//! Depends on `unidl-backend`, `unidl-tensor`, `unidl-nn` and Burn only —
-//! never on the data, training or CLI crates (those depend on the zoo, and
-//! the zoo's tests use them as dev-dependencies). No weights are downloaded:
-//! loading from a path is the API.
+//! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-nn`,
+//! `unidl-interop`, and `unidl-train`/`unidl-run` for the task traits and the
+//! registry) and Burn — never on the CLI or another zoo crate. [`register`]
+//! adds every model to a [`unidl_run::ModelRegistry`] under its run-config
+//! name. No weights are downloaded: loading from a path is the API.
 
 pub mod blocks;
 pub mod classification;
 pub mod error;
+mod registry;
 pub mod torchvision;
+
+pub use registry::register;
 
 pub use classification::{Classifier, ClassifierConfig};
 pub use error::{Result, VisionError};

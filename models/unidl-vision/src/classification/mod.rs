@@ -6,12 +6,14 @@
 //! | [`ResNet`] | 18, 34, 50, 101, 152; ImageNet or small-image stem | [`resnet`] |
 //! | [`Vgg`] | 11, 13, 16, 19; with or without batch norm | [`vgg`] |
 //! | [`EfficientNet`] | B0 … B7 | [`efficientnet`] |
+//! | [`SimpleCnn`] | two conv blocks (the quick start's) | [`simple_cnn`] |
 //!
 //! [`ClassifierConfig`] selects one by name (`name = "resnet"`), which is how
 //! run configs and the CLI refer to them.
 
 pub mod efficientnet;
 pub mod resnet;
+pub mod simple_cnn;
 pub mod vgg;
 
 use burn::module::Module;
@@ -22,6 +24,7 @@ use unidl_tensor::trace;
 
 pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetVariant, MbConv};
 pub use resnet::{Block, ResNet, ResNetConfig};
+pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use vgg::{Vgg, VggConfig, VggConv};
 
 use crate::error::{Result, VisionError};

@@ -1,4 +1,5 @@
-//! Built-in models of the CLI.
+//! A small two-block CNN: the quick start's digit classifier (not a paper
+//! model; the smallest useful baseline of the classification zoo).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -7,7 +8,53 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use unidl_backend::Device;
+use serde::{Deserialize, Serialize};
 use unidl_tensor::trace;
+
+/// [`SimpleCnn`]'s config (`[model] name = "simple_cnn"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimpleCnnConfig {
+    /// Input channels.
+    #[serde(default = "one")]
+    pub in_channels: usize,
+    /// Classes.
+    pub num_classes: usize,
+    /// Input side length (square images, a multiple of 4).
+    #[serde(default = "twenty_eight")]
+    pub image_size: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn twenty_eight() -> usize {
+    28
+}
+
+impl SimpleCnnConfig {
+    /// Builds the model; zero sizes are [`VisionError::Config`](crate::VisionError::Config).
+    pub fn init(&self, device: &Device) -> crate::Result<SimpleCnn> {
+        for (key, v) in [
+            ("in_channels", self.in_channels),
+            ("num_classes", self.num_classes),
+            ("image_size", self.image_size / 4),
+        ] {
+            if v == 0 {
+                return Err(crate::VisionError::Config {
+                    key: format!("simple_cnn.{key}"),
+                    reason: "too small (image_size must be at least 4)".into(),
+                });
+            }
+        }
+        Ok(SimpleCnn::new(
+            self.in_channels,
+            self.num_classes,
+            self.image_size,
+            device,
+        ))
+    }
+}
 
 /// Two 3×3 conv blocks (32 and 64 channels, each with 2×2 max-pooling), a
 /// 128-unit dense layer with dropout, and the classifier.

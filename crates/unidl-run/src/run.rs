@@ -1,0 +1,569 @@
+//! The task-generic commands behind `unidl train | eval | infer | summary`:
+//! one implementation for every registered model, monomorphised per model by
+//! the registry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use unidl_backend::Device;
+use unidl_data::text::{BpeKind, Corpus, SPECIAL_TOKENS, TextTokenizer, register_text_transforms};
+use unidl_data::transform::{Compose, Registry};
+use unidl_data::dataset::construct_dataset_with;
+use unidl_data::{Input, PreparedDataset, TransformConfig};
+use unidl_tensor::module::write_atomic;
+use unidl_train::{
+    CheckpointChoice, EvalConfig, ModelSummary, Task, TaskIo, TaskPredictor, TrainerConfig,
+    construct_evalvater_for, construct_inference, construct_trainer, load_model_checkpoint,
+};
+
+use crate::config::{RunConfig, TokenizerKind, resolve};
+use crate::error::{Result, RunError};
+use crate::registry::{BuildTask, DataFacts, ModelRegistry, ZooModel, model_config};
+
+/// A run config opened for one command: the parsed config, its text (for
+/// error lines and the copy saved with the run), the folder relative paths
+/// start from, and the chosen back-end.
+#[derive(Debug)]
+pub struct Run {
+    /// The parsed config.
+    pub cfg: RunConfig,
+    /// Its text.
+    pub text: String,
+    /// The config file.
+    pub path: PathBuf,
+    /// Relative paths in the config start here: the repository root for a
+    /// config inside `configs/`, else the config's folder.
+    pub base: PathBuf,
+    /// The device of the chosen back-end.
+    pub device: Device,
+    /// The chosen back-end, as text.
+    pub backend: String,
+}
+
+/// Options of `unidl infer`.
+#[derive(Debug, Clone, Default)]
+pub struct InferArgs {
+    /// Input files (images, text files, … as the task reads them).
+    pub files: Vec<PathBuf>,
+    /// Classes to print per input (overrides `[infer] top_k`).
+    pub top_k: Option<usize>,
+    /// Weights: a unidl checkpoint (directory or `model.safetensors`) or a
+    /// foreign checkpoint the model's zoo maps (torchvision `.pth`, …).
+    /// Default: the run's newest checkpoint.
+    pub weights: Option<PathBuf>,
+    /// Print the post-processed outputs as JSON.
+    pub json: bool,
+}
+
+impl Run {
+    /// Opens `path`; the back-end is `backend` > `UNIDL_BACKEND` > the config's > `flex`.
+    pub fn open(path: &Path, backend: Option<&str>) -> Result<Run> {
+        let (cfg, text) = RunConfig::load(path)?;
+        let rt = unidl_backend::select(backend, cfg.backend.as_deref())?;
+        rt.seed(cfg.seed);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let base = if dir.file_name().is_some_and(|n| n == "configs") {
+            dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            dir.to_path_buf()
+        };
+        Ok(Run {
+            cfg,
+            text,
+            path: path.to_path_buf(),
+            base,
+            backend: rt.spec.to_string(),
+            device: rt.device,
+        })
+    }
+
+    /// Where checkpoints and records go.
+    pub fn output_dir(&self) -> PathBuf {
+        self.base.join(&self.cfg.trainer.output_dir)
+    }
+
+    fn tokenizer_path(&self) -> PathBuf {
+        self.output_dir().join("tokenizer.json")
+    }
+
+    /// The run's tokenizer, when `[data.tokenizer]` asks for one: trained on
+    /// the training texts (`train` and no saved one, or not resuming), else
+    /// loaded from the output folder.
+    pub fn tokenizer(&self, train: bool, resume: bool) -> Result<Option<Arc<TextTokenizer>>> {
+        let Some(tc) = &self.cfg.data.tokenizer else {
+            return Ok(None);
+        };
+        let path = self.tokenizer_path();
+        if !train || (resume && path.exists()) {
+            if !path.exists() {
+                return Err(RunError::NotFound {
+                    path,
+                    hint: "; run `unidl train` first (it trains the tokenizer)".into(),
+                });
+            }
+            return Ok(Some(Arc::new(TextTokenizer::load(&path)?)));
+        }
+        let raw = self.raw_dataset(&self.cfg.data.train)?;
+        let mut texts = Vec::with_capacity(raw.len());
+        for i in 0..raw.len() {
+            let s = unidl_data::get_sample(&raw, i)?;
+            if let Some(Input::Text(t)) = s.inputs.get("text") {
+                texts.push(t.clone());
+            }
+        }
+        if texts.is_empty() {
+            return Err(RunError::Config {
+                file: self.path.display().to_string(),
+                line: crate::config::line_of_key(&self.text, "data.tokenizer", "vocab_size"),
+                message: format!(
+                    "[data.tokenizer]: the training set {} has no `text` inputs to train on",
+                    self.cfg.data.train
+                ),
+            });
+        }
+        let corpus = Corpus::texts(texts);
+        let tok = match tc.kind {
+            TokenizerKind::Wordpiece => TextTokenizer::train_wordpiece(
+                &corpus,
+                tc.vocab_size,
+                tc.min_frequency,
+                &SPECIAL_TOKENS,
+            )?,
+            TokenizerKind::BpeBytes | TokenizerKind::BpeWords => TextTokenizer::train_bpe(
+                &corpus,
+                tc.vocab_size,
+                tc.min_frequency,
+                &SPECIAL_TOKENS,
+                if tc.kind == TokenizerKind::BpeBytes {
+                    BpeKind::ByteLevel
+                } else {
+                    BpeKind::Whitespace
+                },
+            )?,
+        };
+        std::fs::create_dir_all(self.output_dir()).map_err(|source| RunError::Io {
+            path: self.output_dir(),
+            source,
+        })?;
+        // Saved under a temporary name and renamed: never half a tokenizer.
+        let tmp = path.with_extension("json.partial");
+        tok.save(&tmp)?;
+        std::fs::rename(&tmp, &path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Some(Arc::new(tok)))
+    }
+
+    fn registry(&self) -> Registry {
+        let mut r = Registry::new();
+        register_text_transforms(&mut r);
+        r
+    }
+
+    /// Preprocessing: training augmentation (when `train`), `[data]
+    /// transforms`, then the tokenizer when the run has one.
+    pub fn transforms(&self, train: bool) -> Vec<TransformConfig> {
+        let mut t = if train {
+            self.cfg.data.train_transforms.clone()
+        } else {
+            Vec::new()
+        };
+        t.extend(self.cfg.data.transforms.iter().cloned());
+        if let Some(tc) = &self.cfg.data.tokenizer {
+            let mut params = std::collections::BTreeMap::new();
+            params.insert(
+                "tokenizer".to_string(),
+                toml::Value::String(self.tokenizer_path().display().to_string()),
+            );
+            if let Some(n) = tc.max_length {
+                params.insert("max_length".to_string(), toml::Value::Integer(n as i64));
+            }
+            t.push(TransformConfig::Custom {
+                name: "tokenize".into(),
+                params,
+            });
+        }
+        t
+    }
+
+    /// The preprocessing of inference as a pipeline.
+    pub fn preprocess(&self) -> Result<Compose> {
+        let reg = self.registry();
+        Ok(Compose(
+            self.transforms(false)
+                .iter()
+                .map(|t| t.build(&reg))
+                .collect::<unidl_data::Result<_>>()?,
+        ))
+    }
+
+    /// Data set `spec` with its preprocessing (augmentation too when `train`).
+    pub fn dataset(&self, spec: &str, train: bool) -> Result<PreparedDataset> {
+        let path = resolve(spec, &self.base)?;
+        let params = self.cfg.data.params(self.transforms(train), self.cfg.seed);
+        Ok(construct_dataset_with(&path, &params, &self.registry())?)
+    }
+
+    fn raw_dataset(&self, spec: &str) -> Result<PreparedDataset> {
+        let path = resolve(spec, &self.base)?;
+        let params = self.cfg.data.params(Vec::new(), self.cfg.seed);
+        Ok(construct_dataset_with(&path, &params, &self.registry())?)
+    }
+
+    fn classes_file(&self) -> PathBuf {
+        self.output_dir().join("classes.json")
+    }
+
+    /// Facts for building the model and task: class names (saved with the
+    /// run by `train`, else read from the data), vocabulary and padding id.
+    pub fn facts(&self, tokenizer: Option<&TextTokenizer>) -> Result<DataFacts> {
+        let class_names = match std::fs::read_to_string(self.classes_file()) {
+            Ok(t) => serde_json::from_str(&t).map_err(|e| RunError::Config {
+                file: self.classes_file().display().to_string(),
+                line: e.line(),
+                message: e.to_string(),
+            })?,
+            Err(_) => {
+                let spec = self.cfg.data.val.as_ref().unwrap_or(&self.cfg.data.train);
+                self.raw_dataset(spec)
+                    .map(|d| d.classes())
+                    .unwrap_or_default()
+            }
+        };
+        Ok(DataFacts {
+            class_names,
+            vocab_size: tokenizer.map(TextTokenizer::vocab_size),
+            pad_id: tokenizer.and_then(TextTokenizer::pad_id),
+        })
+    }
+
+    fn model_error(&self, source: crate::error::BoxError) -> RunError {
+        RunError::Model {
+            model: self.cfg.model_name().to_string(),
+            source,
+        }
+    }
+
+    /// The model of the config with its task, checked against `[task] name`.
+    fn build<C: ZooModel>(&self, facts: &DataFacts) -> Result<(C, C::Model, C::Task)> {
+        let cfg: C = model_config(self)?;
+        let kind = <C::Task as BuildTask>::KIND;
+        if let Some(name) = &self.cfg.task.name
+            && name != kind.name()
+        {
+            return Err(RunError::Config {
+                file: self.path.display().to_string(),
+                line: crate::config::line_of_key(&self.text, "task", "name"),
+                message: format!(
+                    "[task] name = \"{name}\": model `{}` serves `{}`",
+                    self.cfg.model_name(),
+                    kind.name()
+                ),
+            });
+        }
+        let model = cfg
+            .init(facts, &self.device)
+            .map_err(|e| self.model_error(e))?;
+        let task = C::Task::build(&self.cfg.task, facts)?;
+        let task = cfg.adapt_task(task);
+        Ok((cfg, model, task))
+    }
+
+    /// Weights for eval/infer: `weights` (a unidl checkpoint, else a foreign
+    /// one the zoo maps) or the run's newest checkpoint.
+    fn trained<C: ZooModel>(
+        &self,
+        cfg: &C,
+        model: C::Model,
+        weights: Option<&Path>,
+    ) -> Result<C::Model> {
+        let Some(w) = weights else {
+            return load_model_checkpoint(
+                model,
+                &self.output_dir(),
+                CheckpointChoice::Latest,
+                &self.device,
+            )
+            .map_err(|e| {
+                RunError::Train(unidl_train::TrainError::Checkpoint(format!(
+                    "{e} (run `unidl train` first, or pass --weights)"
+                )))
+            });
+        };
+        if !w.exists() {
+            return Err(RunError::NotFound {
+                path: w.to_path_buf(),
+                hint: String::new(),
+            });
+        }
+        let own = load_model_checkpoint(model.clone(), w, CheckpointChoice::Latest, &self.device);
+        match own {
+            Ok(m) => Ok(m),
+            Err(e) if w.is_file() => match cfg.load_weights(model, w, true, &self.device) {
+                Ok((m, report)) => {
+                    eprintln!("weights: {}: {report}", w.display());
+                    Ok(m)
+                }
+                Err(f) => Err(self.model_error(
+                    format!(
+                        "{}: neither a unidl checkpoint ({e}) nor foreign weights this model maps ({f})",
+                        w.display()
+                    )
+                    .into(),
+                )),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// `unidl train`.
+pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
+    let out = run.output_dir();
+    let io = |source| RunError::Io {
+        path: out.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&out).map_err(io)?;
+    write_atomic(&out.join("config.toml"), run.text.as_bytes()).map_err(io)?;
+    println!(
+        "unidl train: `{}` on back-end `{}`",
+        run.path.display(),
+        run.backend
+    );
+    let tokenizer = run.tokenizer(true, resume)?;
+    let train = run.dataset(&run.cfg.data.train, true)?;
+    let val = run
+        .cfg
+        .data
+        .val
+        .as_deref()
+        .map(|v| run.dataset(v, false))
+        .transpose()?;
+    println!(
+        "data: {} training samples, {} held-out",
+        train.len(),
+        val.as_ref().map_or(0, PreparedDataset::len)
+    );
+    let facts = DataFacts {
+        class_names: train.classes(),
+        ..run.facts(tokenizer.as_deref())?
+    };
+    let classes = serde_json::to_string(&facts.class_names).unwrap_or_default();
+    write_atomic(&run.classes_file(), classes.as_bytes()).map_err(io)?;
+    let (cfg, mut model, task) = run.build::<C>(&facts)?;
+    if let Some(p) = &run.cfg.pretrained {
+        let path = run.base.join(&p.path);
+        let (m, report) = cfg
+            .load_weights(model, &path, p.strict, &run.device)
+            .map_err(|e| run.model_error(format!("[pretrained] path = {}: {e}", path.display()).into()))?;
+        println!("pretrained: {}: {report}", path.display());
+        model = m;
+    }
+    let metric = task
+        .default_metrics()
+        .first()
+        .map(|m| m.name())
+        .unwrap_or("-");
+    let tc = TrainerConfig {
+        output_dir: out.clone(),
+        ..run.cfg.trainer.clone()
+    };
+    let mut trainer = construct_trainer(
+        model,
+        &run.cfg.optimizer,
+        run.cfg.schedule.clone(),
+        task,
+        tc,
+        train,
+        val,
+        &run.device,
+    )?;
+    trainer.set_batch_transforms(
+        run.cfg
+            .data
+            .batch_transforms
+            .iter()
+            .map(|b| b.build().map(Arc::from))
+            .collect::<unidl_data::Result<_>>()?,
+    );
+    if resume && trainer.resume()? {
+        println!("resumed at step {}", trainer.global_step());
+    }
+    println!("{}", trainer.summary()?);
+    trainer.train_with(|r, dir| {
+        let score = r
+            .val_scores
+            .get(metric)
+            .map_or("-".to_string(), |a| format!("{a:.4}"));
+        let vloss = r.val_loss.map_or("-".to_string(), |l| format!("{l:.4}"));
+        println!(
+            "epoch {:>3}  loss {:.4}  val loss {vloss}  val {metric} {score}  lr {:.2e}  ({:.1} s)",
+            r.epoch + 1,
+            r.train_loss,
+            r.learning_rate,
+            r.seconds
+        );
+        println!("checkpoint: {}", dir.display());
+        Ok(())
+    })?;
+    if let Some(reason) = trainer.stopped_reason() {
+        println!("{reason}");
+    }
+    println!(
+        "records: {} (epochs.csv, steps.csv, curves.png, summary.txt)",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `unidl eval`.
+pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
+    let Some(val) = run.cfg.data.val.clone() else {
+        return Err(RunError::Config {
+            file: run.path.display().to_string(),
+            line: crate::config::line_of_key(&run.text, "data", "train"),
+            message: "[data] has no `val` set to evaluate on".into(),
+        });
+    };
+    let tokenizer = run.tokenizer(false, false)?;
+    let ds = run.dataset(&val, false)?;
+    let facts = run.facts(tokenizer.as_deref())?;
+    let (cfg, model, task) = run.build::<C>(&facts)?;
+    let model = run.trained(&cfg, model, None)?;
+    let metrics = if run.cfg.eval.metrics.is_empty() {
+        task.default_metrics()
+    } else {
+        run.cfg.eval.metrics.clone()
+    };
+    let infer = construct_inference(
+        model,
+        TaskPredictor(task.clone()),
+        Compose(vec![]),
+        task.post(),
+        run.cfg.infer.clone(),
+        &run.device,
+    )?;
+    let ev = construct_evalvater_for(
+        &infer,
+        EvalConfig {
+            default_dataset: Some(ds.clone()),
+            eval_metric: metrics,
+        },
+        task.evaluation(),
+    )?;
+    let scores = ev.evalvate(None, None)?;
+    println!("evaluated {} samples of {val}", ds.len());
+    for (k, v) in scores {
+        println!("{k:<16} {v:.4}");
+    }
+    Ok(())
+}
+
+/// `unidl infer`.
+pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
+    let tokenizer = run.tokenizer(false, false)?;
+    let facts = run.facts(tokenizer.as_deref())?;
+    let (cfg, model, task) = run.build::<C>(&facts)?;
+    let model = run.trained(&cfg, model, args.weights.as_deref())?;
+    let mut options = run.cfg.infer.clone();
+    if let Some(k) = args.top_k {
+        options.top_k = k;
+    }
+    let infer = construct_inference(
+        model,
+        TaskPredictor(task.clone()),
+        run.preprocess()?,
+        task.post(),
+        options,
+        &run.device,
+    )?;
+    let samples = args
+        .files
+        .iter()
+        .map(|p| C::Task::read_input(p, &run.cfg.data))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = infer.infer_samples(samples, None)?;
+    if args.json {
+        let v: Vec<serde_json::Value> = args
+            .files
+            .iter()
+            .zip(&outputs)
+            .map(|(p, o)| {
+                serde_json::json!({ "input": p.display().to_string(), "output": C::Task::to_json(o) })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        );
+    } else {
+        for (p, o) in args.files.iter().zip(&outputs) {
+            println!("{}: {}", p.display(), C::Task::describe(o));
+        }
+    }
+    Ok(())
+}
+
+/// `unidl summary`: modules, output shapes of one traced forward pass on the
+/// first sample of the data, parameter counts.
+pub(crate) fn summary<C: ZooModel>(run: &Run) -> Result<()> {
+    let tokenizer = run.tokenizer(false, false).or_else(|_| run.tokenizer(true, false))?;
+    let facts = run.facts(tokenizer.as_deref())?;
+    let (_, model, task) = run.build::<C>(&facts)?;
+    let spec = run.cfg.data.val.as_ref().unwrap_or(&run.cfg.data.train);
+    let ds = run.dataset(spec, false)?;
+    let sample = unidl_data::get_sample(&ds, 0)?;
+    let batch = task.collate(vec![sample], &run.device)?;
+    let (r, traced) = unidl_tensor::trace::capture(|| task.forward(&model, &batch));
+    r?;
+    println!("{}", ModelSummary::of(&model, &traced));
+    Ok(())
+}
+
+/// Opens `config` and runs `unidl train` for the model it names.
+pub fn train_config(
+    registry: &ModelRegistry,
+    config: &Path,
+    backend: Option<&str>,
+    resume: bool,
+) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    registry
+        .get(run.cfg.model_name(), &config.display().to_string())?
+        .commands
+        .train(&run, resume)
+}
+
+/// Opens `config` and runs `unidl eval`.
+pub fn eval_config(registry: &ModelRegistry, config: &Path, backend: Option<&str>) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    registry
+        .get(run.cfg.model_name(), &config.display().to_string())?
+        .commands
+        .eval(&run)
+}
+
+/// Opens `config` and runs `unidl infer`.
+pub fn infer_config(
+    registry: &ModelRegistry,
+    config: &Path,
+    backend: Option<&str>,
+    args: &InferArgs,
+) -> Result<()> {
+    let run = Run::open(config, backend)?;
+    registry
+        .get(run.cfg.model_name(), &config.display().to_string())?
+        .commands
+        .infer(&run, args)
+}
+
+/// Opens `config` and runs `unidl summary` (on flex).
+pub fn summary_config(registry: &ModelRegistry, config: &Path) -> Result<()> {
+    let run = Run::open(config, Some("flex"))?;
+    registry
+        .get(run.cfg.model_name(), &config.display().to_string())?
+        .commands
+        .summary(&run)
+}

@@ -1,0 +1,79 @@
+//! How the run layer builds each task of `unidl-train` from `[task]` and the
+//! data, reads `unidl infer` inputs for it and prints its outputs.
+
+use std::path::Path;
+
+use unidl_data::{Input, Sample};
+use unidl_train::{ClassScore, ImageClassification, TextClassification};
+
+use crate::config::{DataConfig, TaskConfig};
+use crate::error::{Result, RunError};
+use crate::registry::{BuildTask, DataFacts, TaskKind};
+
+fn ranked(output: &[ClassScore]) -> String {
+    output
+        .iter()
+        .map(|c| format!("{} ({:.3})", c.label, c.probability))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl BuildTask for ImageClassification {
+    const KIND: TaskKind = TaskKind::ImageClassification;
+
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(ImageClassification {
+            class_names: facts.class_names.clone(),
+            label_smoothing: config.label_smoothing,
+        })
+    }
+
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        let img = unidl_data::parse::load_image(path, data.channels)?;
+        Ok(Sample::image(img, None, path.display().to_string()))
+    }
+
+    fn describe(output: &Vec<ClassScore>) -> String {
+        ranked(output)
+    }
+
+    fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
+        serde_json::to_value(output).unwrap_or_default()
+    }
+}
+
+impl BuildTask for TextClassification {
+    const KIND: TaskKind = TaskKind::TextClassification;
+
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(TextClassification {
+            class_names: facts.class_names.clone(),
+            pad_id: facts.pad_id.unwrap_or(0),
+            label_smoothing: config.label_smoothing,
+            ..TextClassification::default()
+        })
+    }
+
+    /// A UTF-8 text file, whole, as input `text`.
+    fn read_input(path: &Path, _data: &DataConfig) -> Result<Sample> {
+        let bytes = std::fs::read(path).map_err(|source| RunError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut s = Sample {
+            source: path.display().to_string(),
+            ..Sample::default()
+        };
+        s.inputs.insert("text".into(), Input::Text(text));
+        Ok(s)
+    }
+
+    fn describe(output: &Vec<ClassScore>) -> String {
+        ranked(output)
+    }
+
+    fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
+        serde_json::to_value(output).unwrap_or_default()
+    }
+}

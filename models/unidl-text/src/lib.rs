@@ -1,0 +1,40 @@
+//! # unidl-text — the text model zoo (T/AII 008 §6.3.2)
+//!
+//! | task | model | module |
+//! |---|---|---|
+//! | text classification | TextCNN (Kim 2014) | [`textcnn`] |
+//!
+//! Each model is a documented `…Config` (serde, unknown keys refused) with
+//! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
+//! section. [`register`] adds the models to a [`unidl_run::ModelRegistry`].
+//!
+//! ## Architecture invariant
+//!
+//! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-train`,
+//! `unidl-run`) and Burn — never on the CLI or another zoo crate. Nothing is
+//! downloaded.
+
+pub mod textcnn;
+
+pub use textcnn::{TextCnn, TextCnnConfig};
+
+/// Errors of the text zoo.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// A config value is out of range; names the key.
+    #[error("config key `{key}`: {reason}")]
+    Config {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Registers `textcnn`.
+pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
+    registry.register::<TextCnnConfig>(
+        "textcnn",
+        "TextCNN: 3/4/5-gram convolutions, max-over-time pooling (Kim 2014)",
+    )
+}

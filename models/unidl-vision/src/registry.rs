@@ -1,0 +1,109 @@
+//! Registration with the run layer: every classifier under its run-config
+//! name, serving image classification.
+//!
+//! | `[model] name` | config | model |
+//! |---|---|---|
+//! | `simple_cnn` | [`SimpleCnnConfig`] | [`SimpleCnn`] |
+//! | `resnet` | [`ResNetConfig`] | [`Classifier`] |
+//! | `vgg` | [`VggConfig`] | [`Classifier`] |
+//! | `efficientnet` | [`EfficientNetConfig`] | [`Classifier`] |
+
+use std::path::Path;
+
+use burn::tensor::Tensor;
+use unidl_backend::Device;
+use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
+use unidl_train::{ImageClassification, ImageClassifier};
+
+use crate::classification::{
+    Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
+    VggConfig,
+};
+
+/// Registers `simple_cnn`, `resnet`, `vgg` and `efficientnet`.
+pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
+    registry.register::<SimpleCnnConfig>(
+        "simple_cnn",
+        "two conv blocks and two dense layers (the quick start's digit classifier)",
+    )?;
+    registry.register::<ResNetConfig>(
+        "resnet",
+        "ResNet-18/34/50/101/152, torchvision-exact (He et al. 2015)",
+    )?;
+    registry.register::<VggConfig>(
+        "vgg",
+        "VGG-11/13/16/19 with or without batch norm, torchvision-exact (Simonyan & Zisserman 2014)",
+    )?;
+    registry.register::<EfficientNetConfig>(
+        "efficientnet",
+        "EfficientNet-B0…B7, torchvision-exact (Tan & Le 2019)",
+    )?;
+    Ok(())
+}
+
+impl ImageClassifier for SimpleCnn {
+    fn classify(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
+impl ImageClassifier for Classifier {
+    fn classify(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
+impl ZooModel for SimpleCnnConfig {
+    type Model = SimpleCnn;
+    type Task = ImageClassification;
+
+    fn init(&self, _facts: &DataFacts, device: &Device) -> Result<SimpleCnn, BoxError> {
+        Ok(SimpleCnnConfig::init(self, device)?)
+    }
+}
+
+/// Loads a torchvision checkpoint (`.pth` or safetensors); lenient loading
+/// still refuses a file of which nothing fits.
+fn torchvision_weights(
+    model: Classifier,
+    path: &Path,
+    strict: bool,
+    device: &Device,
+) -> Result<(Classifier, String), BoxError> {
+    let (model, report) = if strict {
+        crate::torchvision::load_torchvision(model, path, device)?
+    } else {
+        crate::torchvision::load_torchvision_lenient(model, path, device)?
+    };
+    if report.loaded.is_empty() {
+        return Err(format!("no tensor of it fits the model ({report})").into());
+    }
+    Ok((model, report.to_string()))
+}
+
+macro_rules! torchvision_classifier {
+    ($config:ty, $variant:ident) => {
+        impl ZooModel for $config {
+            type Model = Classifier;
+            type Task = ImageClassification;
+
+            fn init(&self, _facts: &DataFacts, device: &Device) -> Result<Classifier, BoxError> {
+                Ok(ClassifierConfig::$variant(self.clone()).init(device)?)
+            }
+
+            fn load_weights(
+                &self,
+                model: Classifier,
+                path: &Path,
+                strict: bool,
+                device: &Device,
+            ) -> Result<(Classifier, String), BoxError> {
+                torchvision_weights(model, path, strict, device)
+            }
+        }
+    };
+}
+
+torchvision_classifier!(ResNetConfig, Resnet);
+torchvision_classifier!(VggConfig, Vgg);
+torchvision_classifier!(EfficientNetConfig, Efficientnet);
