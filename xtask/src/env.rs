@@ -8,17 +8,9 @@ use anyhow::{Result, bail};
 /// Back-ends the tasks know (cuda is left out: it cannot build offline).
 pub const ALL: [&str; 4] = ["flex", "ndarray", "wgpu", "tch"];
 
-/// The torch venv (`UNIDL_TORCH_VENV`, default `~/.cache/unidl/torch-venv`).
+/// The torch venv ([`unidl_env::torch_venv`]).
 pub fn torch_venv() -> PathBuf {
-    if let Ok(v) = std::env::var("UNIDL_TORCH_VENV") {
-        return PathBuf::from(v);
-    }
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache")
-        });
-    cache.join("unidl/torch-venv")
+    unidl_env::torch_venv()
 }
 
 fn torch_lib(venv: &Path) -> PathBuf {

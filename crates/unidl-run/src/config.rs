@@ -224,13 +224,9 @@ fn two() -> u64 {
     2
 }
 
-/// The data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`): the one
-/// definition the CLI, the xtask and the tests share.
+/// The data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`); see [`unidl_env::data_dir`].
 pub fn data_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("UNIDL_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/unidl/data")
+    unidl_env::data_dir()
 }
 
 /// Resolves `data:<name>/<split>` (inside [`data_dir`]) and paths relative to `base`.

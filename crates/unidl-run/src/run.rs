@@ -320,6 +320,8 @@ impl Run {
 
 /// `unidl train`.
 pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
+    // A mistake in [model] is reported before any data is read.
+    model_config::<C>(run)?;
     let out = run.output_dir();
     let io = |source| RunError::Io {
         path: out.clone(),

@@ -1,0 +1,85 @@
+//! # unidl-env — where things live and who chooses the back-end
+//!
+//! The one home of three conventions that the libraries, the `unidl` binary
+//! and `cargo xtask` all follow (xtask cannot depend on the Burn-based
+//! crates, so they live here, without dependencies):
+//!
+//! - [`data_dir`]: the data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`);
+//! - [`torch_venv`]: the Python venv with torch for the `tch` back-end
+//!   (`UNIDL_TORCH_VENV`, default `$XDG_CACHE_HOME/unidl/torch-venv`);
+//! - [`backend_choice`]: explicit argument > `UNIDL_BACKEND` > config key > `flex`.
+//!
+//! Architecture invariant: no dependencies, no Burn; nothing here touches a
+//! device.
+
+use std::path::PathBuf;
+
+/// The environment variable naming the back-end.
+pub const BACKEND_VAR: &str = "UNIDL_BACKEND";
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+}
+
+fn cache() -> PathBuf {
+    std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| home().join(".cache"))
+}
+
+/// The data cache: `UNIDL_DATA_DIR`, else `~/.cache/unidl/data`.
+pub fn data_dir() -> PathBuf {
+    match std::env::var("UNIDL_DATA_DIR") {
+        Ok(d) if !d.is_empty() => PathBuf::from(d),
+        _ => home().join(".cache/unidl/data"),
+    }
+}
+
+/// The torch venv: `UNIDL_TORCH_VENV`, else `$XDG_CACHE_HOME/unidl/torch-venv`
+/// (`~/.cache/unidl/torch-venv`).
+pub fn torch_venv() -> PathBuf {
+    match std::env::var("UNIDL_TORCH_VENV") {
+        Ok(v) if !v.is_empty() => PathBuf::from(v),
+        _ => cache().join("unidl/torch-venv"),
+    }
+}
+
+/// The back-end spec (`flex`, `tch`, `wgpu:0`, …) and where it came from:
+/// `explicit` (a CLI argument or API call) wins, then `UNIDL_BACKEND`, then
+/// `config` (a run config's `backend` key), then `flex`.
+pub fn backend_choice(explicit: Option<&str>, config: Option<&str>) -> (String, String) {
+    let env = std::env::var(BACKEND_VAR)
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    if let Some(e) = explicit {
+        (e.to_string(), "argument".to_string())
+    } else if let Some(e) = env {
+        (e, format!("environment variable {BACKEND_VAR}"))
+    } else if let Some(c) = config {
+        (c.to_string(), "config key `backend`".to_string())
+    } else {
+        ("flex".to_string(), "default".to_string())
+    }
+}
+
+/// The back-end kind of a spec (`wgpu:0` → `wgpu`).
+pub fn backend_kind(spec: &str) -> &str {
+    spec.split(':').next().unwrap_or("flex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_beats_config_beats_default() {
+        // UNIDL_BACKEND is not set in the test environment of CI.
+        if std::env::var(BACKEND_VAR).is_ok() {
+            return;
+        }
+        assert_eq!(backend_choice(Some("tch"), Some("wgpu")).0, "tch");
+        assert_eq!(backend_choice(None, Some("wgpu:1")).0, "wgpu:1");
+        assert_eq!(backend_choice(None, None), ("flex".into(), "default".into()));
+        assert_eq!(backend_kind("wgpu:1"), "wgpu");
+    }
+}
