@@ -196,7 +196,9 @@ impl TextCnn {
             // w: [features, classes]; column k is class k's weight vector.
             let norms = w.clone().powf_scalar(2.0).sum_dim(0).sqrt(); // [1, classes]
             let scale = norms.recip().mul_scalar(s).clamp_max(1.0); // [1, classes]
-            (w * scale).detach().require_grad()
+            let tracked = w.is_require_grad();
+            let w = (w * scale).detach();
+            if tracked { w.require_grad() } else { w }
         });
         self
     }

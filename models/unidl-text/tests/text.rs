@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use unidl_backend::Device;
-use unidl_tensor::module::ModuleApi;
+use burn::module::Module;
 use unidl_text::{TextCnn, TextCnnConfig};
 
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
@@ -50,8 +50,8 @@ fn padding_never_changes_a_prediction() {
     for row in [&[3i64, 4, 5, 6, 7, 8][..], &[9, 10][..]] {
         let (a, am) = ids(&[row], 5.max(row.len()), &dev);
         let (b, bm) = ids(&[row, &[1; 12]], 12, &dev);
-        let alone: Vec<f32> = m.forward(a, am).to_data().to_vec().unwrap();
-        let batched: Vec<f32> = m.forward(b, bm).to_data().to_vec().unwrap();
+        let alone: Vec<f32> = m.forward(a, am).to_data().try_to_vec().unwrap();
+        let batched: Vec<f32> = m.forward(b, bm).to_data().try_to_vec().unwrap();
         for (x, y) in alone.iter().zip(&batched[..3]) {
             assert!((x - y).abs() < 1e-5, "{row:?}: {alone:?} vs {batched:?}");
         }
@@ -73,7 +73,7 @@ fn max_norm_rescales_only_the_long_weight_vectors() {
         &dev,
     ));
     let m = m.apply_max_norm();
-    let got: Vec<f32> = m.classifier.weight.val().to_data().to_vec().unwrap();
+    let got: Vec<f32> = m.classifier.weight.val().to_data().try_to_vec().unwrap();
     let norm = |c: usize| (0..300).map(|f| (got[f * 3 + c] as f64).powi(2)).sum::<f64>().sqrt();
     assert!((norm(0) - 3.0).abs() < 1e-4, "{}", norm(0));
     assert!((norm(1) - 0.001 * 300f64.sqrt()).abs() < 1e-6);
