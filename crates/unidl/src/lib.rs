@@ -6,9 +6,20 @@
 //!
 //! | module        | crate           | standard                                  |
 //! |---------------|-----------------|-------------------------------------------|
+//! | [`env`]       | `unidl-env`     | data cache, torch venv, back-end precedence |
 //! | [`backend`]   | `unidl-backend` | §6.1 adapter layer: back-end choice, dtypes, capability report |
 //! | [`tensor`]    | `unidl-tensor`  | §6.2.1, A.1 Tensor; A.2 Module API        |
 //! | [`nn`]        | `unidl-nn`      | §6.1.1-d module catalogue                 |
+//! | [`media`]     | `unidl-media`   | §6.2.2.1 audio and video decoding         |
+//! | [`data`]      | `unidl-data`    | §6.2.2, B.1, B.2, B.7 data sets, samplers, transforms, operators |
+//! | [`train`]     | `unidl-train`   | §6.2.3, B.3–B.6 tasks, optimizers, trainer, inference, evaluation |
+//! | [`run`]       | `unidl-run`     | TOML run configs and the model registry   |
+//! | [`interop`]   | `unidl-interop` | §6.1.1-e, §6.1.2 PyTorch/TF/Paddle/MindSpore/ONNX weights |
+//! | `vision`      | `unidl-vision`  | §6.3 vision zoo (feature `vision`, default) |
+//! | `text`        | `unidl-text`    | §6.3 text zoo (feature `text`, default)   |
+//! | `onnx`        | `unidl-onnx-models` | ONNX graphs as modules (feature `onnx`) |
+//!
+//! [`prelude`] brings every Annex A and B interface under the standard's name.
 //!
 //! ## Cargo features
 //!
@@ -19,6 +30,13 @@
 //! | `tch`     | no      | LibTorch 2.9.0 — build with `LIBTORCH_USE_PYTORCH=1` and a Python with `torch==2.9.0` on `PATH`; run with its `torch/lib` on `LD_LIBRARY_PATH` (`scripts/setup-torch.sh` does both) |
 //! | `wgpu`    | no      | WGPU; on a CPU-only Linux box through Mesa's lavapipe (`apt install mesa-vulkan-drivers`) |
 //! | `cuda`    | no      | CUDA via CubeCL; its build script downloads an LLVM bundle, so it cannot build offline |
+//!
+//! | feature   | default | adds |
+//! |-----------|---------|------|
+//! | `vision`  | yes     | [`vision`](crate#modules) — the vision zoo |
+//! | `text`    | yes     | `text` — the text zoo |
+//! | `onnx`    | no      | `onnx` — ONNX graphs imported at build time |
+//! | `ffmpeg`  | no      | FFmpeg decoding in [`media`]/[`data`] |
 //!
 //! The back-end is chosen at start-up by name ([`backend::select`]): explicit
 //! argument > `UNIDL_BACKEND` > config key > `flex`.
@@ -32,14 +50,58 @@
 //! ```
 
 pub use unidl_backend as backend;
-pub use unidl_nn as nn;
-pub use unidl_tensor as tensor;
 
-/// The names most programs need.
+/// The README's Rust examples, compiled (and run where they need no files) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
+
+pub use unidl_data as data;
+pub use unidl_env as env;
+pub use unidl_interop as interop;
+pub use unidl_media as media;
+pub use unidl_nn as nn;
+#[cfg(feature = "onnx")]
+pub use unidl_onnx_models as onnx;
+pub use unidl_run as run;
+pub use unidl_tensor as tensor;
+#[cfg(feature = "text")]
+pub use unidl_text as text;
+pub use unidl_train as train;
+#[cfg(feature = "vision")]
+pub use unidl_vision as vision;
+
+/// The names most programs need: every Annex A and B interface under the
+/// standard's own name, and the types they take and return.
+///
+/// | standard | item |
+/// |---|---|
+/// | A.1 Tensor | [`initialize`], [`index`], [`permute`], [`reshape`] |
+/// | A.2 Module | [`forward`], [`ModuleApi::get_parameters`], [`ModuleApi::get_modules`], [`ModuleApi::load_state_dict`], [`backward`] |
+/// | B.1 data set | [`construct_dataset`], [`get_sample`] |
+/// | B.2 sampler | [`construct_sampler`], [`iterate_sample`], [`iterate_batch`] |
+/// | B.3 optimizer | [`construct_optimizer`], [`update_learnable_parameter`], [`zero_gradient`] |
+/// | B.4 trainer | [`construct_trainer`], [`Trainer::train_one_batch`], [`Trainer::train_one_epoch`], [`Trainer::train`] |
+/// | B.5 inference | [`construct_inference`], [`Inference::infer_one_sample`], [`Inference::infer_samples`] |
+/// | B.6 evaluator | [`construct_evalvater`], [`Evaluator::evalvate`] (and [`construct_evaluator`]) |
+/// | B.7 operator | [`construct_operator`], [`Operator::operate`] |
 pub mod prelude {
     pub use unidl_backend::{BackendKind, DType, Device, select};
+    pub use unidl_data::{
+        DatasetParams, PreparedDataset, Sample, Sampler, SamplerConfig, construct_dataset,
+        construct_operator, construct_sampler, get_sample, iterate_batch, iterate_sample,
+        Operator,
+    };
+    pub use unidl_run::{ModelRegistry, ZooModel};
     pub use unidl_tensor::module::{Forward, ModuleApi, backward, forward};
     pub use unidl_tensor::{
         Axes, Data, Idx, Tensor, TensorError, index, initialize, permute, reshape,
+    };
+    pub use unidl_train::{
+        EvalConfig, Evaluator, ImageClassification, ImageClassifier, Inference, InferOptions,
+        Metric, OptimizerConfig, OptimizerMethod, Schedule, SequenceClassifier, Task, TaskIo,
+        TaskPredictor, TextClassification, Trainer, TrainerConfig, construct_evalvater,
+        construct_evalvater_for, construct_evaluator, construct_inference, construct_optimizer,
+        construct_trainer, update_learnable_parameter, zero_gradient,
     };
 }
