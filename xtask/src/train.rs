@@ -9,8 +9,7 @@ use anyhow::{Context, Result};
 pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
     let config = crate::flag(rest, "--config")
         .map(|c| {
-            let text =
-                std::fs::read_to_string(&c).with_context(|| format!("{c}: cannot read"))?;
+            let text = std::fs::read_to_string(&c).with_context(|| format!("{c}: cannot read"))?;
             text.parse::<toml::Table>()
                 .with_context(|| format!("{c}: not TOML"))
         })

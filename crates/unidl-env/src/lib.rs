@@ -79,7 +79,10 @@ mod tests {
         }
         assert_eq!(backend_choice(Some("tch"), Some("wgpu")).0, "tch");
         assert_eq!(backend_choice(None, Some("wgpu:1")).0, "wgpu:1");
-        assert_eq!(backend_choice(None, None), ("flex".into(), "default".into()));
+        assert_eq!(
+            backend_choice(None, None),
+            ("flex".into(), "default".into())
+        );
         assert_eq!(backend_kind("wgpu:1"), "wgpu");
     }
 }

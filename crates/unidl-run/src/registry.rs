@@ -186,11 +186,13 @@ impl ModelRegistry {
 
     /// The model `name`, or [`RunError::UnknownModel`] naming `file` and the known names.
     pub fn get(&self, name: &str, file: &str) -> Result<&Entry> {
-        self.entries.get(name).ok_or_else(|| RunError::UnknownModel {
-            file: file.to_string(),
-            name: name.to_string(),
-            known: self.entries.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.entries
+            .get(name)
+            .ok_or_else(|| RunError::UnknownModel {
+                file: file.to_string(),
+                name: name.to_string(),
+                known: self.entries.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 }
 
@@ -201,11 +203,7 @@ pub fn model_config<C: DeserializeOwned>(run: &Run) -> Result<C> {
     C::deserialize(toml::Value::Table(table)).map_err(|e| {
         let msg = e.to_string();
         // "unknown field `dpeth`, expected …" / "invalid value … for key `depth`"
-        let key = msg
-            .split('`')
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
+        let key = msg.split('`').nth(1).unwrap_or_default().to_string();
         let line = crate::config::line_of_key(&run.text, "model", &key);
         RunError::Config {
             file: run.path.display().to_string(),

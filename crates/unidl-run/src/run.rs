@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use unidl_backend::Device;
+use unidl_data::dataset::construct_dataset_with;
 use unidl_data::text::{BpeKind, Corpus, SPECIAL_TOKENS, TextTokenizer, register_text_transforms};
 use unidl_data::transform::{Compose, Registry};
-use unidl_data::dataset::construct_dataset_with;
 use unidl_data::{Input, PreparedDataset, TransformConfig};
 use unidl_tensor::module::write_atomic;
 use unidl_train::{
@@ -359,7 +359,9 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         let path = run.base.join(&p.path);
         let (m, report) = cfg
             .load_weights(model, &path, p.strict, &run.device)
-            .map_err(|e| run.model_error(format!("[pretrained] path = {}: {e}", path.display()).into()))?;
+            .map_err(|e| {
+                run.model_error(format!("[pretrained] path = {}: {e}", path.display()).into())
+            })?;
         println!("pretrained: {}: {report}", path.display());
         model = m;
     }
@@ -496,10 +498,7 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
                 serde_json::json!({ "input": p.display().to_string(), "output": C::Task::to_json(o) })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for (p, o) in args.files.iter().zip(&outputs) {
             println!("{}: {}", p.display(), C::Task::describe(o));
@@ -511,7 +510,9 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
 /// `unidl summary`: modules, output shapes of one traced forward pass on the
 /// first sample of the data, parameter counts.
 pub(crate) fn summary<C: ZooModel>(run: &Run) -> Result<()> {
-    let tokenizer = run.tokenizer(false, false).or_else(|_| run.tokenizer(true, false))?;
+    let tokenizer = run
+        .tokenizer(false, false)
+        .or_else(|_| run.tokenizer(true, false))?;
     let facts = run.facts(tokenizer.as_deref())?;
     let (_, model, task) = run.build::<C>(&facts)?;
     let spec = run.cfg.data.val.as_ref().unwrap_or(&run.cfg.data.train);

@@ -50,7 +50,8 @@ impl ZooModel for ToyConfig {
 
 fn registry() -> ModelRegistry {
     let mut r = ModelRegistry::new();
-    r.register::<ToyConfig>("toy", "logistic regression").unwrap();
+    r.register::<ToyConfig>("toy", "logistic regression")
+        .unwrap();
     r
 }
 
@@ -119,7 +120,10 @@ fn a_model_registered_outside_the_cli_trains_evaluates_and_infers() {
     let cfg = write(&dir, "", "", "");
     train_config(&reg, &cfg, Some("flex"), false).unwrap();
     let acc = last_accuracy(&dir);
-    assert!(acc > 0.75, "held-out accuracy of logistic regression: {acc}");
+    assert!(
+        acc > 0.75,
+        "held-out accuracy of logistic regression: {acc}"
+    );
     let classes: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run/classes.json")).unwrap())
             .unwrap();
@@ -177,10 +181,20 @@ fn mixup_from_a_config_trains() {
     train_config(&reg, &write(&plain, "", "", ""), Some("flex"), false).unwrap();
     let loss = |d: &Path| -> f64 {
         let csv = std::fs::read_to_string(d.join("run/epochs.csv")).unwrap();
-        csv.lines().nth(1).unwrap().split(',').nth(1).unwrap().parse().unwrap()
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let (mixed, unmixed) = (loss(&dir), loss(&plain));
-    assert!(mixed > unmixed + 0.01, "MixUp loss {mixed} vs plain {unmixed}");
+    assert!(
+        mixed > unmixed + 0.01,
+        "MixUp loss {mixed} vs plain {unmixed}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&plain);
 }
@@ -254,6 +268,9 @@ fn missing_data_names_the_command_that_prepares_it() {
     let e = train_config(&registry(), &cfg, Some("flex"), false)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no-such-set") && e.contains("unidl data no-such-set"), "{e}");
+    assert!(
+        e.contains("no-such-set") && e.contains("unidl data no-such-set"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

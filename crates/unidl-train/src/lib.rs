@@ -59,10 +59,7 @@ pub use postprocess::{
 };
 pub use records::{ModelSummary, RunRecorder};
 pub use schedule::{ReduceOnPlateau, Schedule};
-pub use task::{
-    ImageBatch, ImageClassification, ImageClassifier, SequenceClassifier, Task, TaskIo, TaskPredictor,
-    TextClassification, TokenBatch, soft_cross_entropy,
-};
+pub use task::*;
 pub use trainer::{
     CheckpointChoice, EpochRecord, Trainer, TrainerConfig, construct_trainer, find_checkpoint,
     load_model_checkpoint,

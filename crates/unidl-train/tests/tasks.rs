@@ -41,7 +41,10 @@ fn host_soft_ce(logits: &[f32], targets: &[f32], k: usize) -> f64 {
     let rows = logits.len() / k;
     let mut total = 0.0;
     for b in 0..rows {
-        let z: Vec<f64> = logits[b * k..(b + 1) * k].iter().map(|&v| v as f64).collect();
+        let z: Vec<f64> = logits[b * k..(b + 1) * k]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let m = z.iter().cloned().fold(f64::MIN, f64::max);
         let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
         for c in 0..k {
@@ -142,7 +145,10 @@ fn classification_errors_name_the_sample_and_the_key() {
     samples[2].targets.label = Some(7);
     let b = task.collate(samples, &dev).unwrap();
     let e = task.loss(&model, &b).unwrap_err().to_string();
-    assert!(e.contains("img2") && e.contains("label 7") && e.contains("3 classes"), "{e}");
+    assert!(
+        e.contains("img2") && e.contains("label 7") && e.contains("3 classes"),
+        "{e}"
+    );
 
     let mut samples = batch();
     samples[3].targets.label = None;
@@ -185,7 +191,8 @@ fn text(tokens: &[u32], label: Option<usize>, name: &str) -> Sample {
         source: name.into(),
         ..Sample::default()
     };
-    s.inputs.insert("tokens".into(), Input::Tokens(tokens.to_vec()));
+    s.inputs
+        .insert("tokens".into(), Input::Tokens(tokens.to_vec()));
     s.targets.label = label;
     s
 }
@@ -214,8 +221,9 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
     assert_eq!(mask.iter().filter(|m| **m).count(), 10);
     assert_eq!(b.label_values, Some(vec![1, 0, 1]));
     // `min_length` pads short batches (a window-5 convolution needs T ≥ 5).
-    let short = task.collate(vec![text(&[1, 2], Some(0), "s")], &dev)
-    .unwrap();
+    let short = task
+        .collate(vec![text(&[1, 2], Some(0), "s")], &dev)
+        .unwrap();
     assert_eq!(short.ids.dims(), [1, 5]);
 
     // Padding does not change the prediction: the mask hides it.
@@ -226,7 +234,10 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
         lin: LinearConfig::new(4, 2).init(&ad),
     };
     let alone = task
-        .forward(&model, &task.collate(vec![samples[2].clone()], &ad).unwrap())
+        .forward(
+            &model,
+            &task.collate(vec![samples[2].clone()], &ad).unwrap(),
+        )
         .unwrap()
         .to_vec_f32()
         .unwrap();
@@ -240,7 +251,8 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
     }
 
     // The loss is the cross-entropy of the logits and it falls under SGD.
-    let mut opt = construct_optimizer(&model, &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5)).unwrap();
+    let mut opt =
+        construct_optimizer(&model, &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5)).unwrap();
     let batch = task.collate(samples, &ad).unwrap();
     let mut model = model;
     let first = task.loss(&model, &batch).unwrap().item().unwrap();
@@ -261,9 +273,10 @@ fn text_batches_without_tokens_name_the_sample() {
         ..Sample::default()
     };
     s.inputs.insert("text".into(), Input::Text("hello".into()));
-    let e = TextClassification::default().collate(vec![s], &dev)
-    .unwrap_err()
-    .to_string();
+    let e = TextClassification::default()
+        .collate(vec![s], &dev)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("mail-17") && e.contains("tokenize"), "{e}");
 }
 
@@ -288,7 +301,13 @@ fn a_task_is_an_inference_predictor() {
     .unwrap();
     let out = infer.infer_samples(batch(), None).unwrap();
     assert_eq!(out.len(), 4);
-    assert!(out.iter().all(|r| r.len() == 2 && r[0].probability >= r[1].probability));
+    assert!(
+        out.iter()
+            .all(|r| r.len() == 2 && r[0].probability >= r[1].probability)
+    );
     assert!(["zero", "one", "two"].contains(&out[0][0].label.as_str()));
     let _ = TensorData::new(vec![0f32], [1]);
 }
+
+#[path = "tasks/families.rs"]
+mod families;

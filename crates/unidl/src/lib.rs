@@ -88,9 +88,9 @@ pub use unidl_vision as vision;
 pub mod prelude {
     pub use unidl_backend::{BackendKind, DType, Device, select};
     pub use unidl_data::{
-        DatasetParams, PreparedDataset, Sample, Sampler, SamplerConfig, construct_dataset,
-        construct_operator, construct_sampler, get_sample, iterate_batch, iterate_sample,
-        Operator,
+        DatasetParams, Operator, PreparedDataset, Sample, Sampler, SamplerConfig,
+        construct_dataset, construct_operator, construct_sampler, get_sample, iterate_batch,
+        iterate_sample,
     };
     pub use unidl_run::{ModelRegistry, ZooModel};
     pub use unidl_tensor::module::{Forward, ModuleApi, backward, forward};
@@ -98,10 +98,10 @@ pub mod prelude {
         Axes, Data, Idx, Tensor, TensorError, index, initialize, permute, reshape,
     };
     pub use unidl_train::{
-        EvalConfig, Evaluator, ImageClassification, ImageClassifier, Inference, InferOptions,
+        EvalConfig, Evaluator, ImageClassification, ImageClassifier, InferOptions, Inference,
         Metric, OptimizerConfig, OptimizerMethod, Schedule, SequenceClassifier, Task, TaskIo,
-        TaskPredictor, TextClassification, Trainer, TrainerConfig, construct_evalvater,
-        construct_evalvater_for, construct_evaluator, construct_inference, construct_optimizer,
+        TaskPredictor, TextClassification, Trainer, TrainerConfig, construct_evaluator,
+        construct_evalvater, construct_evalvater_for, construct_inference, construct_optimizer,
         construct_trainer, update_learnable_parameter, zero_gradient,
     };
 }

@@ -87,9 +87,12 @@ impl TextCnnConfig {
             key: format!("textcnn.{key}"),
             reason: reason.into(),
         };
-        let vocab = self
-            .vocab_size
-            .ok_or_else(|| bad("vocab_size", "unknown: set it or train with [data.tokenizer]"))?;
+        let vocab = self.vocab_size.ok_or_else(|| {
+            bad(
+                "vocab_size",
+                "unknown: set it or train with [data.tokenizer]",
+            )
+        })?;
         let classes = self
             .num_classes
             .ok_or_else(|| bad("num_classes", "unknown: set it or use labelled data"))?;

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use unidl_backend::Device;
-use burn::module::Module;
 use unidl_text::{TextCnn, TextCnnConfig};
 
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
@@ -74,7 +74,12 @@ fn max_norm_rescales_only_the_long_weight_vectors() {
     ));
     let m = m.apply_max_norm();
     let got: Vec<f32> = m.classifier.weight.val().to_data().try_to_vec().unwrap();
-    let norm = |c: usize| (0..300).map(|f| (got[f * 3 + c] as f64).powi(2)).sum::<f64>().sqrt();
+    let norm = |c: usize| {
+        (0..300)
+            .map(|f| (got[f * 3 + c] as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
     assert!((norm(0) - 3.0).abs() < 1e-4, "{}", norm(0));
     assert!((norm(1) - 0.001 * 300f64.sqrt()).abs() < 1e-6);
     assert_eq!(norm(2), 0.0);
@@ -135,8 +140,19 @@ fn one_epoch_on_real_spam_reaches_95_percent() {
     unidl_text::register(&mut reg).unwrap();
     unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
     let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
-    let acc: f64 = csv.lines().last().unwrap().split(',').nth(3).unwrap().parse().unwrap();
-    assert!(acc >= 0.95, "held-out accuracy after one epoch: {acc}\n{csv}");
+    let acc: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        acc >= 0.95,
+        "held-out accuracy after one epoch: {acc}\n{csv}"
+    );
     assert!(dir.join("run/tokenizer.json").is_file());
     // A mail written here, classified through the saved tokenizer.
     let mail = dir.join("mail.txt");

@@ -135,14 +135,15 @@ pub(crate) fn classification_loss(
             )));
         }
         let t = if smoothing > 0.0 {
-            t.clone().mul_scalar(1.0 - smoothing).add_scalar(smoothing / classes as f64)
+            t.clone()
+                .mul_scalar(1.0 - smoothing)
+                .add_scalar(smoothing / classes as f64)
         } else {
             t.clone()
         };
         return Ok(soft_cross_entropy(logits, t));
     }
-    let labels =
-        labels.ok_or_else(|| TrainError::Model("training samples need labels".into()))?;
+    let labels = labels.ok_or_else(|| TrainError::Model("training samples need labels".into()))?;
     if smoothing > 0.0 {
         let t = labels
             .clone()
@@ -218,8 +219,6 @@ impl TaskIo for ImageClassification {
 }
 
 impl<M: ImageClassifier + Send + Sync + 'static> Task<M> for ImageClassification {
-
-
     fn forward(&self, model: &M, batch: &ImageBatch) -> Result<Tensor> {
         let logits = model.classify(batch.images.clone());
         unidl_tensor::trace::record("(model)", &logits.dims());
@@ -243,7 +242,4 @@ impl<M: ImageClassifier + Send + Sync + 'static> Task<M> for ImageClassification
         )?;
         Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
     }
-
-
-
 }

@@ -10,11 +10,29 @@
 //! |---|---|---|---|---|---|
 //! | [`ImageClassification`] | [`ImageClassifier`] | `[B, C, H, W]` + labels or soft labels | (soft-target) cross-entropy, label smoothing | top-k classes | accuracy, top-5, P/R/F1 |
 //! | [`TextClassification`] | [`SequenceClassifier`] | padded ids `[B, T]` + mask + labels | cross-entropy | top-k classes | accuracy, P/R/F1 |
+//! | [`VideoClassification`] | [`VideoClassifier`] | clips `[B, C, T, H, W]` + labels | cross-entropy | top-k classes | accuracy, P/R/F1 |
+//! | [`ObjectDetection`] | [`Detector`] | images + [`ObjectTargets`] (any count per image) | the model's loss terms, summed | boxes (NMS) | COCO mAP, mAP50, mAP75 |
+//! | [`InstanceSegmentationTraining`] | [`InstanceSegmenter`] | images + boxes, classes, masks | the model's loss terms | masks pasted into the image | mask mAP |
+//! | [`PixelClassification`] | [`SemanticSegmenter`] | images + label maps `[B, H, W]` | per-pixel cross-entropy, `ignore_index` | class maps | mIoU, pixel accuracy |
+//! | [`KeypointHeatmaps`] | [`HeatmapModel`] | images + Gaussian heatmaps + joint weights | HRNet's weighted MSE | keypoints (quarter offset / DARK) | PCK, NME |
+//! | [`KeypointRegression`] | [`LandmarkModel`] | images + normalised coordinates | weighted L2 | keypoints | NME, PCK |
+//! | [`LanguageModelling`] | [`LanguageModel`] | padded ids + mask | next-token cross-entropy | sequence likelihood | perplexity |
+//! | [`SequenceToSequence`] | [`Seq2SeqModel`] | source (ids or images) + `[BOS] y` / `y [EOS]` | cross-entropy without padding, label smoothing | greedy decoding → text | CER, WER, BLEU |
+//! | [`SpeechRecognition`] | [`CtcModel`] | frames `[B, T, F]` + lengths + label ids | CTC | CTC decoding → text | CER, WER |
+//! | [`TransducerRecognition`] | [`TransducerModel`] | same | transducer (RNN-T) | greedy decoding → text | CER, WER |
+//! | [`WaveformGeneration`] | [`WaveformModel`] | μ-law ids `[B, T]` + mask | next-sample cross-entropy | waveform | — |
 //!
 //! How to add a task: `docs/ARCHITECTURE.md`, "How to add a task".
 
 mod classification;
+mod detection;
+mod keypoints;
+mod segmentation;
+mod sequence;
+mod speech;
 mod text;
+mod video;
+mod waveform;
 
 use burn::module::Module;
 use unidl_backend::Device;
@@ -25,10 +43,31 @@ use crate::error::Result;
 use crate::eval::{EvaluationTask, Metric};
 use crate::infer::{PostProcess, Predictor};
 
-pub use classification::{
-    ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy,
+pub use classification::{ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy};
+pub use detection::{
+    Detector, InstanceSegmentationTraining, InstanceSegmenter, ObjectBatch, ObjectDetection,
+    ObjectTargets, sum_losses,
+};
+pub use keypoints::{
+    HeatmapModel, KeypointBatch, KeypointHeatmaps, KeypointMetrics, KeypointRegression,
+    LandmarkModel, TargetTensor, gaussian_heatmaps, joints_mse, landmark_mse,
+};
+pub use segmentation::{PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy};
+pub use sequence::{
+    LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch, Seq2SeqModel,
+    Seq2SeqSource, SequenceLikelihood, SequenceToSequence, SourceInput, TokenLikelihoods,
+    token_cross_entropy,
+};
+pub use speech::{
+    Alphabet, CtcModel, SpeechBatch, SpeechRecognition, TransducerModel, TransducerRecognition,
+    ctc_loss, transducer_loss,
 };
 pub use text::{SequenceClassifier, TextClassification, TokenBatch};
+pub use video::{ClipBatch, VideoClassification, VideoClassifier};
+pub use waveform::{
+    MuLawDecode, NoMetrics, WaveBatch, Waveform, WaveformGeneration, WaveformModel, mu_law_decode,
+    mu_law_encode,
+};
 
 /// The model-independent half of a task: how samples become a batch, how
 /// raw outputs become per-sample results, and which metrics judge them.

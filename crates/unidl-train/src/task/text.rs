@@ -140,8 +140,6 @@ impl TaskIo for TextClassification {
 }
 
 impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassification {
-
-
     fn forward(&self, model: &M, batch: &TokenBatch) -> Result<Tensor> {
         let logits = model.classify_tokens(batch.ids.clone(), batch.mask.clone());
         unidl_tensor::trace::record("(model)", &logits.dims());
@@ -165,9 +163,6 @@ impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassificati
         )?;
         Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
     }
-
-
-
 
     fn after_update(&self, model: M) -> M {
         model.constrain()

@@ -327,4 +327,3 @@ fn parse_state(text: &str) -> std::result::Result<(TrainerState, f64), String> {
     let v: In = serde_json::from_str(text).map_err(|e| format!("trainer.json: {e}"))?;
     Ok((v.state, v.learning_rate))
 }
-

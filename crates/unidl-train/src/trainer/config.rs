@@ -146,4 +146,3 @@ pub struct EpochRecord {
     #[serde(default)]
     pub val_scores: crate::eval::Scores,
 }
-

@@ -527,9 +527,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     pub fn stopped_reason(&self) -> Option<String> {
         self.stopped.clone()
     }
-
 }
-
 
 /// Applies the batch transforms to a training batch, seeded by the sampler
 /// position after it (the same for any worker count and after a resume).

@@ -7,8 +7,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
-use unidl_backend::Device;
 use serde::{Deserialize, Serialize};
+use unidl_backend::Device;
 use unidl_tensor::trace;
 
 /// [`SimpleCnn`]'s config (`[model] name = "simple_cnn"`).

@@ -1,0 +1,197 @@
+//! Semantic segmentation as per-pixel classification: images `[B, C, H, W]`
+//! → logits `[B, K, H, W]`; label maps painted from the samples' masks;
+//! per-pixel cross-entropy that skips `ignore_index`; post-processing to
+//! class maps; mIoU and pixel accuracy.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor as BTensor, TensorData};
+use unidl_backend::Device;
+use unidl_data::Sample;
+use unidl_tensor::Tensor;
+
+use super::{Task, TaskIo};
+use crate::error::{Result, TrainError};
+use crate::eval::{EvaluationTask, Metric};
+use crate::eval_tasks::SemanticSegmentationTask;
+use crate::outputs::ClassMap;
+use crate::postprocess::{SegmentationConfig, SemanticSegmentation};
+
+/// A model that labels every pixel (what [`PixelClassification`] trains).
+pub trait SemanticSegmenter {
+    /// # Shapes
+    /// images `[B, C, H, W]` → logits `[B, classes, H, W]` (at the input size).
+    fn segment(&self, images: BTensor<4>) -> BTensor<4>;
+}
+
+/// Semantic segmentation. The target of a sample is its masks painted in
+/// order (later masks win) over `background`; pixels labelled
+/// `ignore_index` do not count in the loss or the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelClassification {
+    /// Number of classes (background included).
+    pub num_classes: usize,
+    /// Label of pixels no mask covers.
+    pub background: u32,
+    /// Label excluded from loss and metrics (255 in VOC).
+    pub ignore_index: Option<u32>,
+}
+
+impl PixelClassification {
+    /// `num_classes` classes, background 0, ignore index 255.
+    pub fn new(num_classes: usize) -> Self {
+        PixelClassification {
+            num_classes,
+            background: 0,
+            ignore_index: Some(255),
+        }
+    }
+}
+
+/// A collated segmentation batch.
+#[derive(Debug, Clone)]
+pub struct PixelBatch {
+    /// `[B, C, H, W]`.
+    pub images: BTensor<4>,
+    /// `[B, H, W]` class per pixel, when the samples have masks.
+    pub targets: Option<BTensor<3, Int>>,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+/// The label map of one sample, `height × width`, row-major.
+pub(crate) fn paint(
+    sample: &Sample,
+    width: usize,
+    height: usize,
+    background: u32,
+) -> Result<Vec<i64>> {
+    let mut map = vec![i64::from(background); width * height];
+    for m in &sample.targets.masks {
+        if (m.width, m.height) != (width, height) {
+            return Err(TrainError::Model(format!(
+                "{}: mask {}x{} on an image {width}x{height} (masks follow the image's transforms)",
+                sample.source, m.width, m.height
+            )));
+        }
+        for (dst, &v) in map.iter_mut().zip(&m.data) {
+            if v != 0 {
+                *dst = m.class as i64;
+            }
+        }
+    }
+    Ok(map)
+}
+
+impl TaskIo for PixelClassification {
+    type Batch = PixelBatch;
+    type Post = SemanticSegmentation;
+
+    fn name(&self) -> &'static str {
+        "semantic_segmentation"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<PixelBatch> {
+        let b = unidl_data::collate_images(&samples, device)?;
+        let images: BTensor<4> = b.images.into_burn()?;
+        let [n, _, h, w] = images.dims();
+        let labelled = samples.iter().any(|s| !s.targets.masks.is_empty());
+        let targets = if labelled {
+            let mut data = Vec::with_capacity(n * h * w);
+            for s in &samples {
+                data.extend(paint(s, w, h, self.background)?);
+            }
+            if let Some(bad) = data
+                .iter()
+                .find(|&&c| c as usize >= self.num_classes && Some(c as u32) != self.ignore_index)
+            {
+                return Err(TrainError::Model(format!(
+                    "segmentation target class {bad} but `num_classes` is {}",
+                    self.num_classes
+                )));
+            }
+            Some(BTensor::from_data(TensorData::new(data, [n, h, w]), device))
+        } else {
+            None
+        };
+        Ok(PixelBatch {
+            images,
+            targets,
+            sources: samples.into_iter().map(|s| s.source).collect(),
+        })
+    }
+
+    fn post(&self) -> SemanticSegmentation {
+        SemanticSegmentation::new(SegmentationConfig::default())
+            .expect("the default segmentation config is valid")
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<ClassMap>> {
+        Box::new(SemanticSegmentationTask {
+            classes: self.num_classes,
+            background: self.background,
+            ignore_index: self.ignore_index,
+        })
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        vec![Metric::Miou, Metric::PixelAccuracy]
+    }
+}
+
+/// Mean cross-entropy over the pixels whose target is not `ignore`.
+///
+/// # Shapes
+/// logits `[B, K, H, W]`, targets `[B, H, W]` → `[1]`.
+pub fn pixel_cross_entropy(
+    logits: BTensor<4>,
+    targets: BTensor<3, Int>,
+    ignore: Option<u32>,
+) -> BTensor<1> {
+    let valid = match ignore {
+        Some(i) => targets.clone().not_equal_elem(i as i64),
+        None => targets.clone().greater_equal_elem(0),
+    }; // [B, H, W]
+    let safe = targets.mask_fill(valid.clone().bool_not(), 0); // gatherable
+    let logp = log_softmax(logits, 1); // [B, K, H, W]
+    let picked = logp
+        .gather(1, safe.unsqueeze_dim::<4>(1))
+        .squeeze_dim::<3>(1); // [B, H, W]
+    let w = valid.float();
+    let count = w.clone().sum().clamp_min(1.0);
+    (picked * w).sum().neg() / count
+}
+
+impl<M: SemanticSegmenter + Send + Sync + 'static> Task<M> for PixelClassification {
+    fn forward(&self, model: &M, batch: &PixelBatch) -> Result<Tensor> {
+        Ok(Tensor::from_burn(model.segment(batch.images.clone()))?)
+    }
+
+    fn loss(&self, model: &M, batch: &PixelBatch) -> Result<Tensor> {
+        Ok(self.loss_and_outputs(model, batch)?.0)
+    }
+
+    fn loss_and_outputs(&self, model: &M, batch: &PixelBatch) -> Result<(Tensor, Tensor)> {
+        let logits = model.segment(batch.images.clone());
+        unidl_tensor::trace::record("(model)", &logits.dims());
+        let targets = batch
+            .targets
+            .clone()
+            .ok_or_else(|| TrainError::Model("segmentation training needs masks".into()))?;
+        let [b, k, h, w] = logits.dims();
+        if [b, h, w] != targets.dims() || k != self.num_classes {
+            return Err(TrainError::Shape {
+                what: "segmentation logits".into(),
+                expected: format!(
+                    "[{}, {}, {}, {}] (classes, then the input size)",
+                    targets.dims()[0],
+                    self.num_classes,
+                    targets.dims()[1],
+                    targets.dims()[2]
+                ),
+                got: vec![b, k, h, w],
+            });
+        }
+        let loss = pixel_cross_entropy(logits.clone(), targets, self.ignore_index);
+        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+    }
+}

@@ -1,0 +1,554 @@
+//! Token sequences: language modelling (next-token prediction, perplexity)
+//! and sequence-to-sequence (translation, OCR, generation: teacher forcing,
+//! label smoothing, padding ignored in the loss; greedy decoding; CER, WER,
+//! BLEU).
+
+use std::sync::Arc;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
+use serde::Serialize;
+use unidl_backend::Device;
+use unidl_data::text::TextTokenizer;
+use unidl_data::{Input, PreparedDataset, Sample};
+use unidl_tensor::Tensor;
+
+use super::{Task, TaskIo};
+use crate::error::{Result, TrainError};
+use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
+use crate::eval_tasks::TextTask;
+use crate::infer::{InferOptions, PostProcess};
+use crate::metrics::Perplexity;
+use crate::outputs::DecodedSequence;
+use crate::postprocess::{TextConfig, TextDecoding, Vocabulary};
+
+/// Pads `seqs` with `pad` to the longest (at least `min_len`): ids and mask
+/// `[B, T]` on `device`.
+pub(crate) fn pad_ids(
+    seqs: &[&[u32]],
+    pad: u32,
+    min_len: usize,
+    device: &Device,
+) -> (BTensor<2, Int>, BTensor<2, Bool>) {
+    let t = seqs
+        .iter()
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(0)
+        .max(min_len)
+        .max(1);
+    let mut ids = Vec::with_capacity(seqs.len() * t);
+    let mut mask = Vec::with_capacity(seqs.len() * t);
+    for s in seqs {
+        for j in 0..t {
+            ids.push(i64::from(*s.get(j).unwrap_or(&pad)));
+            mask.push(j < s.len());
+        }
+    }
+    let shape = [seqs.len(), t];
+    (
+        BTensor::from_data(TensorData::new(ids, shape), device),
+        BTensor::from_data(TensorData::new(mask, shape), device),
+    )
+}
+
+fn tokens_of<'a>(s: &'a Sample, input: &str) -> Result<&'a [u32]> {
+    match s.inputs.get(input) {
+        Some(Input::Tokens(t)) => Ok(t),
+        _ => Err(TrainError::Model(format!(
+            "{}: no `{input}` token input (add a `tokenize` transform)",
+            s.source
+        ))),
+    }
+}
+
+/// Mean cross-entropy over the positions where `mask` is true, with label
+/// smoothing ε as `torch.nn.CrossEntropyLoss(label_smoothing=ε)`:
+/// `(1 − ε)·nll + ε·mean_k(−log p_k)`.
+///
+/// # Shapes
+/// logits `[B, T, V]`, targets `[B, T]`, mask `[B, T]` → `[1]`.
+pub fn token_cross_entropy(
+    logits: BTensor<3>,
+    targets: BTensor<2, Int>,
+    mask: BTensor<2, Bool>,
+    smoothing: f64,
+) -> BTensor<1> {
+    let [_, _, v] = logits.dims();
+    let logp = log_softmax(logits, 2); // [B, T, V]
+    let nll = logp
+        .clone()
+        .gather(2, targets.unsqueeze_dim::<3>(2))
+        .squeeze_dim::<2>(2)
+        .neg(); // [B, T]
+    let per = if smoothing > 0.0 {
+        let uniform = logp
+            .sum_dim(2)
+            .squeeze_dim::<2>(2)
+            .neg()
+            .div_scalar(v as f64); // [B, T]
+        nll.mul_scalar(1.0 - smoothing) + uniform.mul_scalar(smoothing)
+    } else {
+        nll
+    };
+    let w = mask.float();
+    let count = w.clone().sum().clamp_min(1.0);
+    (per * w).sum() / count
+}
+
+/// A causal language model (what [`LanguageModelling`] trains).
+pub trait LanguageModel {
+    /// # Shapes
+    /// ids `[B, T]`, mask `[B, T]` → logits `[B, T, V]`; position `t`
+    /// predicts token `t + 1` and sees tokens `≤ t` only.
+    fn lm_logits(&self, ids: BTensor<2, Int>, mask: BTensor<2, Bool>) -> BTensor<3>;
+}
+
+/// Next-token language modelling over the token input `input`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LanguageModelling {
+    /// Name of the [`Input::Tokens`] input.
+    pub input: String,
+    /// Padding id.
+    pub pad_id: u32,
+}
+
+impl Default for LanguageModelling {
+    fn default() -> Self {
+        LanguageModelling {
+            input: "tokens".into(),
+            pad_id: 0,
+        }
+    }
+}
+
+/// A collated token batch for language modelling.
+#[derive(Debug, Clone)]
+pub struct LmBatch {
+    /// `[B, T]`.
+    pub ids: BTensor<2, Int>,
+    /// `[B, T]`, true on real tokens.
+    pub mask: BTensor<2, Bool>,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+/// The likelihood of one sequence under a language model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceLikelihood {
+    /// Sum of the natural-log probabilities of the predicted tokens.
+    pub log_prob: f64,
+    /// Tokens predicted (all but the first).
+    pub tokens: usize,
+    /// `exp(−log_prob / tokens)`.
+    pub perplexity: f64,
+}
+
+/// Post-processing of [`LanguageModelling`]'s raw outputs `[B, T−1, 2]`
+/// (per position: log-probability of the true next token, 1 for a real token).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenLikelihoods;
+
+impl PostProcess for TokenLikelihoods {
+    type Output = SequenceLikelihood;
+
+    fn process(&self, outputs: &Tensor, _o: &InferOptions) -> Result<Vec<SequenceLikelihood>> {
+        let shape = outputs.shape();
+        if shape.len() != 3 || shape[2] != 2 {
+            return Err(TrainError::Shape {
+                what: "token likelihoods".into(),
+                expected: "[batch, positions, 2]".into(),
+                got: shape.to_vec(),
+            });
+        }
+        let v = outputs.to_vec_f64()?;
+        Ok(v.chunks(shape[1] * 2)
+            .map(|row| {
+                let (mut lp, mut n) = (0.0, 0usize);
+                for p in row.chunks(2) {
+                    if p[1] > 0.5 {
+                        lp += p[0];
+                        n += 1;
+                    }
+                }
+                SequenceLikelihood {
+                    log_prob: lp,
+                    tokens: n,
+                    perplexity: if n == 0 {
+                        f64::NAN
+                    } else {
+                        (-lp / n as f64).exp()
+                    },
+                }
+            })
+            .collect())
+    }
+}
+
+/// Perplexity over a data set (every predicted token weighs the same).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LanguageModelTask;
+
+struct PplMetrics(Perplexity);
+
+impl EvaluationTask<SequenceLikelihood> for LanguageModelTask {
+    fn supports(&self, m: Metric) -> bool {
+        m == Metric::Perplexity
+    }
+    fn start(
+        &self,
+        _metrics: &[Metric],
+        _dataset: &PreparedDataset,
+    ) -> Result<Box<dyn TaskMetrics<SequenceLikelihood>>> {
+        Ok(Box::new(PplMetrics(Perplexity::new())))
+    }
+}
+
+impl TaskMetrics<SequenceLikelihood> for PplMetrics {
+    fn update(&mut self, outputs: &[SequenceLikelihood], _samples: &[Sample]) -> Result<()> {
+        for o in outputs.iter().filter(|o| o.tokens > 0) {
+            self.0
+                .update_mean_nll(-o.log_prob / o.tokens as f64, o.tokens as u64)?;
+        }
+        Ok(())
+    }
+    fn compute(&self) -> Result<Scores> {
+        Ok([("perplexity".to_string(), self.0.compute()?)]
+            .into_iter()
+            .collect())
+    }
+}
+
+impl TaskIo for LanguageModelling {
+    type Batch = LmBatch;
+    type Post = TokenLikelihoods;
+
+    fn name(&self) -> &'static str {
+        "language_modelling"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<LmBatch> {
+        let seqs = samples
+            .iter()
+            .map(|s| tokens_of(s, &self.input))
+            .collect::<Result<Vec<_>>>()?;
+        let (ids, mask) = pad_ids(&seqs, self.pad_id, 2, device);
+        Ok(LmBatch {
+            ids,
+            mask,
+            sources: samples.into_iter().map(|s| s.source).collect(),
+        })
+    }
+
+    fn post(&self) -> TokenLikelihoods {
+        TokenLikelihoods
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<SequenceLikelihood>> {
+        Box::new(LanguageModelTask)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        vec![Metric::Perplexity]
+    }
+}
+
+/// Logits of positions `0..T−1`, targets and mask of positions `1..T`.
+fn shifted<M: LanguageModel>(
+    model: &M,
+    batch: &LmBatch,
+) -> (BTensor<3>, BTensor<2, Int>, BTensor<2, Bool>) {
+    let [b, t] = batch.ids.dims();
+    let logits = model.lm_logits(batch.ids.clone(), batch.mask.clone()); // [B, T, V]
+    let v = logits.dims()[2];
+    (
+        logits.slice([0..b, 0..t - 1, 0..v]),
+        batch.ids.clone().slice([0..b, 1..t]),
+        batch.mask.clone().slice([0..b, 1..t]),
+    )
+}
+
+impl<M: LanguageModel + Send + Sync + 'static> Task<M> for LanguageModelling {
+    fn forward(&self, model: &M, batch: &LmBatch) -> Result<Tensor> {
+        let (logits, targets, mask) = shifted(model, batch);
+        let lp = log_softmax(logits, 2).gather(2, targets.unsqueeze_dim::<3>(2)); // [B, T−1, 1]
+        let m = mask.float().unsqueeze_dim::<3>(2);
+        Ok(Tensor::from_burn(BTensor::cat(vec![lp * m.clone(), m], 2))?)
+    }
+
+    fn loss(&self, model: &M, batch: &LmBatch) -> Result<Tensor> {
+        let (logits, targets, mask) = shifted(model, batch);
+        Ok(Tensor::from_burn(token_cross_entropy(
+            logits, targets, mask, 0.0,
+        ))?)
+    }
+}
+
+/// The source side of a sequence-to-sequence batch.
+#[derive(Debug, Clone)]
+pub enum Seq2SeqSource {
+    /// Token ids `[B, S]` and their mask (translation).
+    Tokens {
+        /// `[B, S]`.
+        ids: BTensor<2, Int>,
+        /// `[B, S]`, true on real tokens.
+        mask: BTensor<2, Bool>,
+    },
+    /// Images `[B, C, H, W]` (OCR).
+    Images(BTensor<4>),
+}
+
+/// An encoder–decoder (what [`SequenceToSequence`] trains).
+pub trait Seq2SeqModel {
+    /// # Shapes
+    /// source (ids `[B, S]` + mask, or images), decoder ids `[B, T]` + mask →
+    /// logits `[B, T, V]`; position `t` predicts target token `t` from the
+    /// decoder tokens `≤ t` (teacher forcing).
+    fn seq2seq_logits(
+        &self,
+        source: &Seq2SeqSource,
+        decoder_ids: BTensor<2, Int>,
+        decoder_mask: BTensor<2, Bool>,
+    ) -> BTensor<3>;
+}
+
+/// Where the source of a sequence-to-sequence sample comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceInput {
+    /// The [`Input::Tokens`] of this name.
+    Tokens(String),
+    /// The `image` input.
+    Image,
+}
+
+/// Sequence to sequence. Targets are `targets.token_ids`, or `targets.text`
+/// encoded with `target_tokenizer`; the decoder reads `[BOS] y` and learns
+/// `y [EOS]`; padding is ignored in the loss.
+#[derive(Debug, Clone)]
+pub struct SequenceToSequence {
+    /// The source.
+    pub source: SourceInput,
+    /// Padding id (source and target).
+    pub pad_id: u32,
+    /// Begin-of-sequence id (first decoder input).
+    pub bos_id: u32,
+    /// End-of-sequence id (last target).
+    pub eos_id: u32,
+    /// Label smoothing ε in [0, 1).
+    pub label_smoothing: f64,
+    /// Longest generated sequence (greedy decoding).
+    pub max_length: usize,
+    /// Encodes target texts when samples have no target ids; also decodes outputs.
+    pub target_tokenizer: Option<Arc<TextTokenizer>>,
+}
+
+/// A collated sequence-to-sequence batch.
+#[derive(Debug, Clone)]
+pub struct Seq2SeqBatch {
+    /// The source.
+    pub source: Seq2SeqSource,
+    /// `[B, T]`: `[BOS] y`, padded.
+    pub decoder_ids: Option<BTensor<2, Int>>,
+    /// `[B, T]`: `y [EOS]`, padded.
+    pub labels: Option<BTensor<2, Int>>,
+    /// `[B, T]`, true on real label tokens.
+    pub label_mask: Option<BTensor<2, Bool>>,
+    /// Samples in the batch.
+    pub len: usize,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+impl SequenceToSequence {
+    fn targets(&self, s: &Sample) -> Result<Option<Vec<u32>>> {
+        if !s.targets.token_ids.is_empty() {
+            return Ok(Some(s.targets.token_ids.clone()));
+        }
+        match (&s.targets.text, &self.target_tokenizer) {
+            (Some(t), Some(tok)) => Ok(Some(tok.encode(t)?)),
+            (Some(_), None) => Err(TrainError::Model(format!(
+                "{}: a target text but no target tokenizer to encode it",
+                s.source
+            ))),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
+impl TaskIo for SequenceToSequence {
+    type Batch = Seq2SeqBatch;
+    type Post = TextDecoding;
+
+    fn name(&self) -> &'static str {
+        "sequence_to_sequence"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<Seq2SeqBatch> {
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(TrainError::Config {
+                key: "task.label_smoothing".into(),
+                reason: format!("{} is outside [0, 1)", self.label_smoothing),
+            });
+        }
+        let source = match &self.source {
+            SourceInput::Tokens(name) => {
+                let seqs = samples
+                    .iter()
+                    .map(|s| tokens_of(s, name))
+                    .collect::<Result<Vec<_>>>()?;
+                let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, device);
+                Seq2SeqSource::Tokens { ids, mask }
+            }
+            SourceInput::Image => {
+                let b = unidl_data::collate_images(&samples, device)?;
+                Seq2SeqSource::Images(b.images.into_burn()?)
+            }
+        };
+        let targets = samples
+            .iter()
+            .map(|s| self.targets(s))
+            .collect::<Result<Vec<_>>>()?;
+        let (decoder_ids, labels, label_mask) = if targets.iter().all(Option::is_some) {
+            let ys: Vec<Vec<u32>> = targets.into_iter().flatten().collect();
+            let dec: Vec<Vec<u32>> = ys
+                .iter()
+                .map(|y| {
+                    std::iter::once(self.bos_id)
+                        .chain(y.iter().copied())
+                        .collect()
+                })
+                .collect();
+            let lab: Vec<Vec<u32>> = ys
+                .iter()
+                .map(|y| {
+                    y.iter()
+                        .copied()
+                        .chain(std::iter::once(self.eos_id))
+                        .collect()
+                })
+                .collect();
+            let (d, _) = pad_ids(
+                &dec.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                self.pad_id,
+                1,
+                device,
+            );
+            let (l, m) = pad_ids(
+                &lab.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                self.pad_id,
+                1,
+                device,
+            );
+            (Some(d), Some(l), Some(m))
+        } else if let Some(s) = samples
+            .iter()
+            .zip(&targets)
+            .find(|(_, t)| t.is_some())
+            .map(|(s, _)| s)
+        {
+            return Err(TrainError::Model(format!(
+                "{}: some samples of the batch have targets and some have none",
+                s.source
+            )));
+        } else {
+            (None, None, None)
+        };
+        Ok(Seq2SeqBatch {
+            source,
+            decoder_ids,
+            labels,
+            label_mask,
+            len: samples.len(),
+            sources: samples.into_iter().map(|s| s.source).collect(),
+        })
+    }
+
+    fn post(&self) -> TextDecoding {
+        TextDecoding::new(
+            TextConfig {
+                eos_id: Some(self.eos_id),
+                special_ids: vec![self.pad_id, self.bos_id],
+                separator: String::new(),
+            },
+            self.target_tokenizer
+                .clone()
+                .map_or(Vocabulary::None, Vocabulary::Tokenizer),
+        )
+        .expect("ids within the vocabulary")
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
+        Box::new(TextTask)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        vec![Metric::Cer, Metric::Wer, Metric::Bleu]
+    }
+}
+
+impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
+    /// Greedy decoding: `[BOS]`, then the most likely token at each step,
+    /// until every sequence has produced `[EOS]` or `max_length` tokens.
+    /// Output: ids `[B, L]` (after `[EOS]`, padding).
+    fn forward(&self, model: &M, batch: &Seq2SeqBatch) -> Result<Tensor> {
+        let device = match &batch.source {
+            Seq2SeqSource::Tokens { ids, .. } => ids.device(),
+            Seq2SeqSource::Images(x) => x.device(),
+        };
+        let b = batch.len;
+        let mut seqs: Vec<Vec<u32>> = vec![vec![self.bos_id]; b];
+        let mut done = vec![false; b];
+        for _ in 0..self.max_length.max(1) {
+            let (ids, mask) = pad_ids(
+                &seqs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                self.pad_id,
+                1,
+                &device,
+            );
+            let t = ids.dims()[1];
+            let logits = model.seq2seq_logits(&batch.source, ids, mask); // [B, t, V]
+            let v = logits.dims()[2];
+            let last = logits.slice([0..b, t - 1..t, 0..v]).argmax(2); // [B, 1, 1]
+            let next: Vec<i64> = last
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec()
+                .map_err(|e| TrainError::Model(format!("greedy decoding: {e:?}")))?;
+            for (k, s) in seqs.iter_mut().enumerate() {
+                if !done[k] {
+                    s.push(next[k] as u32);
+                    done[k] = next[k] as u32 == self.eos_id;
+                } else {
+                    s.push(self.pad_id);
+                }
+            }
+            if done.iter().all(|d| *d) {
+                break;
+            }
+        }
+        let l = seqs[0].len() - 1;
+        let flat: Vec<i64> = seqs
+            .iter()
+            .flat_map(|s| s[1..].iter().map(|&x| i64::from(x)))
+            .collect();
+        Ok(Tensor::from_i64(flat, &[b, l], &device)?)
+    }
+
+    fn loss(&self, model: &M, batch: &Seq2SeqBatch) -> Result<Tensor> {
+        let (Some(d), Some(l), Some(m)) = (&batch.decoder_ids, &batch.labels, &batch.label_mask)
+        else {
+            return Err(TrainError::Model(
+                "sequence-to-sequence training needs targets".into(),
+            ));
+        };
+        // `[BOS] y` and `y [EOS]` have the same real positions.
+        let decoder_mask = m.clone();
+        let logits = model.seq2seq_logits(&batch.source, d.clone(), decoder_mask);
+        Ok(Tensor::from_burn(token_cross_entropy(
+            logits,
+            l.clone(),
+            m.clone(),
+            self.label_smoothing,
+        ))?)
+    }
+}

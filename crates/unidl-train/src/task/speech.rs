@@ -1,0 +1,544 @@
+//! Speech recognition with CTC (Graves et al. 2006) and with a transducer
+//! (RNN-T, Graves 2012): spectrogram frames padded per batch with their
+//! lengths, transcripts as label ids with their lengths; the two losses as
+//! forward-algorithm recursions in log space over Burn tensors (so they run
+//! and differentiate on every back-end); CTC or greedy transducer decoding;
+//! CER and WER.
+
+use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
+use unidl_backend::Device;
+use unidl_data::{Input, Sample};
+use unidl_tensor::Tensor;
+
+use super::{Task, TaskIo};
+use crate::error::{Result, TrainError};
+use crate::eval::{EvaluationTask, Metric};
+use crate::eval_tasks::TextTask;
+use crate::outputs::DecodedSequence;
+use crate::postprocess::{CtcConfig, CtcDecoding, TextConfig, TextDecoding, Vocabulary};
+
+/// Log-space "minus infinity" that keeps sums and gradients finite.
+const NEG: f32 = -1.0e30;
+
+/// A collated speech batch.
+#[derive(Debug, Clone)]
+pub struct SpeechBatch {
+    /// `[B, T, F]` frames (zero after each sample's length).
+    pub features: BTensor<3>,
+    /// Frames per sample.
+    pub lengths: Vec<usize>,
+    /// Label ids per sample (empty when unlabelled).
+    pub targets: Vec<Vec<u32>>,
+    /// Whether the samples have transcripts.
+    pub labelled: bool,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+/// The label alphabet of a speech task: `labels[i]` is the text of id `i`;
+/// the blank has an id of its own (its text is never emitted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alphabet {
+    /// Text of every id.
+    pub labels: Vec<String>,
+    /// The blank id.
+    pub blank: usize,
+}
+
+impl Alphabet {
+    /// Characters as labels, the blank first (id 0).
+    pub fn characters(chars: &str) -> Self {
+        Alphabet {
+            labels: std::iter::once(String::new())
+                .chain(chars.chars().map(String::from))
+                .collect(),
+            blank: 0,
+        }
+    }
+
+    /// Encodes a transcript character by character; an unknown character names the sample.
+    pub fn encode(&self, text: &str, source: &str) -> Result<Vec<u32>> {
+        text.chars()
+            .map(|c| {
+                let s = c.to_string();
+                self.labels
+                    .iter()
+                    .enumerate()
+                    .position(|(i, l)| i != self.blank && *l == s)
+                    .map(|i| i as u32)
+                    .ok_or_else(|| {
+                        TrainError::Model(format!(
+                            "{source}: character {c:?} is not in the alphabet"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Frames `[T, F']` of a spectrogram input (`[C, F, T]` or `[F, T]`, time last).
+fn frames(s: &Sample, input: &str) -> Result<(usize, usize, Vec<f32>)> {
+    let t = match s.inputs.get(input) {
+        Some(Input::Tensor(t)) if matches!(t.shape.len(), 2 | 3) => t,
+        _ => {
+            return Err(TrainError::Model(format!(
+                "{}: no `{input}` spectrogram [channels, features, frames] (add a `mel_spectrogram` transform)",
+                s.source
+            )));
+        }
+    };
+    let n = *t.shape.last().unwrap_or(&0);
+    let f: usize = t.shape[..t.shape.len() - 1].iter().product();
+    let mut out = vec![0.0; n * f];
+    for k in 0..f {
+        for j in 0..n {
+            out[j * f + k] = t.data[k * n + j];
+        }
+    }
+    Ok((n, f, out))
+}
+
+/// Pads spectrograms into `[B, T, F]` and reads the targets.
+fn collate_speech(
+    samples: Vec<Sample>,
+    input: &str,
+    alphabet: &Alphabet,
+    device: &Device,
+) -> Result<SpeechBatch> {
+    let mut all = Vec::with_capacity(samples.len());
+    let mut feat = None;
+    for s in &samples {
+        let (n, f, v) = frames(s, input)?;
+        match feat {
+            None => feat = Some(f),
+            Some(g) if g != f => {
+                return Err(TrainError::Model(format!(
+                    "{}: {f} features per frame, the batch has {g}",
+                    s.source
+                )));
+            }
+            _ => {}
+        }
+        all.push((n, v));
+    }
+    let f = feat.ok_or_else(|| TrainError::Model("speech batch: no samples".into()))?;
+    let t = all.iter().map(|(n, _)| *n).max().unwrap_or(1).max(1);
+    let mut data = vec![0.0f32; samples.len() * t * f];
+    for (b, (n, v)) in all.iter().enumerate() {
+        data[b * t * f..b * t * f + n * f].copy_from_slice(v);
+    }
+    let labelled = samples
+        .iter()
+        .any(|s| s.targets.text.is_some() || !s.targets.token_ids.is_empty());
+    let mut targets = Vec::with_capacity(samples.len());
+    for s in &samples {
+        targets.push(match (&s.targets.token_ids, &s.targets.text) {
+            (ids, _) if !ids.is_empty() => ids.clone(),
+            (_, Some(text)) => alphabet.encode(text, &s.source)?,
+            _ if labelled => {
+                return Err(TrainError::Model(format!(
+                    "{}: no transcript (other samples of the batch have one)",
+                    s.source
+                )));
+            }
+            _ => Vec::new(),
+        });
+    }
+    if let Some((s, bad)) = samples.iter().zip(&targets).find_map(|(s, y)| {
+        y.iter()
+            .find(|&&i| i as usize >= alphabet.labels.len() || i as usize == alphabet.blank)
+            .map(|i| (s, *i))
+    }) {
+        return Err(TrainError::Model(format!(
+            "{}: label id {bad} is the blank or outside the alphabet of {}",
+            s.source,
+            alphabet.labels.len()
+        )));
+    }
+    Ok(SpeechBatch {
+        features: BTensor::from_data(TensorData::new(data, [samples.len(), t, f]), device),
+        lengths: all.iter().map(|(n, _)| *n).collect(),
+        targets,
+        labelled,
+        sources: samples.into_iter().map(|s| s.source).collect(),
+    })
+}
+
+fn lse2(a: BTensor<2>, b: BTensor<2>) -> BTensor<2> {
+    let m = a.clone().max_pair(b.clone());
+    m.clone() + ((a - m.clone()).exp() + (b - m).exp()).log()
+}
+
+fn lse3(a: BTensor<2>, b: BTensor<2>, c: BTensor<2>) -> BTensor<2> {
+    let m = a.clone().max_pair(b.clone()).max_pair(c.clone());
+    m.clone() + ((a - m.clone()).exp() + (b - m.clone()).exp() + (c - m).exp()).log()
+}
+
+/// The CTC loss, as `torch.nn.functional.ctc_loss(reduction="mean")`: the
+/// negative log-likelihood of each target divided by its length, averaged
+/// over the batch. An impossible alignment (a target longer than its
+/// frames allow) gives a very large loss instead of infinity.
+///
+/// # Shapes
+/// log_probs `[B, T, V]` (log-softmax over V) → `[1]`.
+pub fn ctc_loss(
+    log_probs: BTensor<3>,
+    targets: &[Vec<u32>],
+    input_lengths: &[usize],
+    blank: usize,
+) -> Result<BTensor<1>> {
+    let [b, t, _] = log_probs.dims();
+    if targets.len() != b || input_lengths.len() != b {
+        return Err(TrainError::Model(format!(
+            "ctc_loss: {b} sequences but {} targets and {} lengths",
+            targets.len(),
+            input_lengths.len()
+        )));
+    }
+    if let Some(&n) = input_lengths.iter().find(|&&n| n == 0 || n > t) {
+        return Err(TrainError::Model(format!(
+            "ctc_loss: input length {n} outside 1..={t}"
+        )));
+    }
+    let device = log_probs.device();
+    let lmax = targets.iter().map(Vec::len).max().unwrap_or(0);
+    let s = 2 * lmax + 1;
+    let mut ext = vec![blank as i64; b * s];
+    let mut skip = vec![false; b * s];
+    let mut init = vec![false; b * s];
+    for (i, y) in targets.iter().enumerate() {
+        for (k, &c) in y.iter().enumerate() {
+            ext[i * s + 2 * k + 1] = i64::from(c);
+            if k > 0 && y[k - 1] != c {
+                skip[i * s + 2 * k + 1] = true;
+            }
+        }
+        init[i * s] = true;
+        if !y.is_empty() {
+            init[i * s + 1] = true;
+        }
+    }
+    let ext_t: BTensor<3, Int> =
+        BTensor::<2, Int>::from_data(TensorData::new(ext, [b, s]), &device)
+            .unsqueeze_dim::<3>(1)
+            .expand([b, t, s]);
+    let e = log_probs.gather(2, ext_t); // [B, T, S]
+    let skip: BTensor<2, Bool> = BTensor::from_data(TensorData::new(skip, [b, s]), &device);
+    let init: BTensor<2, Bool> = BTensor::from_data(TensorData::new(init, [b, s]), &device);
+    let neg = |cols: usize| BTensor::<2>::full([b, cols], NEG, &device);
+    let step = |k: usize| e.clone().slice([0..b, k..k + 1, 0..s]).squeeze_dim::<2>(1);
+    let mut alpha = neg(s).mask_where(init, step(0));
+    for k in 1..t {
+        let prev1 = if s > 1 {
+            BTensor::cat(vec![neg(1), alpha.clone().slice([0..b, 0..s - 1])], 1)
+        } else {
+            neg(1)
+        };
+        let prev2 = if s > 2 {
+            BTensor::cat(vec![neg(2), alpha.clone().slice([0..b, 0..s - 2])], 1)
+        } else {
+            neg(s)
+        };
+        let prev2 = neg(s).mask_where(skip.clone(), prev2);
+        let next = lse3(alpha.clone(), prev1, prev2) + step(k);
+        let active: Vec<bool> = input_lengths.iter().map(|&n| k < n).collect();
+        let active: BTensor<2, Bool> =
+            BTensor::<1, Bool>::from_data(TensorData::new(active, [b]), &device)
+                .unsqueeze_dim::<2>(1)
+                .expand([b, s]);
+        alpha = alpha.mask_where(active, next);
+    }
+    let last: Vec<i64> = targets.iter().map(|y| 2 * y.len() as i64).collect();
+    let before: Vec<i64> = targets
+        .iter()
+        .map(|y| (2 * y.len() as i64 - 1).max(0))
+        .collect();
+    let has: Vec<bool> = targets.iter().map(|y| !y.is_empty()).collect();
+    let idx = |v: Vec<i64>| BTensor::<2, Int>::from_data(TensorData::new(v, [b, 1]), &device);
+    let a_last = alpha.clone().gather(1, idx(last));
+    let a_before = neg(1).mask_where(
+        BTensor::<2, Bool>::from_data(TensorData::new(has, [b, 1]), &device),
+        alpha.gather(1, idx(before)),
+    );
+    let ll = lse2(a_last, a_before).squeeze_dim::<1>(1); // [B]
+    let lens: Vec<f32> = targets.iter().map(|y| y.len().max(1) as f32).collect();
+    let lens = BTensor::<1>::from_data(TensorData::new(lens, [b]), &device);
+    Ok((ll.neg() / lens).mean())
+}
+
+/// The transducer loss (`torchaudio.functional.rnnt_loss`, mean over the
+/// batch): `−log P(y | x)` summed over every alignment of the `T × (U + 1)`
+/// lattice, where a blank advances time and a label advances the output.
+/// The recursion visits the lattice cell by cell (`T · U` steps of batched
+/// operations): exact and differentiable, meant for tests and small models.
+///
+/// # Shapes
+/// log_probs `[B, T, U + 1, V]` (log-softmax over V, `U` = longest target) → `[1]`.
+pub fn transducer_loss(
+    log_probs: BTensor<4>,
+    targets: &[Vec<u32>],
+    input_lengths: &[usize],
+    blank: usize,
+) -> Result<BTensor<1>> {
+    let [b, t, u1, v] = log_probs.dims();
+    let umax = targets.iter().map(Vec::len).max().unwrap_or(0);
+    if targets.len() != b || input_lengths.len() != b || u1 != umax + 1 {
+        return Err(TrainError::Shape {
+            what: "transducer log-probs".into(),
+            expected: format!(
+                "[{}, T, {} (longest target + 1), V]",
+                targets.len(),
+                umax + 1
+            ),
+            got: vec![b, t, u1, v],
+        });
+    }
+    if let Some(&n) = input_lengths.iter().find(|&&n| n == 0 || n > t) {
+        return Err(TrainError::Model(format!(
+            "transducer_loss: input length {n} outside 1..={t}"
+        )));
+    }
+    let device = log_probs.device();
+    let blank_lp = log_probs
+        .clone()
+        .slice([0..b, 0..t, 0..u1, blank..blank + 1])
+        .squeeze_dim::<3>(3); // [B, T, U+1]
+    let mut y = vec![blank as i64; b * umax.max(1)];
+    for (i, tg) in targets.iter().enumerate() {
+        for (k, &c) in tg.iter().enumerate() {
+            y[i * umax + k] = i64::from(c);
+        }
+    }
+    let label_lp = if umax > 0 {
+        let idx = BTensor::<2, Int>::from_data(TensorData::new(y, [b, umax]), &device)
+            .unsqueeze_dim::<3>(1)
+            .expand([b, t, umax])
+            .unsqueeze_dim::<4>(3);
+        Some(
+            log_probs
+                .slice([0..b, 0..t, 0..umax, 0..v])
+                .gather(3, idx)
+                .squeeze_dim::<3>(3),
+        ) // [B, T, U]
+    } else {
+        None
+    };
+    let cell = |x: &BTensor<3>, i: usize, j: usize| {
+        x.clone().slice([0..b, i..i + 1, j..j + 1]).reshape([b, 1])
+    };
+    let mut alpha: Vec<Vec<BTensor<2>>> = Vec::with_capacity(t);
+    for i in 0..t {
+        let mut row: Vec<BTensor<2>> = Vec::with_capacity(u1);
+        for j in 0..u1 {
+            let a = match (i, j) {
+                (0, 0) => BTensor::<2>::zeros([b, 1], &device),
+                (0, _) => row[j - 1].clone() + cell(label_lp.as_ref().expect("umax > 0"), 0, j - 1),
+                (_, 0) => alpha[i - 1][0].clone() + cell(&blank_lp, i - 1, 0),
+                _ => lse2(
+                    alpha[i - 1][j].clone() + cell(&blank_lp, i - 1, j),
+                    row[j - 1].clone() + cell(label_lp.as_ref().expect("umax > 0"), i, j - 1),
+                ),
+            };
+            row.push(a);
+        }
+        alpha.push(row);
+    }
+    let ll: Vec<BTensor<1>> = (0..b)
+        .map(|k| {
+            let (ti, uj) = (input_lengths[k] - 1, targets[k].len());
+            let a = alpha[ti][uj].clone().slice([k..k + 1, 0..1]);
+            let e = blank_lp
+                .clone()
+                .slice([k..k + 1, ti..ti + 1, uj..uj + 1])
+                .reshape([1, 1]);
+            (a + e).reshape([1])
+        })
+        .collect();
+    Ok(BTensor::cat(ll, 0).neg().mean())
+}
+
+/// A CTC acoustic model (what [`SpeechRecognition`] trains).
+pub trait CtcModel {
+    /// Log-probabilities over the alphabet and the output frames per sample.
+    ///
+    /// # Shapes
+    /// features `[B, T, F]` (+ lengths) → log-probs `[B, T', V]`.
+    fn ctc_log_probs(&self, features: BTensor<3>, lengths: &[usize]) -> (BTensor<3>, Vec<usize>);
+}
+
+/// Speech recognition with CTC over the spectrogram input `input`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechRecognition {
+    /// The spectrogram input (`[C, F, T]`, as `mel_spectrogram` writes it).
+    pub input: String,
+    /// Output labels and the blank.
+    pub alphabet: Alphabet,
+}
+
+impl TaskIo for SpeechRecognition {
+    type Batch = SpeechBatch;
+    type Post = CtcDecoding;
+
+    fn name(&self) -> &'static str {
+        "speech_recognition"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<SpeechBatch> {
+        collate_speech(samples, &self.input, &self.alphabet, device)
+    }
+
+    fn post(&self) -> CtcDecoding {
+        CtcDecoding::new(
+            CtcConfig {
+                blank: self.alphabet.blank,
+                ..CtcConfig::default()
+            },
+            Vocabulary::List(self.alphabet.labels.clone()),
+        )
+        .expect("a valid alphabet")
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
+        Box::new(TextTask)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        vec![Metric::Cer, Metric::Wer]
+    }
+}
+
+impl<M: CtcModel + Send + Sync + 'static> Task<M> for SpeechRecognition {
+    /// Log-probs `[B, T', V]`; frames past a sample's output length are
+    /// blank with certainty, so decoding ignores them.
+    fn forward(&self, model: &M, batch: &SpeechBatch) -> Result<Tensor> {
+        let (lp, out) = model.ctc_log_probs(batch.features.clone(), &batch.lengths);
+        let [b, t, v] = lp.dims();
+        let device = lp.device();
+        let mut pad = vec![false; b * t];
+        for (k, &n) in out.iter().enumerate() {
+            for j in n.min(t)..t {
+                pad[k * t + j] = true;
+            }
+        }
+        let pad = BTensor::<2, Bool>::from_data(TensorData::new(pad, [b, t]), &device)
+            .unsqueeze_dim::<3>(2)
+            .expand([b, t, v]);
+        let mut blank_row = vec![NEG; v];
+        blank_row[self.alphabet.blank] = 0.0;
+        let blank = BTensor::<1>::from_data(TensorData::new(blank_row, [v]), &device)
+            .reshape([1, 1, v])
+            .expand([b, t, v]);
+        Ok(Tensor::from_burn(lp.mask_where(pad, blank))?)
+    }
+
+    fn loss(&self, model: &M, batch: &SpeechBatch) -> Result<Tensor> {
+        if !batch.labelled {
+            return Err(TrainError::Model(
+                "speech training needs transcripts".into(),
+            ));
+        }
+        let (lp, out) = model.ctc_log_probs(batch.features.clone(), &batch.lengths);
+        Ok(Tensor::from_burn(ctc_loss(
+            lp,
+            &batch.targets,
+            &out,
+            self.alphabet.blank,
+        )?)?)
+    }
+}
+
+/// A transducer (what [`TransducerRecognition`] trains).
+pub trait TransducerModel {
+    /// Joint log-probabilities for teacher-forced targets.
+    ///
+    /// # Shapes
+    /// features `[B, T, F]` (+ lengths), targets (ids, padded with the blank
+    /// to the longest) → log-probs `[B, T', U + 1, V]` and the output frames
+    /// per sample.
+    fn joint_log_probs(
+        &self,
+        features: BTensor<3>,
+        lengths: &[usize],
+        targets: &[Vec<u32>],
+    ) -> (BTensor<4>, Vec<usize>);
+
+    /// Greedy decoding: label ids per sample.
+    fn greedy_decode(&self, features: BTensor<3>, lengths: &[usize]) -> Vec<Vec<u32>>;
+}
+
+/// Speech recognition with a transducer (RNN-T).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransducerRecognition {
+    /// The spectrogram input.
+    pub input: String,
+    /// Output labels and the blank.
+    pub alphabet: Alphabet,
+}
+
+impl TaskIo for TransducerRecognition {
+    type Batch = SpeechBatch;
+    type Post = TextDecoding;
+
+    fn name(&self) -> &'static str {
+        "transducer_recognition"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<SpeechBatch> {
+        collate_speech(samples, &self.input, &self.alphabet, device)
+    }
+
+    fn post(&self) -> TextDecoding {
+        TextDecoding::new(
+            TextConfig {
+                eos_id: None,
+                special_ids: vec![self.alphabet.blank as u32],
+                separator: String::new(),
+            },
+            Vocabulary::List(self.alphabet.labels.clone()),
+        )
+        .expect("a valid alphabet")
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
+        Box::new(TextTask)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        vec![Metric::Cer, Metric::Wer]
+    }
+}
+
+impl<M: TransducerModel + Send + Sync + 'static> Task<M> for TransducerRecognition {
+    /// Greedy label ids `[B, L]`, padded with the blank.
+    fn forward(&self, model: &M, batch: &SpeechBatch) -> Result<Tensor> {
+        let ids = model.greedy_decode(batch.features.clone(), &batch.lengths);
+        let l = ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let flat: Vec<i64> = ids
+            .iter()
+            .flat_map(|s| {
+                (0..l).map(move |j| i64::from(*s.get(j).unwrap_or(&(self.alphabet.blank as u32))))
+            })
+            .collect();
+        Ok(Tensor::from_i64(
+            flat,
+            &[ids.len(), l],
+            &batch.features.device(),
+        )?)
+    }
+
+    fn loss(&self, model: &M, batch: &SpeechBatch) -> Result<Tensor> {
+        if !batch.labelled {
+            return Err(TrainError::Model(
+                "speech training needs transcripts".into(),
+            ));
+        }
+        let (lp, out) =
+            model.joint_log_probs(batch.features.clone(), &batch.lengths, &batch.targets);
+        Ok(Tensor::from_burn(transducer_loss(
+            lp,
+            &batch.targets,
+            &out,
+            self.alphabet.blank,
+        )?)?)
+    }
+}

@@ -1,0 +1,227 @@
+//! Waveform generation (speech synthesis, WaveNet): audio quantised with
+//! μ-law to `channels` levels, a causal model predicting each sample from
+//! the ones before it, cross-entropy over the next sample; outputs decoded
+//! back to waveforms.
+
+use burn::tensor::{Bool, Int, Tensor as BTensor};
+use unidl_backend::Device;
+use unidl_data::{Input, PreparedDataset, Sample};
+use unidl_tensor::Tensor;
+
+use super::sequence::token_cross_entropy;
+use super::{Task, TaskIo};
+use crate::error::{Result, TrainError};
+use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
+use crate::infer::{InferOptions, PostProcess};
+
+/// μ-law companding of a sample in [−1, 1] to `0..channels` (WaveNet, §2.2).
+pub fn mu_law_encode(x: f32, channels: usize) -> u32 {
+    let mu = (channels - 1) as f64;
+    let x = f64::from(x).clamp(-1.0, 1.0);
+    let y = x.signum() * (1.0 + mu * x.abs()).ln() / (1.0 + mu).ln(); // [-1, 1]
+    (((y + 1.0) / 2.0 * mu) + 0.5).floor().clamp(0.0, mu) as u32
+}
+
+/// The inverse of [`mu_law_encode`].
+pub fn mu_law_decode(q: u32, channels: usize) -> f32 {
+    let mu = (channels - 1) as f64;
+    let y = 2.0 * f64::from(q) / mu - 1.0;
+    (y.signum() * ((1.0 + mu).powf(y.abs()) - 1.0) / mu) as f32
+}
+
+/// A causal sample-level model (what [`WaveformGeneration`] trains).
+pub trait WaveformModel {
+    /// # Shapes
+    /// quantised samples `[B, T]` → logits `[B, T, channels]`; position `t`
+    /// predicts sample `t + 1` from samples `≤ t`.
+    fn sample_logits(&self, ids: BTensor<2, Int>) -> BTensor<3>;
+}
+
+/// Waveform generation over the mono [`Input::Audio`] `input` (default `"audio"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaveformGeneration {
+    /// The audio input.
+    pub input: String,
+    /// μ-law levels (WaveNet: 256).
+    pub channels: usize,
+}
+
+impl Default for WaveformGeneration {
+    fn default() -> Self {
+        WaveformGeneration {
+            input: "audio".into(),
+            channels: 256,
+        }
+    }
+}
+
+/// A collated batch of quantised waveforms.
+#[derive(Debug, Clone)]
+pub struct WaveBatch {
+    /// `[B, T]` μ-law ids (the mid level after each sample's end).
+    pub ids: BTensor<2, Int>,
+    /// `[B, T]`, true on real samples.
+    pub mask: BTensor<2, Bool>,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+}
+
+/// A generated (or teacher-forced) waveform.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Waveform {
+    /// Samples in [−1, 1].
+    pub samples: Vec<f32>,
+}
+
+/// Post-processing of [`WaveformGeneration`]'s outputs (ids `[B, T]`) into waveforms.
+#[derive(Debug, Clone, Copy)]
+pub struct MuLawDecode {
+    /// μ-law levels.
+    pub channels: usize,
+}
+
+impl PostProcess for MuLawDecode {
+    type Output = Waveform;
+
+    fn process(&self, outputs: &Tensor, _o: &InferOptions) -> Result<Vec<Waveform>> {
+        let shape = outputs.shape();
+        if shape.len() != 2 {
+            return Err(TrainError::Shape {
+                what: "μ-law ids".into(),
+                expected: "[batch, samples]".into(),
+                got: shape.to_vec(),
+            });
+        }
+        let v = outputs.to_vec_i64()?;
+        Ok(v.chunks(shape[1].max(1))
+            .map(|row| Waveform {
+                samples: row
+                    .iter()
+                    .map(|&q| {
+                        mu_law_decode(q.clamp(0, self.channels as i64 - 1) as u32, self.channels)
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// No metric: generated audio is judged by listening or by a recogniser.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+struct Nothing;
+
+impl<O: 'static> EvaluationTask<O> for NoMetrics {
+    fn supports(&self, _m: Metric) -> bool {
+        false
+    }
+    fn start(&self, _m: &[Metric], _d: &PreparedDataset) -> Result<Box<dyn TaskMetrics<O>>> {
+        Ok(Box::new(Nothing))
+    }
+}
+
+impl<O> TaskMetrics<O> for Nothing {
+    fn update(&mut self, _o: &[O], _s: &[Sample]) -> Result<()> {
+        Ok(())
+    }
+    fn compute(&self) -> Result<Scores> {
+        Ok(Scores::new())
+    }
+}
+
+impl TaskIo for WaveformGeneration {
+    type Batch = WaveBatch;
+    type Post = MuLawDecode;
+
+    fn name(&self) -> &'static str {
+        "waveform_generation"
+    }
+
+    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<WaveBatch> {
+        if self.channels < 2 {
+            return Err(TrainError::Config {
+                key: "task.channels".into(),
+                reason: "needs at least 2 levels".into(),
+            });
+        }
+        let mut seqs = Vec::with_capacity(samples.len());
+        for s in &samples {
+            match s.inputs.get(&self.input) {
+                Some(Input::Audio(a)) if a.channels == 1 && a.samples.len() >= 2 => seqs.push(
+                    a.samples
+                        .iter()
+                        .map(|&x| mu_law_encode(x, self.channels))
+                        .collect::<Vec<u32>>(),
+                ),
+                _ => {
+                    return Err(TrainError::Model(format!(
+                        "{}: no mono `{}` audio of at least 2 samples (load with audio_channels = 1)",
+                        s.source, self.input
+                    )));
+                }
+            }
+        }
+        let mid = mu_law_encode(0.0, self.channels);
+        let (ids, mask) = super::sequence::pad_ids(
+            &seqs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+            mid,
+            2,
+            device,
+        );
+        Ok(WaveBatch {
+            ids,
+            mask,
+            sources: samples.into_iter().map(|s| s.source).collect(),
+        })
+    }
+
+    fn post(&self) -> MuLawDecode {
+        MuLawDecode {
+            channels: self.channels,
+        }
+    }
+
+    fn evaluation(&self) -> Box<dyn EvaluationTask<Waveform>> {
+        Box::new(NoMetrics)
+    }
+
+    fn default_metrics(&self) -> Vec<Metric> {
+        Vec::new()
+    }
+}
+
+impl<M: WaveformModel + Send + Sync + 'static> Task<M> for WaveformGeneration {
+    /// Teacher-forced next-sample predictions (most likely level), `[B, T − 1]`.
+    /// Free-running generation is the model's own loop (WaveNet's fast
+    /// generation keeps per-layer queues).
+    fn forward(&self, model: &M, batch: &WaveBatch) -> Result<Tensor> {
+        let [b, t] = batch.ids.dims();
+        let logits = model.sample_logits(batch.ids.clone());
+        let c = logits.dims()[2];
+        let ids = logits
+            .slice([0..b, 0..t - 1, 0..c])
+            .argmax(2)
+            .squeeze_dim::<2>(2);
+        Ok(Tensor::from_burn(ids)?)
+    }
+
+    fn loss(&self, model: &M, batch: &WaveBatch) -> Result<Tensor> {
+        let [b, t] = batch.ids.dims();
+        let logits = model.sample_logits(batch.ids.clone());
+        let c = logits.dims()[2];
+        if c != self.channels {
+            return Err(TrainError::Shape {
+                what: "waveform logits".into(),
+                expected: format!("[{b}, {t}, {}]", self.channels),
+                got: logits.dims().to_vec(),
+            });
+        }
+        Ok(Tensor::from_burn(token_cross_entropy(
+            logits.slice([0..b, 0..t - 1, 0..c]),
+            batch.ids.clone().slice([0..b, 1..t]),
+            batch.mask.clone().slice([0..b, 1..t]),
+            0.0,
+        ))?)
+    }
+}

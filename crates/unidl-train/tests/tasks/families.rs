@@ -1,0 +1,827 @@
+//! Every task family on hand-made batches: collation layout, the loss
+//! against a value computed independently on the host (brute force where
+//! the loss is a sum over alignments), post-processing and metrics.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Bool, Int, Tensor as BT, TensorData};
+use unidl_backend::Device;
+use unidl_data::sample::HostTensor;
+use unidl_data::{BBox, Image, Input, Keypoint, Mask, Sample};
+use unidl_train::*;
+
+fn dev() -> Device {
+    Device::flex()
+}
+
+fn f32s<const D: usize>(t: BT<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+fn i64s<const D: usize>(t: BT<D, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().try_into_vec().unwrap()
+}
+
+fn ln_softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().cloned().fold(f64::MIN, f64::max);
+    let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+    z.iter().map(|v| v - lse).collect()
+}
+
+/// Deterministic pseudo-random values in (-2, 2).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) as f64 / (1u64 << 31) as f64 * 4.0 - 2.0) as f32
+        })
+        .collect()
+}
+
+fn image(w: usize, h: usize, fill: f32, source: &str) -> Sample {
+    let mut img = Image::new(w, h, 1);
+    img.data
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = fill + i as f32 * 0.01);
+    Sample::image(img, None, source)
+}
+
+// ---------------------------------------------------------------- video
+
+#[derive(Module, Debug)]
+struct MeanClip {
+    w: Param<BT<1>>,
+}
+
+impl VideoClassifier for MeanClip {
+    fn classify_clips(&self, clips: BT<5>) -> BT<2> {
+        let [b, ..] = clips.dims();
+        let m = clips.flatten::<2>(1, 4).mean_dim(1); // [B, 1]
+        m * self.w.val().reshape([1, 3]).expand([b, 3])
+    }
+}
+
+#[test]
+fn video_clips_stack_as_batch_channel_time_height_width() {
+    let d = dev();
+    let clip = |seed: f32, label: usize| {
+        let frames: Vec<Image> = (0..3)
+            .map(|t| {
+                let mut f = Image::new(2, 2, 2);
+                f.data
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = seed + t as f32 * 10.0 + i as f32);
+                f
+            })
+            .collect();
+        let mut s = Sample {
+            source: format!("clip{label}"),
+            ..Sample::default()
+        };
+        s.inputs.insert("video".into(), Input::Video(frames, 8.0));
+        s.targets.label = Some(label);
+        s
+    };
+    let samples = vec![clip(0.0, 0), clip(100.0, 2)];
+    let task = VideoClassification::default();
+    let b = task.collate(samples.clone(), &d).unwrap();
+    assert_eq!(b.clips.dims(), [2, 2, 3, 2, 2]);
+    let v = f32s(b.clips.clone());
+    // [b=1, c=1, t=2, y=1, x=0] = frame 2 of clip 1, pixel (0, 1), channel 1
+    let want = 100.0 + 20.0 + ((1 * 2 + 0) * 2 + 1) as f32;
+    assert_eq!(v[(((1 * 2 + 1) * 3 + 2) * 2 + 1) * 2], want);
+    let model = MeanClip {
+        w: Param::from_tensor(BT::from_data(
+            TensorData::new(vec![0.01f32, -0.02, 0.03], [3]),
+            &d,
+        )),
+    };
+    let logits = f32s(model.classify_clips(b.clips.clone()));
+    let mut want = 0.0;
+    for (k, l) in [0usize, 2].iter().enumerate() {
+        let lp = ln_softmax(
+            &logits[k * 3..k * 3 + 3]
+                .iter()
+                .map(|&x| x as f64)
+                .collect::<Vec<_>>(),
+        );
+        want -= lp[*l] / 2.0;
+    }
+    let loss = task.loss(&model, &b).unwrap().item().unwrap();
+    assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
+    let mut short = clip(0.0, 1);
+    if let Some(Input::Video(f, _)) = short.inputs.get_mut("video") {
+        f.pop();
+    }
+    let e = task
+        .collate(vec![samples[0].clone(), short], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("clip1") && e.contains("frame_size"), "{e}");
+}
+
+// --------------------------------------------------------- segmentation
+
+#[derive(Module, Debug)]
+struct PixelLinear {
+    w: Param<BT<1>>,
+}
+
+impl SemanticSegmenter for PixelLinear {
+    fn segment(&self, images: BT<4>) -> BT<4> {
+        let [b, _, h, w] = images.dims();
+        images.expand([b, 3, h, w]) * self.w.val().reshape([1, 3, 1, 1]).expand([b, 3, h, w])
+    }
+}
+
+fn mask(w: usize, h: usize, on: &[usize], class: usize) -> Mask {
+    let mut data = vec![0u8; w * h];
+    for &i in on {
+        data[i] = 1;
+    }
+    Mask {
+        width: w,
+        height: h,
+        data,
+        class,
+    }
+}
+
+#[test]
+fn segmentation_targets_paint_masks_and_the_loss_skips_ignored_pixels() {
+    let d = dev();
+    let mut a = image(3, 2, 0.1, "a");
+    a.targets.masks = vec![
+        mask(3, 2, &[0, 1, 2], 1),
+        mask(3, 2, &[2, 3], 2),
+        mask(3, 2, &[5], 255),
+    ];
+    let mut b = image(3, 2, 0.5, "b");
+    b.targets.masks = vec![mask(3, 2, &[4], 2)];
+    let task = PixelClassification::new(3);
+    let batch = task.collate(vec![a.clone(), b.clone()], &d).unwrap();
+    let t = i64s(batch.targets.clone().unwrap());
+    assert_eq!(t, [1, 1, 2, 2, 0, 255, 0, 0, 0, 0, 2, 0]);
+    let model = PixelLinear {
+        w: Param::from_tensor(BT::from_data(
+            TensorData::new(vec![0.5f32, -1.0, 2.0], [3]),
+            &d,
+        )),
+    };
+    let logits = f32s(model.segment(batch.images.clone()));
+    let (mut sum, mut n) = (0.0, 0);
+    for bi in 0..2 {
+        for p in 0..6 {
+            let target = t[bi * 6 + p];
+            if target == 255 {
+                continue;
+            }
+            let z: Vec<f64> = (0..3)
+                .map(|c| logits[(bi * 3 + c) * 6 + p] as f64)
+                .collect();
+            sum -= ln_softmax(&z)[target as usize];
+            n += 1;
+        }
+    }
+    let loss = task.loss(&model, &batch).unwrap().item().unwrap();
+    assert!(
+        (loss - sum / n as f64).abs() < 1e-5,
+        "{loss} vs {}",
+        sum / n as f64
+    );
+    let mut bad = a.clone();
+    bad.targets.masks.push(mask(3, 2, &[0], 7));
+    let e = task.collate(vec![bad], &d).unwrap_err().to_string();
+    assert!(e.contains("class 7") && e.contains("num_classes"), "{e}");
+    let mut small = a;
+    small.targets.masks.push(mask(2, 2, &[0], 1));
+    let e = task.collate(vec![small], &d).unwrap_err().to_string();
+    assert!(e.contains("a: mask 2x2"), "{e}");
+    // post-processing and metrics: a perfect prediction scores mIoU 1
+    let post = task.post();
+    let perfect = BT::<4>::from_data(
+        TensorData::new(
+            (0..3)
+                .flat_map(|c| {
+                    (0..6).map(move |p| {
+                        if [0i64, 0, 0, 0, 2, 0][p] == c {
+                            5.0f32
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect::<Vec<_>>(),
+            [1, 3, 2, 3],
+        ),
+        &d,
+    );
+    let maps = post
+        .process(
+            &unidl_tensor::Tensor::from_burn(perfect).unwrap(),
+            &InferOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(maps[0].classes, [0, 0, 0, 0, 2, 0]);
+}
+
+// ------------------------------------------------------------ detection
+
+#[derive(Module, Debug)]
+struct BoxMemory {
+    b: Param<BT<1>>,
+}
+
+impl Detector for BoxMemory {
+    fn detection_losses(&self, _images: BT<4>, targets: &[ObjectTargets]) -> Vec<(String, BT<1>)> {
+        let device = self.b.val().device();
+        let mut terms = Vec::new();
+        for t in targets {
+            if let Some((boxes, _)) = t.tensors(&device) {
+                let n = boxes.dims()[0];
+                let pred = self.b.val().reshape([1, 4]).expand([n, 4]);
+                terms.push(("l1".to_string(), (pred - boxes).abs().mean().reshape([1])));
+            }
+        }
+        terms.push(("zero".to_string(), self.b.val().sum().mul_scalar(0.0)));
+        terms
+    }
+    fn detect(&self, images: BT<4>) -> BT<3> {
+        let [b, ..] = images.dims();
+        let boxes = self.b.val().reshape([1, 1, 4]).expand([b, 1, 4]);
+        let scores = BT::<3>::ones([b, 1, 2], &images.device()).mul_scalar(0.5);
+        BT::cat(vec![boxes, scores], 2)
+    }
+}
+
+fn boxed(source: &str, boxes: &[[f32; 4]], classes: &[usize]) -> Sample {
+    let mut s = image(8, 8, 0.0, source);
+    s.targets.boxes = boxes
+        .iter()
+        .zip(classes)
+        .map(|(b, &c)| BBox {
+            x0: b[0],
+            y0: b[1],
+            x1: b[2],
+            y1: b[3],
+            class: c,
+        })
+        .collect();
+    s
+}
+
+#[test]
+fn detection_batches_keep_any_number_of_boxes_and_sum_the_models_loss_terms() {
+    let d = dev();
+    let mut a = boxed(
+        "a",
+        &[
+            [1.0, 1.0, 3.0, 4.0],
+            [2.0, 2.0, 6.0, 6.0],
+            [0.0, 0.0, 8.0, 8.0],
+        ],
+        &[0, 1, 1],
+    );
+    a.targets.crowd = vec![false, false, true];
+    let b = boxed("b", &[], &[]);
+    let task = ObjectDetection::default();
+    let batch = task.collate(vec![a.clone(), b], &d).unwrap();
+    assert_eq!(
+        batch.targets[0].boxes,
+        [[1.0, 1.0, 3.0, 4.0], [2.0, 2.0, 6.0, 6.0]]
+    );
+    assert_eq!(batch.targets[0].classes, [0, 1]);
+    assert!(batch.targets[1].boxes.is_empty() && batch.targets[1].tensors(&d).is_none());
+    let model = BoxMemory {
+        b: Param::from_tensor(BT::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 4.0, 5.0], [4]),
+            &d,
+        )),
+    };
+    // |[1,1,4,5] - [1,1,3,4]| = (0+0+1+1)/4, |… - [2,2,6,6]| = (1+1+2+1)/4 → mean 7/8
+    let loss = task.loss(&model, &batch).unwrap().item().unwrap();
+    assert!((loss - 7.0 / 8.0).abs() < 1e-6, "{loss}");
+    let out = task.forward(&model, &batch).unwrap();
+    let dets = task.post().process(&out, &InferOptions::default()).unwrap();
+    assert_eq!(dets.len(), 2);
+    assert!(!dets[0].is_empty());
+    let e = task
+        .collate(vec![boxed("flat", &[[3.0, 3.0, 3.0, 5.0]], &[0])], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("flat") && e.contains("no area"), "{e}");
+    assert!(sum_losses(Vec::new()).is_err());
+
+    // instance segmentation: masks follow their boxes
+    let inst = InstanceSegmentationTraining {
+        class_names: Vec::new(),
+        post: postprocess::InstanceConfig::new([4, 4]),
+    };
+    let mut m = boxed("m", &[[1.0, 1.0, 3.0, 4.0], [2.0, 2.0, 6.0, 6.0]], &[0, 1]);
+    m.targets.masks = vec![mask(8, 8, &[9], 1), mask(8, 8, &[20], 0)];
+    m.targets.mask_boxes = vec![1, 0];
+    let batch = inst.collate(vec![m.clone()], &d).unwrap();
+    assert_eq!(batch.targets[0].masks[0][20], 1);
+    assert_eq!(batch.targets[0].masks[1][9], 1);
+    m.targets.mask_boxes = vec![1, 1];
+    let e = inst.collate(vec![m], &d).unwrap_err().to_string();
+    assert!(e.contains("box 0 has no mask"), "{e}");
+}
+
+// ------------------------------------------------------------ keypoints
+
+#[test]
+fn heatmap_targets_are_hrnet_gaussians_and_the_loss_is_weighted_mse() {
+    let d = dev();
+    let kp = |x: f32, y: f32, v: u8| Keypoint {
+        x,
+        y,
+        visibility: v,
+    };
+    let mut s = image(16, 16, 0.0, "pose");
+    s.targets.keypoints = vec![kp(5.0, 9.0, 2), kp(3.0, 3.0, 0), kp(100.0, 1.0, 2)];
+    let task = KeypointHeatmaps::new(3);
+    let batch = task.collate(vec![s.clone()], &d).unwrap();
+    let Some(TargetTensor::Heatmaps(h)) = &batch.targets else {
+        panic!("heatmaps")
+    };
+    assert_eq!(h.dims(), [1, 3, 4, 4]);
+    let v = f32s(h.clone());
+    // joint 0 at (5, 9)/4 + 0.5 → pixel (1, 2)
+    assert_eq!(v[2 * 4 + 1], 1.0);
+    assert!((v[2 * 4 + 2] - (-1.0f64 / 8.0).exp() as f32).abs() < 1e-6);
+    assert!(
+        v[16..].iter().all(|&x| x == 0.0),
+        "invisible and outside joints have no peak"
+    );
+    assert_eq!(f32s(batch.weights.clone().unwrap()), [1.0, 0.0, 0.0]);
+    let pred = BT::<4>::from_data(TensorData::new(values(48, 3), [1, 3, 4, 4]), &d);
+    let loss = f32s(joints_mse(
+        pred.clone(),
+        h.clone(),
+        batch.weights.clone().unwrap(),
+    ))[0] as f64;
+    let p = f32s(pred);
+    let want: f64 = (0..16).map(|i| ((p[i] - v[i]) as f64).powi(2)).sum::<f64>() / 48.0 * 0.5;
+    assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
+    let mut wrong = s;
+    wrong.targets.keypoints.pop();
+    let e = task.collate(vec![wrong], &d).unwrap_err().to_string();
+    assert!(
+        e.contains("pose: 2 keypoints") && e.contains("3 joints"),
+        "{e}"
+    );
+}
+
+#[test]
+fn landmark_targets_are_fractions_of_the_input_and_the_loss_skips_unlabelled_joints() {
+    let d = dev();
+    let mut s = image(10, 20, 0.0, "face");
+    s.targets.keypoints = vec![
+        Keypoint {
+            x: 5.0,
+            y: 10.0,
+            visibility: 2,
+        },
+        Keypoint {
+            x: 1.0,
+            y: 2.0,
+            visibility: 0,
+        },
+    ];
+    let task = KeypointRegression {
+        joints: 2,
+        input_size: [20, 10],
+        metrics: KeypointMetrics::default(),
+    };
+    let batch = task.collate(vec![s], &d).unwrap();
+    let Some(TargetTensor::Coordinates(t)) = &batch.targets else {
+        panic!("coordinates")
+    };
+    assert_eq!(f32s(t.clone()), [0.5, 0.5, 0.1, 0.1]);
+    let pred = BT::<2>::from_data(TensorData::new(vec![0.6f32, 0.3, 0.9, 0.9], [1, 4]), &d);
+    let loss = f32s(landmark_mse(
+        pred.clone(),
+        t.clone(),
+        batch.weights.clone().unwrap(),
+    ))[0];
+    assert!((loss - (0.01 + 0.04)).abs() < 1e-6, "{loss}");
+    let kps = task
+        .post()
+        .process(
+            &unidl_tensor::Tensor::from_burn(pred).unwrap(),
+            &InferOptions::default(),
+        )
+        .unwrap();
+    assert!((kps[0][0].x - 6.0).abs() < 1e-5 && (kps[0][0].y - 6.0).abs() < 1e-5);
+}
+
+// -------------------------------------------------------------- language
+
+#[derive(Module, Debug)]
+struct Bigram {
+    table: Param<BT<2>>,
+}
+
+impl LanguageModel for Bigram {
+    fn lm_logits(&self, ids: BT<2, Int>, _mask: BT<2, Bool>) -> BT<3> {
+        let [b, t] = ids.dims();
+        let v = self.table.val().dims()[1];
+        self.table
+            .val()
+            .select(0, ids.reshape([b * t]))
+            .reshape([b, t, v])
+    }
+}
+
+fn tokens(ids: &[u32], name: &str) -> Sample {
+    let mut s = Sample {
+        source: name.into(),
+        ..Sample::default()
+    };
+    s.inputs
+        .insert("tokens".into(), Input::Tokens(ids.to_vec()));
+    s
+}
+
+#[test]
+fn language_modelling_predicts_the_next_token_and_reports_perplexity() {
+    let d = dev();
+    let v = 5;
+    let table = values(v * v, 9);
+    let model = Bigram {
+        table: Param::from_tensor(BT::from_data(TensorData::new(table.clone(), [v, v]), &d)),
+    };
+    let task = LanguageModelling::default();
+    let seqs: [&[u32]; 2] = [&[1, 2, 3, 4], &[4, 1]];
+    let batch = task
+        .collate(
+            seqs.iter()
+                .enumerate()
+                .map(|(i, s)| tokens(s, &format!("s{i}")))
+                .collect(),
+            &d,
+        )
+        .unwrap();
+    let (mut nll, mut n) = (0.0, 0);
+    for s in seqs {
+        for w in s.windows(2) {
+            let row: Vec<f64> = table[w[0] as usize * v..(w[0] as usize + 1) * v]
+                .iter()
+                .map(|&x| x as f64)
+                .collect();
+            nll -= ln_softmax(&row)[w[1] as usize];
+            n += 1;
+        }
+    }
+    let loss = task.loss(&model, &batch).unwrap().item().unwrap();
+    assert!(
+        (loss - nll / n as f64).abs() < 1e-5,
+        "{loss} vs {}",
+        nll / n as f64
+    );
+    let out = task.forward(&model, &batch).unwrap();
+    let lik = task.post().process(&out, &InferOptions::default()).unwrap();
+    assert_eq!((lik[0].tokens, lik[1].tokens), (3, 1));
+    let mut acc = task
+        .evaluation()
+        .start(&[Metric::Perplexity], &empty_dataset())
+        .unwrap();
+    acc.update(&lik, &[]).unwrap();
+    let ppl = acc.compute().unwrap()["perplexity"];
+    assert!((ppl - (nll / n as f64).exp()).abs() < 1e-4, "{ppl}");
+}
+
+fn empty_dataset() -> unidl_data::PreparedDataset {
+    #[derive(Debug)]
+    struct Empty;
+    impl unidl_data::Dataset for Empty {
+        fn len(&self) -> usize {
+            0
+        }
+        fn get(&self, _: usize) -> unidl_data::Result<Sample> {
+            unreachable!()
+        }
+    }
+    unidl_data::PreparedDataset::new(
+        std::sync::Arc::new(Empty),
+        unidl_data::transform::Compose(vec![]),
+        0,
+        ".".into(),
+    )
+}
+
+/// Logits depend on the decoder position only: position p favours token
+/// `favour[p]` (a copy task's perfect model).
+#[derive(Module, Debug)]
+struct ByPosition {
+    table: Param<BT<2>>,
+}
+
+impl Seq2SeqModel for ByPosition {
+    fn seq2seq_logits(&self, _s: &Seq2SeqSource, ids: BT<2, Int>, _m: BT<2, Bool>) -> BT<3> {
+        let [b, t] = ids.dims();
+        let v = self.table.val().dims()[1];
+        self.table
+            .val()
+            .slice([0..t, 0..v])
+            .unsqueeze_dim::<3>(0)
+            .expand([b, t, v])
+    }
+}
+
+#[test]
+fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
+    let d = dev();
+    let (pad, bos, eos, v) = (0u32, 1u32, 2u32, 6usize);
+    let task = SequenceToSequence {
+        source: SourceInput::Tokens("tokens".into()),
+        pad_id: pad,
+        bos_id: bos,
+        eos_id: eos,
+        label_smoothing: 0.1,
+        max_length: 6,
+        target_tokenizer: None,
+    };
+    let mut a = tokens(&[3, 4], "a");
+    a.targets.token_ids = vec![5, 3, 4];
+    let mut b = tokens(&[4], "b");
+    b.targets.token_ids = vec![4];
+    let batch = task.collate(vec![a, b], &d).unwrap();
+    assert_eq!(
+        i64s(batch.decoder_ids.clone().unwrap()),
+        [1, 5, 3, 4, 1, 4, 0, 0]
+    );
+    assert_eq!(
+        i64s(batch.labels.clone().unwrap()),
+        [5, 3, 4, 2, 4, 2, 0, 0]
+    );
+    let mut table = vec![-1.0f32; 8 * v];
+    for (p, tok) in [5usize, 3, 4, 2].iter().enumerate() {
+        table[p * v + tok] = 3.0;
+    }
+    let model = ByPosition {
+        table: Param::from_tensor(BT::from_data(TensorData::new(table.clone(), [8, v]), &d)),
+    };
+    let labels = [[5usize, 3, 4, 2], [4, 2, 0, 0]];
+    let real = [4, 2];
+    let (mut sum, mut n) = (0.0, 0);
+    for (k, row) in labels.iter().enumerate() {
+        for p in 0..real[k] {
+            let lp = ln_softmax(
+                &table[p * v..(p + 1) * v]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let uniform = -lp.iter().sum::<f64>() / v as f64;
+            sum += 0.9 * -lp[row[p]] + 0.1 * uniform;
+            n += 1;
+        }
+    }
+    let loss = task.loss(&model, &batch).unwrap().item().unwrap();
+    assert!(
+        (loss - sum / n as f64).abs() < 1e-5,
+        "{loss} vs {}",
+        sum / n as f64
+    );
+    let ids = task.forward(&model, &batch).unwrap().to_vec_i64().unwrap();
+    assert_eq!(&ids[..4], [5, 3, 4, 2], "greedy decoding stops at EOS");
+    let decoded = task
+        .post()
+        .process(
+            &task.forward(&model, &batch).unwrap(),
+            &InferOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(decoded[0].ids, [5, 3, 4]);
+    let mut c = tokens(&[3], "c");
+    c.targets.text = Some("hallo".into());
+    let e = task.collate(vec![c], &d).unwrap_err().to_string();
+    assert!(
+        e.contains("c: a target text but no target tokenizer"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------- speech
+
+/// log P of every collapsed labelling, by enumerating all V^T paths.
+fn brute_ctc(lp: &[f64], t: usize, v: usize, target: &[u32], blank: usize) -> f64 {
+    let mut total = f64::NEG_INFINITY;
+    let mut path = vec![0usize; t];
+    loop {
+        let mut out = Vec::new();
+        let mut prev = usize::MAX;
+        for &p in &path {
+            if p != prev && p != blank {
+                out.push(p as u32);
+            }
+            prev = p;
+        }
+        if out == target {
+            let s: f64 = path.iter().enumerate().map(|(i, &p)| lp[i * v + p]).sum();
+            let m = total.max(s);
+            total = m + ((total - m).exp() + (s - m).exp()).ln();
+        }
+        let mut k = 0;
+        while k < t {
+            path[k] += 1;
+            if path[k] < v {
+                break;
+            }
+            path[k] = 0;
+            k += 1;
+        }
+        if k == t {
+            return total;
+        }
+    }
+}
+
+#[test]
+fn ctc_loss_equals_the_sum_over_every_alignment() {
+    let d = dev();
+    let (b, t, v) = (4, 5, 3);
+    let raw = values(b * t * v, 21);
+    let mut lp = Vec::new();
+    for row in raw.chunks(v) {
+        lp.extend(ln_softmax(
+            &row.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+        ));
+    }
+    let targets = vec![vec![1, 2], vec![1, 1], vec![2], vec![]];
+    let lengths = [5, 5, 3, 4];
+    let x = BT::<3>::from_data(
+        TensorData::new(lp.iter().map(|&x| x as f32).collect::<Vec<_>>(), [b, t, v]),
+        &d,
+    );
+    let loss = f32s(ctc_loss(x, &targets, &lengths, 0).unwrap())[0] as f64;
+    let mut want = 0.0;
+    for k in 0..b {
+        let n = lengths[k];
+        let rows = &lp[k * t * v..(k * t + n) * v];
+        want -= brute_ctc(rows, n, v, &targets[k], 0) / targets[k].len().max(1) as f64;
+    }
+    want /= b as f64;
+    assert!((loss - want).abs() < 1e-4, "{loss} vs brute force {want}");
+    // gradients flow and are finite
+    let ad = d.clone().autodiff();
+    let z = BT::<3>::from_data(TensorData::new(raw, [b, t, v]), &ad).require_grad();
+    let l = ctc_loss(
+        burn::tensor::activation::log_softmax(z.clone(), 2),
+        &targets,
+        &lengths,
+        0,
+    )
+    .unwrap();
+    let g = z.grad(&l.backward()).unwrap();
+    assert!(f32s(g).iter().all(|x| x.is_finite()));
+}
+
+/// log P(y|x) of a transducer lattice by enumerating every path.
+fn brute_rnnt(lp: &[f64], t: usize, u1: usize, v: usize, y: &[u32], blank: usize) -> f64 {
+    fn go(
+        lp: &[f64],
+        t: usize,
+        u1: usize,
+        v: usize,
+        y: &[u32],
+        blank: usize,
+        i: usize,
+        j: usize,
+    ) -> f64 {
+        let at = |i: usize, j: usize, k: usize| lp[(i * u1 + j) * v + k];
+        if i == t - 1 && j == y.len() {
+            return at(i, j, blank);
+        }
+        let mut parts = Vec::new();
+        if i + 1 < t {
+            parts.push(at(i, j, blank) + go(lp, t, u1, v, y, blank, i + 1, j));
+        }
+        if j < y.len() {
+            parts.push(at(i, j, y[j] as usize) + go(lp, t, u1, v, y, blank, i, j + 1));
+        }
+        let m = parts.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        m + parts.iter().map(|p| (p - m).exp()).sum::<f64>().ln()
+    }
+    go(lp, t, u1, v, y, blank, 0, 0)
+}
+
+#[test]
+fn transducer_loss_equals_the_sum_over_every_lattice_path() {
+    let d = dev();
+    let (b, t, u1, v) = (2, 3, 3, 4);
+    let raw = values(b * t * u1 * v, 33);
+    let mut lp = Vec::new();
+    for row in raw.chunks(v) {
+        lp.extend(ln_softmax(
+            &row.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+        ));
+    }
+    let targets = vec![vec![1, 3], vec![2]];
+    let lengths = [3, 2];
+    let x = BT::<4>::from_data(
+        TensorData::new(
+            lp.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            [b, t, u1, v],
+        ),
+        &d,
+    );
+    let loss = f32s(transducer_loss(x, &targets, &lengths, 0).unwrap())[0] as f64;
+    let mut want = 0.0;
+    for k in 0..b {
+        let cells = &lp[k * t * u1 * v..(k + 1) * t * u1 * v];
+        want -= brute_rnnt(cells, lengths[k], u1, v, &targets[k], 0);
+    }
+    want /= b as f64;
+    assert!((loss - want).abs() < 1e-4, "{loss} vs brute force {want}");
+}
+
+#[test]
+fn speech_batches_pad_frames_and_encode_transcripts() {
+    let d = dev();
+    let alphabet = Alphabet::characters("ab ");
+    let spec = |frames: usize, text: &str, name: &str| {
+        let mut s = Sample {
+            source: name.into(),
+            ..Sample::default()
+        };
+        s.inputs.insert(
+            "audio".into(),
+            Input::Tensor(HostTensor {
+                shape: vec![1, 2, frames],
+                data: (0..2 * frames).map(|i| i as f32).collect(),
+            }),
+        );
+        s.targets.text = Some(text.into());
+        s
+    };
+    let task = SpeechRecognition {
+        input: "audio".into(),
+        alphabet: alphabet.clone(),
+    };
+    let batch = task
+        .collate(vec![spec(3, "ab", "x"), spec(2, "b a", "y")], &d)
+        .unwrap();
+    assert_eq!(batch.features.dims(), [2, 3, 2]);
+    // frame j of sample 0 holds (feature 0, feature 1) = (j, 3 + j)
+    assert_eq!(
+        f32s(batch.features.clone())[..6],
+        [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
+    assert_eq!(batch.lengths, [3, 2]);
+    assert_eq!(batch.targets, [vec![1, 2], vec![2, 3, 1]]);
+    let e = task
+        .collate(vec![spec(3, "abc", "z")], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("z: character 'c'"), "{e}");
+}
+
+// -------------------------------------------------------------- waveform
+
+#[test]
+fn mu_law_round_trips_and_waveform_batches_train_on_the_next_sample() {
+    for x in [-1.0f32, -0.5, -0.01, 0.0, 0.01, 0.3, 1.0] {
+        let q = mu_law_encode(x, 256);
+        assert!(q < 256);
+        assert!(
+            (mu_law_decode(q, 256) - x).abs() < 0.02 + x.abs() * 0.03,
+            "{x}"
+        );
+    }
+    assert!(mu_law_encode(-1.0, 256) == 0 && mu_law_encode(1.0, 256) == 255);
+    let d = dev();
+    let mut s = Sample {
+        source: "w".into(),
+        ..Sample::default()
+    };
+    s.inputs.insert(
+        "audio".into(),
+        Input::Audio(unidl_data::Audio {
+            samples: vec![0.0, 0.5, -0.5, 0.25],
+            sample_rate: 16000,
+            channels: 1,
+        }),
+    );
+    let task = WaveformGeneration {
+        channels: 16,
+        ..WaveformGeneration::default()
+    };
+    let batch = task.collate(vec![s], &d).unwrap();
+    let ids = i64s(batch.ids.clone());
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[0] as u32, mu_law_encode(0.0, 16));
+    let e = task
+        .collate(vec![image(2, 2, 0.0, "notaudio")], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("notaudio") && e.contains("mono"), "{e}");
+}
