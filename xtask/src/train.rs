@@ -48,14 +48,9 @@ pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
 /// The `data:<name>/…` sets of `[data] train` and `val`.
 fn data_names(config: &toml::Table) -> Vec<String> {
     let data = config.get("data").and_then(toml::Value::as_table);
-    let mut v: Vec<String> = ["train", "val"]
-        .iter()
-        .filter_map(|k| data?.get(*k)?.as_str())
-        .filter_map(|s| s.strip_prefix("data:"))
-        .filter_map(|r| r.split('/').next())
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .collect();
-    v.dedup();
-    v
+    unidl_env::data_set_names(
+        ["train", "val"]
+            .iter()
+            .filter_map(|k| data?.get(*k)?.as_str()),
+    )
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! unidl train   --config configs/quickstart.toml [--backend tch] [--resume]
 //! unidl eval    --config configs/quickstart.toml
-//! unidl infer   --config configs/quickstart.toml digit.png [more …] [--top-k 3] [--weights FILE] [--json]
+//! unidl infer   --config configs/quickstart.toml digit.png [more …] [--top-k 3] [--weights FILE] [--json] [--draw out.png]
 //! unidl summary --config configs/quickstart.toml
 //! unidl models
 //! unidl data    <mnist|spam|…|list> [--if-missing] [--out DIR] [--per-class N] …
@@ -73,6 +73,9 @@ enum Command {
         /// Print the post-processed outputs as JSON.
         #[arg(long)]
         json: bool,
+        /// Draw each prediction on its input: a PNG (one input) or a folder.
+        #[arg(long)]
+        draw: Option<PathBuf>,
         /// Input files.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -129,6 +132,7 @@ fn main() -> Result<()> {
             top_k,
             weights,
             json,
+            draw,
             inputs,
         } => unidl_run::infer_config(
             &reg,
@@ -139,6 +143,7 @@ fn main() -> Result<()> {
                 top_k,
                 weights,
                 json,
+                draw,
             },
         )?,
         Command::Summary { config } => unidl_run::summary_config(&reg, &config)?,

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::PreparedDataset;
 use crate::error::{DataError, Result};
 use crate::sample::Sample;
-use crate::transform::{rng_for, shuffled};
 
 /// The standard's sampler config (B.2.1) plus seed and data-parallel sharding.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -72,10 +71,7 @@ pub struct Sampler {
     order: Vec<usize>,
 }
 
-/// A deterministic permutation of `0..n` for (seed, epoch).
-pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    shuffled(n, &mut rng_for(seed, 0x005E_ED0F_5A3D, epoch))
-}
+pub use crate::transform::permutation;
 
 /// `construct_sampler(sampler_config, dataset)` (B.2.1).
 pub fn construct_sampler(config: &SamplerConfig, dataset: &PreparedDataset) -> Result<Sampler> {

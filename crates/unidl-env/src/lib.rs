@@ -62,6 +62,23 @@ pub fn backend_choice(explicit: Option<&str>, config: Option<&str>) -> (String, 
     }
 }
 
+/// The data-set names of `data:<name>/…` specs (deduplicated, in order):
+/// what `unidl data` must prepare for a run config's `[data] train`/`val`.
+pub fn data_set_names<'a>(specs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for name in specs
+        .into_iter()
+        .filter_map(|s| s.strip_prefix("data:"))
+        .filter_map(|r| r.split('/').next())
+        .filter(|n| !n.is_empty())
+    {
+        if !v.iter().any(|x| x == name) {
+            v.push(name.to_string());
+        }
+    }
+    v
+}
+
 /// The back-end kind of a spec (`wgpu:0` → `wgpu`).
 pub fn backend_kind(spec: &str) -> &str {
     spec.split(':').next().unwrap_or("flex")
@@ -84,5 +101,14 @@ mod tests {
             ("flex".into(), "default".into())
         );
         assert_eq!(backend_kind("wgpu:1"), "wgpu");
+        assert_eq!(
+            data_set_names([
+                "data:mnist/train",
+                "data:mnist/test",
+                "./x",
+                "data:spam/a.jsonl"
+            ]),
+            ["mnist", "spam"]
+        );
     }
 }

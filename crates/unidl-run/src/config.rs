@@ -250,15 +250,7 @@ pub fn resolve(spec: &str, base: &Path) -> Result<PathBuf> {
 
 /// The data-set names (`data:<name>/…`) a config's `[data]` refers to.
 pub fn data_names(data: &DataConfig) -> Vec<String> {
-    let mut v: Vec<String> = std::iter::once(&data.train)
-        .chain(data.val.iter())
-        .filter_map(|s| s.strip_prefix("data:"))
-        .filter_map(|r| r.split('/').next())
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .collect();
-    v.dedup();
-    v
+    unidl_env::data_set_names(std::iter::once(data.train.as_str()).chain(data.val.as_deref()))
 }
 
 /// 1-based line of `key = …` inside table `[section]` of `text` (0 if not found).

@@ -68,6 +68,22 @@ pub trait BuildTask: TaskIo + Sized {
     fn describe(output: &Output<Self>) -> String;
     /// The structure for `--json`.
     fn to_json(output: &Output<Self>) -> serde_json::Value;
+    /// Draws `output` on `input` into the PNG `path` (`--draw`); default:
+    /// this task has nothing to draw, an error.
+    fn draw(
+        _input: &Sample,
+        _output: &Output<Self>,
+        _class_names: &[String],
+        path: &Path,
+    ) -> Result<()> {
+        Err(RunError::NotFound {
+            path: path.to_path_buf(),
+            hint: format!(
+                "; task `{}` has no drawing (--draw is for vision tasks)",
+                Self::KIND.name()
+            ),
+        })
+    }
 }
 
 /// A model a zoo crate registers: the config type (strict serde, the keys of

@@ -53,6 +53,9 @@ pub struct InferArgs {
     pub weights: Option<PathBuf>,
     /// Print the post-processed outputs as JSON.
     pub json: bool,
+    /// Draw each prediction on its input: a PNG file (one input) or a
+    /// folder receiving `<input stem>.png` per input.
+    pub draw: Option<PathBuf>,
 }
 
 impl Run {
@@ -488,7 +491,29 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
         .iter()
         .map(|p| C::Task::read_input(p, &run.cfg.data))
         .collect::<Result<Vec<_>>>()?;
+    let originals = args.draw.as_ref().map(|_| samples.clone());
     let outputs = infer.infer_samples(samples, None)?;
+    if let (Some(target), Some(originals)) = (&args.draw, originals) {
+        let single = args.files.len() == 1 && target.extension().is_some();
+        if !single {
+            std::fs::create_dir_all(target).map_err(|source| RunError::Io {
+                path: target.clone(),
+                source,
+            })?;
+        }
+        for ((file, sample), output) in args.files.iter().zip(&originals).zip(&outputs) {
+            let path = if single {
+                target.clone()
+            } else {
+                let stem = file
+                    .file_stem()
+                    .map_or("input".into(), |s| s.to_string_lossy());
+                target.join(format!("{stem}.png"))
+            };
+            C::Task::draw(sample, output, &facts.class_names, &path)?;
+            eprintln!("drawn: {}", path.display());
+        }
+    }
     if args.json {
         let v: Vec<serde_json::Value> = args
             .files

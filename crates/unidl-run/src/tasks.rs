@@ -40,6 +40,26 @@ impl BuildTask for ImageClassification {
     fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
         serde_json::to_value(output).unwrap_or_default()
     }
+
+    /// The image with the top class and its probability as a caption.
+    fn draw(
+        input: &Sample,
+        output: &Vec<ClassScore>,
+        _names: &[String],
+        path: &Path,
+    ) -> Result<()> {
+        let image = input
+            .image_input("image")
+            .ok_or_else(|| RunError::NotFound {
+                path: path.to_path_buf(),
+                hint: format!("; {} has no image to draw on", input.source),
+            })?;
+        let mut canvas = unidl_train::draw::Canvas::from_image(image);
+        if let Some(top) = output.first() {
+            canvas.caption(&format!("{} ({:.3})", top.label, top.probability))?;
+        }
+        Ok(canvas.save(path)?)
+    }
 }
 
 impl BuildTask for TextClassification {

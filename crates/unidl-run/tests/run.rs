@@ -142,6 +142,23 @@ fn a_model_registered_outside_the_cli_trains_evaluates_and_infers() {
         },
     )
     .unwrap();
+    // --draw: the digit enlarged ×10 (28 → 280 pixels) with the top class as a caption.
+    let png = dir.join("drawn.png");
+    infer_config(
+        &reg,
+        &cfg,
+        Some("flex"),
+        &InferArgs {
+            files: vec![digit.clone()],
+            draw: Some(png.clone()),
+            ..InferArgs::default()
+        },
+    )
+    .unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    assert_eq!(width, 280);
     // --weights: a checkpoint directory of the run itself.
     let ckpt = std::fs::read_dir(dir.join("run/checkpoints"))
         .unwrap()

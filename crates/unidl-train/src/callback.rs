@@ -10,11 +10,12 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Result, TrainError};
 use crate::schedule::ReduceOnPlateau;
-use crate::trainer::{EpochRecord, TrainerConfig};
+pub use crate::trainer::config::{EarlyStoppingConfig, Monitor, PlateauConfig};
+use crate::trainer::config::{EpochRecord, TrainerConfig};
 
 /// What a callback sees when training starts (or resumes).
 #[derive(Debug)]
@@ -98,80 +99,6 @@ pub trait Callback: Send {
     }
 }
 
-/// Which epoch value is watched by early stopping, reduce-on-plateau and keep-best.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Monitor {
-    /// Validation loss when a validation set is given, else training loss.
-    #[default]
-    Auto,
-    /// Mean training loss (lower is better).
-    TrainLoss,
-    /// Validation loss (lower is better).
-    ValLoss,
-    /// Validation accuracy (higher is better).
-    ValAccuracy,
-}
-
-impl Monitor {
-    /// The watched value of `record`, if it has one.
-    pub fn value(self, record: &EpochRecord) -> Option<f64> {
-        match self {
-            Monitor::Auto => record.val_loss.or(Some(record.train_loss)),
-            Monitor::TrainLoss => Some(record.train_loss),
-            Monitor::ValLoss => record.val_loss,
-            Monitor::ValAccuracy => record.val_accuracy,
-        }
-    }
-
-    /// Whether larger values are better.
-    pub fn maximize(self) -> bool {
-        matches!(self, Monitor::ValAccuracy)
-    }
-
-    /// Name used in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Monitor::Auto => "val_loss (or train_loss)",
-            Monitor::TrainLoss => "train_loss",
-            Monitor::ValLoss => "val_loss",
-            Monitor::ValAccuracy => "val_accuracy",
-        }
-    }
-
-    /// `record`'s value, or a typed error saying the monitored value is missing.
-    pub fn require(self, record: &EpochRecord) -> Result<f64> {
-        self.value(record).ok_or_else(|| TrainError::Config {
-            key: "trainer.monitor".into(),
-            reason: format!(
-                "`{}` is not recorded (no validation set, or the task predicts no classes)",
-                self.name()
-            ),
-        })
-    }
-
-    /// Whether `value` beats `best` by more than `min_delta`.
-    pub fn improves(self, value: f64, best: Option<f64>, min_delta: f64) -> bool {
-        match best {
-            None => true,
-            Some(b) if self.maximize() => value > b + min_delta,
-            Some(b) => value < b - min_delta,
-        }
-    }
-}
-
-/// `[trainer.early_stopping]`: stop when the monitored value has not improved
-/// by more than `min_delta` for `patience` epochs.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EarlyStoppingConfig {
-    /// Epochs without improvement that are tolerated.
-    pub patience: usize,
-    /// Smallest change that counts as improvement.
-    #[serde(default)]
-    pub min_delta: f64,
-}
-
 /// Early stopping as a callback.
 #[derive(Debug, Clone)]
 pub struct EarlyStopping {
@@ -184,12 +111,7 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// A new early-stopping callback; a negative `min_delta` is a config error.
     pub fn new(config: EarlyStoppingConfig, monitor: Monitor) -> Result<Self> {
-        if config.min_delta.is_nan() || config.min_delta < 0.0 {
-            return Err(TrainError::Config {
-                key: "trainer.early_stopping.min_delta".into(),
-                reason: format!("{} must be a non-negative number", config.min_delta),
-            });
-        }
+        config.validate()?;
         Ok(EarlyStopping {
             config,
             monitor,
@@ -234,24 +156,6 @@ impl Callback for EarlyStopping {
     }
 }
 
-/// `[trainer.reduce_lr_on_plateau]`: multiply the learning rate by `factor`
-/// when the monitored value has not improved by more than `threshold` for
-/// `patience` epochs, never below `min_scale`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PlateauConfig {
-    /// Epochs without improvement before reducing.
-    pub patience: usize,
-    /// Reduction factor in (0, 1).
-    pub factor: f64,
-    /// Smallest change that counts as improvement.
-    #[serde(default)]
-    pub threshold: f64,
-    /// Lowest scale of the learning rate.
-    #[serde(default)]
-    pub min_scale: f64,
-}
-
 /// Reduce-learning-rate-on-plateau as a callback (wraps [`ReduceOnPlateau`]).
 #[derive(Debug, Clone)]
 pub struct PlateauLr {
@@ -272,6 +176,7 @@ impl PlateauLr {
     }
 
     fn fresh(config: &PlateauConfig, monitor: Monitor) -> Result<ReduceOnPlateau> {
+        config.validate()?;
         let mut r = ReduceOnPlateau::new(config.patience, config.factor, monitor.maximize())
             .map_err(|_| TrainError::Config {
                 key: "trainer.reduce_lr_on_plateau.factor".into(),

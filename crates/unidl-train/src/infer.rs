@@ -50,7 +50,7 @@ pub struct InferOptions {
     /// stay in input pixels, one entry = the same for every sample, else one
     /// per sample of the batch handed to post-processing.
     #[serde(default)]
-    pub geometry: Vec<crate::postprocess::ImageGeometry>,
+    pub geometry: Vec<crate::geometry::ImageGeometry>,
 }
 
 fn default_batch() -> usize {
@@ -93,7 +93,7 @@ impl InferOptions {
                 reason: format!("{} is outside [0, 1]", self.score_threshold),
             });
         }
-        crate::postprocess::check_unit("infer.iou_threshold", self.iou_threshold)?;
+        crate::geometry::check_unit("infer.iou_threshold", self.iou_threshold)?;
         if self.max_detections == 0 {
             return Err(TrainError::Config {
                 key: "infer.max_detections".into(),

@@ -19,9 +19,11 @@
 //! burn-optim; never on the zoo.
 
 pub mod callback;
+pub mod draw;
 pub mod error;
 pub mod eval;
 pub mod eval_tasks;
+pub mod geometry;
 pub mod infer;
 pub mod metrics;
 pub mod optim;

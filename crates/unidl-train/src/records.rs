@@ -21,7 +21,7 @@ use unidl_tensor::trace::Traced;
 
 use crate::callback::{BatchEnd, Callback, EpochEnd, TrainBegin};
 use crate::error::{Result, TrainError};
-use crate::trainer::EpochRecord;
+use crate::trainer::config::EpochRecord;
 
 /// One row of a model summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,7 +286,7 @@ impl Callback for RunRecorder {
 /// A TrueType font for chart labels: `UNIDL_FONT`, else DejaVu Sans or
 /// Liberation Sans from the usual Debian paths. Without one, charts are drawn
 /// without text.
-fn chart_font() -> Option<&'static [u8]> {
+pub(crate) fn chart_font() -> Option<&'static [u8]> {
     static FONT: std::sync::OnceLock<Option<&'static [u8]>> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         let candidates = std::env::var("UNIDL_FONT").into_iter().chain(

@@ -219,7 +219,7 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
     );
     let mask: Vec<bool> = b.mask.to_data().try_into_vec().unwrap();
     assert_eq!(mask.iter().filter(|m| **m).count(), 10);
-    assert_eq!(b.label_values, Some(vec![1, 0, 1]));
+    assert_eq!(b.targets.label_values, Some(vec![1, 0, 1]));
     // `min_length` pads short batches (a window-5 convolution needs T ≥ 5).
     let short = task
         .collate(vec![text(&[1, 2], Some(0), "s")], &dev)

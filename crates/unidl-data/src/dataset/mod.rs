@@ -261,7 +261,7 @@ impl PreparedDataset {
                 format!("fraction {fraction} is outside [0, 1]"),
             ));
         }
-        let order = crate::sampler::permutation(self.len(), seed, u64::MAX);
+        let order = crate::transform::permutation(self.len(), seed, u64::MAX);
         let cut = (self.len() as f64 * fraction).round() as usize;
         Ok((
             self.subset(order[..cut].to_vec())?,

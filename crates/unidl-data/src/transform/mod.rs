@@ -51,6 +51,13 @@ pub use mix::{BatchTransform, BatchTransformConfig, CutMix, MixUp};
 /// The random generator every transform draws from (portable and reproducible).
 pub type Rng = rand_chacha::ChaCha8Rng;
 
+/// A deterministic permutation of `0..n` for (seed, epoch): the sampler's
+/// shuffle order (here, beside the generators, so that data sets and the
+/// sampler both use it without depending on each other).
+pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    shuffled(n, &mut rng_for(seed, 0x005E_ED0F_5A3D, epoch))
+}
+
 /// A deterministic generator for `(seed, stream, index)`: the same triple gives
 /// the same stream on every platform and in every thread.
 pub fn rng_for(seed: u64, stream: u64, index: u64) -> Rng {

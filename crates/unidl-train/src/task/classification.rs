@@ -11,8 +11,8 @@ use unidl_tensor::Tensor;
 
 use super::{Task, TaskIo, class_labels};
 use crate::error::{Result, TrainError};
-use crate::eval::{ClassificationTask, EvaluationTask, Metric};
-use crate::infer::{ClassScore, Classification};
+use crate::eval::Metric;
+use crate::infer::Classification;
 
 /// A model that classifies images (what [`ImageClassification`] trains).
 pub trait ImageClassifier {
@@ -31,11 +31,9 @@ pub struct ImageClassification {
     pub label_smoothing: f64,
 }
 
-/// A collated image-classification batch.
+/// The targets of a classification batch (image, text or video).
 #[derive(Debug, Clone)]
-pub struct ImageBatch {
-    /// `[B, C, H, W]`.
-    pub images: BTensor<4>,
+pub struct ClassTargets {
     /// Hard labels `[B]`; `None` for unlabelled samples (inference).
     pub labels: Option<BTensor<1, Int>>,
     /// The same labels on the host (checked against the class count).
@@ -45,6 +43,65 @@ pub struct ImageBatch {
     pub soft: Option<BTensor<2>>,
     /// Where each sample came from, for error messages.
     pub sources: Vec<String>,
+}
+
+impl ClassTargets {
+    /// Labels (and soft labels) of `samples` on `device`.
+    pub fn collate(samples: &[Sample], device: &Device) -> Result<Self> {
+        let label_values = class_labels(samples)?;
+        Ok(ClassTargets {
+            labels: label_values.as_ref().map(|v| label_tensor(v, device)),
+            label_values,
+            soft: soft_targets(samples, device)?,
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
+        })
+    }
+
+    /// Loss and raw outputs from the model's `logits` `[B, classes]`.
+    pub fn loss_and_outputs(&self, logits: BTensor<2>, smoothing: f64) -> Result<(Tensor, Tensor)> {
+        unidl_tensor::trace::record("(model)", &logits.dims());
+        let loss = classification_loss(
+            logits.clone(),
+            self.labels.as_ref(),
+            self.label_values.as_deref(),
+            self.soft.as_ref(),
+            &self.sources,
+            smoothing,
+        )?;
+        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+    }
+}
+
+/// `post`, `evaluation` and `default_metrics` of a classification task
+/// (inside an `impl TaskIo`; the task has `class_names`).
+macro_rules! classification_outputs {
+    () => {
+        fn post(&self) -> crate::infer::Classification {
+            crate::infer::Classification {
+                class_names: self.class_names.clone(),
+            }
+        }
+
+        fn evaluation(
+            &self,
+        ) -> Box<dyn crate::eval::EvaluationTask<Vec<crate::infer::ClassScore>>> {
+            Box::new(crate::eval::ClassificationTask)
+        }
+
+        fn default_metrics(&self) -> Vec<crate::eval::Metric> {
+            super::classification::classification_metrics()
+        }
+    };
+}
+pub(crate) use classification_outputs;
+
+/// A collated image-classification batch.
+#[derive(Debug, Clone)]
+pub struct ImageBatch {
+    /// `[B, C, H, W]`.
+    pub images: BTensor<4>,
+    /// Labels.
+    pub targets: ClassTargets,
 }
 
 /// Cross-entropy against a target distribution per row:
@@ -193,29 +250,13 @@ impl TaskIo for ImageClassification {
     fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ImageBatch> {
         check_smoothing(self.label_smoothing)?;
         let b = unidl_data::collate_images(&samples, device)?;
-        let label_values = class_labels(&samples)?;
         Ok(ImageBatch {
             images: b.images.into_burn()?,
-            labels: label_values.as_ref().map(|v| label_tensor(v, device)),
-            label_values,
-            soft: soft_targets(&samples, device)?,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            targets: ClassTargets::collate(&samples, device)?,
         })
     }
 
-    fn post(&self) -> Classification {
-        Classification {
-            class_names: self.class_names.clone(),
-        }
-    }
-
-    fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<ClassScore>>> {
-        Box::new(ClassificationTask)
-    }
-
-    fn default_metrics(&self) -> Vec<Metric> {
-        classification_metrics()
-    }
+    classification_outputs!();
 }
 
 impl<M: ImageClassifier + Send + Sync + 'static> Task<M> for ImageClassification {
@@ -230,16 +271,8 @@ impl<M: ImageClassifier + Send + Sync + 'static> Task<M> for ImageClassification
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &ImageBatch) -> Result<(Tensor, Tensor)> {
-        let logits = model.classify(batch.images.clone());
-        unidl_tensor::trace::record("(model)", &logits.dims());
-        let loss = classification_loss(
-            logits.clone(),
-            batch.labels.as_ref(),
-            batch.label_values.as_deref(),
-            batch.soft.as_ref(),
-            &batch.sources,
-            self.label_smoothing,
-        )?;
-        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+        batch
+            .targets
+            .loss_and_outputs(model.classify(batch.images.clone()), self.label_smoothing)
     }
 }

@@ -43,7 +43,9 @@ use crate::error::Result;
 use crate::eval::{EvaluationTask, Metric};
 use crate::infer::{PostProcess, Predictor};
 
-pub use classification::{ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy};
+pub use classification::{
+    ClassTargets, ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy,
+};
 pub use detection::{
     Detector, InstanceSegmentationTraining, InstanceSegmenter, ObjectBatch, ObjectDetection,
     ObjectTargets, sum_losses,

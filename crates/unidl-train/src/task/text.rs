@@ -8,13 +8,10 @@ use unidl_backend::Device;
 use unidl_data::{Input, Sample};
 use unidl_tensor::Tensor;
 
-use super::classification::{
-    check_smoothing, classification_loss, classification_metrics, label_tensor,
-};
-use super::{Task, TaskIo, class_labels};
+use super::classification::{ClassTargets, check_smoothing, classification_outputs};
+use super::{Task, TaskIo};
 use crate::error::{Result, TrainError};
-use crate::eval::{ClassificationTask, EvaluationTask, Metric};
-use crate::infer::{ClassScore, Classification};
+use crate::infer::Classification;
 
 /// A model that classifies token sequences (what [`TextClassification`] trains).
 pub trait SequenceClassifier {
@@ -67,12 +64,8 @@ pub struct TokenBatch {
     pub ids: BTensor<2, Int>,
     /// `[B, T]`, true on real tokens.
     pub mask: BTensor<2, Bool>,
-    /// Labels `[B]`, when the samples have them.
-    pub labels: Option<BTensor<1, Int>>,
-    /// The same labels on the host.
-    pub label_values: Option<Vec<usize>>,
-    /// Where each sample came from.
-    pub sources: Vec<String>,
+    /// Labels.
+    pub targets: ClassTargets,
 }
 
 impl TaskIo for TextClassification {
@@ -113,30 +106,15 @@ impl TaskIo for TextClassification {
                 mask.push(j < s.len());
             }
         }
-        let label_values = class_labels(&samples)?;
         let shape = [seqs.len(), t];
         Ok(TokenBatch {
             ids: BTensor::from_data(TensorData::new(ids, shape), device),
             mask: BTensor::from_data(TensorData::new(mask, shape), device),
-            labels: label_values.as_ref().map(|v| label_tensor(v, device)),
-            label_values,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            targets: ClassTargets::collate(&samples, device)?,
         })
     }
 
-    fn post(&self) -> Classification {
-        Classification {
-            class_names: self.class_names.clone(),
-        }
-    }
-
-    fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<ClassScore>>> {
-        Box::new(ClassificationTask)
-    }
-
-    fn default_metrics(&self) -> Vec<Metric> {
-        classification_metrics()
-    }
+    classification_outputs!();
 }
 
 impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassification {
@@ -152,16 +130,7 @@ impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassificati
 
     fn loss_and_outputs(&self, model: &M, batch: &TokenBatch) -> Result<(Tensor, Tensor)> {
         let logits = model.classify_tokens(batch.ids.clone(), batch.mask.clone());
-        unidl_tensor::trace::record("(model)", &logits.dims());
-        let loss = classification_loss(
-            logits.clone(),
-            batch.labels.as_ref(),
-            batch.label_values.as_deref(),
-            None,
-            &batch.sources,
-            self.label_smoothing,
-        )?;
-        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+        batch.targets.loss_and_outputs(logits, self.label_smoothing)
     }
 
     fn after_update(&self, model: M) -> M {

@@ -1,18 +1,15 @@
 //! Video classification: clips `[B, C, T, H, W]` → logits `[B, classes]`;
 //! the classification loss, post-processing and metrics.
 
-use burn::tensor::{Int, Tensor as BTensor, TensorData};
+use burn::tensor::{Tensor as BTensor, TensorData};
 use unidl_backend::Device;
 use unidl_data::{Input, Sample};
 use unidl_tensor::Tensor;
 
-use super::classification::{
-    check_smoothing, classification_loss, classification_metrics, label_tensor,
-};
-use super::{Task, TaskIo, class_labels};
+use super::classification::{ClassTargets, check_smoothing, classification_outputs};
+use super::{Task, TaskIo};
 use crate::error::{Result, TrainError};
-use crate::eval::{ClassificationTask, EvaluationTask, Metric};
-use crate::infer::{ClassScore, Classification};
+use crate::infer::Classification;
 
 /// A model that classifies clips (what [`VideoClassification`] trains).
 pub trait VideoClassifier {
@@ -47,12 +44,8 @@ impl Default for VideoClassification {
 pub struct ClipBatch {
     /// `[B, C, T, H, W]`.
     pub clips: BTensor<5>,
-    /// Labels `[B]`, when the samples have them.
-    pub labels: Option<BTensor<1, Int>>,
-    /// The same labels on the host.
-    pub label_values: Option<Vec<usize>>,
-    /// Where each sample came from.
-    pub sources: Vec<String>,
+    /// Labels.
+    pub targets: ClassTargets,
 }
 
 /// Stacks clips (frames `T × H × W × C`, all alike) into `[B, C, T, H, W]`.
@@ -118,29 +111,13 @@ impl TaskIo for VideoClassification {
 
     fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ClipBatch> {
         check_smoothing(self.label_smoothing)?;
-        let clips = stack_clips(&samples, &self.input, device)?;
-        let label_values = class_labels(&samples)?;
         Ok(ClipBatch {
-            clips,
-            labels: label_values.as_ref().map(|v| label_tensor(v, device)),
-            label_values,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            clips: stack_clips(&samples, &self.input, device)?,
+            targets: ClassTargets::collate(&samples, device)?,
         })
     }
 
-    fn post(&self) -> Classification {
-        Classification {
-            class_names: self.class_names.clone(),
-        }
-    }
-
-    fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<ClassScore>>> {
-        Box::new(ClassificationTask)
-    }
-
-    fn default_metrics(&self) -> Vec<Metric> {
-        classification_metrics()
-    }
+    classification_outputs!();
 }
 
 impl<M: VideoClassifier + Send + Sync + 'static> Task<M> for VideoClassification {
@@ -155,16 +132,9 @@ impl<M: VideoClassifier + Send + Sync + 'static> Task<M> for VideoClassification
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &ClipBatch) -> Result<(Tensor, Tensor)> {
-        let logits = model.classify_clips(batch.clips.clone());
-        unidl_tensor::trace::record("(model)", &logits.dims());
-        let loss = classification_loss(
-            logits.clone(),
-            batch.labels.as_ref(),
-            batch.label_values.as_deref(),
-            None,
-            &batch.sources,
+        batch.targets.loss_and_outputs(
+            model.classify_clips(batch.clips.clone()),
             self.label_smoothing,
-        )?;
-        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
+        )
     }
 }

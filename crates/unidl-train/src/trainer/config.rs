@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::callback::{EarlyStopping, EarlyStoppingConfig, Monitor, PlateauConfig, PlateauLr};
 use crate::error::{Result, TrainError};
 
 /// The standard's trainer config (B.4.1). `train_dataset`/`val_dataset` and the
@@ -116,10 +115,10 @@ impl TrainerConfig {
             return bad("log_every", "must be at least 1");
         }
         if let Some(e) = &self.early_stopping {
-            EarlyStopping::new(e.clone(), self.monitor)?;
+            e.validate()?;
         }
         if let Some(p) = &self.reduce_lr_on_plateau {
-            PlateauLr::new(p.clone(), self.monitor)?;
+            p.validate()?;
         }
         Ok(())
     }
@@ -145,4 +144,122 @@ pub struct EpochRecord {
     /// Every validation metric of the task (its default metrics), by name.
     #[serde(default)]
     pub val_scores: crate::eval::Scores,
+}
+
+/// Which epoch value is watched by early stopping, reduce-on-plateau and keep-best.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Validation loss when a validation set is given, else training loss.
+    #[default]
+    Auto,
+    /// Mean training loss (lower is better).
+    TrainLoss,
+    /// Validation loss (lower is better).
+    ValLoss,
+    /// Validation accuracy (higher is better).
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// The watched value of `record`, if it has one.
+    pub fn value(self, record: &EpochRecord) -> Option<f64> {
+        match self {
+            Monitor::Auto => record.val_loss.or(Some(record.train_loss)),
+            Monitor::TrainLoss => Some(record.train_loss),
+            Monitor::ValLoss => record.val_loss,
+            Monitor::ValAccuracy => record.val_accuracy,
+        }
+    }
+
+    /// Whether larger values are better.
+    pub fn maximize(self) -> bool {
+        matches!(self, Monitor::ValAccuracy)
+    }
+
+    /// Name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::Auto => "val_loss (or train_loss)",
+            Monitor::TrainLoss => "train_loss",
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+        }
+    }
+
+    /// `record`'s value, or a typed error saying the monitored value is missing.
+    pub fn require(self, record: &EpochRecord) -> Result<f64> {
+        self.value(record).ok_or_else(|| TrainError::Config {
+            key: "trainer.monitor".into(),
+            reason: format!(
+                "`{}` is not recorded (no validation set, or the task predicts no classes)",
+                self.name()
+            ),
+        })
+    }
+
+    /// Whether `value` beats `best` by more than `min_delta`.
+    pub fn improves(self, value: f64, best: Option<f64>, min_delta: f64) -> bool {
+        match best {
+            None => true,
+            Some(b) if self.maximize() => value > b + min_delta,
+            Some(b) => value < b - min_delta,
+        }
+    }
+}
+
+/// `[trainer.early_stopping]`: stop when the monitored value has not improved
+/// by more than `min_delta` for `patience` epochs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// Epochs without improvement that are tolerated.
+    pub patience: usize,
+    /// Smallest change that counts as improvement.
+    #[serde(default)]
+    pub min_delta: f64,
+}
+
+impl EarlyStoppingConfig {
+    /// A negative or NaN `min_delta` is a config error naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if self.min_delta.is_nan() || self.min_delta < 0.0 {
+            return Err(TrainError::Config {
+                key: "trainer.early_stopping.min_delta".into(),
+                reason: format!("{} must be a non-negative number", self.min_delta),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `[trainer.reduce_lr_on_plateau]`: multiply the learning rate by `factor`
+/// when the monitored value has not improved by more than `threshold` for
+/// `patience` epochs, never below `min_scale`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlateauConfig {
+    /// Epochs without improvement before reducing.
+    pub patience: usize,
+    /// Reduction factor in (0, 1).
+    pub factor: f64,
+    /// Smallest change that counts as improvement.
+    #[serde(default)]
+    pub threshold: f64,
+    /// Lowest scale of the learning rate.
+    #[serde(default)]
+    pub min_scale: f64,
+}
+
+impl PlateauConfig {
+    /// `factor` outside (0, 1) is a config error naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.factor > 0.0 && self.factor < 1.0) {
+            return Err(TrainError::Config {
+                key: "trainer.reduce_lr_on_plateau.factor".into(),
+                reason: format!("{} must be in (0, 1)", self.factor),
+            });
+        }
+        Ok(())
+    }
 }

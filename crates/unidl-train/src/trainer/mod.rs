@@ -7,7 +7,7 @@
 //! uninterrupted one.
 
 mod checkpoint;
-mod config;
+pub(crate) mod config;
 
 use std::path::Path;
 use std::sync::Arc;
