@@ -134,18 +134,20 @@ fn main() -> Result<()> {
             json,
             draw,
             inputs,
-        } => unidl_run::infer_config(
-            &reg,
-            &config,
-            backend.as_deref(),
-            &InferArgs {
-                files: inputs,
-                top_k,
-                weights,
-                json,
-                draw,
-            },
-        )?,
+        } => {
+            unidl_run::infer_config(
+                &reg,
+                &config,
+                backend.as_deref(),
+                &InferArgs {
+                    files: inputs,
+                    top_k,
+                    weights,
+                    json,
+                    draw,
+                },
+            )?;
+        }
         Command::Summary { config } => unidl_run::summary_config(&reg, &config)?,
         Command::Data {
             name,

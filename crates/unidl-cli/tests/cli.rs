@@ -125,6 +125,7 @@ fn train_eval_infer_on_real_digits() {
     assert!(ok, "{out}");
     let line = out.lines().find(|l| l.contains("00004.png")).unwrap();
     assert_eq!(line.matches('(').count(), 2, "{line}");
+    assert!(line.contains("00004.png: 7 ("), "the digit is a 7: {line}");
     let (ok, out) = unidl(&["summary", "--config", c]);
     assert!(
         ok && out.contains("conv1") && out.contains("Conv2d") && out.contains("[1, 64, 14, 14]"),

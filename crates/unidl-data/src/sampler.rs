@@ -93,6 +93,17 @@ impl Sampler {
         if len == 0 {
             return Err(DataError::config("dataset", "the data set is empty"));
         }
+        if len < config.world_size {
+            // A rank with an empty shard would index nothing (and, with
+            // `repeat`, yield empty batches forever).
+            return Err(DataError::config(
+                "world_size",
+                format!(
+                    "{} ranks but the data set has {len} samples: every rank needs at least one",
+                    config.world_size
+                ),
+            ));
+        }
         let mut s = Sampler {
             config,
             len,

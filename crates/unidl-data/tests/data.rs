@@ -578,6 +578,40 @@ fn sampler_batches_repeat_drop_last_and_shard() {
     );
 }
 
+/// More ranks than samples: a rank would get an empty shard (an index into
+/// nothing, or empty batches forever with `repeat`) — refused, naming the key.
+#[test]
+fn more_ranks_than_samples_is_a_config_error() {
+    for repeat in [false, true] {
+        let e = Sampler::new(
+            SamplerConfig {
+                rank: 2,
+                world_size: 4,
+                repeat,
+                ..SamplerConfig::new(2)
+            },
+            3,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("world_size") && e.contains("3 samples"), "{e}");
+    }
+    // as many ranks as samples: one sample each, every epoch
+    let mut s = Sampler::new(
+        SamplerConfig {
+            rank: 2,
+            world_size: 3,
+            repeat: true,
+            ..SamplerConfig::new(2)
+        },
+        3,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(s.next_batch().unwrap().len(), 1);
+    }
+}
+
 #[test]
 fn restored_sampler_continues_at_exactly_the_next_batch() {
     let cfg = SamplerConfig {

@@ -124,7 +124,7 @@ pub trait ZooModel: DeserializeOwned + Debug + Clone + Send + Sync + 'static {
 pub(crate) trait Commands: Send + Sync {
     fn train(&self, run: &Run, resume: bool) -> Result<()>;
     fn eval(&self, run: &Run) -> Result<()>;
-    fn infer(&self, run: &Run, args: &InferArgs) -> Result<()>;
+    fn infer(&self, run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>>;
     fn summary(&self, run: &Run) -> Result<()>;
 }
 
@@ -137,7 +137,7 @@ impl<C: ZooModel> Commands for Typed<C> {
     fn eval(&self, run: &Run) -> Result<()> {
         crate::run::eval::<C>(run)
     }
-    fn infer(&self, run: &Run, args: &InferArgs) -> Result<()> {
+    fn infer(&self, run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>> {
         crate::run::infer::<C>(run, args)
     }
     fn summary(&self, run: &Run) -> Result<()> {

@@ -93,9 +93,9 @@ impl Run {
     /// the training texts (`train` and no saved one, or not resuming), else
     /// loaded from the output folder.
     pub fn tokenizer(&self, train: bool, resume: bool) -> Result<Option<Arc<TextTokenizer>>> {
-        let Some(tc) = &self.cfg.data.tokenizer else {
+        if self.cfg.data.tokenizer.is_none() {
             return Ok(None);
-        };
+        }
         let path = self.tokenizer_path();
         if !train || (resume && path.exists()) {
             if !path.exists() {
@@ -106,6 +106,30 @@ impl Run {
             }
             return Ok(Some(Arc::new(TextTokenizer::load(&path)?)));
         }
+        let tok = self.train_tokenizer()?;
+        std::fs::create_dir_all(self.output_dir()).map_err(|source| RunError::Io {
+            path: self.output_dir(),
+            source,
+        })?;
+        // Saved under a temporary name and renamed: never half a tokenizer.
+        let tmp = path.with_extension("json.partial");
+        tok.save(&tmp)?;
+        std::fs::rename(&tmp, &path).map_err(|source| RunError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Some(Arc::new(tok)))
+    }
+
+    /// Trains the `[data.tokenizer]` on the training texts (not saved).
+    fn train_tokenizer(&self) -> Result<TextTokenizer> {
+        let Some(tc) = &self.cfg.data.tokenizer else {
+            return Err(RunError::Config {
+                file: self.path.display().to_string(),
+                line: 0,
+                message: "[data.tokenizer] is not set".into(),
+            });
+        };
         let raw = self.raw_dataset(&self.cfg.data.train)?;
         let mut texts = Vec::with_capacity(raw.len());
         for i in 0..raw.len() {
@@ -125,7 +149,7 @@ impl Run {
             });
         }
         let corpus = Corpus::texts(texts);
-        let tok = match tc.kind {
+        Ok(match tc.kind {
             TokenizerKind::Wordpiece => TextTokenizer::train_wordpiece(
                 &corpus,
                 tc.vocab_size,
@@ -143,19 +167,7 @@ impl Run {
                     BpeKind::Whitespace
                 },
             )?,
-        };
-        std::fs::create_dir_all(self.output_dir()).map_err(|source| RunError::Io {
-            path: self.output_dir(),
-            source,
-        })?;
-        // Saved under a temporary name and renamed: never half a tokenizer.
-        let tmp = path.with_extension("json.partial");
-        tok.save(&tmp)?;
-        std::fs::rename(&tmp, &path).map_err(|source| RunError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Some(Arc::new(tok)))
+        })
     }
 
     fn registry(&self) -> Registry {
@@ -468,8 +480,8 @@ pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
     Ok(())
 }
 
-/// `unidl infer`.
-pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
+/// `unidl infer`; returns the outputs as JSON (what `--json` prints).
+pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>> {
     let tokenizer = run.tokenizer(false, false)?;
     let facts = run.facts(tokenizer.as_deref())?;
     let (cfg, model, task) = run.build::<C>(&facts)?;
@@ -514,22 +526,22 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<()> {
             eprintln!("drawn: {}", path.display());
         }
     }
+    let v: Vec<serde_json::Value> = args
+        .files
+        .iter()
+        .zip(&outputs)
+        .map(|(p, o)| {
+            serde_json::json!({ "input": p.display().to_string(), "output": C::Task::to_json(o) })
+        })
+        .collect();
     if args.json {
-        let v: Vec<serde_json::Value> = args
-            .files
-            .iter()
-            .zip(&outputs)
-            .map(|(p, o)| {
-                serde_json::json!({ "input": p.display().to_string(), "output": C::Task::to_json(o) })
-            })
-            .collect();
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for (p, o) in args.files.iter().zip(&outputs) {
             println!("{}: {}", p.display(), C::Task::describe(o));
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 /// `unidl summary`: modules, output shapes of one traced forward pass on the
@@ -573,13 +585,14 @@ pub fn eval_config(registry: &ModelRegistry, config: &Path, backend: Option<&str
         .eval(&run)
 }
 
-/// Opens `config` and runs `unidl infer`.
+/// Opens `config` and runs `unidl infer`; returns the outputs as JSON
+/// (`[{"input": …, "output": …}]`, what `--json` prints).
 pub fn infer_config(
     registry: &ModelRegistry,
     config: &Path,
     backend: Option<&str>,
     args: &InferArgs,
-) -> Result<()> {
+) -> Result<Vec<serde_json::Value>> {
     let run = Run::open(config, backend)?;
     registry
         .get(run.cfg.model_name(), &config.display().to_string())?

@@ -502,6 +502,12 @@ mod trainer {
                 "{k} differs after resume"
             );
         }
+        // the resumed run records the true loss of the epoch it resumed at
+        // the end of (the checkpoint carries the epoch's loss sum), not 0.0
+        let losses = |t: &Trainer<SmallCnn, ImageClassification>| -> Vec<f64> {
+            t.records().iter().map(|r| r.train_loss).collect()
+        };
+        assert_eq!(losses(&a), losses(&c));
         // keep_last = 2: checkpoints of steps 6 and 12 remain, nothing partial
         let mut names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
             .unwrap()
@@ -898,6 +904,19 @@ mod trainer {
         for (k, v) in &a {
             assert_eq!(v.to_vec_f32().unwrap(), b[k].to_vec_f32().unwrap(), "{k}");
         }
+    }
+
+    /// Asked again for an epoch it has trained, the trainer trains nothing
+    /// and reports that epoch's mean loss (it used to report 0.0).
+    #[test]
+    fn an_epoch_asked_again_reports_its_mean_and_trains_nothing() {
+        let dev = Device::flex();
+        let mut a = trainer_with(SmallCnn::new(&dev), 1, out("epoch-again"), Some([0, 40]));
+        let whole = a.train_one_epoch(0).unwrap(); // 16 + 16 + 8
+        assert_eq!(a.global_step(), 3);
+        assert!(whole.is_finite() && whole > 0.0);
+        assert_eq!(a.train_one_epoch(0).unwrap(), whole);
+        assert_eq!(a.global_step(), 3);
     }
 
     #[test]

@@ -154,15 +154,9 @@ fn one_epoch_on_real_spam_reaches_95_percent() {
         "held-out accuracy after one epoch: {acc}\n{csv}"
     );
     assert!(dir.join("run/tokenizer.json").is_file());
-    // A mail written here, classified through the saved tokenizer.
-    let mail = dir.join("mail.txt");
-    std::fs::write(
-        &mail,
-        "Subject: Re: patch for the build\n\nThanks, I applied your patch to CVS \
-         and the tests pass now. Will look at the other bug tomorrow.\n",
-    )
-    .unwrap();
-    unidl_run::infer_config(
+    // An obvious spam mail (committed), classified through the saved tokenizer.
+    let mail = repo.join("tests/fixtures/text/spam.txt");
+    let out = unidl_run::infer_config(
         &reg,
         &cfg,
         Some("flex"),
@@ -172,5 +166,6 @@ fn one_epoch_on_real_spam_reaches_95_percent() {
         },
     )
     .unwrap();
+    assert_eq!(out[0]["output"][0]["label"], "spam", "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,9 @@ pub(super) struct TrainerState {
     /// Why training stopped early, if it did.
     #[serde(default)]
     stopped: Option<String>,
+    /// Sum and count of the training losses of the sampler's current epoch.
+    #[serde(default)]
+    epoch_losses: (f64, u64),
 }
 
 /// Reads (`set` = None) or assigns parameter ids by path.
@@ -134,6 +137,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             param_ids: ids.ids,
             lr_scale: self.lr_scale,
             stopped: self.stopped.clone(),
+            epoch_losses: self.epoch_losses,
         };
         let json = serde_json_string(&state, self.optimizer.learning_rate());
         write_atomic(&dir.join("trainer.json"), json.as_bytes())
@@ -217,6 +221,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         self.records = state.records;
         self.lr_scale = state.lr_scale;
         self.stopped = state.stopped;
+        self.epoch_losses = state.epoch_losses;
         Ok(())
     }
 }

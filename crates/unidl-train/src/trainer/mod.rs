@@ -54,6 +54,9 @@ pub struct Trainer<M: Module, T: Task<M>> {
     stopped: Option<String>,
     callbacks: Vec<Box<dyn Callback>>,
     batch_transforms: Vec<Arc<dyn BatchTransform>>,
+    /// Sum and count of the training losses of the sampler's current epoch
+    /// (checkpointed, so that an epoch resumed midway reports its true mean).
+    epoch_losses: (f64, u64),
 }
 
 /// `construct_trainer(model, trainer_config)` (B.4.1): config errors name the key;
@@ -108,6 +111,7 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
         stopped: None,
         callbacks: Vec::new(),
         batch_transforms: Vec::new(),
+        epoch_losses: (0.0, 0),
     })
 }
 
@@ -237,7 +241,9 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     }
 
     /// `train_one_epoch(epoch_index) -> loss` (B.4.3): the mean loss over the
-    /// epoch's batches (continuing mid-epoch after a resume).
+    /// epoch's batches (continuing mid-epoch after a resume: the mean then
+    /// covers the batches before the checkpoint too). Called again for an
+    /// epoch already trained, it trains nothing and returns that mean.
     pub fn train_one_epoch(&mut self, epoch: usize) -> Result<f64> {
         let state = self.sampler.state();
         if state.epoch != epoch as u64 {
@@ -247,10 +253,16 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                     position: 0,
                 })
                 .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+            self.epoch_losses = (0.0, 0);
         }
         let batches = self.batches_per_epoch();
-        let done = (self.sampler.state().position / self.config.batch_size) as u64;
-        let remaining = batches - done;
+        // Only the last batch of an epoch can be short.
+        let done = self
+            .sampler
+            .state()
+            .position
+            .div_ceil(self.config.batch_size) as u64;
+        let remaining = batches.saturating_sub(done);
         let (task, device) = (self.task.clone(), self.device.clone());
         let (micro, seed) = (self.config.micro_batches, self.config.seed);
         let mixes = self.batch_transforms.clone();
@@ -275,8 +287,6 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             for c in callbacks.iter_mut() {
                 c.on_epoch_start(epoch, done)?;
             }
-            let mut total = 0.0;
-            let mut n = 0usize;
             let mut t0 = std::time::Instant::now();
             for (i, batch) in loader.take(remaining as usize).enumerate() {
                 let batch = batch?;
@@ -284,8 +294,8 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                     c.on_batch_start(epoch, self.global_step)?;
                 }
                 let loss = self.train_collated(batch.batch)?;
-                total += loss;
-                n += 1;
+                self.epoch_losses.0 += loss;
+                self.epoch_losses.1 += 1;
                 self.sampler
                     .restore(batch.state)
                     .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
@@ -305,7 +315,14 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                     c.on_batch_end(&info)?;
                 }
             }
-            Ok(if n == 0 { 0.0 } else { total / n as f64 })
+            let (sum, n) = self.epoch_losses;
+            if n == 0 {
+                // Never a made-up loss: an epoch that trained nothing is an error.
+                return Err(TrainError::Model(format!(
+                    "epoch {epoch}: no batch was trained ({batches} batches per epoch, {done} already done)"
+                )));
+            }
+            Ok(sum / n as f64)
         })();
         self.callbacks = callbacks;
         r
