@@ -101,7 +101,39 @@ pub fn read_keras(path: impl AsRef<Path>) -> Result<Checkpoint> {
     })
 }
 
+/// Deepest group nesting a Keras file may have (real models nest a few levels).
+const MAX_DEPTH: usize = 64;
+/// Most groups one file may make the walk visit.
+const MAX_GROUPS: usize = 100_000;
+
+/// Bounds the group walks: the file's bytes decide the group tree, and a
+/// corrupt file can link a group back to its ancestor (a cycle), which would
+/// otherwise recurse until the stack overflows — an abort no caller can catch.
+struct Budget {
+    groups: usize,
+}
+
+impl Budget {
+    fn enter(&mut self, depth: usize, h5_path: &str, path: &Path) -> Result<()> {
+        self.groups += 1;
+        if depth > MAX_DEPTH {
+            return Err(corrupt(
+                path,
+                format!("{h5_path}: groups nested deeper than {MAX_DEPTH} (a cycle in the file?)"),
+            ));
+        }
+        if self.groups > MAX_GROUPS {
+            return Err(corrupt(
+                path,
+                format!("more than {MAX_GROUPS} groups (a cycle in the file?)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn read_h5_tensors(h5: &H5File, path: &Path) -> Result<BTreeMap<String, HostTensor>> {
+    let mut budget = Budget { groups: 0 };
     let root = h5.root();
     let groups = root
         .groups()
@@ -109,7 +141,7 @@ fn read_h5_tensors(h5: &H5File, path: &Path) -> Result<BTreeMap<String, HostTens
     let mut out = BTreeMap::new();
     if groups.iter().any(|g| g == "layers") {
         let layers = group(&root, "layers", path)?;
-        walk_keras3(&layers, "layers", "", path, &mut out)?;
+        walk_keras3(&layers, "layers", "", path, &mut out, &mut budget)?;
         // Weights of the model itself (rare) sit in the root `vars`.
         if groups.iter().any(|g| g == "vars") {
             read_vars(&group(&root, "vars", path)?, "vars", "", "", path, &mut out)?;
@@ -120,7 +152,7 @@ fn read_h5_tensors(h5: &H5File, path: &Path) -> Result<BTreeMap<String, HostTens
         } else {
             root
         };
-        walk_legacy(&base, "", path, &mut out)?;
+        walk_legacy(&base, "", path, &mut out, &mut budget, 0)?;
         if out.is_empty() {
             return Err(InteropError::Unsupported {
                 path: path.to_path_buf(),
@@ -140,6 +172,7 @@ fn walk_keras3(
     prefix: &str,
     path: &Path,
     out: &mut BTreeMap<String, HostTensor>,
+    budget: &mut Budget,
 ) -> Result<()> {
     for child in g
         .groups()
@@ -153,6 +186,8 @@ fn walk_keras3(
             prefix,
             path,
             out,
+            budget,
+            1,
         )?;
     }
     Ok(())
@@ -161,6 +196,7 @@ fn walk_keras3(
 /// One layer group: its `vars` become `<prefix><name>/<var>`, where `name` is
 /// the `name` attribute of `vars` (the Keras layer name); other subgroups are
 /// nested layers.
+#[allow(clippy::too_many_arguments)]
 fn walk_layer(
     g: &Group,
     h5_path: &str,
@@ -168,7 +204,10 @@ fn walk_layer(
     prefix: &str,
     path: &Path,
     out: &mut BTreeMap<String, HostTensor>,
+    budget: &mut Budget,
+    depth: usize,
 ) -> Result<()> {
+    budget.enter(depth, h5_path, path)?;
     let subgroups = g
         .groups()
         .map_err(|e| corrupt(path, format!("{h5_path}: {e}")))?;
@@ -200,6 +239,8 @@ fn walk_layer(
             &format!("{prefix}{name}/"),
             path,
             out,
+            budget,
+            depth + 1,
         )?;
     }
     Ok(())
@@ -277,7 +318,10 @@ fn walk_legacy(
     prefix: &str,
     path: &Path,
     out: &mut BTreeMap<String, HostTensor>,
+    budget: &mut Budget,
+    depth: usize,
 ) -> Result<()> {
+    budget.enter(depth, prefix, path)?;
     for d in g
         .datasets()
         .map_err(|e| corrupt(path, format!("{prefix}: {e}")))?
@@ -297,7 +341,7 @@ fn walk_legacy(
         .map_err(|e| corrupt(path, format!("{prefix}: {e}")))?
     {
         let sg = group(g, &s, path)?;
-        walk_legacy(&sg, &format!("{prefix}{s}/"), path, out)?;
+        walk_legacy(&sg, &format!("{prefix}{s}/"), path, out, budget, depth + 1)?;
     }
     Ok(())
 }

@@ -108,6 +108,21 @@ fn truncated_zip_is_a_corrupt_error() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `cyclic.weights.h5` is `keras/ref.weights.h5` with a few bytes changed
+/// (found by a mutation run) so that a layer group links back to its
+/// ancestor. The group walk recursed until the stack overflowed — an abort
+/// that took the whole process down; it is now a typed error naming the file.
+#[test]
+fn a_keras_file_whose_groups_form_a_cycle_is_a_corrupt_error() {
+    let p = fixture("keras/cyclic.weights.h5");
+    let err = unidl_interop::keras::read_keras(&p).unwrap_err();
+    assert!(
+        matches!(err, InteropError::Corrupt { ref path, .. } if path == &p),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("cycle"), "{err}");
+}
+
 #[test]
 fn strict_load_reports_every_mismatch() {
     let dev = device();
