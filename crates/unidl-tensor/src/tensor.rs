@@ -367,8 +367,12 @@ impl Tensor {
         Self::random(shape, Distribution::Normal(mean, std), device)
     }
 
-    /// Uniform int64 in [`low`, `high`) (`randint`).
+    /// Uniform int64 in [`low`, `high`) (`randint`), exact for any range of
+    /// `i64` (a float draw would leave out integers beyond 2²⁴). The draws
+    /// come from a ChaCha generator seeded by four 16-bit draws of the
+    /// device's generator, so [`unidl_backend::seed`] makes them reproducible.
     pub fn randint(low: i64, high: i64, shape: &[usize], device: &Device) -> Result<Self> {
+        use rand::{Rng as _, SeedableRng as _};
         if low >= high {
             return Err(TensorError::invalid(
                 "randint",
@@ -376,17 +380,19 @@ impl Tensor {
             ));
         }
         require_dtype(device, "randint", DType::Int64)?;
-        let u = Raw::<Float>::random(
-            pad(shape)?,
-            Distribution::Uniform(low as f64, high as f64),
-            device,
-        );
-        let i = u
-            .floor()
-            .clamp(low as f64, (high - 1) as f64)
-            .int()
-            .cast(burn::tensor::IntDType::I64);
-        Ok(Tensor::new(shape.to_vec(), Storage::Int(i)))
+        let words = Raw::<Float>::random(pad(&[4])?, Distribution::Uniform(0.0, 65536.0), device)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| TensorError::invalid("randint", format!("{e:?}")))?;
+        let seed = words.iter().fold(0u64, |acc, w| {
+            (acc << 16) | (w.floor().clamp(0.0, 65535.0) as u64)
+        });
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let values: Vec<i64> = (0..volume(shape))
+            .map(|_| rng.random_range(low..high))
+            .collect();
+        Self::from_i64(values, shape, device)
     }
 
     /// Bernoulli (binomial with n = 1) float32 samples: 1 with probability `p`.

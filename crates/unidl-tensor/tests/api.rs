@@ -134,6 +134,25 @@ fn initializers_and_random_fills() {
         vec![0.0, 1.0, 0.0, 1.0]
     );
     assert!(Tensor::randint(3, 3, &[2], &d).is_err());
+    // Exact integers in any i64 range: a float32 draw could not produce
+    // odd numbers above 2^24, nor tell 2^40 + 1 from 2^40.
+    let big = Tensor::randint(1 << 40, (1 << 40) + 3, &[300], &d)
+        .unwrap()
+        .to_vec_i64()
+        .unwrap();
+    for v in [1i64 << 40, (1 << 40) + 1, (1 << 40) + 2] {
+        assert!(big.contains(&v), "{v} never drawn");
+    }
+    assert!(big.iter().all(|&v| ((1 << 40)..(1 << 40) + 3).contains(&v)));
+    let wide = Tensor::randint(i64::MIN, i64::MAX, &[64], &d)
+        .unwrap()
+        .to_vec_i64()
+        .unwrap();
+    assert!(
+        wide.iter().any(|v| v % 2 != 0)
+            && wide.iter().any(|v| *v < 0)
+            && wide.iter().any(|v| *v > 0)
+    );
     assert!(Tensor::normal(0.0, -1.0, &[2], &d).is_err());
     assert!(Tensor::bernoulli(1.5, &[2], &d).is_err());
 }
