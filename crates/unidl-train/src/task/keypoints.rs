@@ -115,7 +115,7 @@ pub enum TargetTensor {
     Coordinates(BTensor<2>),
 }
 
-fn joints_of<'a>(s: &'a Sample, joints: usize) -> Result<&'a [unidl_data::Keypoint]> {
+fn joints_of(s: &Sample, joints: usize) -> Result<&[unidl_data::Keypoint]> {
     let k = &s.targets.keypoints;
     if k.len() != joints {
         return Err(TrainError::Model(format!(
@@ -169,7 +169,7 @@ impl TaskIo for KeypointHeatmaps {
     }
 
     fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<KeypointBatch> {
-        if self.joints == 0 || self.stride == 0 || !(self.sigma > 0.0) {
+        if self.joints == 0 || self.stride == 0 || self.sigma.is_nan() || self.sigma <= 0.0 {
             return Err(TrainError::Config {
                 key: "task.joints/stride/sigma".into(),
                 reason: "must be positive".into(),

@@ -286,6 +286,7 @@ impl<M: LanguageModel + Send + Sync + 'static> Task<M> for LanguageModelling {
 
 /// The source side of a sequence-to-sequence batch.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Seq2SeqSource {
     /// Token ids `[B, S]` and their mask (translation).
     Tokens {

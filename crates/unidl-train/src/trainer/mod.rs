@@ -348,17 +348,17 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         })?;
         let task = self.task.clone();
         let collate_device = device.clone();
-        let loader: DataLoader<Collated<(T::Batch, Vec<Sample>)>, TrainError> =
-            DataLoader::with_collate(
-                dataset.clone(),
-                sampler,
-                LoaderConfig {
-                    workers: self.config.workers,
-                    prefetch: 2,
-                },
-                move |samples, _| Ok((task.collate(samples.clone(), &collate_device)?, samples)),
-            )
-            .map_err(|e| TrainError::Model(e.to_string()))?;
+        type WithSamples<B> = DataLoader<Collated<(B, Vec<Sample>)>, TrainError>;
+        let loader: WithSamples<T::Batch> = DataLoader::with_collate(
+            dataset.clone(),
+            sampler,
+            LoaderConfig {
+                workers: self.config.workers,
+                prefetch: 2,
+            },
+            move |samples, _| Ok((task.collate(samples.clone(), &collate_device)?, samples)),
+        )
+        .map_err(|e| TrainError::Model(e.to_string()))?;
         let (mut loss_sum, mut total) = (0.0, 0usize);
         for batch in loader {
             let batch = batch?;

@@ -93,9 +93,11 @@ fn video_clips_stack_as_batch_channel_time_height_width() {
     let b = task.collate(samples.clone(), &d).unwrap();
     assert_eq!(b.clips.dims(), [2, 2, 3, 2, 2]);
     let v = f32s(b.clips.clone());
-    // [b=1, c=1, t=2, y=1, x=0] = frame 2 of clip 1, pixel (0, 1), channel 1
-    let want = 100.0 + 20.0 + ((1 * 2 + 0) * 2 + 1) as f32;
-    assert_eq!(v[(((1 * 2 + 1) * 3 + 2) * 2 + 1) * 2], want);
+    // [b=1, c=1, t=2, y=1, x=0] = frame 2 of clip 1, pixel (x 0, y 1), channel 1:
+    // value = 100 + 10·t + ((y·W + x)·C + c) = 100 + 20 + 5
+    let (bi, ci, ti, yi, xi) = (1usize, 1usize, 2usize, 1usize, 0usize);
+    let want = 100.0 + 10.0 * ti as f32 + ((yi * 2 + xi) * 2 + ci) as f32;
+    assert_eq!(v[(((bi * 2 + ci) * 3 + ti) * 2 + yi) * 2 + xi], want);
     let model = MeanClip {
         w: Param::from_tensor(BT::from_data(
             TensorData::new(vec![0.01f32, -0.02, 0.03], [3]),
@@ -686,7 +688,9 @@ fn ctc_loss_equals_the_sum_over_every_alignment() {
 }
 
 /// log P(y|x) of a transducer lattice by enumerating every path.
+#[allow(clippy::too_many_arguments)]
 fn brute_rnnt(lp: &[f64], t: usize, u1: usize, v: usize, y: &[u32], blank: usize) -> f64 {
+    #[allow(clippy::too_many_arguments)]
     fn go(
         lp: &[f64],
         t: usize,
