@@ -232,6 +232,32 @@ pub fn joints_mse(pred: BTensor<4>, target: BTensor<4>, weights: BTensor<2>) -> 
     ((pred - target) * w).square().mean().mul_scalar(0.5)
 }
 
+/// Loss and raw outputs of a keypoint prediction against its targets; a
+/// missing target or a shape mismatch is a typed error.
+fn keypoint_step<const D: usize>(
+    pred: BTensor<D>,
+    target: Option<&BTensor<D>>,
+    weights: Option<&BTensor<2>>,
+    what: &str,
+    layout: &str,
+    loss: fn(BTensor<D>, BTensor<D>, BTensor<2>) -> BTensor<1>,
+) -> Result<(Tensor, Tensor)> {
+    let (Some(t), Some(w)) = (target, weights) else {
+        return Err(TrainError::Model(
+            "keypoint training needs keypoints".into(),
+        ));
+    };
+    if pred.dims() != t.dims() {
+        return Err(TrainError::Shape {
+            what: what.into(),
+            expected: format!("{:?} {layout}", t.dims()),
+            got: pred.dims().to_vec(),
+        });
+    }
+    let l = loss(pred.clone(), t.clone(), w.clone());
+    Ok((Tensor::from_burn(l)?, Tensor::from_burn(pred)?))
+}
+
 impl<M: HeatmapModel + Send + Sync + 'static> Task<M> for KeypointHeatmaps {
     fn forward(&self, model: &M, batch: &KeypointBatch) -> Result<Tensor> {
         Ok(Tensor::from_burn(model.heatmaps(batch.images.clone()))?)
@@ -242,21 +268,18 @@ impl<M: HeatmapModel + Send + Sync + 'static> Task<M> for KeypointHeatmaps {
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &KeypointBatch) -> Result<(Tensor, Tensor)> {
-        let pred = model.heatmaps(batch.images.clone());
-        let (Some(TargetTensor::Heatmaps(t)), Some(w)) = (&batch.targets, &batch.weights) else {
-            return Err(TrainError::Model(
-                "keypoint training needs keypoints".into(),
-            ));
+        let target = match &batch.targets {
+            Some(TargetTensor::Heatmaps(t)) => Some(t),
+            _ => None,
         };
-        if pred.dims() != t.dims() {
-            return Err(TrainError::Shape {
-                what: "heatmaps".into(),
-                expected: format!("{:?} (joints, input / stride)", t.dims()),
-                got: pred.dims().to_vec(),
-            });
-        }
-        let loss = joints_mse(pred.clone(), t.clone(), w.clone());
-        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(pred)?))
+        keypoint_step(
+            model.heatmaps(batch.images.clone()),
+            target,
+            batch.weights.as_ref(),
+            "heatmaps",
+            "(joints, input / stride)",
+            joints_mse,
+        )
     }
 }
 
@@ -363,20 +386,17 @@ impl<M: LandmarkModel + Send + Sync + 'static> Task<M> for KeypointRegression {
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &KeypointBatch) -> Result<(Tensor, Tensor)> {
-        let pred = model.landmarks(batch.images.clone());
-        let (Some(TargetTensor::Coordinates(t)), Some(w)) = (&batch.targets, &batch.weights) else {
-            return Err(TrainError::Model(
-                "landmark training needs keypoints".into(),
-            ));
+        let target = match &batch.targets {
+            Some(TargetTensor::Coordinates(t)) => Some(t),
+            _ => None,
         };
-        if pred.dims() != t.dims() {
-            return Err(TrainError::Shape {
-                what: "landmarks".into(),
-                expected: format!("{:?} (2 × joints)", t.dims()),
-                got: pred.dims().to_vec(),
-            });
-        }
-        let loss = landmark_mse(pred.clone(), t.clone(), w.clone());
-        Ok((Tensor::from_burn(loss)?, Tensor::from_burn(pred)?))
+        keypoint_step(
+            model.landmarks(batch.images.clone()),
+            target,
+            batch.weights.as_ref(),
+            "landmarks",
+            "(2 × joints)",
+            landmark_mse,
+        )
     }
 }
