@@ -380,11 +380,14 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         println!("pretrained: {}: {report}", path.display());
         model = m;
     }
-    let metric = task
-        .default_metrics()
+    let shown = run
+        .cfg
+        .trainer
+        .metrics
         .first()
-        .map(|m| m.name())
-        .unwrap_or("-");
+        .copied()
+        .or_else(|| task.default_metrics().first().copied());
+    let metric = shown.map_or("-", |m| m.name());
     let tc = TrainerConfig {
         output_dir: out.clone(),
         ..run.cfg.trainer.clone()

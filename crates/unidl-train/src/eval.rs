@@ -12,7 +12,7 @@ use crate::error::{Result, TrainError};
 use crate::infer::{ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor};
 
 /// A metric name as written in configs.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Fraction of exact matches.

@@ -906,6 +906,40 @@ mod trainer {
         }
     }
 
+    /// `[trainer] metrics` (B.4.1) chooses what validation computes; a metric
+    /// the task cannot compute is refused naming the key.
+    #[test]
+    fn trainer_metrics_choose_the_validation_scores() {
+        let dev = Device::flex();
+        let mut t = trainer_cfg(SmallCnn::new(&dev), 1, out("metrics"), Some([0, 32]), |c| {
+            c.metrics = vec![Metric::F1Macro, Metric::Top5];
+        });
+        let records = t.train().unwrap();
+        let names: Vec<&str> = records[0].val_scores.keys().map(String::as_str).collect();
+        assert_eq!(names, ["f1_macro", "top5"]);
+        assert_eq!(records[0].val_accuracy, None, "accuracy was not asked for");
+        let e = construct_trainer(
+            SmallCnn::new(&dev),
+            &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
+            Schedule::Constant,
+            ImageClassification::default(),
+            TrainerConfig {
+                metrics: vec![Metric::Miou],
+                ..TrainerConfig::new(1, 4, out("metrics-bad"))
+            },
+            construct_dataset(&mnist().join("test"), &DatasetParams::default()).unwrap(),
+            None,
+            &dev,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("trainer.metrics") && e.contains("miou") && e.contains("accuracy"),
+            "{e}"
+        );
+    }
+
     /// Asked again for an epoch it has trained, the trainer trains nothing
     /// and reports that epoch's mean loss (it used to report 0.0).
     #[test]

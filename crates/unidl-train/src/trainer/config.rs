@@ -52,6 +52,11 @@ pub struct TrainerConfig {
     /// Progress bar: `true`/`false`, or unset for "when standard error is a terminal".
     #[serde(default)]
     pub progress: Option<bool>,
+    /// Metrics computed on the validation set after each epoch (B.4.1
+    /// `metrics`); empty = the task's default metrics. A metric the task
+    /// cannot compute is a config error naming `trainer.metrics`.
+    #[serde(default)]
+    pub metrics: Vec<crate::eval::Metric>,
 }
 
 fn two() -> usize {
@@ -85,6 +90,7 @@ impl TrainerConfig {
             records: true,
             log_every: 10,
             progress: None,
+            metrics: Vec::new(),
         }
     }
 

@@ -73,6 +73,22 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
     device: &Device,
 ) -> Result<Trainer<M, T>> {
     config.validate()?;
+    let evaluation = task.evaluation();
+    if let Some(bad) = config.metrics.iter().find(|m| !evaluation.supports(**m)) {
+        return Err(TrainError::Config {
+            key: "trainer.metrics".into(),
+            reason: format!(
+                "`{}` is not computed by task `{}` (it computes: {})",
+                bad.name(),
+                task.name(),
+                task.default_metrics()
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
     schedule.validate()?;
     let sampler = Sampler::new(
         SamplerConfig {
@@ -149,6 +165,15 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     /// The task the trainer trains on.
     pub fn task(&self) -> &T {
         &self.task
+    }
+
+    /// The metrics validation computes: `metrics` of the config, else the task's defaults.
+    pub fn validation_metrics(&self) -> Vec<crate::eval::Metric> {
+        if self.config.metrics.is_empty() {
+            self.task.default_metrics()
+        } else {
+            self.config.metrics.clone()
+        }
     }
 
     /// Batch-level augmentation (MixUp, CutMix) applied to every training
@@ -334,7 +359,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         let model = self.model().valid();
         let device = self.device.clone().without_autodiff();
         let evaluation = self.task.evaluation();
-        let metrics = self.task.default_metrics();
+        let metrics = self.validation_metrics();
         let mut acc = evaluation.start(&metrics, dataset)?;
         let options = evaluation.options(&InferOptions::default(), dataset);
         let post = self.task.post();
