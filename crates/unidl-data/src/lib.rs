@@ -30,7 +30,10 @@ pub mod transform;
 
 pub use dataset::{Dataset, DatasetParams, PreparedDataset, construct_dataset, get_sample};
 pub use error::{DataError, Result};
-pub use loader::{Collated, DataLoader, LoadedBatch, LoaderConfig, collate_images, collate_tokens};
+pub use loader::{
+    Collated, DataLoader, LoadedBatch, LoaderConfig, collate_images, collate_tokens, pad_tokens,
+    stack_images,
+};
 pub use operator::{OpData, Operator, construct_operator};
 pub use sample::{Audio, BBox, Image, Input, Keypoint, Mask, Sample, Targets};
 pub use sampler::{

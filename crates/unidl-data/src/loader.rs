@@ -178,6 +178,30 @@ pub struct ImageBatch {
 /// labels into `[B]`; a size mismatch, or a label on some samples but not
 /// others, names the sample.
 pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch> {
+    let images = stack_images(samples, device)?;
+    let labels = if samples.iter().all(|s| s.targets.label.is_none()) {
+        None
+    } else {
+        let v = samples
+            .iter()
+            .map(|s| {
+                s.targets
+                    .label
+                    .map(|l| l as i64)
+                    .ok_or_else(|| DataError::Invalid {
+                        what: s.source.clone(),
+                        reason: "no label (other samples of the batch have one)".into(),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(Tensor::from_i64(v, &[samples.len()], device)?)
+    };
+    Ok(ImageBatch { images, labels })
+}
+
+/// The `image` inputs (all the same size) as one `[B, C, H, W]` float32
+/// tensor (Pre-c); a missing image or a size mismatch names the sample.
+pub fn stack_images(samples: &[Sample], device: &Device) -> Result<Tensor> {
     let first = samples
         .first()
         .ok_or_else(|| DataError::config("batch", "empty batch"))?;
@@ -189,7 +213,6 @@ pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch>
         })?;
     let (c, h, w) = (img0.channels, img0.height, img0.width);
     let mut data = Vec::with_capacity(samples.len() * c * h * w);
-    let mut labels = Vec::with_capacity(samples.len());
     for s in samples {
         let img = match s.inputs.get("image") {
             Some(Input::Image(i)) => i,
@@ -213,27 +236,8 @@ pub fn collate_images(samples: &[Sample], device: &Device) -> Result<ImageBatch>
         for ch in 0..c {
             data.extend(img.data.iter().skip(ch).step_by(c));
         }
-        labels.push(s.targets.label);
     }
-    let labels = if labels.iter().all(Option::is_none) {
-        None
-    } else {
-        let v = labels
-            .iter()
-            .zip(samples)
-            .map(|(l, s)| {
-                l.map(|l| l as i64).ok_or_else(|| DataError::Invalid {
-                    what: s.source.clone(),
-                    reason: "no label (other samples of the batch have one)".into(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Some(Tensor::from_i64(v, &[samples.len()], device)?)
-    };
-    Ok(ImageBatch {
-        images: Tensor::from_f32(data, &[samples.len(), c, h, w], device)?,
-        labels,
-    })
+    Ok(Tensor::from_f32(data, &[samples.len(), c, h, w], device)?)
 }
 
 /// Pads token sequences to the longest: ids `[B, T]` (int64, `pad_id` filled)
@@ -243,10 +247,28 @@ pub fn collate_tokens(
     pad_id: u32,
     device: &Device,
 ) -> Result<(Tensor, Tensor)> {
-    let t = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    pad_tokens(sequences, pad_id, 1, device)
+}
+
+/// [`collate_tokens`] padding to at least `min_len` (a convolution window,
+/// a shifted target), for sequences of any slice type.
+pub fn pad_tokens<S: AsRef<[u32]>>(
+    sequences: &[S],
+    pad_id: u32,
+    min_len: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let t = sequences
+        .iter()
+        .map(|s| s.as_ref().len())
+        .max()
+        .unwrap_or(0)
+        .max(min_len)
+        .max(1);
     let mut ids = Vec::with_capacity(sequences.len() * t);
     let mut mask = Vec::with_capacity(sequences.len() * t);
     for s in sequences {
+        let s = s.as_ref();
         for j in 0..t {
             ids.push(i64::from(*s.get(j).unwrap_or(&pad_id)));
             mask.push(i64::from(j < s.len()));

@@ -224,10 +224,7 @@ fn two() -> u64 {
     2
 }
 
-/// The data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`); see [`unidl_env::data_dir`].
-pub fn data_dir() -> PathBuf {
-    unidl_env::data_dir()
-}
+pub use unidl_env::data_dir;
 
 /// Resolves `data:<name>/<split>` (inside [`data_dir`]) and paths relative to `base`.
 pub fn resolve(spec: &str, base: &Path) -> Result<PathBuf> {
@@ -246,11 +243,6 @@ pub fn resolve(spec: &str, base: &Path) -> Result<PathBuf> {
         return Err(RunError::NotFound { path: p, hint });
     }
     Ok(p)
-}
-
-/// The data-set names (`data:<name>/…`) a config's `[data]` refers to.
-pub fn data_names(data: &DataConfig) -> Vec<String> {
-    unidl_env::data_set_names(std::iter::once(data.train.as_str()).chain(data.val.as_deref()))
 }
 
 /// 1-based line of `key = …` inside table `[section]` of `text` (0 if not found).

@@ -31,6 +31,20 @@ pub struct DataFacts {
     pub pad_id: Option<u32>,
 }
 
+impl DataFacts {
+    /// The facts of `class_names` and (text runs) the run's tokenizer.
+    pub fn new(
+        class_names: Vec<String>,
+        tokenizer: Option<&unidl_data::text::TextTokenizer>,
+    ) -> Self {
+        DataFacts {
+            class_names,
+            vocab_size: tokenizer.map(|t| t.vocab_size()),
+            pad_id: tokenizer.and_then(|t| t.pad_id()),
+        }
+    }
+}
+
 /// The tasks a registered model can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]

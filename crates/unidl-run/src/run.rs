@@ -246,11 +246,7 @@ impl Run {
                     .unwrap_or_default()
             }
         };
-        Ok(DataFacts {
-            class_names,
-            vocab_size: tokenizer.map(TextTokenizer::vocab_size),
-            pad_id: tokenizer.and_then(TextTokenizer::pad_id),
-        })
+        Ok(DataFacts::new(class_names, tokenizer))
     }
 
     fn model_error(&self, source: crate::error::BoxError) -> RunError {
@@ -363,10 +359,8 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         train.len(),
         val.as_ref().map_or(0, PreparedDataset::len)
     );
-    let facts = DataFacts {
-        class_names: train.classes(),
-        ..run.facts(tokenizer.as_deref())?
-    };
+    // Training defines the class names (saved for eval and infer below).
+    let facts = DataFacts::new(train.classes(), tokenizer.as_deref());
     let classes = serde_json::to_string(&facts.class_names).unwrap_or_default();
     write_atomic(&run.classes_file(), classes.as_bytes()).map_err(io)?;
     let (cfg, mut model, task) = run.build::<C>(&facts)?;
@@ -558,7 +552,7 @@ pub(crate) fn summary<C: ZooModel>(run: &Run) -> Result<()> {
     let spec = run.cfg.data.val.as_ref().unwrap_or(&run.cfg.data.train);
     let ds = run.dataset(spec, false)?;
     let sample = unidl_data::get_sample(&ds, 0)?;
-    let batch = task.collate(vec![sample], &run.device)?;
+    let batch = task.collate(std::slice::from_ref(&sample), &run.device)?;
     let (r, traced) = unidl_tensor::trace::capture(|| task.forward(&model, &batch));
     r?;
     println!("{}", ModelSummary::of(&model, &traced));

@@ -165,40 +165,49 @@ impl Canvas {
 
     /// A class map (input pixels) as translucent class colours; `background` is left clear.
     pub fn class_map(&mut self, map: &ClassMap, background: Option<u32>) -> Result<()> {
-        let (sx, sy) = (
-            map.width as f32 / self.width as f32,
-            map.height as f32 / self.height as f32,
-        );
-        for y in 0..self.height {
-            for x in 0..self.width {
-                let (mx, my) = ((x as f32 * sx) as usize, (y as f32 * sy) as usize);
-                let c = map.classes[my.min(map.height - 1) * map.width + mx.min(map.width - 1)];
-                if Some(c) != background {
-                    self.blend(x, y, palette(c as usize), 0.45);
-                }
-            }
-        }
+        self.overlay([map.width, map.height], 0.45, |i| {
+            let c = map.classes[i];
+            (Some(c) != background).then(|| palette(c as usize))
+        });
         Ok(())
     }
 
     /// Instance masks as translucent colours with their boxes.
     pub fn instance_masks(&mut self, masks: &[InstanceMask], names: &[String]) -> Result<()> {
         for m in masks {
-            let (sx, sy) = (
-                m.width as f32 / self.width as f32,
-                m.height as f32 / self.height as f32,
-            );
-            for y in 0..self.height {
-                for x in 0..self.width {
-                    let (mx, my) = ((x as f32 * sx) as usize, (y as f32 * sy) as usize);
-                    if m.mask[my.min(m.height - 1) * m.width + mx.min(m.width - 1)] != 0 {
-                        self.blend(x, y, palette(m.detection.class), 0.5);
-                    }
-                }
-            }
+            let colour = palette(m.detection.class);
+            self.overlay([m.width, m.height], 0.5, |i| {
+                (m.mask[i] != 0).then_some(colour)
+            });
         }
         let boxes: Vec<Detection> = masks.iter().map(|m| m.detection).collect();
         self.detections(&boxes, names)
+    }
+
+    /// Blends a `[width, height]` grid, scaled to the canvas (nearest
+    /// neighbour), onto the canvas: `colour_at(row-major index)` gives the
+    /// colour of a cell, or `None` to leave it clear.
+    fn overlay(
+        &mut self,
+        [gw, gh]: [usize; 2],
+        alpha: f32,
+        colour_at: impl Fn(usize) -> Option<(u8, u8, u8)>,
+    ) {
+        if gw == 0 || gh == 0 {
+            return;
+        }
+        let (sx, sy) = (
+            gw as f32 / self.width as f32,
+            gh as f32 / self.height as f32,
+        );
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let (gx, gy) = ((x as f32 * sx) as usize, (y as f32 * sy) as usize);
+                if let Some(c) = colour_at(gy.min(gh - 1) * gw + gx.min(gw - 1)) {
+                    self.blend(x, y, c, alpha);
+                }
+            }
+        }
     }
 
     /// Keypoints (input pixels) as dots coloured by joint, with a score above 0.

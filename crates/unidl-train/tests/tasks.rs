@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Int, Tensor as BT, TensorData};
+use burn::tensor::{Bool, Int, Tensor as BT};
 use unidl_backend::Device;
 use unidl_data::transform::{BatchTransform, MixUp, rng_for};
 use unidl_data::{Image, Input, Sample};
@@ -85,7 +85,7 @@ fn mixup_soft_labels_train_against_the_mixed_target() {
         .collect();
     // The mixed targets are not one-hot: the loss must differ from the hard one.
     assert!(targets.iter().any(|&t| t > 0.01 && t < 0.99), "{targets:?}");
-    let b = task.collate(mixed, &dev).unwrap();
+    let b = task.collate(&mixed, &dev).unwrap();
     let z = logits_of(&model, &task, &b);
     let loss = task.loss(&model, &b).unwrap().item().unwrap();
     let want = host_soft_ce(&z, &targets, 3);
@@ -105,7 +105,7 @@ fn hard_labels_and_label_smoothing_match_the_host_formula() {
             label_smoothing: eps,
             ..Default::default()
         };
-        let b = task.collate(batch(), &dev).unwrap();
+        let b = task.collate(&batch(), &dev).unwrap();
         let z = logits_of(&model, &task, &b);
         let targets: Vec<f32> = batch()
             .iter()
@@ -128,7 +128,7 @@ fn a_batch_mixing_soft_and_hard_labels_uses_one_hot_for_the_hard_ones() {
     let task = ImageClassification::default();
     let mut samples = batch();
     samples[1].targets.soft_label = Some(vec![0.25, 0.75, 0.0]);
-    let b = task.collate(samples, &dev).unwrap();
+    let b = task.collate(&samples, &dev).unwrap();
     let z = logits_of(&model, &task, &b);
     let t = [
         1.0, 0.0, 0.0, 0.25, 0.75, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0f32,
@@ -143,7 +143,7 @@ fn classification_errors_name_the_sample_and_the_key() {
     let task = ImageClassification::default();
     let mut samples = batch();
     samples[2].targets.label = Some(7);
-    let b = task.collate(samples, &dev).unwrap();
+    let b = task.collate(&samples, &dev).unwrap();
     let e = task.loss(&model, &b).unwrap_err().to_string();
     assert!(
         e.contains("img2") && e.contains("label 7") && e.contains("3 classes"),
@@ -152,20 +152,20 @@ fn classification_errors_name_the_sample_and_the_key() {
 
     let mut samples = batch();
     samples[3].targets.label = None;
-    let e = task.collate(samples, &dev).unwrap_err().to_string();
+    let e = task.collate(&samples, &dev).unwrap_err().to_string();
     assert!(e.contains("img1") && e.contains("no label"), "{e}");
 
     let bad = ImageClassification {
         label_smoothing: 1.0,
         ..Default::default()
     };
-    let e = bad.collate(batch(), &dev).unwrap_err().to_string();
+    let e = bad.collate(&batch(), &dev).unwrap_err().to_string();
     assert!(e.contains("label_smoothing"), "{e}");
 
     let mut samples = batch();
     samples[0].targets.soft_label = Some(vec![0.5, 0.5]);
     samples[1].targets.soft_label = Some(vec![0.2, 0.3, 0.5]);
-    let e = task.collate(samples, &dev).unwrap_err().to_string();
+    let e = task.collate(&samples, &dev).unwrap_err().to_string();
     assert!(e.contains("img1") && e.contains("3 classes"), "{e}");
 }
 
@@ -210,7 +210,7 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
         text(&[8, 9, 10, 11, 12, 13], Some(0), "b"),
         text(&[14], Some(1), "c"),
     ];
-    let b = task.collate(samples.clone(), &dev).unwrap();
+    let b = task.collate(&samples, &dev).unwrap();
     assert_eq!(b.ids.dims(), [3, 6]);
     let ids: Vec<i64> = b.ids.to_data().convert::<i64>().try_into_vec().unwrap();
     assert_eq!(
@@ -221,9 +221,7 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
     assert_eq!(mask.iter().filter(|m| **m).count(), 10);
     assert_eq!(b.targets.label_values, Some(vec![1, 0, 1]));
     // `min_length` pads short batches (a window-5 convolution needs T ≥ 5).
-    let short = task
-        .collate(vec![text(&[1, 2], Some(0), "s")], &dev)
-        .unwrap();
+    let short = task.collate(&[text(&[1, 2], Some(0), "s")], &dev).unwrap();
     assert_eq!(short.ids.dims(), [1, 5]);
 
     // Padding does not change the prediction: the mask hides it.
@@ -234,15 +232,12 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
         lin: LinearConfig::new(4, 2).init(&ad),
     };
     let alone = task
-        .forward(
-            &model,
-            &task.collate(vec![samples[2].clone()], &ad).unwrap(),
-        )
+        .forward(&model, &task.collate(&[samples[2].clone()], &ad).unwrap())
         .unwrap()
         .to_vec_f32()
         .unwrap();
     let padded = task
-        .forward(&model, &task.collate(samples.clone(), &ad).unwrap())
+        .forward(&model, &task.collate(&samples, &ad).unwrap())
         .unwrap()
         .to_vec_f32()
         .unwrap();
@@ -253,7 +248,7 @@ fn text_batches_pad_to_the_longest_with_a_mask_and_train() {
     // The loss is the cross-entropy of the logits and it falls under SGD.
     let mut opt =
         construct_optimizer(&model, &OptimizerConfig::new(OptimizerMethod::Sgd, 0.5)).unwrap();
-    let batch = task.collate(samples, &ad).unwrap();
+    let batch = task.collate(&samples, &ad).unwrap();
     let mut model = model;
     let first = task.loss(&model, &batch).unwrap().item().unwrap();
     for _ in 0..30 {
@@ -274,7 +269,7 @@ fn text_batches_without_tokens_name_the_sample() {
     };
     s.inputs.insert("text".into(), Input::Text("hello".into()));
     let e = TextClassification::default()
-        .collate(vec![s], &dev)
+        .collate(&[s], &dev)
         .unwrap_err()
         .to_string();
     assert!(e.contains("mail-17") && e.contains("tokenize"), "{e}");
@@ -306,7 +301,6 @@ fn a_task_is_an_inference_predictor() {
             .all(|r| r.len() == 2 && r[0].probability >= r[1].probability)
     );
     assert!(["zero", "one", "two"].contains(&out[0][0].label.as_str()));
-    let _ = TensorData::new(vec![0f32], [1]);
 }
 
 #[path = "tasks/families.rs"]

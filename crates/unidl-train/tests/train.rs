@@ -836,7 +836,7 @@ mod trainer {
         fn name(&self) -> &'static str {
             "infinite_gradient"
         }
-        fn collate(&self, samples: Vec<unidl_data::Sample>, device: &Device) -> Result<ImageBatch> {
+        fn collate(&self, samples: &[unidl_data::Sample], device: &Device) -> Result<ImageBatch> {
             ImageClassification::default().collate(samples, device)
         }
         fn post(&self) -> Classification {

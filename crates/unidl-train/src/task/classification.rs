@@ -247,12 +247,11 @@ impl TaskIo for ImageClassification {
         "image_classification"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ImageBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<ImageBatch> {
         check_smoothing(self.label_smoothing)?;
-        let b = unidl_data::collate_images(&samples, device)?;
         Ok(ImageBatch {
-            images: b.images.into_burn()?,
-            targets: ClassTargets::collate(&samples, device)?,
+            images: unidl_data::stack_images(samples, device)?.into_burn()?,
+            targets: ClassTargets::collate(samples, device)?,
         })
     }
 

@@ -99,12 +99,11 @@ pub trait InstanceSegmenter {
 
 /// Collates images and object targets; `with_masks` requires one mask per
 /// box (linked through `mask_boxes`, or in box order when they are parallel).
-fn collate_objects(samples: Vec<Sample>, with_masks: bool, device: &Device) -> Result<ObjectBatch> {
-    let b = unidl_data::collate_images(&samples, device)?;
-    let images: BTensor<4> = b.images.into_burn()?;
+fn collate_objects(samples: &[Sample], with_masks: bool, device: &Device) -> Result<ObjectBatch> {
+    let images: BTensor<4> = unidl_data::stack_images(samples, device)?.into_burn()?;
     let [_, _, h, w] = images.dims();
     let mut targets = Vec::with_capacity(samples.len());
-    for s in &samples {
+    for s in samples {
         let t = &s.targets;
         let mut o = ObjectTargets {
             size: [h, w],
@@ -145,7 +144,7 @@ fn collate_objects(samples: Vec<Sample>, with_masks: bool, device: &Device) -> R
     Ok(ObjectBatch {
         images,
         targets,
-        sources: samples.into_iter().map(|s| s.source).collect(),
+        sources: samples.iter().map(|s| s.source.clone()).collect(),
     })
 }
 
@@ -188,7 +187,7 @@ impl TaskIo for ObjectDetection {
         "object_detection"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ObjectBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<ObjectBatch> {
         self.post.validate()?;
         collate_objects(samples, false, device)
     }
@@ -234,7 +233,7 @@ impl TaskIo for InstanceSegmentationTraining {
         "instance_segmentation"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ObjectBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<ObjectBatch> {
         InstanceSegmentation::new(self.post.clone())?;
         collate_objects(samples, true, device)
     }

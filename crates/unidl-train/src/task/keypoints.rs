@@ -168,21 +168,20 @@ impl TaskIo for KeypointHeatmaps {
         "keypoint_heatmaps"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<KeypointBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<KeypointBatch> {
         if self.joints == 0 || self.stride == 0 || self.sigma.is_nan() || self.sigma <= 0.0 {
             return Err(TrainError::Config {
                 key: "task.joints/stride/sigma".into(),
                 reason: "must be positive".into(),
             });
         }
-        let b = unidl_data::collate_images(&samples, device)?;
-        let images: BTensor<4> = b.images.into_burn()?;
+        let images: BTensor<4> = unidl_data::stack_images(samples, device)?.into_burn()?;
         let [n, _, h, w] = images.dims();
         let size = [h.div_ceil(self.stride), w.div_ceil(self.stride)];
         let labelled = samples.iter().any(|s| !s.targets.keypoints.is_empty());
         let (targets, weights) = if labelled {
             let (mut maps, mut weights) = (Vec::new(), Vec::new());
-            for s in &samples {
+            for s in samples {
                 let (m, wt) =
                     gaussian_heatmaps(joints_of(s, self.joints)?, size, self.stride, self.sigma);
                 maps.extend(m);
@@ -205,7 +204,7 @@ impl TaskIo for KeypointHeatmaps {
             images,
             targets,
             weights,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 
@@ -303,20 +302,19 @@ impl TaskIo for KeypointRegression {
         "keypoint_regression"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<KeypointBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<KeypointBatch> {
         if self.joints == 0 || self.input_size.contains(&0) {
             return Err(TrainError::Config {
                 key: "task.joints/input_size".into(),
                 reason: "must be at least 1".into(),
             });
         }
-        let b = unidl_data::collate_images(&samples, device)?;
-        let images: BTensor<4> = b.images.into_burn()?;
+        let images: BTensor<4> = unidl_data::stack_images(samples, device)?.into_burn()?;
         let [n, _, h, w] = images.dims();
         let labelled = samples.iter().any(|s| !s.targets.keypoints.is_empty());
         let (targets, weights) = if labelled {
             let (mut xy, mut wt) = (Vec::new(), Vec::new());
-            for s in &samples {
+            for s in samples {
                 for k in joints_of(s, self.joints)? {
                     xy.push(k.x / w as f32);
                     xy.push(k.y / h as f32);
@@ -340,7 +338,7 @@ impl TaskIo for KeypointRegression {
             images,
             targets,
             weights,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 

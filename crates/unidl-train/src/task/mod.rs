@@ -84,7 +84,7 @@ pub trait TaskIo: Clone + Send + Sync + 'static {
 
     /// Builds a batch from samples on `device`. Called by the data loader's
     /// thread while training; errors name the offending sample.
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<Self::Batch>;
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<Self::Batch>;
 
     /// The post-processor turning raw outputs into per-sample results.
     fn post(&self) -> Self::Post;
@@ -129,8 +129,34 @@ pub struct TaskPredictor<T>(pub T);
 
 impl<M: Module, T: Task<M>> Predictor<M> for TaskPredictor<T> {
     fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor> {
-        let batch = self.0.collate(samples.to_vec(), device)?;
+        let batch = self.0.collate(samples, device)?;
         self.0.forward(model, &batch)
+    }
+}
+
+/// Pads token sequences to the longest (at least `min_len`): ids and mask
+/// `[B, T]` on `device` ([`unidl_data::pad_tokens`]).
+pub(crate) fn pad_ids<S: AsRef<[u32]>>(
+    seqs: &[S],
+    pad: u32,
+    min_len: usize,
+    device: &Device,
+) -> Result<(
+    burn::tensor::Tensor<2, burn::tensor::Int>,
+    burn::tensor::Tensor<2, burn::tensor::Bool>,
+)> {
+    let (ids, mask) = unidl_data::pad_tokens(seqs, pad, min_len, device)?;
+    Ok((ids.into_burn()?, mask.into_burn()?))
+}
+
+/// The token ids of input `input` of a sample; names the sample when absent.
+pub(crate) fn tokens_of<'a>(s: &'a Sample, input: &str) -> Result<&'a [u32]> {
+    match s.inputs.get(input) {
+        Some(unidl_data::Input::Tokens(t)) => Ok(t),
+        _ => Err(crate::TrainError::Model(format!(
+            "{}: no `{input}` token input (add a `tokenize` transform)",
+            s.source
+        ))),
     }
 }
 

@@ -90,14 +90,13 @@ impl TaskIo for PixelClassification {
         "semantic_segmentation"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<PixelBatch> {
-        let b = unidl_data::collate_images(&samples, device)?;
-        let images: BTensor<4> = b.images.into_burn()?;
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<PixelBatch> {
+        let images: BTensor<4> = unidl_data::stack_images(samples, device)?.into_burn()?;
         let [n, _, h, w] = images.dims();
         let labelled = samples.iter().any(|s| !s.targets.masks.is_empty());
         let targets = if labelled {
             let mut data = Vec::with_capacity(n * h * w);
-            for s in &samples {
+            for s in samples {
                 data.extend(paint(s, w, h, self.background)?);
             }
             if let Some(bad) = data
@@ -116,7 +115,7 @@ impl TaskIo for PixelClassification {
         Ok(PixelBatch {
             images,
             targets,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor as BTensor};
 use serde::Serialize;
 use unidl_backend::Device;
 use unidl_data::text::TextTokenizer;
-use unidl_data::{Input, PreparedDataset, Sample};
+use unidl_data::{PreparedDataset, Sample};
 use unidl_tensor::Tensor;
 
-use super::{Task, TaskIo};
+use super::{Task, TaskIo, pad_ids, tokens_of};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
 use crate::eval_tasks::TextTask;
@@ -21,46 +21,6 @@ use crate::infer::{InferOptions, PostProcess};
 use crate::metrics::Perplexity;
 use crate::outputs::DecodedSequence;
 use crate::postprocess::{TextConfig, TextDecoding, Vocabulary};
-
-/// Pads `seqs` with `pad` to the longest (at least `min_len`): ids and mask
-/// `[B, T]` on `device`.
-pub(crate) fn pad_ids(
-    seqs: &[&[u32]],
-    pad: u32,
-    min_len: usize,
-    device: &Device,
-) -> (BTensor<2, Int>, BTensor<2, Bool>) {
-    let t = seqs
-        .iter()
-        .map(|s| s.len())
-        .max()
-        .unwrap_or(0)
-        .max(min_len)
-        .max(1);
-    let mut ids = Vec::with_capacity(seqs.len() * t);
-    let mut mask = Vec::with_capacity(seqs.len() * t);
-    for s in seqs {
-        for j in 0..t {
-            ids.push(i64::from(*s.get(j).unwrap_or(&pad)));
-            mask.push(j < s.len());
-        }
-    }
-    let shape = [seqs.len(), t];
-    (
-        BTensor::from_data(TensorData::new(ids, shape), device),
-        BTensor::from_data(TensorData::new(mask, shape), device),
-    )
-}
-
-fn tokens_of<'a>(s: &'a Sample, input: &str) -> Result<&'a [u32]> {
-    match s.inputs.get(input) {
-        Some(Input::Tokens(t)) => Ok(t),
-        _ => Err(TrainError::Model(format!(
-            "{}: no `{input}` token input (add a `tokenize` transform)",
-            s.source
-        ))),
-    }
-}
 
 /// Mean cross-entropy over the positions where `mask` is true, with label
 /// smoothing ε as `torch.nn.CrossEntropyLoss(label_smoothing=ε)`:
@@ -227,16 +187,16 @@ impl TaskIo for LanguageModelling {
         "language_modelling"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<LmBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<LmBatch> {
         let seqs = samples
             .iter()
             .map(|s| tokens_of(s, &self.input))
             .collect::<Result<Vec<_>>>()?;
-        let (ids, mask) = pad_ids(&seqs, self.pad_id, 2, device);
+        let (ids, mask) = pad_ids(&seqs, self.pad_id, 2, device)?;
         Ok(LmBatch {
             ids,
             mask,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 
@@ -384,7 +344,7 @@ impl TaskIo for SequenceToSequence {
         "sequence_to_sequence"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<Seq2SeqBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<Seq2SeqBatch> {
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(TrainError::Config {
                 key: "task.label_smoothing".into(),
@@ -397,12 +357,11 @@ impl TaskIo for SequenceToSequence {
                     .iter()
                     .map(|s| tokens_of(s, name))
                     .collect::<Result<Vec<_>>>()?;
-                let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, device);
+                let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, device)?;
                 Seq2SeqSource::Tokens { ids, mask }
             }
             SourceInput::Image => {
-                let b = unidl_data::collate_images(&samples, device)?;
-                Seq2SeqSource::Images(b.images.into_burn()?)
+                Seq2SeqSource::Images(unidl_data::stack_images(samples, device)?.into_burn()?)
             }
         };
         let targets = samples
@@ -428,18 +387,8 @@ impl TaskIo for SequenceToSequence {
                         .collect()
                 })
                 .collect();
-            let (d, _) = pad_ids(
-                &dec.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-                self.pad_id,
-                1,
-                device,
-            );
-            let (l, m) = pad_ids(
-                &lab.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-                self.pad_id,
-                1,
-                device,
-            );
+            let (d, _) = pad_ids(&dec, self.pad_id, 1, device)?;
+            let (l, m) = pad_ids(&lab, self.pad_id, 1, device)?;
             (Some(d), Some(l), Some(m))
         } else if let Some(s) = samples
             .iter()
@@ -460,7 +409,7 @@ impl TaskIo for SequenceToSequence {
             labels,
             label_mask,
             len: samples.len(),
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 
@@ -500,12 +449,7 @@ impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
         let mut seqs: Vec<Vec<u32>> = vec![vec![self.bos_id]; b];
         let mut done = vec![false; b];
         for _ in 0..self.max_length.max(1) {
-            let (ids, mask) = pad_ids(
-                &seqs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-                self.pad_id,
-                1,
-                &device,
-            );
+            let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, &device)?;
             let t = ids.dims()[1];
             let logits = model.seq2seq_logits(&batch.source, ids, mask); // [B, t, V]
             let v = logits.dims()[2];

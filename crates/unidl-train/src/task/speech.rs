@@ -100,14 +100,14 @@ fn frames(s: &Sample, input: &str) -> Result<(usize, usize, Vec<f32>)> {
 
 /// Pads spectrograms into `[B, T, F]` and reads the targets.
 fn collate_speech(
-    samples: Vec<Sample>,
+    samples: &[Sample],
     input: &str,
     alphabet: &Alphabet,
     device: &Device,
 ) -> Result<SpeechBatch> {
     let mut all = Vec::with_capacity(samples.len());
     let mut feat = None;
-    for s in &samples {
+    for s in samples {
         let (n, f, v) = frames(s, input)?;
         match feat {
             None => feat = Some(f),
@@ -131,7 +131,7 @@ fn collate_speech(
         .iter()
         .any(|s| s.targets.text.is_some() || !s.targets.token_ids.is_empty());
     let mut targets = Vec::with_capacity(samples.len());
-    for s in &samples {
+    for s in samples {
         targets.push(match (&s.targets.token_ids, &s.targets.text) {
             (ids, _) if !ids.is_empty() => ids.clone(),
             (_, Some(text)) => alphabet.encode(text, &s.source)?,
@@ -160,7 +160,7 @@ fn collate_speech(
         lengths: all.iter().map(|(n, _)| *n).collect(),
         targets,
         labelled,
-        sources: samples.into_iter().map(|s| s.source).collect(),
+        sources: samples.iter().map(|s| s.source.clone()).collect(),
     })
 }
 
@@ -383,7 +383,7 @@ impl TaskIo for SpeechRecognition {
         "speech_recognition"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<SpeechBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<SpeechBatch> {
         collate_speech(samples, &self.input, &self.alphabet, device)
     }
 
@@ -483,7 +483,7 @@ impl TaskIo for TransducerRecognition {
         "transducer_recognition"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<SpeechBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<SpeechBatch> {
         collate_speech(samples, &self.input, &self.alphabet, device)
     }
 

@@ -3,13 +3,13 @@
 //! sequence of the batch with an attention mask → logits `[B, classes]`;
 //! cross-entropy; softmax top-k; classification metrics.
 
-use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor as BTensor};
 use unidl_backend::Device;
-use unidl_data::{Input, Sample};
+use unidl_data::Sample;
 use unidl_tensor::Tensor;
 
 use super::classification::{ClassTargets, check_smoothing, classification_outputs};
-use super::{Task, TaskIo};
+use super::{Task, TaskIo, pad_ids, tokens_of};
 use crate::error::{Result, TrainError};
 use crate::infer::Classification;
 
@@ -76,41 +76,20 @@ impl TaskIo for TextClassification {
         "text_classification"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<TokenBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<TokenBatch> {
         check_smoothing(self.label_smoothing)?;
         if samples.is_empty() {
             return Err(TrainError::Model("text batch: no samples".into()));
         }
         let seqs = samples
             .iter()
-            .map(|s| match s.inputs.get(&self.input) {
-                Some(Input::Tokens(t)) => Ok(t.as_slice()),
-                _ => Err(TrainError::Model(format!(
-                    "{}: no `{}` token input (add a `tokenize` transform)",
-                    s.source, self.input
-                ))),
-            })
+            .map(|s| tokens_of(s, &self.input))
             .collect::<Result<Vec<_>>>()?;
-        let t = seqs
-            .iter()
-            .map(|s| s.len())
-            .max()
-            .unwrap_or(0)
-            .max(self.min_length)
-            .max(1);
-        let mut ids = Vec::with_capacity(seqs.len() * t);
-        let mut mask = Vec::with_capacity(seqs.len() * t);
-        for s in &seqs {
-            for j in 0..t {
-                ids.push(i64::from(*s.get(j).unwrap_or(&self.pad_id)));
-                mask.push(j < s.len());
-            }
-        }
-        let shape = [seqs.len(), t];
+        let (ids, mask) = pad_ids(&seqs, self.pad_id, self.min_length, device)?;
         Ok(TokenBatch {
-            ids: BTensor::from_data(TensorData::new(ids, shape), device),
-            mask: BTensor::from_data(TensorData::new(mask, shape), device),
-            targets: ClassTargets::collate(&samples, device)?,
+            ids,
+            mask,
+            targets: ClassTargets::collate(samples, device)?,
         })
     }
 

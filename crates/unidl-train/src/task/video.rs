@@ -109,11 +109,11 @@ impl TaskIo for VideoClassification {
         "video_classification"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<ClipBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<ClipBatch> {
         check_smoothing(self.label_smoothing)?;
         Ok(ClipBatch {
-            clips: stack_clips(&samples, &self.input, device)?,
-            targets: ClassTargets::collate(&samples, device)?,
+            clips: stack_clips(samples, &self.input, device)?,
+            targets: ClassTargets::collate(samples, device)?,
         })
     }
 

@@ -138,7 +138,7 @@ impl TaskIo for WaveformGeneration {
         "waveform_generation"
     }
 
-    fn collate(&self, samples: Vec<Sample>, device: &Device) -> Result<WaveBatch> {
+    fn collate(&self, samples: &[Sample], device: &Device) -> Result<WaveBatch> {
         if self.channels < 2 {
             return Err(TrainError::Config {
                 key: "task.channels".into(),
@@ -146,7 +146,7 @@ impl TaskIo for WaveformGeneration {
             });
         }
         let mut seqs = Vec::with_capacity(samples.len());
-        for s in &samples {
+        for s in samples {
             match s.inputs.get(&self.input) {
                 Some(Input::Audio(a)) if a.channels == 1 && a.samples.len() >= 2 => seqs.push(
                     a.samples
@@ -163,16 +163,11 @@ impl TaskIo for WaveformGeneration {
             }
         }
         let mid = mu_law_encode(0.0, self.channels);
-        let (ids, mask) = super::sequence::pad_ids(
-            &seqs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-            mid,
-            2,
-            device,
-        );
+        let (ids, mask) = super::pad_ids(&seqs, mid, 2, device)?;
         Ok(WaveBatch {
             ids,
             mask,
-            sources: samples.into_iter().map(|s| s.source).collect(),
+            sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
     }
 

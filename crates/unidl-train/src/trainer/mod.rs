@@ -193,13 +193,9 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                 "train_one_batch: the batch is empty".into(),
             ));
         }
-        let parts = self.collate_parts(samples.to_vec())?;
+        let parts =
+            split_and_collate(&self.task, samples, self.config.micro_batches, &self.device)?;
         self.train_collated(parts)
-    }
-
-    /// Splits a batch into the configured micro-batches and collates each.
-    fn collate_parts(&self, samples: Vec<Sample>) -> Result<Parts<T::Batch>> {
-        split_and_collate(&self.task, samples, self.config.micro_batches, &self.device)
     }
 
     /// One optimizer step over already collated micro-batches.
@@ -300,7 +296,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             },
             move |samples, state| {
                 let samples = mix(&mixes, samples, seed, state)?;
-                split_and_collate(&task, samples, micro, &device)
+                split_and_collate(&task, &samples, micro, &device)
             },
         )
         .map_err(|e| TrainError::Config {
@@ -381,7 +377,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                 workers: self.config.workers,
                 prefetch: 2,
             },
-            move |samples, _| Ok((task.collate(samples.clone(), &collate_device)?, samples)),
+            move |samples, _| Ok((task.collate(&samples, &collate_device)?, samples)),
         )
         .map_err(|e| TrainError::Model(e.to_string()))?;
         let (mut loss_sum, mut total) = (0.0, 0usize);
@@ -421,7 +417,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         let device = self.device.clone().without_autodiff();
         let sample = unidl_data::get_sample(&self.train, 0)
             .map_err(|e| TrainError::Model(format!("data: {e}")))?;
-        let batch = self.task.collate(vec![sample], &device)?;
+        let batch = self.task.collate(std::slice::from_ref(&sample), &device)?;
         let (r, traced) = unidl_tensor::trace::capture(|| self.task.forward(&model, &batch));
         r?;
         Ok(ModelSummary::of(self.model(), &traced))
@@ -594,21 +590,16 @@ fn mix(
 /// one) and collates each.
 fn split_and_collate<M, T: Task<M>>(
     task: &T,
-    samples: Vec<Sample>,
+    samples: &[Sample],
     micro_batches: usize,
     device: &Device,
 ) -> Result<Parts<T::Batch>> {
     let n = samples.len();
     let parts = micro_batches.min(n).max(1);
-    let mut rest = samples.into_iter();
-    let mut start = 0;
     (0..parts)
         .map(|k| {
-            let end = n * (k + 1) / parts;
-            let chunk: Vec<Sample> = rest.by_ref().take(end - start).collect();
-            start = end;
-            let len = chunk.len();
-            Ok((task.collate(chunk, device)?, len))
+            let chunk = &samples[n * k / parts..n * (k + 1) / parts];
+            Ok((task.collate(chunk, device)?, chunk.len()))
         })
         .collect()
 }

@@ -90,7 +90,7 @@ fn video_clips_stack_as_batch_channel_time_height_width() {
     };
     let samples = vec![clip(0.0, 0), clip(100.0, 2)];
     let task = VideoClassification::default();
-    let b = task.collate(samples.clone(), &d).unwrap();
+    let b = task.collate(&samples, &d).unwrap();
     assert_eq!(b.clips.dims(), [2, 2, 3, 2, 2]);
     let v = f32s(b.clips.clone());
     // [b=1, c=1, t=2, y=1, x=0] = frame 2 of clip 1, pixel (x 0, y 1), channel 1:
@@ -122,7 +122,7 @@ fn video_clips_stack_as_batch_channel_time_height_width() {
         f.pop();
     }
     let e = task
-        .collate(vec![samples[0].clone(), short], &d)
+        .collate(&[samples[0].clone(), short], &d)
         .unwrap_err()
         .to_string();
     assert!(e.contains("clip1") && e.contains("frame_size"), "{e}");
@@ -167,7 +167,7 @@ fn segmentation_targets_paint_masks_and_the_loss_skips_ignored_pixels() {
     let mut b = image(3, 2, 0.5, "b");
     b.targets.masks = vec![mask(3, 2, &[4], 2)];
     let task = PixelClassification::new(3);
-    let batch = task.collate(vec![a.clone(), b.clone()], &d).unwrap();
+    let batch = task.collate(&[a.clone(), b.clone()], &d).unwrap();
     let t = i64s(batch.targets.clone().unwrap());
     assert_eq!(t, [1, 1, 2, 2, 0, 255, 0, 0, 0, 0, 2, 0]);
     let model = PixelLinear {
@@ -199,11 +199,11 @@ fn segmentation_targets_paint_masks_and_the_loss_skips_ignored_pixels() {
     );
     let mut bad = a.clone();
     bad.targets.masks.push(mask(3, 2, &[0], 7));
-    let e = task.collate(vec![bad], &d).unwrap_err().to_string();
+    let e = task.collate(&[bad], &d).unwrap_err().to_string();
     assert!(e.contains("class 7") && e.contains("num_classes"), "{e}");
     let mut small = a;
     small.targets.masks.push(mask(2, 2, &[0], 1));
-    let e = task.collate(vec![small], &d).unwrap_err().to_string();
+    let e = task.collate(&[small], &d).unwrap_err().to_string();
     assert!(e.contains("a: mask 2x2"), "{e}");
     // post-processing and metrics: a perfect prediction scores mIoU 1
     let post = task.post();
@@ -293,7 +293,7 @@ fn detection_batches_keep_any_number_of_boxes_and_sum_the_models_loss_terms() {
     a.targets.crowd = vec![false, false, true];
     let b = boxed("b", &[], &[]);
     let task = ObjectDetection::default();
-    let batch = task.collate(vec![a.clone(), b], &d).unwrap();
+    let batch = task.collate(&[a.clone(), b], &d).unwrap();
     assert_eq!(
         batch.targets[0].boxes,
         [[1.0, 1.0, 3.0, 4.0], [2.0, 2.0, 6.0, 6.0]]
@@ -314,7 +314,7 @@ fn detection_batches_keep_any_number_of_boxes_and_sum_the_models_loss_terms() {
     assert_eq!(dets.len(), 2);
     assert!(!dets[0].is_empty());
     let e = task
-        .collate(vec![boxed("flat", &[[3.0, 3.0, 3.0, 5.0]], &[0])], &d)
+        .collate(&[boxed("flat", &[[3.0, 3.0, 3.0, 5.0]], &[0])], &d)
         .unwrap_err()
         .to_string();
     assert!(e.contains("flat") && e.contains("no area"), "{e}");
@@ -328,11 +328,11 @@ fn detection_batches_keep_any_number_of_boxes_and_sum_the_models_loss_terms() {
     let mut m = boxed("m", &[[1.0, 1.0, 3.0, 4.0], [2.0, 2.0, 6.0, 6.0]], &[0, 1]);
     m.targets.masks = vec![mask(8, 8, &[9], 1), mask(8, 8, &[20], 0)];
     m.targets.mask_boxes = vec![1, 0];
-    let batch = inst.collate(vec![m.clone()], &d).unwrap();
+    let batch = inst.collate(&[m.clone()], &d).unwrap();
     assert_eq!(batch.targets[0].masks[0][20], 1);
     assert_eq!(batch.targets[0].masks[1][9], 1);
     m.targets.mask_boxes = vec![1, 1];
-    let e = inst.collate(vec![m], &d).unwrap_err().to_string();
+    let e = inst.collate(&[m], &d).unwrap_err().to_string();
     assert!(e.contains("box 0 has no mask"), "{e}");
 }
 
@@ -349,7 +349,7 @@ fn heatmap_targets_are_hrnet_gaussians_and_the_loss_is_weighted_mse() {
     let mut s = image(16, 16, 0.0, "pose");
     s.targets.keypoints = vec![kp(5.0, 9.0, 2), kp(3.0, 3.0, 0), kp(100.0, 1.0, 2)];
     let task = KeypointHeatmaps::new(3);
-    let batch = task.collate(vec![s.clone()], &d).unwrap();
+    let batch = task.collate(&[s.clone()], &d).unwrap();
     let Some(TargetTensor::Heatmaps(h)) = &batch.targets else {
         panic!("heatmaps")
     };
@@ -374,7 +374,7 @@ fn heatmap_targets_are_hrnet_gaussians_and_the_loss_is_weighted_mse() {
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
     let mut wrong = s;
     wrong.targets.keypoints.pop();
-    let e = task.collate(vec![wrong], &d).unwrap_err().to_string();
+    let e = task.collate(&[wrong], &d).unwrap_err().to_string();
     assert!(
         e.contains("pose: 2 keypoints") && e.contains("3 joints"),
         "{e}"
@@ -402,7 +402,7 @@ fn landmark_targets_are_fractions_of_the_input_and_the_loss_skips_unlabelled_joi
         input_size: [20, 10],
         metrics: KeypointMetrics::default(),
     };
-    let batch = task.collate(vec![s], &d).unwrap();
+    let batch = task.collate(&[s], &d).unwrap();
     let Some(TargetTensor::Coordinates(t)) = &batch.targets else {
         panic!("coordinates")
     };
@@ -464,10 +464,11 @@ fn language_modelling_predicts_the_next_token_and_reports_perplexity() {
     let seqs: [&[u32]; 2] = [&[1, 2, 3, 4], &[4, 1]];
     let batch = task
         .collate(
-            seqs.iter()
+            &seqs
+                .iter()
                 .enumerate()
                 .map(|(i, s)| tokens(s, &format!("s{i}")))
-                .collect(),
+                .collect::<Vec<_>>(),
             &d,
         )
         .unwrap();
@@ -555,7 +556,7 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
     a.targets.token_ids = vec![5, 3, 4];
     let mut b = tokens(&[4], "b");
     b.targets.token_ids = vec![4];
-    let batch = task.collate(vec![a, b], &d).unwrap();
+    let batch = task.collate(&[a, b], &d).unwrap();
     assert_eq!(
         i64s(batch.decoder_ids.clone().unwrap()),
         [1, 5, 3, 4, 1, 4, 0, 0]
@@ -605,7 +606,7 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
     assert_eq!(decoded[0].ids, [5, 3, 4]);
     let mut c = tokens(&[3], "c");
     c.targets.text = Some("hallo".into());
-    let e = task.collate(vec![c], &d).unwrap_err().to_string();
+    let e = task.collate(&[c], &d).unwrap_err().to_string();
     assert!(
         e.contains("c: a target text but no target tokenizer"),
         "{e}"
@@ -772,7 +773,7 @@ fn speech_batches_pad_frames_and_encode_transcripts() {
         alphabet: alphabet.clone(),
     };
     let batch = task
-        .collate(vec![spec(3, "ab", "x"), spec(2, "b a", "y")], &d)
+        .collate(&[spec(3, "ab", "x"), spec(2, "b a", "y")], &d)
         .unwrap();
     assert_eq!(batch.features.dims(), [2, 3, 2]);
     // frame j of sample 0 holds (feature 0, feature 1) = (j, 3 + j)
@@ -783,7 +784,7 @@ fn speech_batches_pad_frames_and_encode_transcripts() {
     assert_eq!(batch.lengths, [3, 2]);
     assert_eq!(batch.targets, [vec![1, 2], vec![2, 3, 1]]);
     let e = task
-        .collate(vec![spec(3, "abc", "z")], &d)
+        .collate(&[spec(3, "abc", "z")], &d)
         .unwrap_err()
         .to_string();
     assert!(e.contains("z: character 'c'"), "{e}");
@@ -819,12 +820,12 @@ fn mu_law_round_trips_and_waveform_batches_train_on_the_next_sample() {
         channels: 16,
         ..WaveformGeneration::default()
     };
-    let batch = task.collate(vec![s], &d).unwrap();
+    let batch = task.collate(&[s], &d).unwrap();
     let ids = i64s(batch.ids.clone());
     assert_eq!(ids.len(), 4);
     assert_eq!(ids[0] as u32, mu_law_encode(0.0, 16));
     let e = task
-        .collate(vec![image(2, 2, 0.0, "notaudio")], &d)
+        .collate(&[image(2, 2, 0.0, "notaudio")], &d)
         .unwrap_err()
         .to_string();
     assert!(e.contains("notaudio") && e.contains("mono"), "{e}");
