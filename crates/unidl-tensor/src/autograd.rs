@@ -22,18 +22,31 @@
 //! # Ok::<(), unidl_tensor::TensorError>(())
 //! ```
 //!
-//! How it works: `apply` runs the forward on a detached copy of the input and
-//! returns a fresh leaf that requires gradients. `Tape::backward` runs Burn's
-//! backward from the loss, then walks the applied functions newest first: it
-//! reads the gradient that reached each output, calls the user's backward to
-//! get the input gradient, and continues Burn's backward from the input with
-//! that gradient. The gradient of any tensor is the sum over these passes.
+//! How it works: an application is a node of Burn's own autodiff graph (a
+//! custom `Backward` step on the back-end the input lives on). The user's
+//! forward runs on the untracked input; in Burn's backward pass the step
+//! calls the user's backward with the gradient that reached the output and
+//! hands the result on to the input. So there is one backward pass, the
+//! graph is consumed once, and paths that join again (a residual around the
+//! function) are summed as for any op.
+//!
+//! ## Inside a model
+//!
+//! A model's `forward` has no tape to pass around: it calls [`apply`] (or
+//! [`apply_burn`] on Burn tensors) and training differentiates through it —
+//! the trainer (`unidl_train::Optimizer::backward`) and the module-level
+//! [`crate::module::backward`] both go through [`backward`], which also
+//! reports an error of a user's backward (Burn's backward steps cannot fail,
+//! so the error is kept and returned after the pass). When the input is not
+//! tracked (inference, or nothing upstream needs a gradient) the plain
+//! forward runs and nothing is recorded.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
+use crate::custom_op::{ErrorCell, apply_tracked};
 use crate::error::{Result, TensorError};
-use crate::ops::Axes;
-use crate::tensor::Tensor;
+use crate::tensor::{Storage, Tensor};
 
 type ForwardFn = dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync;
 type BackwardFn = dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
@@ -42,8 +55,8 @@ type BackwardFn = dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + Send + S
 #[derive(Clone)]
 pub struct BackwardFunction {
     name: String,
-    forward: Arc<ForwardFn>,
-    backward: Arc<BackwardFn>,
+    pub(crate) forward: Arc<ForwardFn>,
+    pub(crate) backward: Arc<BackwardFn>,
 }
 
 impl std::fmt::Debug for BackwardFunction {
@@ -60,8 +73,9 @@ impl BackwardFunction {
 }
 
 /// `register_backward_function` (A.2.2.5): `forward(x) -> y` and
-/// `backward(x, y, dL/dy) -> dL/dx`. The backward must return a tensor of the
-/// input's shape; anything else is an error at `Tape::backward` naming the function.
+/// `backward(x, y, dL/dy) -> dL/dx`. The backward must return a float tensor
+/// of the input's shape on the input's device; anything else is an error
+/// from [`backward`] naming the function.
 pub fn register_backward_function(
     name: &str,
     forward: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static,
@@ -74,47 +88,69 @@ pub fn register_backward_function(
     }
 }
 
-struct Record {
-    function: BackwardFunction,
-    input: Tensor,
-    output: Tensor,
+/// Applies `function` as one node of the autodiff graph; `cell` receives an
+/// error of its backward.
+fn apply_node(function: &BackwardFunction, input: &Tensor, cell: &ErrorCell) -> Result<Tensor> {
+    let Storage::Float(raw) = &input.storage else {
+        return Err(TensorError::invalid(
+            "register_backward_function",
+            format!(
+                "`{}` needs a float input to differentiate, got {:?}",
+                function.name,
+                input.dtype()
+            ),
+        ));
+    };
+    apply_tracked(function, input, raw, cell)?.ok_or_else(|| {
+        TensorError::invalid(
+            "register_backward_function",
+            format!(
+                "`{}`: the input's back-end has no route for user-defined backward functions in this build",
+                function.name
+            ),
+        )
+    })
 }
 
-/// Records applications of [`BackwardFunction`]s for one forward/backward pass.
+/// Takes the first error a backward step left in `cells`.
+fn first_error(cells: Vec<ErrorCell>) -> Result<()> {
+    for cell in cells {
+        if let Some(e) = cell.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Applications of [`BackwardFunction`]s for one forward/backward pass, for
+/// code that prefers an explicit tape to [`apply`]/[`backward`].
 #[derive(Default)]
 pub struct Tape {
-    records: Mutex<Vec<Record>>,
+    cells: Mutex<Vec<ErrorCell>>,
 }
 
-/// Gradients from [`Tape::backward`]: the sum over Burn's backward passes.
+/// Gradients from [`Tape::backward`] or [`backward`].
 pub struct TapeGradients {
-    parts: Vec<burn::tensor::Gradients>,
+    grads: burn::tensor::Gradients,
 }
 
 impl TapeGradients {
-    /// dL/d`tensor`, if any pass reached it.
+    /// dL/d`tensor`, if the backward reached it.
     pub fn grad(&self, tensor: &Tensor) -> Option<Tensor> {
-        let mut total: Option<Tensor> = None;
-        for g in &self.parts {
-            if let Some(part) = tensor.grad(g) {
-                total = Some(match total {
-                    None => part,
-                    Some(t) => t.add(&part).ok()?,
-                });
-            }
-        }
-        total
+        tensor.grad(&self.grads)
     }
 
-    /// Gradient of a Burn tensor (e.g. a module parameter's `val()`), summed over passes.
+    /// Gradient of a Burn tensor (e.g. a module parameter's `val()`).
     pub fn grad_burn<const D: usize>(
         &self,
         tensor: &burn::tensor::Tensor<D>,
     ) -> Option<burn::tensor::Tensor<D>> {
-        self.parts
-            .iter()
-            .filter_map(|g| tensor.grad(g))
-            .reduce(|a, b| a + b)
+        tensor.grad(&self.grads)
+    }
+
+    /// Burn's gradients (e.g. for `GradientsParams::from_grads`).
+    pub fn into_inner(self) -> burn::tensor::Gradients {
+        self.grads
     }
 }
 
@@ -124,47 +160,77 @@ impl Tape {
         Self::default()
     }
 
-    /// Applies `function` to `input` and records it. The input must be a float
-    /// tensor on an autodiff device for gradients to flow back into it.
+    /// Applies `function` to `input`. A tracked float input gets the user's
+    /// backward in the graph; an untracked one just runs the forward.
     pub fn apply(&self, function: &BackwardFunction, input: &Tensor) -> Result<Tensor> {
-        let y = (function.forward)(&input.detach())?;
-        let output = y.detach().require_grad()?;
-        self.records.lock().expect("tape lock").push(Record {
-            function: function.clone(),
-            input: input.clone(),
-            output: output.clone(),
-        });
-        Ok(output)
+        if !input.is_tracked() {
+            return (function.forward)(input);
+        }
+        let cell = ErrorCell::default();
+        let out = apply_node(function, input, &cell)?;
+        self.cells.lock().expect("tape lock").push(cell);
+        Ok(out)
     }
 
-    /// Back-propagates from `loss` through Burn's graph and every recorded
-    /// function (newest first).
+    /// Back-propagates from `loss` (one pass through Burn's graph, the
+    /// applied functions included); an error of a user's backward is returned.
     pub fn backward(&self, loss: &Tensor) -> Result<TapeGradients> {
-        let mut grads = TapeGradients {
-            parts: vec![loss.backward()?],
-        };
-        let records = std::mem::take(&mut *self.records.lock().expect("tape lock"));
-        for rec in records.iter().rev() {
-            let Some(gy) = grads.grad(&rec.output) else {
-                continue; // the loss does not depend on this output
-            };
-            let gx =
-                (rec.function.backward)(&rec.input.detach(), &rec.output.detach(), &gy.detach())?;
-            if gx.shape() != rec.input.shape() {
-                return Err(TensorError::ShapeMismatch {
-                    op: format!("backward function `{}`", rec.function.name),
-                    lhs: rec.input.shape().to_vec(),
-                    rhs: gx.shape().to_vec(),
-                    detail: " (input vs returned gradient)".into(),
-                });
-            }
-            if !rec.input.is_tracked() {
-                continue; // nothing upstream needs a gradient
-            }
-            // Continue Burn's backward from the input: d/dx sum(x * gx) = gx.
-            let surrogate = rec.input.mul(&gx.detach())?.sum(Axes::All, false)?;
-            grads.parts.push(surrogate.backward()?);
-        }
-        Ok(grads)
+        let grads = loss.backward()?;
+        first_error(std::mem::take(&mut *self.cells.lock().expect("tape lock")))?;
+        Ok(TapeGradients { grads })
     }
+}
+
+thread_local! {
+    static PENDING: RefCell<Vec<ErrorCell>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Applies `function` to `input` inside a model's forward. A tracked float
+/// input puts the user's backward into the autodiff graph (errors of it are
+/// reported by [`backward`] on this thread); an untracked input just runs the
+/// forward.
+pub fn apply(function: &BackwardFunction, input: &Tensor) -> Result<Tensor> {
+    if !input.is_tracked() {
+        return (function.forward)(input);
+    }
+    let cell = ErrorCell::default();
+    let out = apply_node(function, input, &cell)?;
+    PENDING.with(|p| p.borrow_mut().push(cell));
+    Ok(out)
+}
+
+/// [`apply`] on a Burn float tensor of rank `D`, for models written against
+/// Burn's typed tensors.
+pub fn apply_burn<const D: usize>(
+    function: &BackwardFunction,
+    input: burn::tensor::Tensor<D>,
+) -> Result<burn::tensor::Tensor<D>> {
+    apply(function, &Tensor::from_burn(input)?)?.into_burn()
+}
+
+/// `backward` from `loss`: Burn's backward pass, through every function
+/// [`apply`] put in the graph. The same as [`Tensor::backward`], which also
+/// returns the first error a user's backward raised on this thread's
+/// applications since the last backward.
+pub fn backward(loss: &Tensor) -> Result<TapeGradients> {
+    Ok(TapeGradients {
+        grads: loss.backward()?,
+    })
+}
+
+/// The first error of a user's backward among this thread's pending
+/// applications (all of which are forgotten).
+pub(crate) fn take_pending_error() -> Result<()> {
+    first_error(PENDING.with(|p| std::mem::take(&mut *p.borrow_mut())))
+}
+
+/// Applications on this thread whose backward has not run yet.
+pub fn pending() -> usize {
+    PENDING.with(|p| p.borrow().len())
+}
+
+/// Forgets this thread's pending applications (a step that failed between
+/// forward and backward; the trainer calls it then).
+pub fn clear_pending() {
+    PENDING.with(|p| p.borrow_mut().clear());
 }

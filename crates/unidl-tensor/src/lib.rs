@@ -15,8 +15,10 @@
 //! the data, training or zoo crates.
 
 pub mod autograd;
+mod custom_op;
 mod data;
 mod error;
+mod forward;
 pub mod module;
 mod ops;
 mod shape;

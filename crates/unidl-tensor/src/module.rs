@@ -5,7 +5,8 @@
 //! `get_submodule`, `state_dict`, `load_state_dict` (strict or lenient),
 //! training-state save/load for pause and resume (safetensors, atomic), and
 //! [`backward`] (gradients of inputs and weights for a given output gradient).
-//! [`Forward`] is the dynamic-tensor `forward` convention.
+//! [`Forward`] is the dynamic-tensor `forward` convention: one tensor, or
+//! named tensors and per-call options ([`Inputs`]).
 //!
 //! Parameter names are the field paths joined by `.` (`layers.0.weight`), the
 //! same rule as PyTorch's `state_dict`.
@@ -604,18 +605,7 @@ impl Tensor {
     }
 }
 
-/// `forward(input, **kwargs)` (A.2.2.1) on dynamic tensors. Implemented by
-/// modules that take one tensor; static Burn code keeps calling the module's
-/// own typed `forward`.
-pub trait Forward {
-    /// Runs the module. On an autodiff device the graph is recorded.
-    fn forward_dyn(&self, input: &Tensor) -> crate::Result<Tensor>;
-}
-
-/// `forward(module, input)` (A.2.2.1).
-pub fn forward<M: Forward>(module: &M, input: &Tensor) -> crate::Result<Tensor> {
-    module.forward_dyn(input)
-}
+pub use crate::forward::{Arg, Forward, Inputs, Outputs, forward, forward_with};
 
 /// Result of [`backward`]: gradients of the input and of every trainable parameter.
 #[derive(Debug, Clone)]
@@ -667,9 +657,11 @@ pub fn backward<M: Module + Forward>(
     }
     let g = grad_output.to_device(&ad)?.detach();
     let loss = y.mul(&g)?.sum(crate::Axes::All, false)?;
-    let grads = loss.backward()?;
+    // Through Burn's graph and any user-defined backward function the
+    // forward applied (`autograd::apply`).
+    let grads = crate::autograd::backward(&loss)?;
     let input_grad = if float_input {
-        Some(match x.grad(&grads) {
+        Some(match grads.grad(&x) {
             Some(t) => t,
             None => x.zeros_like()?.detach(),
         })
@@ -692,7 +684,7 @@ pub fn backward<M: Module + Forward>(
 /// Reads the gradient of every tracked float parameter, by path.
 struct GradCollector<'a> {
     stack: Vec<String>,
-    grads: &'a burn::tensor::Gradients,
+    grads: &'a crate::autograd::TapeGradients,
     out: BTreeMap<String, Tensor>,
 }
 
@@ -704,7 +696,7 @@ impl ModuleVisitor for GradCollector<'_> {
         self.stack.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<BT<D>>) {
-        if let Some(g) = param.val().grad(self.grads)
+        if let Some(g) = self.grads.grad_burn(&param.val())
             && let Ok(t) = Tensor::from_burn(g)
         {
             self.out.insert(self.stack.join("."), t);

@@ -641,10 +641,16 @@ impl Tensor {
     }
 
     /// Runs reverse-mode autodiff from this (usually scalar) float tensor.
-    /// A tensor that is not part of an autodiff graph is an error.
+    /// A tensor that is not part of an autodiff graph is an error, and so is
+    /// an error raised by a user-defined backward function the graph ran
+    /// through ([`crate::autograd::apply`]).
     pub fn backward(&self) -> Result<burn::tensor::Gradients> {
         match &self.storage {
-            Storage::Float(t) if t.is_tracked() => Ok(t.backward()),
+            Storage::Float(t) if t.is_tracked() => {
+                let grads = t.backward();
+                crate::autograd::take_pending_error()?;
+                Ok(grads)
+            }
             Storage::Float(_) => Err(TensorError::invalid(
                 "backward",
                 "the tensor is not tracked: create the inputs on an autodiff device and mark them with require_grad",

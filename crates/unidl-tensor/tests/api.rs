@@ -537,6 +537,7 @@ fn user_backward_function_replaces_the_derived_gradient() {
         |x| Ok(x.clone()),
         |_x, _y, _gy| Tensor::zeros(&[7], DType::Float32, &Device::flex()),
     );
+    let x = w.mul_scalar(2.0).unwrap(); // a fresh graph: the first backward consumed the old one
     let tape = Tape::new();
     let y = tape.apply(&bad, &x).unwrap();
     let e = tape
@@ -544,6 +545,146 @@ fn user_backward_function_replaces_the_derived_gradient() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("backward function `bad`"), "{e}");
+    // Inside a model (no tape): a residual around the function sums both
+    // paths in one backward pass. L = sum(x + cube(x)), x = 2w:
+    // dL/dw = 2 (1 + 3 (2w)^2) = 2 + 24 w^2.
+    let x = w.mul_scalar(2.0).unwrap();
+    let y = unidl_tensor::autograd::apply(&cube, &x).unwrap();
+    let loss = x.add(&y).unwrap().sum(Axes::All, false).unwrap();
+    let gw = unidl_tensor::autograd::backward(&loss)
+        .unwrap()
+        .grad(&w)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    for (g, wv) in gw.iter().zip([0.5, -1.0, 2.0]) {
+        assert!((g - (2.0 + 24.0 * wv * wv)).abs() < 1e-4, "{g}");
+    }
+    // ... and an error of the user's backward comes out of `backward`.
+    let x = w.mul_scalar(2.0).unwrap();
+    let y = unidl_tensor::autograd::apply(&bad, &x).unwrap();
+    let e = y.sum(Axes::All, false).unwrap().backward().err().unwrap();
+    assert!(e.to_string().contains("backward function `bad`"), "{e}");
+    assert_eq!(unidl_tensor::autograd::pending(), 0);
     // Backward from an untracked tensor is a typed error, not a panic.
     assert!(f(vec![1.0], &[1]).backward().is_err());
+}
+
+// ----- A.2.2.1 forward(input, **kwargs): named inputs and options -----
+
+/// A text-classifier head: token features `[B, T, 3]` pooled over the
+/// positions the attention `mask` `[B, T]` keeps (`pool` = "mean" | "max"),
+/// then `first` (3 → 4); `scale` multiplies the logits.
+struct MaskedHead(Net);
+
+impl Forward for MaskedHead {
+    fn forward_dyn(&self, _input: &Tensor) -> unidl_tensor::Result<Tensor> {
+        Err(TensorError::Invalid {
+            op: "forward".into(),
+            reason: "MaskedHead takes named inputs `features` and `mask`".into(),
+        })
+    }
+
+    fn forward_named(
+        &self,
+        inputs: &unidl_tensor::module::Inputs,
+    ) -> unidl_tensor::Result<unidl_tensor::module::Outputs> {
+        inputs.expect_only(&["features", "mask", "pool", "scale"])?;
+        let x = inputs.tensor("features")?;
+        let mask = inputs.tensor("mask")?.unsqueeze(-1)?; // [B, T, 1]
+        let kept = x.mul(&mask)?;
+        let pooled = match inputs.str_or("pool", "mean")? {
+            "mean" => kept
+                .sum(Axes::Dims(&[1]), false)?
+                .div(&mask.sum(Axes::Dims(&[1]), false)?)?,
+            // masked positions pushed far below any kept value
+            "max" => kept
+                .add(&mask.mul_scalar(1e9)?.add_scalar(-1e9)?)?
+                .max(Axes::Dims(&[1]), false)?,
+            other => {
+                return Err(TensorError::Invalid {
+                    op: "forward".into(),
+                    reason: format!("pool `{other}`: use mean or max"),
+                });
+            }
+        };
+        let logits: BT<2> = self.0.first.forward(pooled.into_burn()?);
+        let logits = Tensor::from_burn(logits)?.mul_scalar(inputs.float_or("scale", 1.0)?)?;
+        Ok([("logits".to_string(), logits)].into())
+    }
+}
+
+#[test]
+fn forward_takes_named_inputs_and_options_and_names_bad_keys() {
+    use unidl_tensor::module::{Inputs, forward_with};
+    let head = MaskedHead(net(&dev()));
+    // two sequences of 3 positions; the second keeps only its first position
+    let feats = f(
+        vec![
+            1.0, 2.0, 3.0, 0.0, 1.0, 0.0, 2.0, 0.0, 1.0, //
+            4.0, 4.0, 4.0, 9.0, 9.0, 9.0, -9.0, 9.0, 0.0,
+        ],
+        &[2, 3, 3],
+    );
+    let mask = f(vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0], &[2, 3]);
+    let args = Inputs::new().with("features", &feats).with("mask", &mask);
+    let mean = forward_with(&head, &args).unwrap()["logits"]
+        .to_vec_f32()
+        .unwrap();
+    // The masked positions of row 2 do not matter: row 2 = head([4, 4, 4]).
+    let alone = forward_with(
+        &head,
+        &Inputs::new()
+            .with("features", f(vec![4.0; 3], &[1, 1, 3]))
+            .with("mask", f(vec![1.0], &[1, 1])),
+    )
+    .unwrap()["logits"]
+        .to_vec_f32()
+        .unwrap();
+    for (a, b) in mean[4..].iter().zip(&alone) {
+        assert!((a - b).abs() < 1e-5, "{mean:?} vs {alone:?}");
+    }
+    // Options change the computation: max pooling differs, scale multiplies.
+    let max = forward_with(&head, &args.clone().with("pool", "max")).unwrap()["logits"]
+        .to_vec_f32()
+        .unwrap();
+    assert_ne!(max[..4], mean[..4]);
+    assert_eq!(max[4..], mean[4..], "one kept position: max = mean");
+    let scaled = forward_with(&head, &args.clone().with("scale", 2.0)).unwrap()["logits"]
+        .to_vec_f32()
+        .unwrap();
+    for (s, m) in scaled.iter().zip(&mean) {
+        assert!((s - 2.0 * m).abs() < 1e-5);
+    }
+    // Bad calls are typed errors naming the key.
+    let err = |a: &Inputs| forward_with(&head, a).unwrap_err().to_string();
+    let e = err(&Inputs::new().with("features", &feats));
+    assert!(
+        e.contains("missing input `mask`") && e.contains("`features`"),
+        "{e}"
+    );
+    let e = err(&args.clone().with("pool_mode", "max"));
+    assert!(e.contains("unknown input `pool_mode`"), "{e}");
+    let e = err(&args.clone().with("scale", "big"));
+    assert!(e.contains("`scale` must be a number, got a string"), "{e}");
+    let e = err(&args.clone().with("mask", 1.0));
+    assert!(e.contains("`mask` must be a tensor"), "{e}");
+    // A single-input module takes `input` and nothing else.
+    let net = net(&dev());
+    let x = f(vec![0.5; 6], &[2, 3]);
+    let out = forward_with(&net, &Inputs::single(&x)).unwrap();
+    assert_eq!(
+        out["output"].to_vec_f32().unwrap(),
+        unidl_tensor::module::forward(&net, &x)
+            .unwrap()
+            .to_vec_f32()
+            .unwrap()
+    );
+    let e = forward_with(&net, &Inputs::single(&x).with("scale", 2.0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown input `scale`; this module takes `input`"),
+        "{e}"
+    );
 }

@@ -304,6 +304,13 @@ pub fn construct_optimizer<M: Module>(model: &M, config: &OptimizerConfig) -> Re
     })
 }
 
+/// Gradients of `model`'s parameters from `loss` (through any user-defined
+/// backward function; an error one raised is returned).
+fn param_gradients<M: Module>(loss: &Tensor, model: &M) -> Result<GradientsParams> {
+    let grads = unidl_tensor::autograd::backward(loss)?.into_inner();
+    Ok(GradientsParams::from_grads(grads, model))
+}
+
 impl Optimizer {
     /// The config it was built from.
     pub fn config(&self) -> &OptimizerConfig {
@@ -334,16 +341,18 @@ impl Optimizer {
 
     /// Runs backward from `loss` and keeps the gradients of `model`'s parameters
     /// for the next [`update_learnable_parameter`] (gradient computation, O-a).
+    /// The backward runs through Burn's graph and through every user-defined
+    /// backward function the forward applied (`unidl_tensor::autograd::apply`),
+    /// so parameters upstream of one get their gradients too (A.2.2.5).
     pub fn backward<M: Module>(&mut self, loss: &Tensor, model: &M) -> Result<()> {
-        let grads = loss.backward()?;
-        self.grads = Some(GradientsParams::from_grads(grads, model));
+        self.grads = Some(param_gradients(loss, model)?);
         Ok(())
     }
 
     /// Runs backward from `loss` and adds the gradients to those already held
     /// (gradient accumulation over micro-batches).
     pub fn backward_accumulate<M: Module>(&mut self, loss: &Tensor, model: &M) -> Result<()> {
-        let new = GradientsParams::from_grads(loss.backward()?, model);
+        let new = param_gradients(loss, model)?;
         let mut acc = burn::optim::GradientsAccumulator::<M>::new();
         if let Some(old) = self.grads.take() {
             acc.accumulate(model, old);

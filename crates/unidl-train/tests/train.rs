@@ -1021,3 +1021,134 @@ fn classification_metrics_match_scikit_learn() {
         assert_eq!(eval::confusion_matrix(&pred, &target, classes), cm);
     }
 }
+
+// ----- A.2.2.5 a user-defined backward function inside a trained model -----
+
+mod custom_backward {
+    use std::path::Path;
+    use std::sync::LazyLock;
+
+    use burn::module::Module;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::Tensor as BT;
+    use unidl_backend::Device;
+    use unidl_data::{DatasetParams, construct_dataset, get_sample};
+    use unidl_tensor::DType;
+    use unidl_tensor::autograd::{BackwardFunction, apply_burn, register_backward_function};
+    use unidl_tensor::module::ModuleApi;
+    use unidl_train::*;
+
+    /// ReLU whose gradient is written by hand: `dL/dx = dL/dy · [x > 0]`.
+    static HAND_RELU: LazyLock<BackwardFunction> = LazyLock::new(|| {
+        register_backward_function(
+            "hand_relu",
+            |x| x.relu(),
+            |x, _y, gy| x.gt(&x.zeros_like()?)?.to_dtype(DType::Float32)?.mul(gy),
+        )
+    });
+
+    /// flatten → Linear → (0.5·h + relu(h)) → Linear; `hand` picks the
+    /// user-defined ReLU. `h` reaches the loss both through the function and
+    /// around it, so both of Burn's passes cross the first layer.
+    #[derive(Module, Debug)]
+    struct Mlp {
+        a: Linear,
+        b: Linear,
+    }
+
+    fn hidden(m: &Mlp, images: BT<4>) -> BT<2> {
+        m.a.forward(images.flatten(1, 3))
+    }
+
+    impl ImageClassifier for Mlp {
+        fn classify(&self, images: BT<4>) -> BT<2> {
+            let h = hidden(self, images);
+            self.b
+                .forward(h.clone() * 0.5 + burn::tensor::activation::relu(h))
+        }
+    }
+
+    impl ImageClassifier for HandMlp {
+        fn classify(&self, images: BT<4>) -> BT<2> {
+            let h = hidden(&self.m, images);
+            let r = apply_burn(&HAND_RELU, h.clone()).expect("hand_relu");
+            self.m.b.forward(h * 0.5 + r)
+        }
+    }
+
+    #[derive(Module, Debug)]
+    struct HandMlp {
+        m: Mlp,
+    }
+
+    fn steps<M: Module + ImageClassifier + Send + Sync + 'static>(model: M, tag: &str) -> M {
+        let dev = Device::flex();
+        let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist/train");
+        let train = construct_dataset(&mnist, &DatasetParams::default()).unwrap();
+        let out = std::env::temp_dir().join(format!("unidl-hand-{}-{tag}", std::process::id()));
+        let mut t = construct_trainer(
+            model,
+            &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
+            Schedule::Constant,
+            ImageClassification::default(),
+            TrainerConfig {
+                progress: Some(false),
+                ..TrainerConfig::new(1, 16, out)
+            },
+            train.clone(),
+            None,
+            &dev,
+        )
+        .unwrap();
+        for step in 0..3 {
+            let samples: Vec<_> = (step * 16..(step + 1) * 16)
+                .map(|i| get_sample(&train, i).unwrap())
+                .collect();
+            t.train_one_batch(&samples).unwrap();
+        }
+        t.model().clone()
+    }
+
+    #[test]
+    fn layers_upstream_of_a_user_backward_function_learn_as_with_the_derived_gradient() {
+        let dev = Device::flex();
+        unidl_backend::seed(&dev, 11);
+        let init = Mlp {
+            a: LinearConfig::new(28 * 28, 16).init(&dev),
+            b: LinearConfig::new(16, 10).init(&dev),
+        };
+        let before = init.state_dict();
+        let native = steps(init.clone(), "native").state_dict();
+        let hand = steps(HandMlp { m: init }, "hand").state_dict();
+        let moved = |k: &str, sd: &unidl_tensor::module::StateDict, prefix: &str| {
+            let x = before[k].to_vec_f32().unwrap();
+            let y = sd[&format!("{prefix}{k}")].to_vec_f32().unwrap();
+            x.iter()
+                .zip(&y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+        };
+        // The first layer moves at all only if the gradient crossed the function.
+        assert!(moved("a.weight", &native, "") > 1e-3);
+        for (k, v) in &native {
+            let h = hand[&format!("m.{k}")].to_vec_f32().unwrap();
+            let worst = v
+                .to_vec_f32()
+                .unwrap()
+                .iter()
+                .zip(&h)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-5,
+                "{k}: hand-written backward differs by {worst}"
+            );
+        }
+        assert!(moved("a.weight", &hand, "m.") > 1e-3);
+        assert_eq!(
+            unidl_tensor::autograd::pending(),
+            0,
+            "applications left pending"
+        );
+    }
+}

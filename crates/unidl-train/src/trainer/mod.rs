@@ -214,6 +214,9 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             Ok(v) => v,
             Err(e) => {
                 self.optimizer.clear_gradients();
+                // Records of user-defined backward functions from a forward
+                // whose backward never ran.
+                unidl_tensor::autograd::clear_pending();
                 self.model = Some(model);
                 return Err(e);
             }
