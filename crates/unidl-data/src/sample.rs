@@ -148,6 +148,12 @@ pub struct Targets {
     /// Per box, parallel to `boxes`: COCO `iscrowd` (empty when the format has
     /// no such flag); geometric transforms drop an entry with its box.
     pub crowd: Vec<bool>,
+    /// Per box, parallel to `boxes`: the annotation's area in pixels (COCO
+    /// `area`, the segment's area; its box's `w·h` where the annotation has
+    /// none), what COCO's area ranges and keypoint similarity use; empty when
+    /// the format has no areas. Geometric transforms scale it by the warp's
+    /// area factor and drop it with its box (a crop does not clip it).
+    pub areas: Vec<f64>,
     /// Per box, parallel to `boxes`: Pascal VOC `difficult` (empty when the
     /// format has no such flag); geometric transforms drop an entry with its box.
     pub difficult: Vec<bool>,

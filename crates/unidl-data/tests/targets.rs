@@ -1,5 +1,5 @@
 //! Target sync (A-b): every per-instance vector (boxes, crowd, difficult,
-//! masks, instance keypoints) stays aligned through flips, crops that drop a
+//! areas, masks, instance keypoints) stays aligned through flips, crops that drop a
 //! box, rotations and letterboxing, on a COCO sample read by the COCO reader.
 
 use std::path::PathBuf;
@@ -33,6 +33,8 @@ const BOXES: [[f32; 4]; 3] = [
     [14.0, 4.0, 22.0, 14.0],
     [24.0, 6.0, 32.0, 16.0],
 ];
+/// The `area` of instance 0's annotation; the others have none (box area).
+const AREA_0: f64 = 41.5;
 const KEYPOINTS: [Option<[[f32; 2]; 2]>; 3] = [
     Some([[4.0, 4.0], [8.0, 4.0]]),
     None,
@@ -64,6 +66,9 @@ fn coco_sample() -> Sample {
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]],
             });
+            if i == 0 {
+                a["area"] = serde_json::json!(AREA_0);
+            }
             if let Some(k) = KEYPOINTS[i] {
                 a["keypoints"] = serde_json::json!([k[0][0], k[0][1], 2, k[1][0], k[1][1], 2]);
             }
@@ -101,6 +106,7 @@ fn assert_aligned(s: &Sample, source_colours: &[Vec<[f32; 2]>]) {
     let n = t.boxes.len();
     assert_eq!(t.crowd.len(), n, "crowd follows the boxes");
     assert_eq!(t.difficult.len(), n, "difficult follows the boxes");
+    assert_eq!(t.areas.len(), n, "areas follow the boxes");
     for (i, b) in t.boxes.iter().enumerate() {
         assert_eq!(t.crowd[i], b.class == 1, "crowd flag of box {i} ({b:?})");
         assert_eq!(t.difficult[i], b.class == 2, "difficult flag of box {i}");
@@ -184,6 +190,8 @@ fn coco_reader_links_masks_and_keypoints_to_their_boxes() {
     let t = &s.targets;
     assert_eq!(t.boxes.len(), 3);
     assert_eq!(t.crowd, [false, true, false]);
+    // instance 0's annotation `area`, the others' box areas
+    assert_eq!(t.areas, [AREA_0, 80.0, 80.0]);
     assert_eq!(t.mask_boxes, [0, 1, 2]);
     // the crowd has no keypoints: the two keypoint sets name boxes 0 and 2
     assert_eq!(t.keypoint_boxes, [0, 2]);
@@ -240,6 +248,11 @@ fn crop_drops_a_box_with_its_flags_mask_and_keypoints() {
     assert_box(&t.boxes[1], [14.0, 6.0, 20.0, 16.0]);
     assert_eq!(t.crowd, [true, false]);
     assert_eq!(t.difficult, [false, true]);
+    assert_eq!(
+        t.areas,
+        [80.0, 80.0],
+        "a crop keeps the areas of the boxes it keeps"
+    );
     assert_eq!(t.mask_boxes, [0, 1]);
     assert_eq!(t.masks.iter().map(|m| m.class).collect::<Vec<_>>(), [1, 2]);
     // instance 2's keypoints now belong to box 1; its right keypoint (x 31 -> 21) left the canvas
@@ -293,6 +306,14 @@ fn letterbox_keeps_every_instance_aligned() {
     }
     assert_eq!(t.crowd, [false, true, false]);
     assert_eq!(t.difficult, [false, false, true]);
+    // areas scale by 0.8²
+    for (a, want) in t.areas.iter().zip([AREA_0, 80.0, 80.0]) {
+        assert!(
+            (a - want * 0.64).abs() < 1e-4,
+            "area {a}, expected {}",
+            want * 0.64
+        );
+    }
     assert_eq!(t.mask_boxes, [0, 1, 2]);
     assert_eq!(t.keypoint_boxes, [0, 2]);
     let k = t.instance_keypoints[1][1];
@@ -348,6 +369,13 @@ fn misaligned_per_instance_vectors_are_typed_errors() {
     assert!(
         e.to_string().contains("`crowd` has 2 entries for 3 boxes")
             && e.to_string().contains("a.png"),
+        "{e}"
+    );
+    let mut s = coco_sample();
+    s.targets.areas.push(1.0);
+    let e = flip.apply(s, &mut rng_for(0, 0, 0)).unwrap_err();
+    assert!(
+        e.to_string().contains("`areas` has 4 entries for 3 boxes"),
         "{e}"
     );
     let mut s = coco_sample();

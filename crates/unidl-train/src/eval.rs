@@ -57,6 +57,20 @@ pub enum Metric {
     Pck,
     /// Normalised mean error of keypoints ([`crate::metrics::Nme`]).
     Nme,
+    /// COCO keypoint AP at OKS 0.50:0.95 ([`crate::metrics::KeypointAp`]).
+    KeypointAp,
+    /// COCO keypoint AP at OKS 0.50.
+    #[serde(rename = "keypoint_ap_50")]
+    KeypointAp50,
+    /// COCO keypoint AP at OKS 0.75.
+    #[serde(rename = "keypoint_ap_75")]
+    KeypointAp75,
+    /// COCO keypoint AP of medium instances (32² ≤ area ≤ 96²).
+    KeypointApMedium,
+    /// COCO keypoint AP of large instances (area ≥ 96²).
+    KeypointApLarge,
+    /// COCO keypoint AR at OKS 0.50:0.95 (20 poses per image).
+    KeypointAr,
     /// Character error rate ([`crate::metrics::ErrorRate`]).
     Cer,
     /// Word error rate.
@@ -91,6 +105,12 @@ impl Metric {
             Metric::PixelAccuracy => "pixel_accuracy",
             Metric::Pck => "pck",
             Metric::Nme => "nme",
+            Metric::KeypointAp => "keypoint_ap",
+            Metric::KeypointAp50 => "keypoint_ap_50",
+            Metric::KeypointAp75 => "keypoint_ap_75",
+            Metric::KeypointApMedium => "keypoint_ap_medium",
+            Metric::KeypointApLarge => "keypoint_ap_large",
+            Metric::KeypointAr => "keypoint_ar",
             Metric::Cer => "cer",
             Metric::Wer => "wer",
             Metric::Bleu => "bleu",

@@ -7,7 +7,7 @@
 //! | [`DetectionTask`] | `Vec<Detection>` | `boxes`, `crowd` | `map`, `map_50`, `map_75`, `voc_map` |
 //! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `crowd` | `mask_map` |
 //! | [`SemanticSegmentationTask`] | `ClassMap` | `masks` (painted into a label map) | `miou`, `pixel_accuracy` |
-//! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box | `pck`, `nme` |
+//! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box; for keypoint AP `instance_keypoints`, `keypoint_boxes`, `crowd`, `areas` | `pck`, `nme`, `keypoint_ap`, `keypoint_ap_50`, `keypoint_ap_75`, `keypoint_ap_medium`, `keypoint_ap_large`, `keypoint_ar` |
 //! | [`TextTask`] | `DecodedSequence` | `text` | `cer`, `wer`, `bleu` |
 
 use unidl_data::{PreparedDataset, Sample};
@@ -15,8 +15,8 @@ use unidl_data::{PreparedDataset, Sample};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
 use crate::metrics::{
-    Bleu, BleuSmoothing, BoxMap, ErrorRate, ErrorUnit, MaskMap, Nme, Normalizer, Pck,
-    SegmentationCounts, VocMap,
+    Bleu, BleuSmoothing, BoxMap, ErrorRate, ErrorUnit, KeypointAp, MaskMap, Nme, Normalizer, Pck,
+    PoseGroundTruth, PosePrediction, SegmentationCounts, VocMap,
 };
 use crate::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
 
@@ -219,9 +219,19 @@ impl TaskMetrics<ClassMap> for SegMetrics {
 }
 
 /// Keypoints of one instance per sample: PCK@`alpha` normalised by the
-/// instance's first box (or by `length` when set), and NME normalised by the
-/// inter-ocular distance when `eyes` is set, else as PCK.
-#[derive(Debug, Clone, Copy)]
+/// instance's first box (or by `length` when set), NME normalised by the
+/// inter-ocular distance when `eyes` is set, else as PCK; and COCO keypoint
+/// AP ([`KeypointAp`], pycocotools' `keypoints` evaluation).
+///
+/// Keypoint AP treats each sample as one image. Its prediction is the one
+/// pose the post-processor returns (none when it returns no keypoints),
+/// scored by the mean of its keypoint scores, since heatmap and regression
+/// keypoints carry no instance score. Its ground truth is every instance of
+/// `targets.instance_keypoints` with the box `keypoint_boxes` names, that
+/// box's `crowd` flag and `areas` entry (the box area where the data set has
+/// no areas); a sample with only `targets.keypoints` has that one instance
+/// with its first box.
+#[derive(Debug, Clone)]
 pub struct KeypointTask {
     /// PCK threshold as a fraction of the reference length.
     pub alpha: f64,
@@ -229,6 +239,8 @@ pub struct KeypointTask {
     pub length: Option<f64>,
     /// Keypoint indices of the two eyes for NME (300W: 36, 45).
     pub eyes: Option<(usize, usize)>,
+    /// OKS sigmas of keypoint AP, one per keypoint; `None`: COCO's 17.
+    pub sigmas: Option<Vec<f64>>,
 }
 
 struct KpMetrics {
@@ -236,11 +248,68 @@ struct KpMetrics {
     metrics: Vec<Metric>,
     pck: Pck,
     nme: Nme,
+    ap: Option<KeypointAp>,
+}
+
+/// Whether `m` is one of the keypoint AP metrics.
+fn is_keypoint_ap(m: Metric) -> bool {
+    matches!(
+        m,
+        Metric::KeypointAp
+            | Metric::KeypointAp50
+            | Metric::KeypointAp75
+            | Metric::KeypointApMedium
+            | Metric::KeypointApLarge
+            | Metric::KeypointAr
+    )
+}
+
+/// The ground-truth poses of one sample (see [`KeypointTask`]).
+fn ground_truth_poses(s: &Sample) -> Result<Vec<PoseGroundTruth>> {
+    let t = &s.targets;
+    let missing = |what: String| {
+        TrainError::Model(format!("sample `{}`: keypoint AP needs {what}", s.source))
+    };
+    let pose = |keypoints: &[unidl_data::Keypoint], b: usize| -> Result<PoseGroundTruth> {
+        let bbox = *t
+            .boxes
+            .get(b)
+            .ok_or_else(|| missing(format!("box {b} of a keypoint instance")))?;
+        Ok(PoseGroundTruth {
+            keypoints: keypoints.to_vec(),
+            bbox,
+            area: (t.areas.len() == t.boxes.len()).then(|| t.areas[b]),
+            crowd: crowd_of(s, t.boxes.len()).get(b).copied().unwrap_or(false),
+        })
+    };
+    if t.instance_keypoints.is_empty() {
+        if t.keypoints.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Ok(vec![pose(&t.keypoints, 0)?]);
+    }
+    let links: Vec<usize> = if t.keypoint_boxes.is_empty() {
+        if t.boxes.len() != t.instance_keypoints.len() {
+            return Err(missing(format!(
+                "a box per keypoint instance (`keypoint_boxes`), not {} boxes for {} instances",
+                t.boxes.len(),
+                t.instance_keypoints.len()
+            )));
+        }
+        (0..t.boxes.len()).collect()
+    } else {
+        t.keypoint_boxes.clone()
+    };
+    t.instance_keypoints
+        .iter()
+        .zip(links)
+        .map(|(k, b)| pose(k, b))
+        .collect()
 }
 
 impl EvaluationTask<Vec<PredictedKeypoint>> for KeypointTask {
     fn supports(&self, m: Metric) -> bool {
-        matches!(m, Metric::Pck | Metric::Nme)
+        matches!(m, Metric::Pck | Metric::Nme) || is_keypoint_ap(m)
     }
 
     fn start(
@@ -248,18 +317,39 @@ impl EvaluationTask<Vec<PredictedKeypoint>> for KeypointTask {
         metrics: &[Metric],
         _dataset: &PreparedDataset,
     ) -> Result<Box<dyn TaskMetrics<Vec<PredictedKeypoint>>>> {
+        let ap = if metrics.iter().any(|m| is_keypoint_ap(*m)) {
+            Some(match &self.sigmas {
+                Some(s) => KeypointAp::with_sigmas(s)?,
+                None => KeypointAp::new(),
+            })
+        } else {
+            None
+        };
         Ok(Box::new(KpMetrics {
-            task: *self,
+            task: self.clone(),
             metrics: metrics.to_vec(),
             pck: Pck::new(self.alpha)?,
             nme: Nme::new(),
+            ap,
         }))
     }
 }
 
 impl TaskMetrics<Vec<PredictedKeypoint>> for KpMetrics {
     fn update(&mut self, outputs: &[Vec<PredictedKeypoint>], samples: &[Sample]) -> Result<()> {
+        let pck_or_nme = self.metrics.contains(&Metric::Pck) || self.metrics.contains(&Metric::Nme);
         for (pred, s) in pairs(outputs, samples)? {
+            if let Some(ap) = &mut self.ap {
+                let poses: Vec<PosePrediction> = if pred.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![PosePrediction::from_keypoints(pred.clone())]
+                };
+                ap.update(&poses, &ground_truth_poses(s)?)?;
+            }
+            if !pck_or_nme {
+                continue;
+            }
             let gt = &s.targets.keypoints;
             let size = match (self.task.length, s.targets.boxes.first()) {
                 (Some(l), _) => Normalizer::Length(l),
@@ -286,13 +376,28 @@ impl TaskMetrics<Vec<PredictedKeypoint>> for KpMetrics {
     }
 
     fn compute(&self) -> Result<Scores> {
+        let ap = self.ap.as_ref().map(KeypointAp::compute);
         self.metrics
             .iter()
-            .map(|m| {
-                Ok(match m {
-                    Metric::Pck => ("pck".to_string(), self.pck.compute()?.pck),
-                    _ => ("nme".to_string(), self.nme.compute()?),
-                })
+            .map(|&m| {
+                let name = m.name();
+                let Some(ap) = ap.filter(|_| is_keypoint_ap(m)) else {
+                    return Ok(match m {
+                        Metric::Pck => (name.to_string(), self.pck.compute()?.pck),
+                        _ => (name.to_string(), self.nme.compute()?),
+                    });
+                };
+                some(
+                    name,
+                    match m {
+                        Metric::KeypointAp => ap.ap,
+                        Metric::KeypointAp50 => ap.ap_50,
+                        Metric::KeypointAp75 => ap.ap_75,
+                        Metric::KeypointApMedium => ap.ap_medium,
+                        Metric::KeypointApLarge => ap.ap_large,
+                        _ => ap.ar,
+                    },
+                )
             })
             .collect()
     }

@@ -12,6 +12,9 @@ use unidl_train::metrics::*;
 use unidl_train::outputs::{ClassMap, Detection, InstanceMask, PredictedKeypoint};
 use unidl_train::{Metric, TrainError};
 
+#[path = "metrics/keypoint_ap.rs"]
+mod keypoint_ap;
+
 const TOL: f64 = 1e-6;
 
 fn reference() -> Value {
@@ -906,6 +909,12 @@ fn metric_names_round_trip_through_configs() {
         "pixel_accuracy",
         "pck",
         "nme",
+        "keypoint_ap",
+        "keypoint_ap_50",
+        "keypoint_ap_75",
+        "keypoint_ap_medium",
+        "keypoint_ap_large",
+        "keypoint_ar",
         "cer",
         "wer",
         "bleu",

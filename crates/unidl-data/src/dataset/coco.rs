@@ -41,6 +41,8 @@ struct CocoAnnotation {
     #[serde(default)]
     iscrowd: u8,
     #[serde(default)]
+    area: Option<f64>,
+    #[serde(default)]
     keypoints: Vec<f64>,
 }
 
@@ -70,6 +72,7 @@ struct Instance {
     id: Option<u64>,
     bbox: BBox,
     crowd: bool,
+    area: f64,
     segmentation: Option<Segmentation>,
     keypoints: Vec<Keypoint>,
 }
@@ -86,7 +89,8 @@ struct ImageEntry {
 /// (default: the JSON file's folder) joined with each `file_name`.
 ///
 /// Per sample: input `image`; `targets.boxes` from `bbox = [x, y, w, h]` as
-/// `(x, y, x + w, y + h)`; `targets.crowd` parallel to the boxes (`iscrowd`);
+/// `(x, y, x + w, y + h)`; `targets.crowd` parallel to the boxes (`iscrowd`),
+/// and `targets.areas` (`area`, else `w·h`);
 /// `targets.masks` for annotations with a `segmentation` (polygons, plain or
 /// compressed RLE, decoded as pycocotools does), in annotation order, with
 /// `targets.mask_boxes` naming each one's box;
@@ -166,6 +170,12 @@ impl CocoDataset {
                     a.bbox
                 )));
             }
+            let area = a.area.unwrap_or(w * h);
+            if !(area.is_finite() && area >= 0.0) {
+                return Err(bad(format!(
+                    "{name}: area {area} is not a finite number >= 0"
+                )));
+            }
             if let Some(Segmentation::Polygons(polys)) = &a.segmentation
                 && let Some(p) = polys.iter().find(|p| p.len() < 4 || p.len() % 2 != 0)
             {
@@ -199,6 +209,7 @@ impl CocoDataset {
                     class,
                 },
                 crowd: a.iscrowd != 0,
+                area,
                 segmentation: a.segmentation,
                 keypoints,
             });
@@ -290,6 +301,7 @@ impl Dataset for CocoDataset {
         for (b, inst) in img.instances.iter().enumerate() {
             s.targets.boxes.push(inst.bbox);
             s.targets.crowd.push(inst.crowd);
+            s.targets.areas.push(inst.area);
             if let Some(seg) = &inst.segmentation {
                 s.targets.masks.push(self.mask(img, inst, seg)?);
                 s.targets.mask_boxes.push(b);

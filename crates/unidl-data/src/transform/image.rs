@@ -184,7 +184,7 @@ impl Warp {
 
     /// Applies the warp to every image input and every target of `s`. Boxes
     /// that end up with no area are dropped together with everything tied to
-    /// them (`crowd`, `difficult`, the masks and instance keypoints their
+    /// them (`crowd`, `difficult`, `areas`, the masks and instance keypoints their
     /// `mask_boxes` / `keypoint_boxes` name); keypoints that leave the canvas
     /// keep their place in the list with visibility 0. Per-instance vectors
     /// that do not line up with the boxes are a [`DataError::Transform`] of
@@ -219,6 +219,15 @@ impl Warp {
                 i += 1;
                 kept(i - 1)
             });
+        }
+        let mut i = 0;
+        t.areas.retain(|_| {
+            i += 1;
+            kept(i - 1)
+        });
+        let area_factor = (self.a as f64 * self.d as f64 - self.b as f64 * self.c as f64).abs();
+        for a in &mut t.areas {
+            *a *= area_factor;
         }
         let masks = std::mem::take(&mut t.masks);
         if t.mask_boxes.is_empty() {
@@ -260,7 +269,11 @@ fn check_instances(s: &Sample, name: &str) -> Result<()> {
             format!("sample `{}`: {reason}", s.source),
         ))
     };
-    for (key, len) in [("crowd", t.crowd.len()), ("difficult", t.difficult.len())] {
+    for (key, len) in [
+        ("crowd", t.crowd.len()),
+        ("difficult", t.difficult.len()),
+        ("areas", t.areas.len()),
+    ] {
         if len != 0 && len != n {
             return bad(format!("`{key}` has {len} entries for {n} boxes"));
         }

@@ -1,7 +1,8 @@
 //! Detection and instance-segmentation mean average precision.
 //!
 //! [`BoxMap`] and [`MaskMap`] implement pycocotools' `COCOeval` (`bbox` and
-//! `segm`) step by step: per image and class, detections sorted by score
+//! `segm`) step by step (the machinery shared with keypoint AP is in
+//! `metrics/coco.rs`): per image and class, detections sorted by score
 //! (stable) and cut to the 100 best; greedy matching of each detection to the
 //! unmatched ground truth of highest IoU at ten thresholds 0.50:0.05:0.95,
 //! crowd regions (`iscrowd`) absorbing any number of detections without
@@ -23,40 +24,15 @@ use std::collections::BTreeMap;
 
 use unidl_data::{BBox, Mask};
 
+use super::coco::{AT_50, AT_75, Coco, Dt, Gt};
 use super::{bad, same_len};
 use crate::error::Result;
 use crate::outputs::{Detection, InstanceMask};
 
-/// Number of recall points of COCO's interpolated precision.
-const RECALL_POINTS: usize = 101;
-/// Number of IoU thresholds 0.50:0.05:0.95.
-const IOU_THRESHOLDS: usize = 10;
-/// COCO's `maxDets`.
+/// COCO's `maxDets` for boxes and masks.
 const MAX_DETS: [usize; 3] = [1, 10, 100];
 /// COCO's area ranges: all, small, medium, large.
 const AREA_RANGES: [(f64, f64); 4] = [(0.0, 1e10), (0.0, 1024.0), (1024.0, 9216.0), (9216.0, 1e10)];
-
-/// The IoU thresholds exactly as `np.linspace(.5, .95, 10)` gives them.
-fn iou_thresholds() -> [f64; IOU_THRESHOLDS] {
-    let step = (0.95 - 0.5) / 9.0;
-    let mut t = [0.0; IOU_THRESHOLDS];
-    for (i, v) in t.iter_mut().enumerate() {
-        *v = i as f64 * step + 0.5;
-    }
-    t[IOU_THRESHOLDS - 1] = 0.95;
-    t
-}
-
-/// The recall points exactly as `np.linspace(0, 1, 101)` gives them.
-fn recall_points() -> [f64; RECALL_POINTS] {
-    let step = 1.0 / 100.0;
-    let mut r = [0.0; RECALL_POINTS];
-    for (i, v) in r.iter_mut().enumerate() {
-        *v = i as f64 * step;
-    }
-    r[RECALL_POINTS - 1] = 1.0;
-    r
-}
 
 /// COCO's summary numbers. `None` is pycocotools' `-1`: no class has ground
 /// truth (in that area range).
@@ -90,265 +66,43 @@ pub struct CocoSummary {
     pub per_class_ap: BTreeMap<usize, f64>,
 }
 
-/// One (image, class) pair: detections sorted by score and cut to 100, the
-/// ground truth, and their IoU matrix.
-#[derive(Debug, Clone)]
-struct Entry {
-    dt_scores: Vec<f64>,
-    dt_areas: Vec<f64>,
-    gt_areas: Vec<f64>,
-    gt_crowd: Vec<bool>,
-    /// `ious[d][g]`.
-    ious: Vec<Vec<f64>>,
-}
-
-/// Result of pycocotools' `evaluateImg` for one area range and 100 detections.
-struct ImageEval {
-    dt_scores: Vec<f64>,
-    /// `[threshold][detection]`: matched to a ground truth.
-    dt_matched: Vec<Vec<bool>>,
-    /// `[threshold][detection]`: ignored.
-    dt_ignore: Vec<Vec<bool>>,
-    gt_ignore: Vec<bool>,
-}
-
-impl Entry {
-    fn evaluate(&self, (lo, hi): (f64, f64), thresholds: &[f64; IOU_THRESHOLDS]) -> ImageEval {
-        let outside = |a: f64| a < lo || a > hi;
-        let ignore: Vec<bool> = self
-            .gt_areas
-            .iter()
-            .zip(&self.gt_crowd)
-            .map(|(&a, &c)| c || outside(a))
-            .collect();
-        // Ground truth sorted with ignored ones last (stable).
-        let mut order: Vec<usize> = (0..ignore.len()).collect();
-        order.sort_by_key(|&g| ignore[g]);
-        let gt_ignore: Vec<bool> = order.iter().map(|&g| ignore[g]).collect();
-        let crowd: Vec<bool> = order.iter().map(|&g| self.gt_crowd[g]).collect();
-        let nd = self.dt_scores.len();
-        let mut dt_matched = vec![vec![false; nd]; IOU_THRESHOLDS];
-        let mut dt_ignore = vec![vec![false; nd]; IOU_THRESHOLDS];
-        if !order.is_empty() {
-            for (ti, &t) in thresholds.iter().enumerate() {
-                let mut gt_taken = vec![false; order.len()];
-                for d in 0..nd {
-                    let mut best = t.min(1.0 - 1e-10);
-                    let mut m: Option<usize> = None;
-                    for (gi, &g) in order.iter().enumerate() {
-                        if gt_taken[gi] && !crowd[gi] {
-                            continue;
-                        }
-                        if let Some(mi) = m
-                            && !gt_ignore[mi]
-                            && gt_ignore[gi]
-                        {
-                            break;
-                        }
-                        let iou = self.ious[d][g];
-                        if iou < best {
-                            continue;
-                        }
-                        best = iou;
-                        m = Some(gi);
-                    }
-                    if let Some(mi) = m {
-                        dt_ignore[ti][d] = gt_ignore[mi];
-                        dt_matched[ti][d] = true;
-                        gt_taken[mi] = true;
-                    }
-                }
-            }
-        }
-        for ti in 0..IOU_THRESHOLDS {
-            for d in 0..nd {
-                if !dt_matched[ti][d] && outside(self.dt_areas[d]) {
-                    dt_ignore[ti][d] = true;
-                }
-            }
-        }
-        ImageEval {
-            dt_scores: self.dt_scores.clone(),
-            dt_matched,
-            dt_ignore,
-            gt_ignore,
-        }
+/// pycocotools' `summarize` for `bbox` and `segm`.
+fn summarize(coco: &Coco) -> CocoSummary {
+    let c = coco.curves(&AREA_RANGES, &MAX_DETS);
+    CocoSummary {
+        map: c.ap(0, 2, None),
+        map_50: c.ap(0, 2, Some(AT_50)),
+        map_75: c.ap(0, 2, Some(AT_75)),
+        map_small: c.ap(1, 2, None),
+        map_medium: c.ap(2, 2, None),
+        map_large: c.ap(3, 2, None),
+        ar_1: c.ar(0, 0, None),
+        ar_10: c.ar(0, 1, None),
+        ar_100: c.ar(0, 2, None),
+        ar_small: c.ar(1, 2, None),
+        ar_medium: c.ar(2, 2, None),
+        ar_large: c.ar(3, 2, None),
+        per_class_ap: c.per_class_ap(0, 2),
     }
 }
 
-/// The COCO accumulator shared by boxes and masks: entries by class, in image order.
-#[derive(Debug, Clone, Default)]
-struct Coco {
-    entries: BTreeMap<usize, Vec<Entry>>,
-    images: usize,
-}
-
-/// Precision at each recall point and final recall, per IoU threshold.
-type Curve = (Vec<[f64; RECALL_POINTS]>, Vec<f64>);
-/// Per class: its curve, `None` without non-ignored ground truth.
-type ClassCurves = Vec<(usize, Option<Curve>)>;
-
-impl Coco {
-    /// Adds one image. `dts`: (class, score, area); `gts`: (class, area,
-    /// crowd); `iou(d, g)` over the original indices.
-    fn add(
-        &mut self,
-        dts: &[(usize, f64, f64)],
-        gts: &[(usize, f64, bool)],
-        iou: impl Fn(usize, usize, bool) -> f64,
-    ) {
-        let mut classes: Vec<usize> = dts
-            .iter()
-            .map(|d| d.0)
-            .chain(gts.iter().map(|g| g.0))
-            .collect();
-        classes.sort_unstable();
-        classes.dedup();
-        for class in classes {
-            let mut d: Vec<usize> = (0..dts.len()).filter(|&i| dts[i].0 == class).collect();
-            d.sort_by(|&a, &b| dts[b].1.total_cmp(&dts[a].1));
-            d.truncate(MAX_DETS[2]);
-            let g: Vec<usize> = (0..gts.len()).filter(|&i| gts[i].0 == class).collect();
-            let entry = Entry {
-                dt_scores: d.iter().map(|&i| dts[i].1).collect(),
-                dt_areas: d.iter().map(|&i| dts[i].2).collect(),
-                gt_areas: g.iter().map(|&i| gts[i].1).collect(),
-                gt_crowd: g.iter().map(|&i| gts[i].2).collect(),
-                ious: d
-                    .iter()
-                    .map(|&di| g.iter().map(|&gi| iou(di, gi, gts[gi].2)).collect())
-                    .collect(),
-            };
-            self.entries.entry(class).or_default().push(entry);
-        }
-        self.images += 1;
-    }
-
-    /// pycocotools' `accumulate` for one class, area range and max
-    /// detections: `None` when the class has no non-ignored ground truth.
-    fn curve(evals: &[ImageEval], max_det: usize) -> Option<Curve> {
-        let mut dets: Vec<(f64, usize, usize)> = Vec::new(); // (score, image, detection)
-        for (i, e) in evals.iter().enumerate() {
-            for d in 0..e.dt_scores.len().min(max_det) {
-                dets.push((e.dt_scores[d], i, d));
-            }
-        }
-        dets.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let npig = evals
-            .iter()
-            .flat_map(|e| &e.gt_ignore)
-            .filter(|&&ig| !ig)
-            .count();
-        if npig == 0 {
-            return None;
-        }
-        let recall_at = recall_points();
-        let mut precision = Vec::with_capacity(IOU_THRESHOLDS);
-        let mut recall = Vec::with_capacity(IOU_THRESHOLDS);
-        for t in 0..IOU_THRESHOLDS {
-            let (mut tp, mut fp) = (0.0f64, 0.0f64);
-            let mut rc = Vec::with_capacity(dets.len());
-            let mut pr = Vec::with_capacity(dets.len());
-            for &(_, i, d) in &dets {
-                let (m, ig) = (evals[i].dt_matched[t][d], evals[i].dt_ignore[t][d]);
-                if m && !ig {
-                    tp += 1.0;
-                }
-                if !m && !ig {
-                    fp += 1.0;
-                }
-                rc.push(tp / npig as f64);
-                pr.push(tp / (fp + tp + f64::EPSILON));
-            }
-            recall.push(rc.last().copied().unwrap_or(0.0));
-            for k in (1..pr.len()).rev() {
-                if pr[k] > pr[k - 1] {
-                    pr[k - 1] = pr[k];
-                }
-            }
-            let mut q = [0.0; RECALL_POINTS];
-            for (ri, &r) in recall_at.iter().enumerate() {
-                let pi = rc.partition_point(|&x| x < r);
-                if pi >= pr.len() {
-                    break;
-                }
-                q[ri] = pr[pi];
-            }
-            precision.push(q);
-        }
-        Some((precision, recall))
-    }
-
-    fn summarize(&self) -> CocoSummary {
-        let thresholds = iou_thresholds();
-        // curves[area][max_det][class] = Option<Curve>
-        let mut curves: Vec<Vec<ClassCurves>> = Vec::new();
-        for &range in &AREA_RANGES {
-            let evals: Vec<(usize, Vec<ImageEval>)> = self
-                .entries
-                .iter()
-                .map(|(&c, es)| {
-                    (
-                        c,
-                        es.iter().map(|e| e.evaluate(range, &thresholds)).collect(),
-                    )
-                })
-                .collect();
-            curves.push(
-                MAX_DETS
-                    .iter()
-                    .map(|&m| evals.iter().map(|(c, e)| (*c, Self::curve(e, m))).collect())
-                    .collect(),
-            );
-        }
-        let mean = |values: Vec<f64>| {
-            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-        };
-        let ap = |area: usize, t: Option<usize>| {
-            let v: Vec<f64> = curves[area][2]
-                .iter()
-                .filter_map(|(_, c)| c.as_ref())
-                .flat_map(|(p, _)| {
-                    p.iter()
-                        .enumerate()
-                        .filter(|(ti, _)| t.is_none_or(|t| t == *ti))
-                        .flat_map(|(_, q)| q.iter().copied())
-                })
-                .collect();
-            mean(v)
-        };
-        let ar = |area: usize, m: usize| {
-            let v: Vec<f64> = curves[area][m]
-                .iter()
-                .filter_map(|(_, c)| c.as_ref())
-                .flat_map(|(_, r)| r.iter().copied())
-                .collect();
-            mean(v)
-        };
-        let per_class_ap = curves[0][2]
-            .iter()
-            .filter_map(|(c, curve)| {
-                let (p, _) = curve.as_ref()?;
-                let v: Vec<f64> = p.iter().flat_map(|q| q.iter().copied()).collect();
-                Some((*c, mean(v)?))
-            })
-            .collect();
-        CocoSummary {
-            map: ap(0, None),
-            map_50: ap(0, Some(0)),
-            map_75: ap(0, Some(5)),
-            map_small: ap(1, None),
-            map_medium: ap(2, None),
-            map_large: ap(3, None),
-            ar_1: ar(0, 0),
-            ar_10: ar(0, 1),
-            ar_100: ar(0, 2),
-            ar_small: ar(1, 2),
-            ar_medium: ar(2, 2),
-            ar_large: ar(3, 2),
-            per_class_ap,
-        }
-    }
+/// Detections and ground truth of one image in the shape [`Coco::add`] takes;
+/// crowd regions are the ignored ground truth.
+fn coco_inputs(
+    dts: impl Iterator<Item = (usize, f64, f64)>,
+    gts: impl Iterator<Item = (usize, f64, bool)>,
+) -> (Vec<Dt>, Vec<Gt>) {
+    (
+        dts.map(|(class, score, area)| Dt { class, score, area })
+            .collect(),
+        gts.map(|(class, area, crowd)| Gt {
+            class,
+            area,
+            ignore: crowd,
+            crowd,
+        })
+        .collect(),
+    )
 }
 
 /// pycocotools' box IoU (`bbIou`) on `[x, y, w, h]`; for a crowd ground
@@ -446,30 +200,31 @@ impl BoxMap {
             .iter()
             .map(|b| xywh(b.x0, b.y0, b.x1, b.y1))
             .collect();
-        let dts: Vec<(usize, f64, f64)> = detections
-            .iter()
-            .zip(&d)
-            .map(|(det, b)| (det.class, det.score as f64, b[2] * b[3]))
-            .collect();
-        let gts: Vec<(usize, f64, bool)> = ground_truth
-            .iter()
-            .zip(&g)
-            .zip(&crowd)
-            .map(|((gt, b), &c)| (gt.class, b[2] * b[3], c))
-            .collect();
-        self.coco
-            .add(&dts, &gts, |di, gi, c| coco_box_iou(d[di], g[gi], c));
+        let (dts, gts) = coco_inputs(
+            detections
+                .iter()
+                .zip(&d)
+                .map(|(det, b)| (det.class, det.score as f64, b[2] * b[3])),
+            ground_truth
+                .iter()
+                .zip(&g)
+                .zip(&crowd)
+                .map(|((gt, b), &c)| (gt.class, b[2] * b[3], c)),
+        );
+        self.coco.add(&dts, &gts, MAX_DETS[2], |di, gi| {
+            coco_box_iou(d[di], g[gi], crowd[gi])
+        });
         Ok(())
     }
 
     /// Number of images added.
     pub fn images(&self) -> usize {
-        self.coco.images
+        self.coco.images()
     }
 
     /// The COCO summary over every image added.
     pub fn compute(&self) -> CocoSummary {
-        self.coco.summarize()
+        summarize(&self.coco)
     }
 }
 
@@ -573,24 +328,24 @@ impl MaskMap {
         let count = |m: &[u8]| m.iter().filter(|v| **v != 0).count() as u64;
         let d_area: Vec<u64> = predictions.iter().map(|p| count(&p.mask)).collect();
         let g_area: Vec<u64> = ground_truth.iter().map(|g| count(&g.data)).collect();
-        let dts: Vec<(usize, f64, f64)> = predictions
-            .iter()
-            .zip(&d_area)
-            .map(|(p, &a)| (p.detection.class, p.detection.score as f64, a as f64))
-            .collect();
-        let gts: Vec<(usize, f64, bool)> = ground_truth
-            .iter()
-            .zip(&g_area)
-            .zip(&crowd)
-            .map(|((g, &a), &c)| (g.class, a as f64, c))
-            .collect();
-        self.coco.add(&dts, &gts, |di, gi, c| {
+        let (dts, gts) = coco_inputs(
+            predictions
+                .iter()
+                .zip(&d_area)
+                .map(|(p, &a)| (p.detection.class, p.detection.score as f64, a as f64)),
+            ground_truth
+                .iter()
+                .zip(&g_area)
+                .zip(&crowd)
+                .map(|((g, &a), &c)| (g.class, a as f64, c)),
+        );
+        self.coco.add(&dts, &gts, MAX_DETS[2], |di, gi| {
             mask_iou(
                 &predictions[di].mask,
                 &ground_truth[gi].data,
                 d_area[di],
                 g_area[gi],
-                c,
+                crowd[gi],
             )
         });
         Ok(())
@@ -598,12 +353,12 @@ impl MaskMap {
 
     /// Number of images added.
     pub fn images(&self) -> usize {
-        self.coco.images
+        self.coco.images()
     }
 
     /// The COCO summary over every image added.
     pub fn compute(&self) -> CocoSummary {
-        self.coco.summarize()
+        summarize(&self.coco)
     }
 }
 

@@ -17,19 +17,27 @@
 //! | instance segmentation | [`MaskMap`], [`mask_map`] | pycocotools (`segm`) |
 //! | semantic segmentation | [`SegmentationCounts`], [`segmentation_scores`] | mmseg `IoUMetric`, torchmetrics `MulticlassJaccardIndex` |
 //! | keypoints | [`Pck`], [`Nme`], [`pck`], [`nme`] | MMPose `PCKAccuracy`, `NME` |
+//! | keypoints (COCO) | [`KeypointAp`], [`keypoint_ap`], [`object_keypoint_similarity`] | pycocotools (`keypoints`) |
 //! | text, speech | [`ErrorRate`], [`cer`], [`wer`], [`Bleu`], [`corpus_bleu`], [`Perplexity`] | jiwer, sacrebleu, torchmetrics |
 //!
 //! The reference values of the tests come from
-//! `crates/unidl-train/tests/reference/gen_task_metrics.py`.
+//! `crates/unidl-train/tests/reference/gen_task_metrics.py` and, for keypoint
+//! AP, `gen_keypoint_ap.py` beside it.
 
 pub mod classification;
+mod coco;
 pub mod detection;
+pub mod keypoint_ap;
 pub mod keypoints;
 pub mod segmentation;
 pub mod text;
 
 pub use classification::{Average, ClassCounts, ClassReport, Prf, multilabel_prf, prf};
 pub use detection::{BoxMap, CocoSummary, MaskMap, VocMap, VocSummary, box_map, mask_map, voc_map};
+pub use keypoint_ap::{
+    COCO_KEYPOINT_SIGMAS, KeypointAp, KeypointApSummary, PoseGroundTruth, PosePrediction,
+    keypoint_ap, object_keypoint_similarity,
+};
 pub use keypoints::{Nme, Normalizer, Pck, PckScores, nme, pck};
 pub use segmentation::{SegmentationCounts, SegmentationScores, segmentation_scores};
 pub use text::{

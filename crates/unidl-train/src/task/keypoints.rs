@@ -2,7 +2,7 @@
 //! regressed coordinates (PFLD): Gaussian heatmap targets with visibility
 //! weights and HRNet's weighted MSE, or coordinates normalised by the input
 //! size with a visibility-weighted L2 loss; post-processing to keypoints;
-//! PCK and NME.
+//! PCK, NME and COCO keypoint AP.
 
 use burn::tensor::{Tensor as BTensor, TensorData};
 use unidl_backend::Device;
@@ -32,7 +32,7 @@ pub trait LandmarkModel {
 }
 
 /// How the keypoint metrics normalise distances.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeypointMetrics {
     /// PCK threshold as a fraction of the reference length (default 0.2).
     pub pck_alpha: f64,
@@ -40,6 +40,9 @@ pub struct KeypointMetrics {
     pub length: Option<f64>,
     /// Joint indices of the two eyes for NME (face landmarks).
     pub eyes: Option<(usize, usize)>,
+    /// OKS sigmas of keypoint AP, one per joint (default: COCO's 17; any
+    /// other joint count must give its own).
+    pub sigmas: Option<Vec<f64>>,
 }
 
 impl Default for KeypointMetrics {
@@ -48,6 +51,7 @@ impl Default for KeypointMetrics {
             pck_alpha: 0.2,
             length: None,
             eyes: None,
+            sigmas: None,
         }
     }
 }
@@ -58,6 +62,7 @@ impl KeypointMetrics {
             alpha: self.pck_alpha,
             length: self.length,
             eyes: self.eyes,
+            sigmas: self.sigmas.clone(),
         }
     }
 }
