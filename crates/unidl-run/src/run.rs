@@ -466,6 +466,7 @@ pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
         EvalConfig {
             default_dataset: Some(ds.clone()),
             eval_metric: metrics,
+            output_dir: Some(run.output_dir().join("eval")),
         },
         task.evaluation(),
     )?;
@@ -474,6 +475,10 @@ pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
     for (k, v) in scores {
         println!("{k:<16} {v:.4}");
     }
+    println!(
+        "records: {} (predictions.jsonl, scores.json)",
+        run.output_dir().join("eval").display()
+    );
     Ok(())
 }
 

@@ -48,8 +48,8 @@ use crate::tensor::Tensor;
 /// One named argument of a forward call: a tensor or an option value.
 #[derive(Debug, Clone)]
 pub enum Arg {
-    /// A tensor input.
-    Tensor(Tensor),
+    /// A tensor input (boxed: a tensor handle is large next to an option).
+    Tensor(Box<Tensor>),
     /// A flag.
     Bool(bool),
     /// An integer option (a length, a count, an index).
@@ -74,12 +74,12 @@ impl Arg {
 
 impl From<Tensor> for Arg {
     fn from(t: Tensor) -> Self {
-        Arg::Tensor(t)
+        Arg::Tensor(Box::new(t))
     }
 }
 impl From<&Tensor> for Arg {
     fn from(t: &Tensor) -> Self {
-        Arg::Tensor(t.clone())
+        Arg::Tensor(Box::new(t.clone()))
     }
 }
 impl From<bool> for Arg {
@@ -173,7 +173,7 @@ impl Inputs {
     /// The tensor `name`; missing or not a tensor is an error naming it.
     pub fn tensor(&self, name: &str) -> Result<&Tensor> {
         match self.args.get(name) {
-            Some(Arg::Tensor(t)) => Ok(t),
+            Some(Arg::Tensor(t)) => Ok(t.as_ref()),
             Some(other) => Err(self.mistyped(name, "a tensor", other)),
             None => Err(error(format!(
                 "missing input `{name}` (given: {})",
@@ -186,7 +186,7 @@ impl Inputs {
     /// kind is still an error: see [`Inputs::tensor`]).
     pub fn optional_tensor(&self, name: &str) -> Option<&Tensor> {
         match self.args.get(name) {
-            Some(Arg::Tensor(t)) => Some(t),
+            Some(Arg::Tensor(t)) => Some(t.as_ref()),
             _ => None,
         }
     }

@@ -32,6 +32,14 @@ pub enum TrainError {
         /// Optimizer step.
         step: u64,
     },
+    /// Writing a record (evaluation predictions, scores) failed.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Writing or reading a checkpoint failed.
     #[error("checkpoint: {0}")]
     Checkpoint(String),

@@ -3,6 +3,7 @@
 //! spelling as aliases (`construct_evaluator`, `evaluate`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use serde::Deserialize;
@@ -209,6 +210,74 @@ pub struct EvalConfig {
     pub default_dataset: Option<PreparedDataset>,
     /// Metrics to compute.
     pub eval_metric: Vec<Metric>,
+    /// Where `evalvate` records its results (B.6.2): `predictions.jsonl`, one
+    /// line per sample (`index`, `source`, the post-processed `output`), and
+    /// `scores.json`; each written to a temporary file and renamed, so a
+    /// reader never sees half a record. `None`: nothing is written.
+    pub output_dir: Option<PathBuf>,
+}
+
+impl EvalConfig {
+    /// Metrics `eval_metric`, no default data set, nothing recorded.
+    pub fn new(eval_metric: Vec<Metric>) -> Self {
+        EvalConfig {
+            default_dataset: None,
+            eval_metric,
+            output_dir: None,
+        }
+    }
+}
+
+/// Writes `predictions.jsonl` line by line into a temporary file that is
+/// renamed into place when every sample is in.
+struct PredictionLog {
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+impl PredictionLog {
+    fn create(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let tmp = dir.join("predictions.jsonl.partial");
+        let file = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+        Ok(PredictionLog {
+            dir: dir.to_path_buf(),
+            tmp,
+            out: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn write<O: serde::Serialize>(
+        &mut self,
+        index: usize,
+        sample: &Sample,
+        output: &O,
+    ) -> Result<()> {
+        use std::io::Write;
+        let line = serde_json::json!({ "index": index, "source": sample.source, "output": output });
+        writeln!(self.out, "{line}").map_err(|e| io_error(&self.tmp, e))
+    }
+
+    fn finish(self, scores: &Scores) -> Result<()> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io_error(&self.tmp, e.error()))?;
+        file.sync_all().map_err(|e| io_error(&self.tmp, e))?;
+        let path = self.dir.join("predictions.jsonl");
+        std::fs::rename(&self.tmp, &path).map_err(|e| io_error(&path, e))?;
+        let path = self.dir.join("scores.json");
+        let text = serde_json::to_string_pretty(scores).map_err(|e| io_error(&path, e))?;
+        unidl_tensor::module::write_atomic(&path, text.as_bytes()).map_err(|e| io_error(&path, e))
+    }
 }
 
 /// Scores by metric name.
@@ -316,7 +385,8 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Evaluator<'_, M, P, Q> {
     /// `evalvate(dataset?, eval_config?) -> score` (B.6.2): infers every sample
     /// of the data set (the given one, else the configured default) in
     /// batches, feeds outputs and targets to the task's metrics and returns
-    /// the scores by metric name.
+    /// the scores by metric name. With `output_dir` set, the per-sample
+    /// predictions and the scores are recorded there.
     pub fn evalvate(
         &self,
         dataset: Option<&PreparedDataset>,
@@ -333,6 +403,10 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Evaluator<'_, M, P, Q> {
             })?;
         let options = (*self.task).options(self.infer.options(), ds);
         let mut acc = (*self.task).start(&cfg.eval_metric, ds)?;
+        let mut log = match cfg.output_dir.as_deref() {
+            Some(dir) => Some(PredictionLog::create(dir)?),
+            None => None,
+        };
         let batch = options.batch_size;
         let mut i = 0;
         while i < ds.len() {
@@ -341,10 +415,19 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Evaluator<'_, M, P, Q> {
                 .map(|j| get_sample(ds, j))
                 .collect::<unidl_data::Result<Vec<_>>>()?;
             let out = self.infer.infer_samples(samples.clone(), Some(&options))?;
+            if let Some(log) = log.as_mut() {
+                for (k, (o, s)) in out.iter().zip(&samples).enumerate() {
+                    log.write(i + k, s, o)?;
+                }
+            }
             acc.update(&out, &samples)?;
             i = end;
         }
-        acc.compute()
+        let scores = acc.compute()?;
+        if let Some(log) = log {
+            log.finish(&scores)?;
+        }
+        Ok(scores)
     }
 
     /// Correctly spelled alias of [`Evaluator::evalvate`].

@@ -20,8 +20,9 @@ pub trait Predictor<M>: Send + Sync {
 /// The base class of post-processing (Post-a): raw outputs of a batch →
 /// one meaningful structure per sample (Post-b).
 pub trait PostProcess: Send + Sync {
-    /// The structure per sample.
-    type Output;
+    /// The structure per sample (serialisable: `evalvate` records it and
+    /// `unidl infer --json` prints it).
+    type Output: Serialize;
     /// Converts a batch of outputs.
     fn process(&self, outputs: &Tensor, options: &InferOptions) -> Result<Vec<Self::Output>>;
 }
@@ -81,11 +82,16 @@ impl Default for InferOptions {
 
 impl InferOptions {
     fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 || self.top_k == 0 {
-            return Err(TrainError::Config {
-                key: "infer.batch_size/top_k".into(),
-                reason: "must be at least 1".into(),
-            });
+        for (key, value) in [
+            ("infer.batch_size", self.batch_size),
+            ("infer.top_k", self.top_k),
+        ] {
+            if value == 0 {
+                return Err(TrainError::Config {
+                    key: key.into(),
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         if !(0.0..=1.0).contains(&self.score_threshold) {
             return Err(TrainError::Config {
@@ -172,7 +178,10 @@ pub struct Inference<M, P: Predictor<M>, Q: PostProcess> {
 }
 
 /// `construct_inference(model, infer_config{preproc, postproc})` (B.5.1).
-/// The model is switched to inference mode; config errors name the key.
+/// The model is switched to inference mode. Errors: a config value out of
+/// range ([`TrainError::Config`] naming the key); a model that cannot infer
+/// — a parameter holding NaN or an infinity, e.g. from a diverged run or a
+/// corrupt checkpoint ([`TrainError::Model`] naming the parameter).
 pub fn construct_inference<M: Module, P: Predictor<M>, Q: PostProcess>(
     model: M,
     predictor: P,
@@ -182,6 +191,11 @@ pub fn construct_inference<M: Module, P: Predictor<M>, Q: PostProcess>(
     device: &Device,
 ) -> Result<Inference<M, P, Q>> {
     options.validate()?;
+    if let Some(param) = crate::optim::first_non_finite_parameter(&model)? {
+        return Err(TrainError::Model(format!(
+            "parameter `{param}` holds NaN or infinite values: the model cannot infer"
+        )));
+    }
     let device = device.clone().without_autodiff();
     let model = model.valid().fork(&device);
     Ok(Inference {

@@ -416,9 +416,7 @@ pub fn update_learnable_parameter<M: Module>(model: M, optimizer: &mut Optimizer
     }
     let model = optimizer.inner.step(optimizer.lr, model, grads);
     optimizer.steps += 1;
-    let mut p = Finite::new(None);
-    model.visit(&mut p);
-    if let Some(param) = p.first_bad()?.1 {
+    if let Some(param) = first_non_finite_parameter(&model)? {
         return Err(TrainError::NonFinite {
             what: "parameter after the update".into(),
             param,
@@ -426,6 +424,14 @@ pub fn update_learnable_parameter<M: Module>(model: M, optimizer: &mut Optimizer
         });
     }
     Ok(model)
+}
+
+/// The path of the first float parameter of `model` holding a NaN or an
+/// infinity (one device read for all of them).
+pub(crate) fn first_non_finite_parameter<M: Module>(model: &M) -> Result<Option<String>> {
+    let mut p = Finite::new(None);
+    model.visit(&mut p);
+    Ok(p.first_bad()?.1)
 }
 
 /// `zero_gradient(model, optimizer) -> model` (B.3.3): drops the gradients

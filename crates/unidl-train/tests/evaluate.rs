@@ -54,6 +54,10 @@ impl Predictor<Linear> for Oracle {
 }
 
 fn evaluate(shift: f32, metrics: Vec<Metric>) -> Result<Scores> {
+    evaluate_into(shift, metrics, None)
+}
+
+fn evaluate_into(shift: f32, metrics: Vec<Metric>, output_dir: Option<PathBuf>) -> Result<Scores> {
     let dev = Device::flex();
     let post = DetectionPost::new(DetectionConfig {
         clip: false,
@@ -82,6 +86,7 @@ fn evaluate(shift: f32, metrics: Vec<Metric>) -> Result<Scores> {
         EvalConfig {
             default_dataset: Some(shapes()),
             eval_metric: metrics,
+            output_dir,
         },
         DetectionTask,
     )?;
@@ -111,4 +116,43 @@ fn evaluators_refuse_metrics_of_other_tasks() {
     );
     let e = evaluate(0.0, vec![]).unwrap_err();
     assert!(matches!(&e, TrainError::Config { key, .. } if key == "eval_metric"));
+}
+
+#[test]
+fn evalvate_records_every_prediction_and_the_scores() {
+    let dir = std::env::temp_dir().join(format!("unidl-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scores = evaluate_into(0.25, vec![Metric::Map, Metric::Map50], Some(dir.clone())).unwrap();
+    let ds = shapes();
+    let text = std::fs::read_to_string(dir.join("predictions.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), ds.len(), "one line per sample");
+    for (i, line) in lines.iter().enumerate() {
+        let sample = unidl_data::get_sample(&ds, i).unwrap();
+        assert_eq!(line["index"], i);
+        assert_eq!(line["source"], sample.source.as_str());
+        // the oracle's boxes, shifted right by a quarter of their width
+        let dets = line["output"].as_array().unwrap();
+        assert_eq!(dets.len(), sample.targets.boxes.len(), "{line}");
+        let b = &sample.targets.boxes[0];
+        let x0 = dets[0]["x0"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (x0 - (b.x0 + 0.25 * (b.x1 - b.x0)) as f64).abs() < 1e-3,
+            "{} vs {:?}",
+            dets[0],
+            b
+        );
+    }
+    let recorded: Scores =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(recorded, scores);
+    assert!(!dir.join("predictions.jsonl.partial").exists());
+    // An output folder that cannot be created is a typed error naming it.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let e = evaluate_into(0.0, vec![Metric::Map], Some(blocker.join("eval"))).unwrap_err();
+    assert!(e.to_string().contains("file/eval"), "{e}");
 }

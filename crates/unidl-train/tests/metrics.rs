@@ -980,10 +980,7 @@ mod evaluator {
             &dev,
         )
         .unwrap();
-        let config = |m: Vec<Metric>| EvalConfig {
-            default_dataset: None,
-            eval_metric: m,
-        };
+        let config = EvalConfig::new;
         let ev = construct_evalvater(&infer, config(vec![Metric::Accuracy, Metric::F1Weighted]))
             .unwrap();
         for bad in [Metric::Map, Metric::Miou, Metric::Bleu, Metric::Perplexity] {

@@ -303,5 +303,90 @@ fn a_task_is_an_inference_predictor() {
     assert!(["zero", "one", "two"].contains(&out[0][0].label.as_str()));
 }
 
+/// B.5.1's two error cases: a config value out of range (naming the key,
+/// at construction and as a per-call override) and a model that cannot infer.
+#[test]
+fn construct_inference_refuses_bad_configs_and_broken_models() {
+    let build = |model: Flat, options: InferOptions| {
+        let task = ImageClassification::default();
+        construct_inference(
+            model,
+            TaskPredictor(task.clone()),
+            unidl_data::transform::Compose(vec![]),
+            task.post(),
+            options,
+            &Device::flex(),
+        )
+    };
+    let d = InferOptions::default;
+    for (options, key) in [
+        (
+            InferOptions {
+                batch_size: 0,
+                ..d()
+            },
+            "infer.batch_size",
+        ),
+        (InferOptions { top_k: 0, ..d() }, "infer.top_k"),
+        (
+            InferOptions {
+                score_threshold: 1.5,
+                ..d()
+            },
+            "infer.score_threshold",
+        ),
+        (
+            InferOptions {
+                iou_threshold: -0.1,
+                ..d()
+            },
+            "infer.iou_threshold",
+        ),
+        (
+            InferOptions {
+                max_detections: 0,
+                ..d()
+            },
+            "infer.max_detections",
+        ),
+    ] {
+        match build(setup().0, options) {
+            Err(TrainError::Config { key: k, .. }) => assert_eq!(k, key),
+            Err(e) => panic!("{key}: {e}"),
+            Ok(_) => panic!("{key}: accepted"),
+        }
+    }
+    // A per-call override is checked the same way.
+    let infer = build(setup().0, d()).unwrap();
+    let e = infer
+        .infer_samples(batch(), Some(&InferOptions { top_k: 0, ..d() }))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("infer.top_k"), "{e}");
+    // A model whose weights hold a NaN (a diverged run, a corrupt file) is a
+    // model error naming the parameter, not a stream of NaN scores.
+    let (model, dev) = setup();
+    let mut w = model
+        .lin
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    w[5] = f32::NAN;
+    let lin = burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(BT::<2>::from_data(
+            burn::tensor::TensorData::new(w, [4, 3]),
+            &dev,
+        )),
+        bias: model.lin.bias.clone(),
+    };
+    match build(Flat { lin }, d()) {
+        Err(TrainError::Model(m)) => assert!(m.contains("`lin.weight`"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a NaN weight was accepted"),
+    }
+}
+
 #[path = "tasks/families.rs"]
 mod families;

@@ -836,6 +836,9 @@ mod trainer {
         fn name(&self) -> &'static str {
             "infinite_gradient"
         }
+        fn loss_name(&self) -> &'static str {
+            "cross_entropy"
+        }
         fn collate(&self, samples: &[unidl_data::Sample], device: &Device) -> Result<ImageBatch> {
             ImageClassification::default().collate(samples, device)
         }
@@ -936,6 +939,28 @@ mod trainer {
         .to_string();
         assert!(
             e.contains("trainer.metrics") && e.contains("miou") && e.contains("accuracy"),
+            "{e}"
+        );
+        // `loss` (B.4.1) may name the task's loss and nothing else.
+        let with_loss = |loss: &str| {
+            construct_trainer(
+                SmallCnn::new(&dev),
+                &OptimizerConfig::new(OptimizerMethod::Sgd, 0.1),
+                Schedule::Constant,
+                ImageClassification::default(),
+                TrainerConfig {
+                    loss: Some(loss.into()),
+                    ..TrainerConfig::new(1, 4, out("loss-key"))
+                },
+                construct_dataset(&mnist().join("test"), &DatasetParams::default()).unwrap(),
+                None,
+                &dev,
+            )
+        };
+        assert!(with_loss("cross_entropy").is_ok());
+        let e = with_loss("ctc").err().unwrap().to_string();
+        assert!(
+            e.contains("trainer.loss") && e.contains("`ctc`") && e.contains("`cross_entropy`"),
             "{e}"
         );
     }

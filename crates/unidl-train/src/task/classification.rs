@@ -247,6 +247,10 @@ impl TaskIo for ImageClassification {
         "image_classification"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<ImageBatch> {
         check_smoothing(self.label_smoothing)?;
         Ok(ImageBatch {

@@ -187,6 +187,10 @@ impl TaskIo for ObjectDetection {
         "object_detection"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "sum_of_model_losses"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<ObjectBatch> {
         self.post.validate()?;
         collate_objects(samples, false, device)
@@ -231,6 +235,10 @@ impl TaskIo for InstanceSegmentationTraining {
 
     fn name(&self) -> &'static str {
         "instance_segmentation"
+    }
+
+    fn loss_name(&self) -> &'static str {
+        "sum_of_model_losses"
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<ObjectBatch> {

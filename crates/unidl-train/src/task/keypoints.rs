@@ -173,6 +173,10 @@ impl TaskIo for KeypointHeatmaps {
         "keypoint_heatmaps"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "joints_mse"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<KeypointBatch> {
         if self.joints == 0 || self.stride == 0 || self.sigma.is_nan() || self.sigma <= 0.0 {
             return Err(TrainError::Config {
@@ -305,6 +309,10 @@ impl TaskIo for KeypointRegression {
 
     fn name(&self) -> &'static str {
         "keypoint_regression"
+    }
+
+    fn loss_name(&self) -> &'static str {
+        "landmark_mse"
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<KeypointBatch> {

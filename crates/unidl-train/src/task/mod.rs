@@ -82,6 +82,10 @@ pub trait TaskIo: Clone + Send + Sync + 'static {
     /// A short name for messages (`"image_classification"`).
     fn name(&self) -> &'static str;
 
+    /// The loss this task trains with (B.4.1 `loss`), e.g. `"cross_entropy"`;
+    /// `[trainer] loss` may name it and nothing else.
+    fn loss_name(&self) -> &'static str;
+
     /// Builds a batch from samples on `device`. Called by the data loader's
     /// thread while training; errors name the offending sample.
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<Self::Batch>;

@@ -90,6 +90,10 @@ impl TaskIo for PixelClassification {
         "semantic_segmentation"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "pixel_cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<PixelBatch> {
         let images: BTensor<4> = unidl_data::stack_images(samples, device)?.into_burn()?;
         let [n, _, h, w] = images.dims();

@@ -187,6 +187,10 @@ impl TaskIo for LanguageModelling {
         "language_modelling"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "token_cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<LmBatch> {
         let seqs = samples
             .iter()
@@ -342,6 +346,10 @@ impl TaskIo for SequenceToSequence {
 
     fn name(&self) -> &'static str {
         "sequence_to_sequence"
+    }
+
+    fn loss_name(&self) -> &'static str {
+        "token_cross_entropy"
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<Seq2SeqBatch> {

@@ -383,6 +383,10 @@ impl TaskIo for SpeechRecognition {
         "speech_recognition"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "ctc"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<SpeechBatch> {
         collate_speech(samples, &self.input, &self.alphabet, device)
     }
@@ -481,6 +485,10 @@ impl TaskIo for TransducerRecognition {
 
     fn name(&self) -> &'static str {
         "transducer_recognition"
+    }
+
+    fn loss_name(&self) -> &'static str {
+        "rnnt"
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<SpeechBatch> {

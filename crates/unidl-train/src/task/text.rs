@@ -76,6 +76,10 @@ impl TaskIo for TextClassification {
         "text_classification"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<TokenBatch> {
         check_smoothing(self.label_smoothing)?;
         if samples.is_empty() {

@@ -109,6 +109,10 @@ impl TaskIo for VideoClassification {
         "video_classification"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<ClipBatch> {
         check_smoothing(self.label_smoothing)?;
         Ok(ClipBatch {

@@ -138,6 +138,10 @@ impl TaskIo for WaveformGeneration {
         "waveform_generation"
     }
 
+    fn loss_name(&self) -> &'static str {
+        "mu_law_cross_entropy"
+    }
+
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<WaveBatch> {
         if self.channels < 2 {
             return Err(TrainError::Config {

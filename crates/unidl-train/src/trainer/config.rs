@@ -57,6 +57,13 @@ pub struct TrainerConfig {
     /// cannot compute is a config error naming `trainer.metrics`.
     #[serde(default)]
     pub metrics: Vec<crate::eval::Metric>,
+    /// The training loss (B.4.1 `loss`). The task defines its loss (see
+    /// `TaskIo::loss_name`: `cross_entropy` for classification, `ctc` for
+    /// CTC speech recognition, …); naming it documents the run and any
+    /// other name is a config error naming `trainer.loss`. Unset = the
+    /// task's loss.
+    #[serde(default)]
+    pub loss: Option<String>,
 }
 
 fn two() -> usize {
@@ -91,6 +98,7 @@ impl TrainerConfig {
             log_every: 10,
             progress: None,
             metrics: Vec::new(),
+            loss: None,
         }
     }
 

@@ -73,6 +73,18 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
     device: &Device,
 ) -> Result<Trainer<M, T>> {
     config.validate()?;
+    if let Some(loss) = config.loss.as_deref()
+        && loss != task.loss_name()
+    {
+        return Err(TrainError::Config {
+            key: "trainer.loss".into(),
+            reason: format!(
+                "`{loss}`: the {} task trains with `{}`",
+                task.name(),
+                task.loss_name()
+            ),
+        });
+    }
     let evaluation = task.evaluation();
     if let Some(bad) = config.metrics.iter().find(|m| !evaluation.supports(**m)) {
         return Err(TrainError::Config {
