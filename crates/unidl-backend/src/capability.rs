@@ -13,9 +13,13 @@ pub struct BackendReport {
     pub compiled: bool,
     /// The device(s) it offers here (Burn's description).
     pub devices: Vec<String>,
-    /// Dtypes the device supports for storage and arithmetic (asked of the device).
+    /// Dtypes the device stores and computes with, **measured**: a small
+    /// tensor of each is made, added to and read back (see [`report_for`]).
+    /// Not what Burn claims (`require_dtype` asks that), so the conformance
+    /// suite can check the claim against the measurement.
     pub dtypes: Vec<DType>,
-    /// Whether reverse-mode autodiff works on it (Burn's autodiff decorator).
+    /// Whether reverse-mode autodiff works on it, measured: the gradient of
+    /// `sum(x * x)` on the autodiff device is read back and checked.
     pub autodiff: bool,
     /// Known gaps, in words.
     pub lacks: Vec<String>,
@@ -79,7 +83,9 @@ fn known_gaps(kind: BackendKind) -> Vec<String> {
     v.into_iter().map(String::from).collect()
 }
 
-/// The report for one back-end; opens its default device when compiled in.
+/// The report for one back-end; opens its default device when compiled in
+/// and measures what it can do there. A measurement that panics inside the
+/// back-end counts as "cannot" (the panic message may be printed).
 pub fn report_for(kind: BackendKind) -> BackendReport {
     let compiled = kind.is_compiled();
     let mut report = BackendReport {
@@ -87,7 +93,7 @@ pub fn report_for(kind: BackendKind) -> BackendReport {
         compiled,
         devices: Vec::new(),
         dtypes: Vec::new(),
-        autodiff: compiled,
+        autodiff: false,
         lacks: known_gaps(kind),
     };
     if !compiled {
@@ -100,9 +106,84 @@ pub fn report_for(kind: BackendKind) -> BackendReport {
     report.devices.push(format!("{device:?}"));
     report.dtypes = DType::ALL
         .into_iter()
-        .filter(|d| require_dtype(&device, "report", *d).is_ok())
+        .filter(|d| measure_dtype(&device, *d))
         .collect();
+    report.autodiff = measure_autodiff(&device);
     report
+}
+
+/// Runs `f`, mapping a panic inside the back-end to `false`.
+fn survives(f: impl FnOnce() -> bool) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false)
+}
+
+/// Makes `[1, 2, 3]` of `dtype` on `device`, adds one and reads `[2, 3, 4]` back.
+fn measure_dtype(device: &crate::Device, dtype: DType) -> bool {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let want = [2.0f64, 3.0, 4.0];
+    let read = |data: TensorData| {
+        data.convert::<f64>()
+            .try_to_vec::<f64>()
+            .is_ok_and(|v| v == want)
+    };
+    match dtype {
+        // strings live on the host; complex64 is a pair of float32 tensors
+        DType::String => true,
+        DType::Complex64 => measure_dtype(device, DType::Float32),
+        DType::Bool => survives(|| {
+            let t = Tensor::<1, burn::tensor::Bool>::from_data(
+                TensorData::new(vec![true, false, true], [3]),
+                device,
+            );
+            t.bool_not()
+                .into_data()
+                .convert::<u8>()
+                .try_to_vec::<u8>()
+                .is_ok_and(|v| v == [0, 1, 0])
+        }),
+        d => {
+            let Some(b) = d.to_burn() else { return false };
+            let data = TensorData::new(vec![1i64, 2, 3], [3]).convert_dtype(b);
+            if d.is_float() {
+                survives(|| {
+                    read(
+                        Tensor::<1>::from_data(data, device)
+                            .add_scalar(1.0)
+                            .into_data(),
+                    )
+                })
+            } else {
+                survives(|| {
+                    read(
+                        Tensor::<1, Int>::from_data(data, device)
+                            .add_scalar(1)
+                            .into_data(),
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// The gradient of `sum(x * x)` at `x = [1, 2, 3]` on the autodiff device is `[2, 4, 6]`.
+fn measure_autodiff(device: &crate::Device) -> bool {
+    use burn::tensor::{Tensor, TensorData};
+    let ad = if device.is_autodiff() {
+        device.clone()
+    } else {
+        device.clone().autodiff()
+    };
+    survives(|| {
+        let x = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0], [3]), &ad)
+            .require_grad();
+        let grads = (x.clone() * x.clone()).sum().backward();
+        x.grad(&grads).is_some_and(|g| {
+            g.into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .is_ok_and(|v| v == [2.0, 4.0, 6.0])
+        })
+    })
 }
 
 /// Reports for every back-end unidl knows (compiled in or not), in a fixed order.
@@ -142,6 +223,7 @@ mod tests {
         for d in DType::ALL {
             assert!(r.dtypes.contains(&d), "flex lacks {d}");
         }
+        assert!(r.autodiff, "autodiff measured on flex");
         assert!(r.require("add", DType::Int8).is_ok());
     }
 
