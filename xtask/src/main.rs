@@ -8,11 +8,13 @@
 //! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release.
 //! - `data <name>` — prepare a real data set from a registry package (`unidl data`).
 //! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
+//! - `fuzz [target|all] [--time S] [--cases N] [--seed K]` — the mutation fuzzer of every reader.
 //! - `backends` — what each back-end needs here and whether it is available.
 
 mod bench;
 mod data;
 mod env;
+mod fuzz;
 mod train;
 
 use anyhow::{Result, bail};
@@ -20,7 +22,7 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|bench|backends> [options]");
+        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|bench|fuzz|backends> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
         "test" => test(rest),
         "data" => data::run(rest),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "train" | "eval" | "infer" => train::run_cli(rest, cmd),
         "backends" => {
             for b in env::ALL {
@@ -41,7 +44,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         other => bail!(
-            "unknown command `{other}`; expected demo, test, data, train, eval, infer, bench or backends"
+            "unknown command `{other}`; expected demo, test, data, train, eval, infer, bench, fuzz or backends"
         ),
     }
 }
@@ -107,8 +110,11 @@ fn test(rest: &[String]) -> Result<()> {
         Ok(()) => {
             features.push("unidl-media/ffmpeg".into());
             features.push("unidl-data/ffmpeg".into());
+            features.push("unidl-fuzz/ffmpeg".into());
         }
-        Err(e) => skipped.push(format!("FFmpeg decoding tests: {e}")),
+        Err(e) => skipped.push(format!(
+            "FFmpeg decoding tests and the ffmpeg-audio/ffmpeg-video fuzz targets: {e}"
+        )),
     }
     if std::env::var("UNIDL_REQUIRE_MEDIA_TOOLS").as_deref() != Ok("1") {
         let missing: Vec<&str> = ["espeak-ng", "ffmpeg", "sox"]
