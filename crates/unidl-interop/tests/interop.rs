@@ -288,16 +288,34 @@ fn writer_output_loads_in_torch() {
     let written = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).ok();
     if std::env::var_os("UNIDL_REGEN_WRITER").is_some() {
+        // Regenerating is never a pass: the new file has not been checked yet.
         std::fs::write(&committed, &written).unwrap();
+        panic!(
+            "wrote {}; now run gen/check_writer.py with the torch venv and rerun this test without UNIDL_REGEN_WRITER",
+            committed.display()
+        );
     }
     assert_eq!(
         written,
         std::fs::read(&committed).unwrap(),
-        "writer output changed: rerun gen/check_writer.py"
+        "writer output changed: rerun with UNIDL_REGEN_WRITER=1, then gen/check_writer.py"
     );
     let check: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("writer/check.json")).unwrap())
             .unwrap();
+    // The torch check is about these very bytes.
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&written)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(
+        check["sha256"].as_str(),
+        Some(sha.as_str()),
+        "check.json is about another file: rerun gen/check_writer.py"
+    );
     assert_eq!(check["pass"], serde_json::Value::Bool(true));
     assert!(check["max_abs_diff_vs_mindspore_logits"].as_f64().unwrap() < 1e-4);
     // Same names and shapes as torch's own state dict of the reference model.
