@@ -332,7 +332,7 @@ std = [0.25]
         .unwrap();
     let img = out.image_input("image").unwrap();
     assert_eq!(img.channels, 1);
-    let g = 0.299 * 0.75 + 0.587 * 0.25 + 0.114 * 0.5;
+    let g = 0.2989 * 0.75 + 0.587 * 0.25 + 0.114 * 0.5;
     assert!((img.get(3, 1, 0) - (g - 0.5) / 0.25).abs() < 1e-5);
     // brightness-only jitter scales every pixel by one factor in [0.5, 1.5]
     let j = pipeline_from_toml(
@@ -347,6 +347,128 @@ std = [0.25]
     let o = out.image_input("image").unwrap();
     let factor = o.get(2, 0, 2) / src.get(2, 0, 2);
     assert!((0.5..=1.5).contains(&factor) && (factor - 1.0).abs() > 1e-4);
+}
+
+/// Reads `tests/reference/color_jitter.json` (`gen_color_jitter.py`).
+fn color_reference() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/color_jitter.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn json_floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Largest difference between `got` and torchvision's `want`.
+fn max_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The deterministic colour functions against torchvision 0.24's
+/// `adjust_brightness`, `adjust_contrast`, `adjust_saturation`, `adjust_hue`
+/// and `rgb_to_grayscale` on float images (RGB and one-channel), factors 0 to
+/// 2. Brightness, contrast, saturation and grayscale use torchvision's f32
+/// arithmetic step by step, so they agree to 1e-6 (contrast's image mean may
+/// round differently in its last bit); hue to 1e-5.
+#[test]
+fn color_functions_match_torchvision() {
+    use unidl_data::transform::{
+        Grayscale, adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation,
+    };
+    let r = color_reference();
+    let cases = r["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    type Adjust = fn(&mut Image, f32);
+    let functions: [(&str, Adjust, f32); 4] = [
+        ("brightness", adjust_brightness, 1e-6),
+        ("contrast", adjust_contrast, 1e-6),
+        ("saturation", adjust_saturation, 1e-6),
+        ("hue", adjust_hue, 1e-5),
+    ];
+    let mut checked = 0;
+    for case in cases {
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let src = Image {
+            width: n("width"),
+            height: n("height"),
+            channels: n("channels"),
+            data: json_floats(&case["image"]),
+        };
+        for (name, f, tol) in functions {
+            let Some(runs) = case[name].as_array() else {
+                continue;
+            };
+            for run in runs {
+                let factor = run["factor"].as_f64().unwrap() as f32;
+                let mut img = src.clone();
+                f(&mut img, factor);
+                let d = max_diff(&img.data, &json_floats(&run["data"]));
+                assert!(
+                    d <= tol,
+                    "{name} {factor} on {} channel(s): max difference {d} from torchvision",
+                    src.channels
+                );
+                checked += 1;
+            }
+        }
+        if let Some(want) = case.get("grayscale") {
+            let out = Grayscale { channels: 1 }
+                .apply(
+                    Sample::image(src.clone(), None, "gray"),
+                    &mut rng_for(0, 0, 0),
+                )
+                .unwrap();
+            let d = max_diff(&out.image_input("image").unwrap().data, &json_floats(want));
+            assert!(d <= 1e-6, "grayscale: max difference {d} from torchvision");
+            checked += 1;
+        }
+    }
+    // 7 factors × 3 functions × 2 images, 5 hues and the grayscale of the RGB one
+    assert_eq!(checked, 7 * 3 * 2 + 5 + 1);
+
+    // color_jitter applies these functions with the factors it draws: with
+    // one strength set, its output is that function at the drawn factor
+    let src = Image {
+        width: 5,
+        height: 4,
+        channels: 3,
+        data: json_floats(&cases[0]["image"]),
+    };
+    let x = 0.9f32;
+    for (key, f) in [
+        ("brightness", adjust_brightness as Adjust),
+        ("contrast", adjust_contrast),
+        ("saturation", adjust_saturation),
+    ] {
+        let p = pipeline_from_toml(
+            &format!("[[transforms]]\ntype = \"color_jitter\"\n{key} = {x}\n"),
+            &Registry::new(),
+        )
+        .unwrap();
+        let out = p
+            .apply(Sample::image(src.clone(), None, "x"), &mut rng_for(4, 0, 0))
+            .unwrap();
+        let factor: f32 =
+            rand::Rng::random_range(&mut rng_for(4, 0, 0), (1.0 - x).max(0.0)..=1.0 + x);
+        let mut want = src.clone();
+        f(&mut want, factor);
+        assert_eq!(out.image_input("image").unwrap(), &want, "{key} {factor}");
+        assert_ne!(
+            want.data, src.data,
+            "{key}: the drawn factor changed nothing"
+        );
+    }
 }
 
 #[test]

@@ -594,18 +594,85 @@ fn map_images(mut s: Sample, name: &str, f: impl Fn(&mut Image) -> Result<()>) -
     Ok(s)
 }
 
-fn luma(img: &Image, x: usize, y: usize) -> f32 {
-    if img.channels >= 3 {
-        0.299 * img.get(x, y, 0) + 0.587 * img.get(x, y, 1) + 0.114 * img.get(x, y, 2)
+/// Gray value of one pixel as torchvision's `rgb_to_grayscale`:
+/// `0.2989·r + 0.587·g + 0.114·b` in f32 (the first channel of a gray image).
+fn gray(px: &[f32]) -> f32 {
+    if px.len() >= 3 {
+        0.2989 * px[0] + 0.587 * px[1] + 0.114 * px[2]
     } else {
-        img.get(x, y, 0)
+        px[0]
     }
 }
 
-/// Random brightness (scale), contrast (blend with the mean gray) and
-/// saturation (blend with the pixel's gray) factors drawn from `[1 - x, 1 + x]`,
-/// then a hue shift drawn from `[-hue, hue]` ([`adjust_hue`]); results are
-/// clamped to [0, 1]. A strength of 0 draws nothing.
+/// The colour channels of a pixel: R, G, B of an RGB(A) image, the gray
+/// channel of a gray(+alpha) one; the rest (alpha) is left alone by the
+/// colour functions.
+fn colour_channels(channels: usize) -> usize {
+    if channels >= 3 { 3 } else { 1 }
+}
+
+/// torchvision's `_blend` of float images: `(r·a + (1 − r)·b).clamp(0, 1)`,
+/// in f32, with `1 − r` computed in f64 as Python computes it.
+fn blend(a: f32, b: f32, ratio: f32) -> f32 {
+    let other = (1.0 - ratio as f64) as f32;
+    (ratio * a + other * b).clamp(0.0, 1.0)
+}
+
+/// Brightness as torchvision's `adjust_brightness`: every colour channel
+/// blended with black, `(factor·v).clamp(0, 1)`; `factor` ≥ 0 (0 gives a
+/// black image, 1 the original). An alpha channel is kept.
+pub fn adjust_brightness(img: &mut Image, factor: f32) {
+    let cc = colour_channels(img.channels);
+    for px in img.data.chunks_mut(img.channels.max(1)) {
+        for v in &mut px[..cc] {
+            *v = blend(*v, 0.0, factor);
+        }
+    }
+}
+
+/// Contrast as torchvision's `adjust_contrast`: every colour channel blended
+/// with the mean gray value `m` of the whole image (gray by
+/// `0.2989·r + 0.587·g + 0.114·b`, or the gray channel itself),
+/// `(factor·v + (1 − factor)·m).clamp(0, 1)`; 0 gives a uniform gray image,
+/// 1 the original. An alpha channel is kept.
+pub fn adjust_contrast(img: &mut Image, factor: f32) {
+    let ch = img.channels.max(1);
+    let n = img.data.len() / ch;
+    if n == 0 {
+        return;
+    }
+    let mean = (img.data.chunks(ch).map(|px| gray(px) as f64).sum::<f64>() / n as f64) as f32;
+    let cc = colour_channels(img.channels);
+    for px in img.data.chunks_mut(ch) {
+        for v in &mut px[..cc] {
+            *v = blend(*v, mean, factor);
+        }
+    }
+}
+
+/// Saturation as torchvision's `adjust_saturation`: R, G and B blended with
+/// the pixel's own gray value, `(factor·v + (1 − factor)·gray).clamp(0, 1)`;
+/// 0 gives the grayscale image, 1 the original. Images with fewer than 3
+/// channels are left unchanged; an alpha channel is kept.
+pub fn adjust_saturation(img: &mut Image, factor: f32) {
+    if img.channels < 3 {
+        return;
+    }
+    for px in img.data.chunks_mut(img.channels) {
+        let g = gray(px);
+        for v in &mut px[..3] {
+            *v = blend(*v, g, factor);
+        }
+    }
+}
+
+/// Random brightness, contrast and saturation factors drawn from
+/// `[max(0, 1 - x), 1 + x]` and a hue shift drawn from `[-hue, hue]`,
+/// applied in that fixed order with [`adjust_brightness`],
+/// [`adjust_contrast`], [`adjust_saturation`] and [`adjust_hue`] (each
+/// torchvision's formula, results clamped to [0, 1]). torchvision's
+/// `ColorJitter` applies the four in a random order; here the order is
+/// fixed. A strength of 0 draws nothing and skips its step.
 ///
 /// ```toml
 /// [[transforms]]
@@ -679,13 +746,8 @@ impl Transform for ColorJitter {
         "color_jitter"
     }
     fn apply(&self, s: Sample, rng: &mut Rng) -> Result<Sample> {
-        let mut draw = |x: f32| {
-            if x > 0.0 {
-                rng.random_range((1.0 - x).max(0.0)..=1.0 + x)
-            } else {
-                1.0
-            }
-        };
+        // a strength of 0 draws nothing and leaves its step out, as torchvision
+        let mut draw = |x: f32| (x > 0.0).then(|| rng.random_range((1.0 - x).max(0.0)..=1.0 + x));
         let (b, c, sat) = (
             draw(self.brightness),
             draw(self.contrast),
@@ -697,28 +759,14 @@ impl Transform for ColorJitter {
             0.0
         };
         map_images(s, self.name(), |img| {
-            img.data
-                .iter_mut()
-                .for_each(|v| *v = (*v * b).clamp(0.0, 1.0));
-            let n = (img.width * img.height) as f32;
-            let mean: f32 = (0..img.height)
-                .flat_map(|y| (0..img.width).map(move |x| (x, y)))
-                .map(|(x, y)| luma(img, x, y))
-                .sum::<f32>()
-                / n;
-            img.data
-                .iter_mut()
-                .for_each(|v| *v = ((*v - mean) * c + mean).clamp(0.0, 1.0));
-            if img.channels >= 3 {
-                for y in 0..img.height {
-                    for x in 0..img.width {
-                        let g = luma(img, x, y);
-                        for ch in 0..3 {
-                            let v = img.get(x, y, ch);
-                            img.set(x, y, ch, ((v - g) * sat + g).clamp(0.0, 1.0));
-                        }
-                    }
-                }
+            if let Some(b) = b {
+                adjust_brightness(img, b);
+            }
+            if let Some(c) = c {
+                adjust_contrast(img, c);
+            }
+            if let Some(sat) = sat {
+                adjust_saturation(img, sat);
             }
             adjust_hue(img, hue);
             Ok(())
@@ -726,7 +774,8 @@ impl Transform for ColorJitter {
     }
 }
 
-/// Converts to gray (ITU-R 601 luma), with 1 or 3 identical channels.
+/// Converts to gray as torchvision's `rgb_to_grayscale`
+/// (`0.2989·r + 0.587·g + 0.114·b`), with 1 or 3 identical channels.
 #[derive(Debug, Clone)]
 pub struct Grayscale {
     /// Output channels (1 or 3).
@@ -743,7 +792,8 @@ impl Transform for Grayscale {
             let mut out = Image::new(img.width, img.height, channels);
             for y in 0..img.height {
                 for x in 0..img.width {
-                    let g = luma(img, x, y);
+                    let i = (y * img.width + x) * img.channels;
+                    let g = gray(&img.data[i..i + img.channels]);
                     for c in 0..channels {
                         out.set(x, y, c, g);
                     }

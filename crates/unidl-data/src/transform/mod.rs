@@ -44,7 +44,8 @@ pub use audio::{
 pub use feature::{MinMax, NormalizeL2, Standardize};
 pub use image::{
     CenterCrop, ColorJitter, Grayscale, HorizontalFlip, Normalize, RandomAffine, RandomCrop,
-    RandomResizedCrop, Resize, VerticalFlip, adjust_hue,
+    RandomResizedCrop, Resize, VerticalFlip, adjust_brightness, adjust_contrast, adjust_hue,
+    adjust_saturation,
 };
 pub use mix::{BatchTransform, BatchTransformConfig, CutMix, MixUp};
 
