@@ -350,6 +350,29 @@ fn bad_tokenizer_files_are_typed_errors_naming_the_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[test]
+fn a_tokenizer_file_broken_inside_its_decoder_is_a_parse_error_not_a_panic() {
+    // Found by the fuzzer (issue 13): `tokenizers` panics ("Helper") when the
+    // `decoder` object is cut off mid-way and the file goes on.
+    let dir = temp_dir("broken-decoder");
+    let good = dir.join("good.json");
+    wordpiece().save(&good).unwrap();
+    let text = std::fs::read_to_string(&good).unwrap();
+    let decoder = text.find("\"decoder\"").expect("a decoder entry");
+    let close = decoder + text[decoder..].find('}').expect("the decoder closes");
+    let broken = format!("{}{}", &text[..close], &text[close + 1..]);
+    let path = dir.join("broken.json");
+    std::fs::write(&path, broken).unwrap();
+    let err = std::panic::catch_unwind(|| TextTokenizer::load(&path))
+        .expect("no panic")
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::Parse { path: p, line: Some(_), .. } if *p == path),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 // ---------------------------------------------------------------- Tokenize
 
 #[test]

@@ -346,6 +346,16 @@ impl TextTokenizer {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        // `tokenizers` 0.23 panics (`expect("Helper")` in its decoder's
+        // `Deserialize`) when the `decoder` value is not well-formed JSON,
+        // so the syntax is checked first, without building anything.
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            return Err(DataError::Parse {
+                path: path.to_path_buf(),
+                line: Some(e.line()),
+                reason: e.to_string(),
+            });
+        }
         let inner: Tokenizer = serde_json::from_str(&text).map_err(|e| match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 DataError::Parse {
