@@ -134,6 +134,18 @@ fn mo_refuses_bad_files_naming_them() {
 }
 
 #[test]
+fn a_mo_string_count_larger_than_the_file_is_an_error_before_allocating() {
+    // Found by the fuzzer (issue 13): a count of 0xFFFF_FFFF made the parser
+    // reserve room for four billion entries, and the allocation abort killed
+    // the process.
+    let path = Path::new("huge/de.mo");
+    let mut bad = mo_file(&[(b"", HEADER), (b"Open File", b"Datei offnen")], false);
+    bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let e = parse_mo(&bad, path).unwrap_err().to_string();
+    assert!(e.contains("huge/de.mo") && e.contains("4294967295"), "{e}");
+}
+
+#[test]
 fn ui_text_is_cleaned() {
     assert_eq!(clean_ui_text("Save _As...").as_deref(), Some("Save As..."));
     assert_eq!(clean_ui_text("Ö_ffnen").as_deref(), Some("Öffnen"));

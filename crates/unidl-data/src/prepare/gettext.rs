@@ -93,6 +93,14 @@ pub fn parse_mo(bytes: &[u8], path: &Path) -> PrepareResult<Vec<MoEntry>> {
         String::from_utf8(b.to_vec())
             .map_err(|e| corrupt(format!("{what} string {i} is not UTF-8: {e}")))
     };
+    // Each entry takes 16 bytes of the two tables: a count the file cannot
+    // hold is refused before anything is allocated for it.
+    if n.checked_mul(16).is_none_or(|t| t > bytes.len()) {
+        return Err(corrupt(format!(
+            "header declares {n} strings, more than the {} bytes of the file can describe",
+            bytes.len()
+        )));
+    }
     let mut entries = Vec::with_capacity(n);
     for i in 0..n {
         let src = string(sources, i, "source")?;
