@@ -605,6 +605,38 @@ fn text_classification_manifests_and_folders() {
     assert!(matches!(e, DataError::Invalid { .. }), "{e}");
 }
 
+/// Found by the fuzzer (issue 13): integer labels are class indices, and a
+/// label of 14294967296 in a 45-byte manifest made fourteen billion class
+/// names (an allocation abort); `usize::MAX` overflowed `max + 1`.
+#[test]
+fn an_integer_label_beyond_the_class_bound_is_an_error_naming_the_manifest() {
+    let dir = tmp("huge-label");
+    for label in ["14294967296", "18446744073709551615"] {
+        let text = dir.join("messages.csv");
+        std::fs::write(&text, format!("text,label\nhello,1\nbye,{label}\n")).unwrap();
+        let images = dir.join("images.csv");
+        std::fs::write(&images, format!("path,label\na.png,0\nb.png,{label}\n")).unwrap();
+        for (path, format) in [
+            (&text, DatasetFormat::TextClassification),
+            (&images, DatasetFormat::Csv),
+        ] {
+            let err = construct_dataset(path, &params(format)).unwrap_err();
+            assert!(
+                matches!(&err, DataError::Invalid { what, reason }
+                    if what.contains(path.file_name().unwrap().to_str().unwrap())
+                        && reason.contains(label)),
+                "{err}"
+            );
+        }
+    }
+    // Integer labels below the bound are still class indices.
+    let text = dir.join("ok.csv");
+    std::fs::write(&text, "text,label\nhello,0\nbye,4\n").unwrap();
+    let ds = construct_dataset(&text, &params(DatasetFormat::TextClassification)).unwrap();
+    assert_eq!(ds.classes(), ["0", "1", "2", "3", "4"]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn parallel_text_tsv_and_jsonl() {
     let p = fixture("parallel/en_de.tsv");

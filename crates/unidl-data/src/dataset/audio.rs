@@ -93,7 +93,7 @@ impl AudioManifest {
         }
         let mut classes = Vec::new();
         if labelled != 0 {
-            let (c, ids) = index_labels(&labels);
+            let (c, ids) = index_labels(&labels, manifest)?;
             classes = c;
             for (item, id) in items.iter_mut().zip(ids) {
                 item.label = Some(id);

@@ -98,32 +98,12 @@ impl LabeledImages {
                     })
                     .collect::<Result<_>>()?
             };
-        let numeric = rows.iter().all(|(_, _, l)| l.parse::<usize>().is_ok());
-        let classes: Vec<String> = if numeric {
-            let max = rows
-                .iter()
-                .filter_map(|(_, _, l)| l.parse::<usize>().ok())
-                .max()
-                .map_or(0, |m| m + 1);
-            (0..max).map(|i| i.to_string()).collect()
-        } else {
-            let set: std::collections::BTreeSet<&String> = rows.iter().map(|(_, _, l)| l).collect();
-            set.into_iter().cloned().collect()
-        };
-        let index: BTreeMap<&String, usize> =
-            classes.iter().enumerate().map(|(i, c)| (c, i)).collect();
+        let labels: Vec<String> = rows.iter().map(|(_, _, l)| l.clone()).collect();
+        let (classes, ids) = super::rows::index_labels(&labels, path)?;
         let items = rows
             .iter()
-            .map(|(_, p, l)| {
-                (
-                    base.join(p),
-                    if numeric {
-                        l.parse().unwrap_or(0)
-                    } else {
-                        index[l]
-                    },
-                )
-            })
+            .zip(ids)
+            .map(|((_, p, _), id)| (base.join(p), id))
             .collect();
         Ok(LabeledImages {
             items,

@@ -137,14 +137,32 @@ pub(crate) fn peek_fields(path: &Path) -> Option<BTreeSet<String>> {
     }
 }
 
+/// Most classes integer labels may imply: a label is a class index and the
+/// classes are `"0"..="max"`, so one large number in a manifest would
+/// otherwise make billions of class names.
+pub const MAX_CLASSES: usize = 1 << 20;
+
 /// Class names and label indices for string labels: integers when every label
-/// is a non-negative integer (classes `"0"..="max"`), else names numbered in
-/// sorted order.
-pub(crate) fn index_labels(labels: &[String]) -> (Vec<String>, Vec<usize>) {
+/// is a non-negative integer (classes `"0"..="max"`, `max` below
+/// [`MAX_CLASSES`], else [`DataError::Invalid`] naming `manifest` and the
+/// label), else names numbered in sorted order.
+pub(crate) fn index_labels(
+    labels: &[String],
+    manifest: &Path,
+) -> Result<(Vec<String>, Vec<usize>)> {
     let numeric: Option<Vec<usize>> = labels.iter().map(|l| l.trim().parse().ok()).collect();
     if let Some(ids) = numeric {
-        let n = ids.iter().max().map_or(0, |m| m + 1);
-        return ((0..n).map(|i| i.to_string()).collect(), ids);
+        let max = ids.iter().copied().max();
+        if let Some(m) = max.filter(|&m| m >= MAX_CLASSES) {
+            return Err(DataError::Invalid {
+                what: manifest.display().to_string(),
+                reason: format!(
+                    "label {m}: integer labels are class indices, and a data set has at most {MAX_CLASSES} classes"
+                ),
+            });
+        }
+        let n = max.map_or(0, |m| m + 1);
+        return Ok(((0..n).map(|i| i.to_string()).collect(), ids));
     }
     let classes: Vec<String> = labels
         .iter()
@@ -154,7 +172,7 @@ pub(crate) fn index_labels(labels: &[String]) -> (Vec<String>, Vec<usize>) {
         .collect();
     let index: BTreeMap<&String, usize> = classes.iter().enumerate().map(|(i, c)| (c, i)).collect();
     let ids = labels.iter().map(|l| index[l]).collect();
-    (classes, ids)
+    Ok((classes, ids))
 }
 
 /// `base.join(rel)`, for paths written in a manifest (absolute paths stay).

@@ -48,7 +48,7 @@ impl TextClassification {
                 reason: "no rows".into(),
             });
         }
-        let (classes, ids) = index_labels(&labels);
+        let (classes, ids) = index_labels(&labels, path)?;
         Ok(TextClassification {
             items: texts
                 .into_iter()
