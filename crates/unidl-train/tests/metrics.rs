@@ -1,6 +1,8 @@
 //! Task metrics (B.6) against reference tools: scikit-learn, pycocotools,
-//! mmdetection's VOC algorithm, mmseg/torchmetrics, MMPose, jiwer, sacrebleu
-//! and torchmetrics. Inputs and expected values come from
+//! MMDetection's `eval_map` and MMPose's `keypoint_pck_accuracy` /
+//! `keypoint_nme` (their own code: mmdet 3.3.0, mmpose 1.3.2), mmseg's
+//! convention (written in numpy, checked against torchmetrics and
+//! scikit-learn), jiwer, sacrebleu and torchmetrics. Inputs and expected values come from
 //! `tests/reference/task_metrics.json` (written by `gen_task_metrics.py`);
 //! plus hand-checkable cases and the error cases.
 

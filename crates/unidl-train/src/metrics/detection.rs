@@ -15,10 +15,14 @@
 //! `[0, 32²]`, medium `[32², 96²]`, large `[96², 1e10]`.
 //!
 //! [`VocMap`] is the PASCAL VOC style AP at IoU 0.5 with all-points
-//! interpolation, as mmdetection's `eval_map` computes it (continuous
+//! interpolation, as MMDetection's `eval_map` computes it (continuous
 //! coordinates, a detection is a hit when its best IoU is `>= 0.5` and that
 //! ground truth is not yet taken; crowd ground truth, VOC's "difficult",
-//! neither rewards nor punishes the detections it takes).
+//! neither rewards nor punishes the detections it takes); the test checks it
+//! against mmdet 3.3.0's own `eval_map`. Detections with equal scores are
+//! ranked in image order, then in their order within the image; mmdet ranks
+//! them with numpy's unstable sort, so its AP for tied scores depends on the
+//! numpy build (its reference run uses a stable sort).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,6 @@
-//! Keypoint metrics: PCK@α and NME, MMPose's conventions.
+//! Keypoint metrics: PCK@α and NME, MMPose's conventions (checked against
+//! MMPose 1.3.2's own `keypoint_pck_accuracy` and `keypoint_nme`; MMPose
+//! computes the distances in f32, unidl in f64).
 //!
 //! A ground-truth keypoint counts when its visibility is > 0 (labelled,
 //! occluded or visible; COCO's 0 means "not labelled"). Each instance has a

@@ -13,16 +13,18 @@
 //! | family | items | reference |
 //! |---|---|---|
 //! | classification | [`ClassCounts`], [`prf`], [`multilabel_prf`] | scikit-learn |
-//! | detection | [`BoxMap`], [`box_map`], [`VocMap`], [`voc_map`] | pycocotools (`bbox`); mmdet's `eval_map` |
+//! | detection | [`BoxMap`], [`box_map`], [`VocMap`], [`voc_map`] | pycocotools (`bbox`); MMDetection's own `eval_map` (tied scores in stable order) |
 //! | instance segmentation | [`MaskMap`], [`mask_map`] | pycocotools (`segm`) |
-//! | semantic segmentation | [`SegmentationCounts`], [`segmentation_scores`] | mmseg `IoUMetric`, torchmetrics `MulticlassJaccardIndex` |
-//! | keypoints | [`Pck`], [`Nme`], [`pck`], [`nme`] | MMPose `PCKAccuracy`, `NME` |
+//! | semantic segmentation | [`SegmentationCounts`], [`segmentation_scores`] | mmseg's `IoUMetric` convention written in numpy, checked against torchmetrics `MulticlassJaccardIndex` and scikit-learn |
+//! | keypoints | [`Pck`], [`Nme`], [`pck`], [`nme`] | MMPose's own `keypoint_pck_accuracy`, `keypoint_nme` |
 //! | keypoints (COCO) | [`KeypointAp`], [`keypoint_ap`], [`object_keypoint_similarity`] | pycocotools (`keypoints`) |
 //! | text, speech | [`ErrorRate`], [`cer`], [`wer`], [`Bleu`], [`corpus_bleu`], [`Perplexity`] | jiwer, sacrebleu, torchmetrics |
 //!
 //! The reference values of the tests come from
 //! `crates/unidl-train/tests/reference/gen_task_metrics.py` and, for keypoint
-//! AP, `gen_keypoint_ap.py` beside it.
+//! AP, `gen_keypoint_ap.py` beside it. They run the tools named above
+//! (MMDetection 3.3.0 and MMPose 1.3.2: their own functions, loaded without
+//! mmcv), except where a row says "convention".
 
 pub mod classification;
 mod coco;

@@ -8,26 +8,40 @@ Rust tests (tests/metrics.rs) read the file and need no Python.
 Tools and conventions:
 - classification: scikit-learn `precision_recall_fscore_support` (zero_division=0).
 - detection / instance segmentation: pycocotools `COCOeval` (bbox and segm,
-  crowd regions, area ranges, maxDets 1/10/100); VOC AP@0.5: the algorithm of
-  mmdetection's `eval_map` (`tpfp_default` + `average_precision(mode="area")`,
-  continuous coordinates) written out in numpy below (mmdet needs mmcv).
+  crowd regions, area ranges, maxDets 1/10/100); VOC AP@0.5: MMDetection's
+  own `eval_map` (mmdet 3.3.0, `tpfp_default` + `average_precision(mode="area")`,
+  continuous coordinates, crowd boxes as `bboxes_ignore`), loaded from the
+  installed wheel without its package `__init__` (which needs a compiled
+  mmcv; see `openmmlab` below). One change to it: `np.argsort` is made stable
+  inside `mean_ap`. MMDetection sorts detections with numpy's default
+  (unstable) sort, so the order of detections with equal scores, and with it
+  the AP, depends on numpy's sort kernel (the fixture has such a tie: with
+  AVX2 x86-simd-sort, class 2's AP drops by 5.7e-4); stable order is the one
+  unidl uses. The values are mmdet's float32 results.
 - semantic segmentation: mmsegmentation's `IoUMetric` convention in numpy
   (dataset-level intersection/union, ignore_index 255, classes with empty
   union excluded), cross-checked against torchmetrics
   `MulticlassJaccardIndex(average="macro")` / `MulticlassAccuracy(average="micro")`
   and scikit-learn `jaccard_score`.
-- keypoints: MMPose's `keypoint_pck_accuracy` / `keypoint_nme` in numpy;
-  the 68-landmark NME cross-checked against PFLD's formula.
+- keypoints: MMPose's own `keypoint_pck_accuracy` / `keypoint_nme` (mmpose
+  1.3.2, loaded like mmdet's; its float32 distances); the 68-landmark NME
+  cross-checked against PFLD's formula.
 - text: jiwer (corpus WER, CER), sacrebleu (corpus BLEU, 13a, every
   smoothing), torchmetrics `Perplexity`.
 
-Run: /var/cache/unidl/torch-venv/bin/python crates/unidl-train/tests/reference/gen_task_metrics.py
-(needs numpy, scikit-learn, pycocotools, jiwer, sacrebleu, torch, torchmetrics).
+Run: ~/.cache/unidl/torch-venv/bin/python crates/unidl-train/tests/reference/gen_task_metrics.py
+(needs numpy, scikit-learn, pycocotools, jiwer, sacrebleu, torch, torchmetrics,
+and `pip install mmengine terminaltables` + `pip install --no-deps mmdet==3.3.0
+mmpose==1.3.2`: pure-Python wheels, no mmcv).
 """
 import contextlib
+import importlib
+import importlib.util
 import io
 import json
 import pathlib
+import sys
+import types
 from importlib.metadata import version
 
 import jiwer
@@ -44,6 +58,38 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 from torchmetrics.text import Perplexity
 
 rng = np.random.default_rng(2024)
+
+
+def openmmlab(package, module):
+    """Imports `package.module` from the installed OpenMMLab wheel without
+    running the `__init__` of `package` and of the packages in between (they
+    import mmcv, a compiled extension with no wheel for this torch): each is
+    registered as an empty package on its folder, so only the module file and
+    what it imports itself run."""
+    root = pathlib.Path(importlib.util.find_spec(package).submodule_search_locations[0])
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name = ".".join([package] + parts[:i])
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [str(root.joinpath(*parts[:i]))]
+            sys.modules[name] = pkg
+    return importlib.import_module(f"{package}.{module}")
+
+
+# keypoint_eval imports two heatmap decoders from mmpose.codecs.utils (whose
+# package pulls in cv2 and torch code) for functions not used here
+_codecs = types.ModuleType("mmpose.codecs.utils")
+_codecs.get_heatmap_maximum = _codecs.get_simcc_maximum = None
+sys.modules["mmpose.codecs"] = types.ModuleType("mmpose.codecs")
+sys.modules["mmpose.codecs.utils"] = _codecs
+mmpose_keypoint_eval = openmmlab("mmpose", "evaluation.functional.keypoint_eval")
+mmdet_mean_ap = openmmlab("mmdet", "evaluation.functional.mean_ap")
+# stable sort of tied scores inside mean_ap only (see the module docstring)
+_stable_np = types.ModuleType("numpy_with_stable_argsort")
+_stable_np.__dict__.update(np.__dict__)
+_stable_np.argsort = lambda a, axis=-1, kind=None, order=None: np.argsort(a, axis=axis, kind="stable", order=order)
+mmdet_mean_ap.np = _stable_np
 
 
 def f32(x):
@@ -223,60 +269,25 @@ def coco_eval(images, iou_type):
     return {"stats": [float(s) for s in ev.stats], "per_class_ap": per_class}
 
 
-def voc_iou(d, g):
-    w = max(min(d[2], g[2]) - max(d[0], g[0]), 0.0)
-    h = max(min(d[3], g[3]) - max(d[1], g[1]), 0.0)
-    inter = w * h
-    union = (d[2] - d[0]) * (d[3] - d[1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter
-    return inter / max(union, np.finfo(np.float32).eps)
-
-
-def voc_eval(images, iou_thr=0.5):
-    """mmdetection's eval_map (tpfp_default, area mode), no area ranges."""
-    eps = np.finfo(np.float32).eps
-    per_class = {}
-    for c in range(5):
-        scores, tps, fps, num_gts = [], [], [], 0
-        for im in images:
-            gts = [g for g in im["gt"] if g["class"] == c]
-            ignore = np.array([g["crowd"] for g in gts], dtype=bool)
-            num_gts += int((~ignore).sum())
-            dets = [d for d in im["dt"] if d["class"] == c]
-            order = np.argsort([-d["score"] for d in dets], kind="stable")
-            tp, fp = np.zeros(len(dets)), np.zeros(len(dets))
-            if not gts:
-                fp[:] = 1
-            else:
-                ious = np.array([[voc_iou(d["box"], g["box"]) for g in gts] for d in dets]).reshape(len(dets), len(gts))
-                covered = np.zeros(len(gts), dtype=bool)
-                for i in order:
-                    if ious[i].max() >= iou_thr:
-                        m = ious[i].argmax()
-                        if not ignore[m]:
-                            if not covered[m]:
-                                covered[m] = True
-                                tp[i] = 1
-                            else:
-                                fp[i] = 1
-                    else:
-                        fp[i] = 1
-            scores += [d["score"] for d in dets]
-            tps += tp.tolist()
-            fps += fp.tolist()
-        if num_gts == 0:
-            continue
-        order = np.argsort(-np.array(scores), kind="stable")
-        tp = np.cumsum(np.array(tps)[order]) if order.size else np.zeros(0)
-        fp = np.cumsum(np.array(fps)[order]) if order.size else np.zeros(0)
-        recalls = tp / max(num_gts, eps)
-        precisions = tp / np.maximum(tp + fp, eps)
-        mrec = np.concatenate([[0.0], recalls, [1.0]])
-        mpre = np.concatenate([[0.0], precisions, [0.0]])
-        for i in range(mpre.size - 1, 0, -1):
-            mpre[i - 1] = max(mpre[i - 1], mpre[i])
-        ind = np.where(mrec[1:] != mrec[:-1])[0]
-        per_class[str(c)] = float(np.sum((mrec[ind + 1] - mrec[ind]) * mpre[ind + 1]))
-    return {"map": float(np.mean(list(per_class.values()))), "per_class_ap": per_class}
+def voc_eval(images, classes=5, iou_thr=0.5):
+    """MMDetection's eval_map: per image, per class, detections `[x0, y0, x1,
+    y1, score]`; crowd ground truth as `bboxes_ignore`."""
+    dets, anns = [], []
+    for im in images:
+        dets.append([np.array([d["box"] + [d["score"]] for d in im["dt"] if d["class"] == c],
+                              dtype=np.float64).reshape(-1, 5) for c in range(classes)])
+        kept = [g for g in im["gt"] if not g["crowd"]]
+        crowd = [g for g in im["gt"] if g["crowd"]]
+        anns.append({
+            "bboxes": np.array([g["box"] for g in kept], dtype=np.float64).reshape(-1, 4),
+            "labels": np.array([g["class"] for g in kept], dtype=np.int64),
+            "bboxes_ignore": np.array([g["box"] for g in crowd], dtype=np.float64).reshape(-1, 4),
+            "labels_ignore": np.array([g["class"] for g in crowd], dtype=np.int64),
+        })
+    with contextlib.redirect_stdout(io.StringIO()):
+        mean_ap, results = mmdet_mean_ap.eval_map(dets, anns, iou_thr=iou_thr, nproc=1, logger="silent")
+    per_class = {str(c): float(r["ap"]) for c, r in enumerate(results) if r["num_gts"] > 0}
+    return {"map": float(mean_ap), "per_class_ap": per_class}
 
 
 def detection():
@@ -340,31 +351,15 @@ def semantic():
 
 
 # ---------------------------------------------------------------- keypoints
-def mmpose_distances(pred, gt, mask, norm):
-    """MMPose _calc_distances: (N, K) normalised distances, -1 where not counted."""
-    n, k, _ = pred.shape
-    mask = mask.copy()
-    mask[np.where((norm == 0).sum(1))[0], :] = False
-    d = np.full((n, k), -1.0)
-    norm = np.where(norm <= 0, 1e6, norm)
-    d[mask] = np.linalg.norm(((pred - gt) / norm[:, None, :])[mask], axis=-1)
-    return d
-
-
 def mmpose_pck(pred, gt, mask, thr, norm):
-    d = mmpose_distances(pred, gt, mask, norm)
-    accs = []
-    for j in range(d.shape[1]):
-        valid = d[:, j] != -1
-        accs.append(float((d[valid, j] < thr).sum() / valid.sum()) if valid.sum() > 0 else -1.0)
-    valid = [a for a in accs if a >= 0]
-    return float(np.mean(valid)), [None if a < 0 else a for a in accs]
+    """MMPose's keypoint_pck_accuracy: the mean over keypoints counted at least
+    once, and the per-keypoint accuracy (None where never counted)."""
+    acc, avg, _ = mmpose_keypoint_eval.keypoint_pck_accuracy(pred, gt, mask, thr, norm.copy())
+    return float(avg), [None if a < 0 else float(a) for a in acc]
 
 
 def mmpose_nme(pred, gt, mask, norm):
-    d = mmpose_distances(pred, gt, mask, norm)
-    valid = d != -1
-    return float(d[valid].sum() / max(1, valid.sum()))
+    return float(mmpose_keypoint_eval.keypoint_nme(pred, gt, mask, norm.copy()))
 
 
 def keypoints():
@@ -411,7 +406,7 @@ def keypoints():
     io_ = np.linalg.norm(fg[:, 36] - fg[:, 45], axis=1)
     nme = mmpose_nme(fp, fg, np.ones(fg.shape[:2], bool), tile(io_))
     pfld = float(np.mean(np.sum(np.linalg.norm(fp - fg, axis=2), axis=1) / (io_ * 68)))
-    assert abs(nme - pfld) < 1e-12
+    assert abs(nme - pfld) < 1e-7  # MMPose's distances are float32
     out["faces"] = faces
     out["nme_300w"] = nme
     return out
@@ -494,7 +489,7 @@ def text():
 
 
 out = {
-    "versions": {p: version(p) for p in ["numpy", "scikit-learn", "pycocotools", "jiwer", "sacrebleu", "torch", "torchmetrics"]},
+    "versions": {p: version(p) for p in ["numpy", "scikit-learn", "pycocotools", "jiwer", "sacrebleu", "torch", "torchmetrics", "mmdet", "mmpose", "mmengine"]},
     "classification": classification(),
     "detection": detection(),
     "semantic": semantic(),
