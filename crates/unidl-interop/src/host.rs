@@ -87,7 +87,10 @@ pub struct HostTensor {
 impl HostTensor {
     /// A tensor, checking that the values fill the shape.
     pub fn new(shape: Vec<usize>, data: HostData, key: &str) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let n = checked_volume(&shape).ok_or_else(|| InteropError::Mapping {
+            key: key.to_string(),
+            reason: format!("shape {shape:?} has more elements than a usize counts"),
+        })?;
         if n != data.len() {
             return Err(InteropError::Mapping {
                 key: key.to_string(),
@@ -113,10 +116,18 @@ impl HostTensor {
     }
 }
 
+/// The number of elements of `shape`, `None` when the product overflows (a
+/// shape read from a file can claim anything).
+pub fn checked_volume(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
 /// Flat positions, in row-major order of `shape`, of the elements of a
-/// strided view starting at `offset` (in elements).
+/// strided view starting at `offset` (in elements). The caller has checked
+/// the view with [`strided_extent`] (so no position overflows) and bounded
+/// its element count.
 pub fn strided_indices(shape: &[usize], strides: &[usize], offset: usize) -> Vec<usize> {
-    let n: usize = shape.iter().product();
+    let n = checked_volume(shape).expect("a view checked by strided_extent");
     let mut out = Vec::with_capacity(n);
     if n == 0 {
         return out;
@@ -139,18 +150,21 @@ pub fn strided_indices(shape: &[usize], strides: &[usize], offset: usize) -> Vec
     out
 }
 
-/// Largest flat position a strided view touches, plus one (0 for an empty view).
-pub fn strided_extent(shape: &[usize], strides: &[usize], offset: usize) -> usize {
+/// Largest flat position a strided view touches, plus one (0 for an empty
+/// view); `None` when that position, or the view's element count, does not
+/// fit in a usize.
+pub fn strided_extent(shape: &[usize], strides: &[usize], offset: usize) -> Option<usize> {
+    checked_volume(shape)?;
     if shape.contains(&0) {
-        return 0;
+        return Some(0);
     }
-    offset
-        + shape
-            .iter()
-            .zip(strides)
-            .map(|(&n, &s)| (n - 1) * s)
-            .sum::<usize>()
-        + 1
+    shape
+        .iter()
+        .zip(strides)
+        .try_fold(offset, |acc, (&n, &s)| {
+            acc.checked_add((n - 1).checked_mul(s)?)
+        })?
+        .checked_add(1)
 }
 
 /// Everything a reader found in one file, by the framework's own key names.

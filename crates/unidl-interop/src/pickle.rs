@@ -23,6 +23,14 @@
 //! global are refused. Persistent ids (PyTorch's storages) are handed to a
 //! caller-supplied function.
 //!
+//! Bounds (the file decides both, so both are checked, D28): containers nest
+//! at most [`MAX_DEPTH`] deep (deeper nesting would overflow the stack when
+//! the value is dropped or walked), and the copies that `DUP`, `PUT` and
+//! `GET` make may add up to at most four nodes per byte of the pickle plus
+//! 2^20 (a few bytes that copy a list into itself again and again would
+//! otherwise build an exponentially large value). Either is
+//! [`InteropError::Corrupt`].
+//!
 //! Limitation: values are copied, not shared; a container that is filled
 //! after it was memoized and later referenced again through the memo is seen
 //! as it was when memoized. State dicts never do this.
@@ -312,9 +320,41 @@ struct Machine<'a, F> {
     pos: usize,
     path: &'a Path,
     stack: Vec<Value>,
+    /// Nesting depth of each stack entry (0 for scalars, 1 for an empty
+    /// container; an upper bound for values built by `REDUCE`/`BUILD`).
+    depths: Vec<usize>,
     marks: Vec<usize>,
-    memo: std::collections::HashMap<u64, Value>,
+    memo: std::collections::HashMap<u64, (Value, usize)>,
+    /// Nodes copied so far by `DUP`, `PUT` and `GET`, and the most allowed.
+    copied: usize,
+    copy_budget: usize,
     persistent: F,
+}
+
+/// Deepest container nesting a pickle may build (state dicts nest a few
+/// levels).
+pub const MAX_DEPTH: usize = 128;
+
+/// The size of `v` in nodes (strings and bytes count one per 16 bytes),
+/// walked without recursion; stops counting past `limit`.
+fn weight(v: &Value, limit: usize) -> usize {
+    let mut total = 0usize;
+    let mut todo: Vec<&Value> = vec![v];
+    while let Some(v) = todo.pop() {
+        total += 1;
+        match v {
+            Value::Str(x) | Value::Global(x) => total += x.len() / 16,
+            Value::Bytes(b) | Value::BigInt(b) => total += b.len() / 16,
+            Value::List(items) | Value::Tuple(items) => todo.extend(items),
+            Value::Dict(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+            Value::TorchTensor(t) => total += (t.size.len() + t.stride.len()) / 4,
+            _ => {}
+        }
+        if total > limit {
+            break;
+        }
+    }
+    total
 }
 
 /// Reads one pickle from `data` and returns its value and the number of bytes
@@ -333,8 +373,11 @@ where
         pos: 0,
         path,
         stack: Vec::new(),
+        depths: Vec::new(),
         marks: Vec::new(),
         memo: std::collections::HashMap::new(),
+        copied: 0,
+        copy_budget: data.len().saturating_mul(4).saturating_add(1 << 20),
         persistent: persistent_load,
     };
     let v = m.run()?;
@@ -438,14 +481,60 @@ where
         Ok(s)
     }
 
-    fn pop(&mut self) -> Result<Value> {
+    fn push(&mut self, v: Value, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.corrupt(format!("containers nested deeper than {MAX_DEPTH}")));
+        }
+        self.stack.push(v);
+        self.depths.push(depth);
+        Ok(())
+    }
+
+    /// Pops a value with its depth.
+    fn pop_d(&mut self) -> Result<(Value, usize)> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
             return Err(self.corrupt("stack underflow"));
         }
-        self.stack
+        let v = self
+            .stack
             .pop()
-            .ok_or_else(|| self.corrupt("stack underflow"))
+            .ok_or_else(|| self.corrupt("stack underflow"))?;
+        Ok((v, self.depths.pop().unwrap_or(0)))
+    }
+
+    fn pop(&mut self) -> Result<Value> {
+        Ok(self.pop_d()?.0)
+    }
+
+    /// Records that the top container now holds a value `child` deep.
+    fn deepen_top(&mut self, child: usize) -> Result<()> {
+        let d = child + 1;
+        if d > MAX_DEPTH {
+            return Err(self.corrupt(format!("containers nested deeper than {MAX_DEPTH}")));
+        }
+        if let Some(top) = self.depths.last_mut() {
+            *top = (*top).max(d);
+        }
+        Ok(())
+    }
+
+    /// Charges a copy of the top value against the copy budget.
+    fn charge_top(&mut self) -> Result<()> {
+        let left = self.copy_budget.saturating_sub(self.copied);
+        let w = self.stack.last().map_or(0, |v| weight(v, left));
+        self.charge(w)
+    }
+
+    fn charge(&mut self, w: usize) -> Result<()> {
+        self.copied = self.copied.saturating_add(w);
+        if self.copied > self.copy_budget {
+            return Err(self.corrupt(format!(
+                "DUP/PUT/GET copies exceed {} nodes (a pickle that copies itself into an exponentially large value?)",
+                self.copy_budget
+            )));
+        }
+        Ok(())
     }
 
     fn top(&mut self) -> Result<&mut Value> {
@@ -457,12 +546,14 @@ where
         })
     }
 
-    fn pop_mark(&mut self) -> Result<Vec<Value>> {
+    /// Pops everything above the last mark, with the deepest of their depths.
+    fn pop_mark_d(&mut self) -> Result<(Vec<Value>, usize)> {
         let m = self.marks.pop().ok_or_else(|| self.corrupt(MARK_ERR))?;
         if m > self.stack.len() {
             return Err(self.corrupt(MARK_ERR));
         }
-        Ok(self.stack.split_off(m))
+        let depth = self.depths.split_off(m).into_iter().max().unwrap_or(0);
+        Ok((self.stack.split_off(m), depth))
     }
 
     fn str_of(&self, b: &[u8]) -> Result<String> {
@@ -472,34 +563,36 @@ where
     fn push_str(&mut self, n: usize) -> Result<()> {
         let b = self.take(n)?.to_vec();
         let s = self.str_of(&b)?;
-        self.stack.push(Value::Str(s));
-        Ok(())
+        self.push(Value::Str(s), 0)
     }
 
     fn push_bytes(&mut self, n: usize) -> Result<()> {
         let b = self.take(n)?.to_vec();
-        self.stack.push(Value::Bytes(b));
-        Ok(())
+        self.push(Value::Bytes(b), 0)
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<()> {
+        self.charge_top()?;
         let v = self
             .stack
             .last()
             .cloned()
             .ok_or_else(|| self.corrupt("memo put on an empty stack"))?;
-        self.memo.insert(idx, v);
+        let d = self.depths.last().copied().unwrap_or(0);
+        self.memo.insert(idx, (v, d));
         Ok(())
     }
 
     fn memo_get(&mut self, idx: u64) -> Result<()> {
-        let v = self
+        let left = self.copy_budget.saturating_sub(self.copied);
+        let w = self
             .memo
             .get(&idx)
-            .cloned()
+            .map(|(v, _)| weight(v, left))
             .ok_or_else(|| self.corrupt(format!("memo key {idx} not found")))?;
-        self.stack.push(v);
-        Ok(())
+        self.charge(w)?;
+        let (v, d) = self.memo.get(&idx).cloned().unwrap_or((Value::None, 0));
+        self.push(v, d)
     }
 
     fn global(&mut self, module: &str, name: &str) -> Result<()> {
@@ -509,8 +602,7 @@ where
                 "refusing global `{full}`: loading it would execute code; only tensors, arrays and plain containers are read"
             )));
         }
-        self.stack.push(Value::Global(full));
-        Ok(())
+        self.push(Value::Global(full), 0)
     }
 
     fn long(&self, b: &[u8]) -> Result<Value> {
@@ -552,39 +644,41 @@ where
                     self.pop()?;
                 }
                 b'1' => {
-                    self.pop_mark()?;
+                    self.pop_mark_d()?;
                 }
                 b'2' => {
+                    self.charge_top()?;
                     let v = self.top()?.clone();
-                    self.stack.push(v);
+                    let d = self.depths.last().copied().unwrap_or(0);
+                    self.push(v, d)?;
                 }
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'N' => self.push(Value::None, 0)?,
+                0x88 => self.push(Value::Bool(true), 0)?,
+                0x89 => self.push(Value::Bool(false), 0)?,
                 b'J' => {
                     let v = i32::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v.into()));
+                    self.push(Value::Int(v.into()), 0)?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Value::Int(v.into()));
+                    self.push(Value::Int(v.into()), 0)?;
                 }
                 b'M' => {
                     let v = u16::from_le_bytes(self.le()?);
-                    self.stack.push(Value::Int(v.into()));
+                    self.push(Value::Int(v.into()), 0)?;
                 }
                 0x8a => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?.to_vec();
                     let v = self.long(&b)?;
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 0x8b => {
                     let n = i32::from_le_bytes(self.le()?);
                     let n = usize::try_from(n).map_err(|_| self.corrupt("negative length"))?;
                     let b = self.take(n)?.to_vec();
                     let v = self.long(&b)?;
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 b'I' | b'L' => {
                     let l = self.line()?;
@@ -597,18 +691,18 @@ where
                                 .map_err(|_| self.corrupt(format!("bad integer literal `{l}`")))?,
                         ),
                     };
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.le()?);
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v), 0)?;
                 }
                 b'F' => {
                     let l = self.line()?;
                     let v = l
                         .parse()
                         .map_err(|_| self.corrupt(format!("bad float literal `{l}`")))?;
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v), 0)?;
                 }
                 b'X' => {
                     let n = u32::from_le_bytes(self.le()?) as usize;
@@ -625,7 +719,7 @@ where
                 }
                 b'V' => {
                     let l = self.line()?;
-                    self.stack.push(Value::Str(l));
+                    self.push(Value::Str(l), 0)?;
                 }
                 b'T' => {
                     let n = i32::from_le_bytes(self.le()?);
@@ -653,35 +747,38 @@ where
                         .strip_prefix(['\'', '"'])
                         .and_then(|t| t.strip_suffix(['\'', '"']))
                         .ok_or_else(|| self.corrupt("bad STRING literal"))?;
-                    self.stack.push(Value::Bytes(t.as_bytes().to_vec()));
+                    self.push(Value::Bytes(t.as_bytes().to_vec()), 0)?;
                 }
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
+                b'}' => self.push(Value::Dict(Vec::new()), 1)?,
+                b']' => self.push(Value::List(Vec::new()), 1)?,
+                b')' => self.push(Value::Tuple(Vec::new()), 1)?,
                 b'd' => {
-                    let items = self.pop_mark()?;
+                    let (items, depth) = self.pop_mark_d()?;
                     let d = self.pairs(items)?;
-                    self.stack.push(Value::Dict(d));
+                    self.push(Value::Dict(d), depth + 1)?;
                 }
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items));
+                    let (items, depth) = self.pop_mark_d()?;
+                    self.push(Value::List(items), depth + 1)?;
                 }
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let (items, depth) = self.pop_mark_d()?;
+                    self.push(Value::Tuple(items), depth + 1)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     let mut items = Vec::with_capacity(n);
+                    let mut depth = 0;
                     for _ in 0..n {
-                        items.push(self.pop()?);
+                        let (v, d) = self.pop_d()?;
+                        items.push(v);
+                        depth = depth.max(d);
                     }
                     items.reverse();
-                    self.stack.push(Value::Tuple(items));
+                    self.push(Value::Tuple(items), depth + 1)?;
                 }
                 b'a' => {
-                    let v = self.pop()?;
+                    let (v, depth) = self.pop_d()?;
                     match self.top()? {
                         Value::List(l) => l.push(v),
                         other => {
@@ -689,9 +786,10 @@ where
                             return Err(self.corrupt(format!("APPEND to a {k}")));
                         }
                     }
+                    self.deepen_top(depth)?;
                 }
                 b'e' => {
-                    let items = self.pop_mark()?;
+                    let (items, depth) = self.pop_mark_d()?;
                     match self.top()? {
                         Value::List(l) => l.extend(items),
                         other => {
@@ -699,10 +797,11 @@ where
                             return Err(self.corrupt(format!("APPENDS to a {k}")));
                         }
                     }
+                    self.deepen_top(depth)?;
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
+                    let (v, dv) = self.pop_d()?;
+                    let (k, dk) = self.pop_d()?;
                     match self.top()? {
                         Value::Dict(d) => d.push((k, v)),
                         other => {
@@ -710,9 +809,10 @@ where
                             return Err(self.corrupt(format!("SETITEM on a {k}")));
                         }
                     }
+                    self.deepen_top(dv.max(dk))?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
+                    let (items, depth) = self.pop_mark_d()?;
                     let pairs = self.pairs(items)?;
                     match self.top()? {
                         Value::Dict(d) => d.extend(pairs),
@@ -721,6 +821,7 @@ where
                             return Err(self.corrupt(format!("SETITEMS on a {k}")));
                         }
                     }
+                    self.deepen_top(depth)?;
                 }
                 b'p' => {
                     let l = self.line()?;
@@ -770,26 +871,26 @@ where
                     }
                 }
                 b'R' => {
-                    let args = self.pop()?;
+                    let (args, depth) = self.pop_d()?;
                     let func = self.pop()?;
                     let v = self.reduce(func, args)?;
-                    self.stack.push(v);
+                    self.push(v, depth + 1)?;
                 }
                 b'b' => {
-                    let state = self.pop()?;
-                    let obj = self.pop()?;
+                    let (state, ds) = self.pop_d()?;
+                    let (obj, dobj) = self.pop_d()?;
                     let v = self.build(obj, state)?;
-                    self.stack.push(v);
+                    self.push(v, ds.max(dobj) + 1)?;
                 }
                 b'Q' => {
-                    let pid = self.pop()?;
+                    let (pid, depth) = self.pop_d()?;
                     let v = (self.persistent)(pid)?;
-                    self.stack.push(v);
+                    self.push(v, depth + 1)?;
                 }
                 b'P' => {
                     let l = self.line()?;
                     let v = (self.persistent)(Value::Str(l))?;
-                    self.stack.push(v);
+                    self.push(v, 1)?;
                 }
                 0x81 | 0x92 | b'i' | b'o' => {
                     return Err(self.unsupported(format!(
@@ -933,12 +1034,13 @@ where
         let et = ElemType::from_numpy(code)
             .ok_or_else(|| self.unsupported(format!("NumPy dtype `{}` in `{what}`", dt.code)))?;
         let big = dt.byteorder == '>' || dt.code.starts_with('>');
-        let n: usize = shape.iter().product();
-        if raw.len() != n * et.size() {
+        let n = crate::host::checked_volume(&shape)
+            .ok_or_else(|| self.corrupt(format!("`{what}`: shape {shape:?} overflows")))?;
+        if n.checked_mul(et.size()) != Some(raw.len()) {
             return Err(self.corrupt(format!(
                 "`{what}`: shape {shape:?} of {} needs {} bytes, got {}",
                 dt.code,
-                n * et.size(),
+                n.saturating_mul(et.size()),
                 raw.len()
             )));
         }

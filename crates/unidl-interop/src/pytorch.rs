@@ -223,9 +223,35 @@ fn collect_tensors(
         });
     }
     let mut out = BTreeMap::new();
+    // Elements materialised beyond what the storages hold (views that read
+    // one element several times, such as `expand`): bounded, since a view's
+    // size comes from the file and costs no bytes in it.
+    let mut expanded = 0usize;
     for (key, r) in flat {
         let data = storage(r)?;
-        let need = strided_extent(&r.size, &r.stride, r.offset);
+        let need = strided_extent(&r.size, &r.stride, r.offset).ok_or_else(|| {
+            corrupt(
+                path,
+                format!(
+                    "tensor `{key}`: view {:?} (stride {:?}, offset {}) overflows",
+                    r.size, r.stride, r.offset
+                ),
+            )
+        })?;
+        let n = crate::host::checked_volume(&r.size).unwrap_or(usize::MAX);
+        expanded = expanded.saturating_add(n.saturating_sub(data.len()));
+        if expanded > MAX_EXPANDED_ELEMENTS {
+            return Err(InteropError::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "tensor `{key}`: view {:?} (stride {:?}) has {n} elements over a storage of {}; \
+                     overlapping views may add at most {MAX_EXPANDED_ELEMENTS} elements to a checkpoint",
+                    r.size,
+                    r.stride,
+                    data.len()
+                ),
+            });
+        }
         if need > data.len() {
             return Err(InteropError::Corrupt {
                 path: path.to_path_buf(),
@@ -245,6 +271,11 @@ fn collect_tensors(
     }
     Ok(out)
 }
+
+/// Most elements that overlapping views (stride 0, as `expand` makes) may add
+/// to a checkpoint beyond the elements its storages hold: 2^26 (256 MiB of
+/// float32).
+pub const MAX_EXPANDED_ELEMENTS: usize = 1 << 26;
 
 fn flatten<'a>(prefix: &str, v: &'a Value, out: &mut Vec<(String, &'a TorchTensorRef)>) {
     match v {

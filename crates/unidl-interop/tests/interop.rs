@@ -467,3 +467,140 @@ fn read_pytorch_tells_safetensors_from_a_legacy_pickle() {
     let ckpt = ckpt.unwrap();
     assert_eq!(ckpt.tensors["w"].data.to_f32(), vec![1.5, -2.0]);
 }
+
+// ------------------------------------------- crafted files (issue 13 fuzzing)
+
+fn unpickle_plain(bytes: &[u8]) -> unidl_interop::Result<unidl_interop::pickle::Value> {
+    let path = Path::new("crafted.pkl");
+    unidl_interop::pickle::unpickle(bytes, path, unidl_interop::pickle::no_persistent_load(path))
+        .map(|(v, _)| v)
+}
+
+/// A million nested lists (`]` a million times, then `a` to put each into
+/// the one below) took the unpickler's recursive drop past the end of the
+/// stack: an abort. Nesting is bounded now.
+#[test]
+fn a_pickle_nesting_lists_a_million_deep_is_a_corrupt_error() {
+    let n = 1_000_000;
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(std::iter::repeat_n(b']', n));
+    p.extend(std::iter::repeat_n(b'a', n - 1));
+    p.push(b'.');
+    let err = unpickle_plain(&p).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Corrupt { reason, .. } if reason.contains("nested deeper")),
+        "{err}"
+    );
+    // A nesting a state dict could have still reads.
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(std::iter::repeat_n(b']', 20));
+    p.extend(std::iter::repeat_n(b'a', 19));
+    p.push(b'.');
+    assert!(unpickle_plain(&p).is_ok());
+}
+
+/// `DUP` then `APPEND` copies a list into itself: 64 pairs of bytes would
+/// build 2^64 nodes. The copies are bounded by the pickle's size.
+#[test]
+fn a_pickle_that_doubles_itself_is_a_corrupt_error_not_an_exhausted_memory() {
+    let mut p = b"\x80\x02]".to_vec();
+    for _ in 0..64 {
+        p.extend_from_slice(b"2a");
+    }
+    p.push(b'.');
+    let err = unpickle_plain(&p).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Corrupt { reason, .. } if reason.contains("copies exceed")),
+        "{err}"
+    );
+    // The same through the memo (`PUT`/`GET`): each level holds ten copies
+    // of the one below.
+    let mut p = b"\x80\x02N".to_vec();
+    for level in 0..12u8 {
+        p.extend_from_slice(&[b'q', level, b'0', b'(']);
+        for _ in 0..10 {
+            p.extend_from_slice(&[b'h', level]);
+        }
+        p.push(b'l');
+    }
+    p.push(b'.');
+    let err = unpickle_plain(&p).unwrap_err();
+    assert!(err.to_string().contains("copies exceed"), "{err}");
+}
+
+/// A NumPy array whose shape's product overflows: a multiplication overflow
+/// panic in debug builds, a wrapped (wrong) length check in release.
+#[test]
+fn a_numpy_shape_whose_product_overflows_is_a_corrupt_error() {
+    let mut p = b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01"
+        .to_vec();
+    for _ in 0..2 {
+        p.extend_from_slice(b"\x8a\x05\x00\x00\x00\x00\x01"); // 2^32
+    }
+    p.extend_from_slice(b"\x86cnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87R\x89C\x00tb.");
+    let err = unpickle_plain(&p).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Corrupt { reason, .. } if reason.contains("overflows")),
+        "{err}"
+    );
+}
+
+/// A legacy `torch.save` file of one tensor `w` over a one-element float
+/// storage, with the view `size`/`stride` given.
+fn legacy_torch_file(size: &[u8], stride: &[u8]) -> Vec<u8> {
+    let magic = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    let mut f = b"\x80\x02\x8a\x0a".to_vec();
+    f.extend_from_slice(&magic);
+    f.extend_from_slice(b".\x80\x02M\xe9\x03.\x80\x02}.");
+    f.extend_from_slice(b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n(");
+    f.extend_from_slice(
+        b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQ",
+    );
+    f.extend_from_slice(b"K\x00");
+    f.extend_from_slice(size);
+    f.extend_from_slice(stride);
+    f.extend_from_slice(b"\x89tRu.");
+    f.extend_from_slice(b"\x80\x02](X\x01\x00\x00\x000e.");
+    f.extend_from_slice(&1u64.to_le_bytes());
+    f.extend_from_slice(&2.5f32.to_le_bytes());
+    f
+}
+
+/// A view with stride 0 reads its one storage element 2^40 times: the
+/// reader allocated the 2^40 indices (8 TiB) and the failed allocation
+/// aborted. Overlapping views are bounded now; a small one still reads.
+#[test]
+fn a_torch_view_expanding_one_element_beyond_the_bound_is_refused() {
+    let dir = std::env::temp_dir().join(format!("unidl-interop-expand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("expanded.pt");
+    std::fs::write(
+        &p,
+        legacy_torch_file(b"\x8a\x06\x00\x00\x00\x00\x00\x01\x85", b"K\x00\x85"),
+    )
+    .unwrap();
+    let err = unidl_interop::read_pytorch(&p).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Unsupported { reason, .. } if reason.contains("overlapping views")),
+        "{err}"
+    );
+    // size (3,), stride (0,): an expand PyTorch can save; read as three copies.
+    std::fs::write(&p, legacy_torch_file(b"K\x03\x85", b"K\x00\x85")).unwrap();
+    let ckpt = unidl_interop::read_pytorch(&p).unwrap();
+    assert_eq!(ckpt.tensors["w"].data.to_f32(), vec![2.5; 3]);
+    // A view whose last position (4 x 2^62) overflows is a corrupt error.
+    std::fs::write(
+        &p,
+        legacy_torch_file(
+            b"K\x05\x85",
+            b"\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x85",
+        ),
+    )
+    .unwrap();
+    let err = unidl_interop::read_pytorch(&p).unwrap_err();
+    assert!(
+        matches!(&err, InteropError::Corrupt { reason, .. } if reason.contains("overflows")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
