@@ -233,7 +233,12 @@ fn tensor_from_proto(t: &TensorProto, path: &Path) -> Result<HostTensor> {
                 format!("initializer `{name}`: negative dim {:?}", t.dims),
             )
         })?;
-    let n: usize = shape.iter().product();
+    let n = crate::host::checked_volume(&shape).ok_or_else(|| {
+        corrupt(
+            path,
+            format!("initializer `{name}`: dims {:?} overflow", t.dims),
+        )
+    })?;
     let raw = !t.raw_data.is_empty() || n == 0;
     let data = if raw {
         let elem = match t.data_type {
@@ -253,13 +258,13 @@ fn tensor_from_proto(t: &TensorProto, path: &Path) -> Result<HostTensor> {
             d => return Err(dtype_error(path, name, d)),
         };
         let size = elem.size();
-        if t.raw_data.len() != n * size {
+        if n.checked_mul(size) != Some(t.raw_data.len()) {
             return Err(corrupt(
                 path,
                 format!(
                     "initializer `{name}`: raw_data has {} bytes, shape {shape:?} needs {}",
                     t.raw_data.len(),
-                    n * size
+                    n.saturating_mul(size)
                 ),
             ));
         }

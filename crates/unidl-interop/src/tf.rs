@@ -311,7 +311,8 @@ fn decode_tensor(
 ) -> std::result::Result<HostTensor, String> {
     let elem = elem_type(dtype).ok_or_else(|| format!("unsupported dtype DT_{dtype}"))?;
     let size = elem.size();
-    let n: usize = shape.iter().product();
+    let n = crate::host::checked_volume(shape)
+        .ok_or_else(|| format!("shape {shape:?} has more elements than a usize counts"))?;
     if n.checked_mul(size) != Some(bytes.len()) {
         return Err(format!(
             "shape {shape:?} of {size}-byte elements needs {} bytes, entry has {}",
@@ -541,6 +542,14 @@ mod tests {
     fn crc32c_matches_the_rfc_3720_check_value() {
         assert_eq!(crc32c(b"123456789"), 0xe306_9283);
         assert_eq!(crc32c(&[0u8; 32]), 0x8a91_36aa);
+    }
+
+    #[test]
+    fn a_shape_whose_product_overflows_is_an_error_not_a_panic() {
+        // The element count of a bundle entry's shape overflowed (a debug
+        // panic, a wrapped length check in release).
+        let err = decode_tensor(DT_FLOAT, &[1 << 32, 1 << 32], &[]).unwrap_err();
+        assert!(err.contains("more elements"), "{err}");
     }
 
     #[test]

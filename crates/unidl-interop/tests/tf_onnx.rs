@@ -720,3 +720,45 @@ fn onnx_writer_rejects_inconsistent_layers() {
         Err(InteropError::Mapping { .. })
     ));
 }
+
+/// A protobuf length-delimited field.
+fn pb_bytes(field: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![(field << 3) | 2];
+    let mut n = payload.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n > 0 { b | 0x80 } else { b });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An initializer whose dims multiply past 2^64 (found by the fuzzer, issue
+/// 13): the element count overflowed, a panic in debug builds and a wrapped
+/// length check in release. It is a corrupt error naming the initializer.
+#[test]
+fn an_onnx_initializer_whose_dims_overflow_is_a_corrupt_error() {
+    // TensorProto { dims: [2^32, 2^32], data_type: FLOAT, name: "w" }
+    let mut tensor = Vec::new();
+    for _ in 0..2 {
+        tensor.extend_from_slice(&[0x08, 0x80, 0x80, 0x80, 0x80, 0x10]); // dims = 2^32
+    }
+    tensor.extend_from_slice(&[0x10, 0x01]);
+    tensor.extend(pb_bytes(8, b"w"));
+    let model = pb_bytes(7, &pb_bytes(5, &tensor));
+    let p = tmp("dims_overflow").with_extension("onnx");
+    std::fs::write(&p, model).unwrap();
+    match onnx::read_onnx_initializers(&p) {
+        Err(InteropError::Corrupt { reason, .. }) => {
+            assert!(
+                reason.contains("`w`") && reason.contains("overflow"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
