@@ -47,8 +47,16 @@ pub struct KerasArchive {
 /// dtypes that are not numeric.
 pub fn read_keras_archive(path: impl AsRef<Path>) -> Result<KerasArchive> {
     let path = path.as_ref();
-    let file = open(path)?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| corrupt(path, format!("zip: {e}")))?;
+    archive_from_bytes(path, read(path)?)
+}
+
+/// A `.keras` archive already in memory. (The zip reader looks for the end
+/// of the central directory one byte at a time from the end; on an open
+/// `File` that is two system calls a byte, 64 KiB of them when the record is
+/// missing.)
+fn archive_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<KerasArchive> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| corrupt(path, format!("zip: {e}")))?;
     let mut member = |name: &str| -> Result<Vec<u8>> {
         let mut f = zip
             .by_name(name)
@@ -86,12 +94,10 @@ pub fn read_keras_archive(path: impl AsRef<Path>) -> Result<KerasArchive> {
 /// legacy weights gives [`InteropError::Unsupported`].
 pub fn read_keras(path: impl AsRef<Path>) -> Result<Checkpoint> {
     let path = path.as_ref();
-    let mut head = [0u8; 4];
-    let n = open(path)?.read(&mut head).map_err(|e| corrupt(path, e))?;
-    if n == 4 && head == *b"PK\x03\x04" {
-        return Ok(read_keras_archive(path)?.checkpoint);
+    let bytes = read(path)?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Ok(archive_from_bytes(path, bytes)?.checkpoint);
     }
-    let bytes = std::fs::read(path).map_err(|e| corrupt(path, e))?;
     let h5 = H5File::from_bytes(bytes).map_err(|e| corrupt(path, format!("HDF5: {e}")))?;
     let tensors = read_h5_tensors(&h5, path)?;
     Ok(Checkpoint {
@@ -382,8 +388,8 @@ fn group(g: &Group, name: &str, path: &Path) -> Result<Group> {
         .map_err(|e| corrupt(path, format!("group `{name}`: {e}")))
 }
 
-fn open(path: &Path) -> Result<std::fs::File> {
-    std::fs::File::open(path).map_err(|e| {
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             InteropError::NotFound {
                 path: path.to_path_buf(),
