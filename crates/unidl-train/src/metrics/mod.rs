@@ -17,7 +17,7 @@
 //! | instance segmentation | [`MaskMap`], [`mask_map`] | pycocotools (`segm`) |
 //! | semantic segmentation | [`SegmentationCounts`], [`segmentation_scores`] | mmseg's `IoUMetric` convention written in numpy, checked against torchmetrics `MulticlassJaccardIndex` and scikit-learn |
 //! | keypoints | [`Pck`], [`Nme`], [`pck`], [`nme`] | MMPose's own `keypoint_pck_accuracy`, `keypoint_nme` |
-//! | keypoints (COCO) | [`KeypointAp`], [`keypoint_ap`], [`object_keypoint_similarity`] | pycocotools (`keypoints`) |
+//! | keypoints (COCO) | [`KeypointAp`], [`keypoint_ap()`], [`object_keypoint_similarity`] | pycocotools (`keypoints`) |
 //! | text, speech | [`ErrorRate`], [`cer`], [`wer`], [`Bleu`], [`corpus_bleu`], [`Perplexity`] | jiwer, sacrebleu, torchmetrics |
 //!
 //! The reference values of the tests come from
