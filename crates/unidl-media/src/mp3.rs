@@ -27,7 +27,95 @@ fn map_err(path: &Path, what: &str, e: SymError) -> MediaError {
     }
 }
 
+/// Bytes after the ID3v2 tag in which the first frame's Xing/Info tag is
+/// looked for.
+const INFO_TAG_SCAN: usize = 64 * 1024;
+
+/// Refuses a Xing/Info tag whose frame count is smaller than the encoder
+/// delay and padding of its LAME tag.
+///
+/// symphonia 0.5 computes `frames x duration - delay - padding` for such a
+/// tag without checking, which panics (attempt to subtract with overflow)
+/// in builds with overflow checks and gives a frame count near 2^64 in
+/// others (found by the fuzzer, issue 13; DECISIONS D29). The check runs
+/// before symphonia sees the file and reads every "Xing"/"Info" near the
+/// start the way symphonia does, taking the shortest frame duration (576
+/// samples), so it catches every tag symphonia would trip on.
+fn check_info_tag(path: &Path) -> Result<(), MediaError> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
+    file.take((INFO_TAG_SCAN + 64 * 1024) as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| MediaError::io(path, e))?;
+    // Skip an ID3v2 tag (its size is a 28-bit syncsafe integer); a larger
+    // tag than the head holds is read past.
+    let mut start = 0usize;
+    if head.len() >= 10 && &head[..3] == b"ID3" {
+        let size = head[6..10]
+            .iter()
+            .fold(0usize, |a, &b| (a << 7) | usize::from(b & 0x7f));
+        let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
+        start = 10 + size + footer;
+        if start > head.len() {
+            let mut f = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start as u64))
+                .map_err(|e| MediaError::io(path, e))?;
+            head.clear();
+            f.take(INFO_TAG_SCAN as u64)
+                .read_to_end(&mut head)
+                .map_err(|e| MediaError::io(path, e))?;
+            start = 0;
+        }
+    }
+    let end = head.len().min(start + INFO_TAG_SCAN);
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        b.get(at..at + 4)
+            .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+    };
+    for at in start..end.saturating_sub(4) {
+        let id = &head[at..at + 4];
+        if id != b"Xing" && id != b"Info" {
+            continue;
+        }
+        let Some(flags) = be32(&head, at + 4) else {
+            continue;
+        };
+        let mut p = at + 8;
+        let frames = if flags & 1 != 0 {
+            let f = be32(&head, p);
+            p += 4;
+            f
+        } else {
+            None
+        };
+        p += if flags & 2 != 0 { 4 } else { 0 } + if flags & 4 != 0 { 100 } else { 0 };
+        p += if flags & 8 != 0 { 4 } else { 0 };
+        // LAME extension: encoder string (9), revision, lowpass, peak (4),
+        // two replay gains (2 + 2), flags, ABR, then delay/padding (24 bits).
+        let (Some(frames), Some(lame)) = (frames, head.get(p..p + 24)) else {
+            continue;
+        };
+        if !matches!(&lame[..4], b"LAME" | b"Lavf" | b"Lavc") {
+            continue;
+        }
+        let trim = u32::from_be_bytes([0, lame[21], lame[22], lame[23]]);
+        let delay = 528 + 1 + u64::from(trim >> 12);
+        let padding = u64::from(trim & 0xfff).saturating_sub(528 + 1);
+        if u64::from(frames) * 576 < delay + padding {
+            return Err(MediaError::corrupt(
+                path,
+                format!(
+                    "Xing/Info tag declares {frames} MPEG frames, fewer samples than its encoder delay ({delay}) and padding ({padding})"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn open(path: &Path) -> Result<(Box<dyn FormatReader>, u32, CodecParameters), MediaError> {
+    check_info_tag(path)?;
     let file = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();

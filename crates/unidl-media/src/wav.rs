@@ -126,7 +126,12 @@ pub(crate) fn decode(
         max_frames(spec.sample_rate).map_or(declared_frames, |m| m.min(declared_frames));
     let want = want_frames * channels;
 
-    let mut samples = Vec::with_capacity(want);
+    // The header's data length is only a claim: reserve no more samples than
+    // the file has bytes (every sample takes at least one), so a 44-byte
+    // file declaring 4 GiB of audio is a Truncated error, not a 16 GiB
+    // allocation that aborts the process.
+    let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut samples = Vec::with_capacity(want.min(usize::try_from(file_len).unwrap_or(usize::MAX)));
     let truncated = |got: usize| {
         MediaError::truncated(
             path,

@@ -142,6 +142,45 @@ fn truncated_wav_is_an_error_naming_the_file() {
     assert_eq!(load_audio(&p, &opts).unwrap().frames(), 4_000);
 }
 
+/// Peak virtual memory of this process (`VmPeak`, KiB): an allocation
+/// reserves address space even where the kernel would overcommit it.
+fn vm_peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmPeak:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A 48-byte WAV whose data chunk claims 4 GiB (issue 13): the decoder
+/// reserved what the header declared (16 GiB of f32 samples), which aborts
+/// under a memory limit. It is a Truncated error and reserves nothing large.
+#[test]
+fn a_wav_header_declaring_gigabytes_is_truncated_without_allocating_them() {
+    let mut b = b"RIFF\xff\xff\xff\xffWAVEfmt ".to_vec();
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&1u16.to_le_bytes()); // mono
+    b.extend_from_slice(&8_000u32.to_le_bytes());
+    b.extend_from_slice(&8_000u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&8u16.to_le_bytes()); // 8-bit: one byte a sample
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    b.extend_from_slice(&[128, 140, 120, 128]);
+    let p = std::env::temp_dir().join(format!("unidl-media-huge-{}.wav", std::process::id()));
+    std::fs::write(&p, &b).unwrap();
+    let before = vm_peak_kb();
+    let err = load_audio(&p, &AudioOptions::default()).unwrap_err();
+    let grew_mb = vm_peak_kb().saturating_sub(before) / 1024;
+    std::fs::remove_file(&p).ok();
+    assert!(matches!(err, MediaError::Truncated { .. }), "{err:?}");
+    assert!(grew_mb < 1024, "reserved {grew_mb} MiB for a 48-byte file");
+}
+
 #[test]
 fn wav_sample_formats_are_normalised() {
     use hound::{SampleFormat, WavSpec, WavWriter};
@@ -234,6 +273,27 @@ fn random_bytes_named_mp3_is_corrupt() {
     let err = load_audio(&p, &AudioOptions::default()).unwrap_err();
     assert!(matches!(err, MediaError::Corrupt { .. }), "{err:?}");
     assert_names(&err, &p);
+}
+
+/// `speech_hello.mp3` with its Info tag's frame count set to 1 (found by
+/// the fuzzer, issue 13): symphonia subtracted the LAME delay and padding
+/// from the frame count without checking — a panic with overflow checks, a
+/// count near 2^64 without. It is a Corrupt error before symphonia runs.
+#[test]
+fn an_mp3_info_tag_with_fewer_frames_than_its_delay_is_corrupt() {
+    let mut b = std::fs::read(fixture("speech_hello.mp3")).unwrap();
+    let at = b.windows(4).position(|w| w == b"Info").unwrap();
+    b[at + 8..at + 12].copy_from_slice(&1u32.to_be_bytes());
+    let p = std::env::temp_dir().join(format!("unidl-media-info-{}.mp3", std::process::id()));
+    std::fs::write(&p, &b).unwrap();
+    let err = std::panic::catch_unwind(|| load_audio(&p, &AudioOptions::default()))
+        .expect("no panic")
+        .unwrap_err();
+    let probed = std::panic::catch_unwind(|| probe(&p)).expect("no panic");
+    std::fs::remove_file(&p).ok();
+    assert!(matches!(err, MediaError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("Info tag"), "{err}");
+    assert!(probed.is_err());
 }
 
 #[test]
