@@ -283,6 +283,51 @@ fn coco_errors_are_typed() {
     assert!(Rle::from_compressed("0o", 1, 1).is_err());
 }
 
+/// Found by the fuzzer (issue 13): a polygon vertex at 1e22 made the
+/// rasteriser walk billions of boundary points (a hang, then gigabytes);
+/// run lengths summing past 2^64 and compressed numbers of 13 characters
+/// overflowed (panics in debug builds).
+#[test]
+fn coco_masks_from_hostile_numbers_are_errors_not_hangs_or_panics() {
+    let d = tmp("coco-hostile");
+    std::fs::copy(fixture("coco/images/empty.png"), d.join("e.png")).unwrap();
+    let p = d.join("far.json");
+    std::fs::write(
+        &p,
+        r#"{"images": [{"id": 1, "file_name": "e.png", "width": 8, "height": 6}],
+            "annotations": [{"id": 3, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1],
+                             "segmentation": [[0, 0, 1e22, 0, 1, 1]]}],
+            "categories": [{"id": 1, "name": "a"}]}"#,
+    )
+    .unwrap();
+    let ds = construct_dataset(&p, &DatasetParams::default()).unwrap();
+    let e = get_sample(&ds, 0).unwrap_err();
+    assert!(
+        matches!(&e, DataError::Invalid { what, reason } if what.contains("annotation id 3") && reason.contains("polygon coordinate")),
+        "{e}"
+    );
+    // Uncompressed counts whose sum overflows.
+    let rle = Rle {
+        height: 1,
+        width: 1,
+        counts: vec![u64::MAX, 2],
+    };
+    assert!(rle.decode().unwrap_err().contains("overflow"));
+    // A compressed number of 13 characters (12 continuations, then a
+    // negative last group) shifted past 64 bits.
+    let e = Rle::from_compressed("PPPPPPPPPPPP@", 1, 1).unwrap_err();
+    assert!(e.contains("too long"), "{e}");
+    // Runs (each the previous-but-one plus a delta near 2^59) that grow past
+    // i64::MAX.
+    let big = format!("00{}", "___________?".repeat(40));
+    assert!(
+        Rle::from_compressed(&big, 1, 1)
+            .unwrap_err()
+            .contains("overflows")
+    );
+    std::fs::remove_dir_all(d).ok();
+}
+
 #[test]
 fn coco_images_dir_param() {
     let d = tmp("coco-dir");

@@ -238,6 +238,16 @@ impl CocoDataset {
         };
         let data = match seg {
             Segmentation::Polygons(polys) => {
+                // Rasterising walks every polygon edge on a 5× grid, so a
+                // vertex far outside the image (1e22 in a fuzzed file) makes
+                // billions of boundary points. Vertices may lie outside the
+                // image by its own size, no further.
+                let reach = 2.0 * (h + w) as f64 + 16.0;
+                if let Some(v) = polys.iter().flatten().find(|v| !(v.abs() <= reach)) {
+                    return Err(invalid(format!(
+                        "polygon coordinate {v} lies further than {reach} pixels from a {w}×{h} image"
+                    )));
+                }
                 let mut data = vec![0u8; h * w];
                 for p in polys {
                     let m = Rle::from_polygon(p, h, w).decode().map_err(invalid)?;

@@ -36,7 +36,9 @@ impl Rle {
                         b as char
                     ));
                 }
-                if k > 12 {
+                // 12 characters of 5 bits: 60 bits, so the sign extension
+                // below shifts by at most 60 (13 would shift past 64 bits).
+                if k >= 12 {
                     return Err(format!("number at byte {p} is too long"));
                 }
                 let c = i64::from(b - 48);
@@ -52,7 +54,10 @@ impl Rle {
                 }
             }
             if counts.len() > 2 {
-                x += counts[counts.len() - 2] as i64;
+                x = i64::try_from(counts[counts.len() - 2])
+                    .ok()
+                    .and_then(|prev| x.checked_add(prev))
+                    .ok_or_else(|| format!("run {} overflows", counts.len()))?;
             }
             if x < 0 {
                 return Err(format!(
@@ -171,8 +176,15 @@ impl Rle {
     /// The mask as row-major 0/1 bytes; an error text when the counts do not
     /// sum to `height * width`.
     pub fn decode(&self) -> Result<Vec<u8>, String> {
-        let total: u64 = self.counts.iter().sum();
-        let n = self.height * self.width;
+        let total = self
+            .counts
+            .iter()
+            .try_fold(0u64, |a, &c| a.checked_add(c))
+            .ok_or_else(|| "run lengths overflow".to_string())?;
+        let n = self
+            .height
+            .checked_mul(self.width)
+            .ok_or_else(|| format!("mask {}×{} is too large", self.height, self.width))?;
         if total != n as u64 {
             return Err(format!(
                 "run lengths sum to {total}, not {}×{} = {n}",
