@@ -1,6 +1,13 @@
 //! A few dozen training steps of each family on the committed real-MNIST
-//! slice (`tests/fixtures/mnist`) through unidl-train's trainer: the loss
-//! falls and stays finite.
+//! slice (`tests/fixtures/mnist`) through unidl-train's trainer: the loss on
+//! a fixed set of 64 training digits falls and stays finite — a check that
+//! every layer trains, **not** that the model generalises. After so few
+//! steps the batch-norm running statistics still lag the weights, so
+//! eval-mode accuracy on unseen digits is at chance (measured: 0.10 after 24
+//! steps, 0.35 after 60 for ResNet-18). Generalisation is shown by the
+//! measured full runs in docs/ZOO.md (held-out accuracy of each config) and,
+//! for the trainer itself, by unidl-train's
+//! `trains_on_real_digits_loss_falls_and_held_out_accuracy_rises`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +20,8 @@ fn mnist() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mnist")
 }
 
-/// Trains `steps` steps of batch 16 cycling over the first 64 digits; returns
-/// the losses.
+/// Trains `steps` steps of batch 16 cycling over the first 64 digits of the
+/// class-sorted folder (classes 0 and 1); returns the losses.
 fn losses(model_toml: &str, side: usize, lr: f64, steps: usize) -> Vec<f64> {
     let dev = Device::flex();
     unidl_backend::seed(&dev, 11);
@@ -82,7 +89,7 @@ fn assert_learns(name: &str, l: &[f64]) {
 }
 
 #[test]
-fn resnet18_small_stem_learns_mnist_digits() {
+fn resnet18_small_stem_fits_64_training_digits() {
     let l = losses(
         "name = \"resnet\"\ndepth = 18\nsmall_input = true\nin_channels = 1\nnum_classes = 10",
         28,
@@ -93,7 +100,7 @@ fn resnet18_small_stem_learns_mnist_digits() {
 }
 
 #[test]
-fn vgg11_bn_reduced_learns_mnist_digits() {
+fn vgg11_bn_reduced_fits_64_training_digits() {
     // quarter width and a 256-unit classifier: the full 129 M-parameter
     // classifier makes each Adam step take seconds on two cores
     let l = losses(
@@ -106,7 +113,7 @@ fn vgg11_bn_reduced_learns_mnist_digits() {
 }
 
 #[test]
-fn efficientnet_b0_learns_mnist_digits() {
+fn efficientnet_b0_fits_64_training_digits() {
     let l = losses(
         "name = \"efficientnet\"\nvariant = \"b0\"\nin_channels = 1\nnum_classes = 10",
         28,
