@@ -243,7 +243,11 @@ impl CocoDataset {
                 // billions of boundary points. Vertices may lie outside the
                 // image by its own size, no further.
                 let reach = 2.0 * (h + w) as f64 + 16.0;
-                if let Some(v) = polys.iter().flatten().find(|v| !(v.abs() <= reach)) {
+                if let Some(v) = polys
+                    .iter()
+                    .flatten()
+                    .find(|v| v.is_nan() || v.abs() > reach)
+                {
                     return Err(invalid(format!(
                         "polygon coordinate {v} lies further than {reach} pixels from a {w}×{h} image"
                     )));
