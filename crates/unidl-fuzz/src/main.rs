@@ -40,7 +40,9 @@ fn value<T: std::str::FromStr>(args: &[String], i: usize, flag: &str) -> Result<
 fn run(args: &[String]) -> Result<i32, FuzzError> {
     if args.first().map(String::as_str) == Some("--worker") {
         let w = WorkerArgs::parse(&args[1..])?;
-        worker::run_worker(&w, &targets::all())?;
+        let mut every = targets::all();
+        every.extend(targets::selftest());
+        worker::run_worker(&w, &every)?;
         return Ok(0);
     }
     let root = driver::default_root();

@@ -13,7 +13,7 @@
 //! | `onnx` | `unidl_interop::onnx::read_onnx_initializers` |
 //! | `mapping-rules` | `unidl_interop::MappingRules::from_toml` |
 //! | `image-jpeg`, `image-png`, `image-bmp` | `unidl_data::parse::decode_image` |
-//! | `wav`, `mp3` | `unidl_media::probe` and `load_audio` (mono; one case in four resampled to 16 kHz) |
+//! | `wav`, `mp3` | `unidl_media::probe` and `load_audio` (mono; some cases whole, some resampled to 16 kHz) |
 //! | `ffmpeg-audio`, `ffmpeg-video` (feature `ffmpeg`) | `unidl_media::load_audio`, `load_video` |
 //! | `coco` | `unidl_data::dataset::CocoDataset` (open, then every sample with its masks) |
 //! | `voc` | `unidl_data::dataset::VocDataset` (one annotation, then its sample) |
@@ -573,6 +573,42 @@ fn ffmpeg_targets() -> Vec<Target> {
     Vec::new()
 }
 
+/// Targets that fail on purpose, to test the harness itself (not part of
+/// `all`): by a hash of the case, 1% of cases panic, 0.3% abort the worker
+/// and 0.1% hang. [`selftest_kind`] says which a case does.
+pub fn selftest() -> Vec<Target> {
+    vec![Target {
+        name: "selftest",
+        about: "fails on purpose: panics, aborts and hangs (tests the harness)",
+        seeds: &["configs/quickstart.toml"],
+        tokens: &[],
+        setup: no_setup,
+        fixup: None,
+        run: |_, b| match selftest_kind(b) {
+            Some(crate::driver::FindingKind::Panic) => panic!("selftest panic"),
+            Some(crate::driver::FindingKind::Abort) => std::process::abort(),
+            Some(crate::driver::FindingKind::Hang) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            },
+            None => Outcome::Accepted,
+        },
+    }]
+}
+
+/// What the `selftest` target does with a case (`None`: accepts it).
+pub fn selftest_kind(bytes: &[u8]) -> Option<crate::driver::FindingKind> {
+    use crate::driver::FindingKind;
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    }) % 1000;
+    match h {
+        0..10 => Some(FindingKind::Panic),
+        10..13 => Some(FindingKind::Abort),
+        13 => Some(FindingKind::Hang),
+        _ => None,
+    }
+}
+
 /// Targets that need a cargo feature this build does not have, with it.
 pub fn left_out() -> Vec<(&'static str, &'static str)> {
     if cfg!(feature = "ffmpeg") {
@@ -582,12 +618,14 @@ pub fn left_out() -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// Looks up targets by name (`all` for every one).
+/// Looks up targets by name (`all` for every one of [`all`]; the
+/// [`selftest`] targets only by name).
 pub fn select(names: &[String]) -> Result<Vec<Target>, FuzzError> {
-    let every = all();
     if names.is_empty() || names.iter().any(|n| n == "all") {
-        return Ok(every);
+        return Ok(all());
     }
+    let mut every = all();
+    every.extend(selftest());
     names
         .iter()
         .map(|n| {
@@ -607,16 +645,17 @@ fn decode_image(_: &Ctx, b: &[u8]) -> Outcome {
     unidl_data::parse::decode_image(b, None).into()
 }
 
-/// `probe`, then `load_audio` of the first quarter second, downmixed to mono;
-/// one case in four (by its length, so a replay does the same) is also
-/// resampled to 16 kHz, the rest keep their rate: the FFT resampler costs
-/// more than the decoding and would otherwise dominate every case.
+/// `probe`, then `load_audio` downmixed to mono. The case's length picks
+/// the rest (so a replay does the same): one case in four is also resampled
+/// to 16 kHz, one in four is read whole, the others only their first
+/// quarter second — the FFT resampler and long decodes would otherwise
+/// dominate every case.
 fn audio(p: &Path, len: usize) -> Outcome {
     let _ = unidl_media::probe(p);
     let opts = unidl_media::AudioOptions {
         sample_rate: len.is_multiple_of(4).then_some(16_000),
         channels: Some(1),
-        max_duration_secs: Some(0.25),
+        max_duration_secs: (len % 4 != 1).then_some(0.25),
     };
     unidl_media::load_audio(p, &opts).into()
 }
