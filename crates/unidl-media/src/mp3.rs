@@ -37,7 +37,7 @@ const INFO_TAG_SCAN: usize = 64 * 1024;
 /// symphonia 0.5 computes `frames x duration - delay - padding` for such a
 /// tag without checking, which panics (attempt to subtract with overflow)
 /// in builds with overflow checks and gives a frame count near 2^64 in
-/// others (found by the fuzzer, issue 13; DECISIONS D29). The check runs
+/// others (found by the fuzzer, issue 13; DECISIONS D34). The check runs
 /// before symphonia sees the file and reads every "Xing"/"Info" near the
 /// start the way symphonia does, taking the shortest frame duration (576
 /// samples), so it catches every tag symphonia would trip on.
