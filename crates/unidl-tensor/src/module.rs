@@ -360,7 +360,10 @@ pub trait ModuleApi: Module + Sized {
 
     /// `load_state_dict(state_dict)` (A.2.2.4), strict: any missing key,
     /// unexpected key or shape mismatch is [`ModuleError::Mismatch`] listing
-    /// all of them, and nothing is loaded.
+    /// all of them. The module is taken by value and is not returned on an
+    /// error (it is dropped, so no half-loaded module reaches the caller):
+    /// clone it first to keep it, or call
+    /// [`ModuleApi::load_state_dict_lenient`] and read the report.
     fn load_state_dict(self, state: &StateDict) -> Result<Self, ModuleError> {
         let (m, report) = self.load_state_dict_lenient(state)?;
         if report.is_clean() {
@@ -370,9 +373,11 @@ pub trait ModuleApi: Module + Sized {
         }
     }
 
-    /// Loads every key whose name and shape match and returns the report of the
-    /// rest (PyTorch's `strict=False`). Strict callers get the module back
-    /// unchanged when the report is not clean.
+    /// Loads every key whose name and shape match and returns the module with
+    /// the report of the rest (PyTorch's `strict=False`). It errs (and drops
+    /// the module) only when a matching tensor cannot be moved to the module's
+    /// device or cast to its dtype. [`ModuleApi::load_state_dict`] is this
+    /// plus a check that the report is clean.
     fn load_state_dict_lenient(self, state: &StateDict) -> Result<(Self, LoadReport), ModuleError> {
         let own = self.state_dict();
         let mut report = LoadReport::default();

@@ -21,6 +21,25 @@ fn f(v: Vec<f32>, shape: &[usize]) -> Tensor {
     Tensor::from_f32(v, shape, &dev()).unwrap()
 }
 
+// ----- T-a ranks -----
+
+#[test]
+fn ranks_up_to_max_rank_and_beyond_it_a_typed_error() {
+    assert_eq!(unidl_tensor::MAX_RANK, 6);
+    let six = Tensor::from_f32(vec![1.0, 2.0], &[1, 1, 1, 1, 1, 2], &dev()).unwrap();
+    assert_eq!(six.rank(), 6);
+    let e = Tensor::from_f32(vec![1.0, 2.0], &[1, 1, 1, 1, 1, 1, 2], &dev()).unwrap_err();
+    assert!(
+        matches!(e, TensorError::RankTooLarge { rank: 7, max: 6 }),
+        "{e}"
+    );
+    let e = reshape(&six, &[1, 1, 1, 1, 1, 1, 2]).unwrap_err();
+    assert!(
+        matches!(e, TensorError::RankTooLarge { rank: 7, max: 6 }),
+        "{e}"
+    );
+}
+
 // ----- A.1.2.1 initialize -----
 
 #[test]
