@@ -7,6 +7,9 @@
 //! named in the output, never skipped silently.
 //!
 //! Run on more back-ends with features: `cargo test -p unidl-conformance --features ndarray,wgpu,tch`.
+//!
+//! Depends on: none.
+//! Dev-depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`.
 
 mod modules;
 mod ops;

@@ -10,6 +10,8 @@
 //! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
 //! - `fuzz [target|all] [--time S] [--cases N] [--seed K]` — the mutation fuzzer of every reader.
 //! - `backends` — what each back-end needs here and whether it is available.
+//!
+//! Depends on: `unidl-env`.
 
 mod bench;
 mod data;

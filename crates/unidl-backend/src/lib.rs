@@ -19,6 +19,8 @@
 //! Architecture invariant: this crate depends on Burn (and the dependency-free
 //! `unidl-env` for the back-end precedence) only; it never depends
 //! on any other unidl crate.
+//!
+//! Depends on: `unidl-env`.
 
 mod capability;
 mod dtype;

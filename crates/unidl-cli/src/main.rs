@@ -12,6 +12,10 @@
 //!
 //! The binary names no model: the zoo crates enabled by cargo features
 //! (`vision`, `text`; all by default) register theirs in [`registry`].
+//!
+//! Depends on: `unidl-env`, `unidl-backend`, `unidl-data`, `unidl-run`,
+//! `unidl-vision` (optional, feature `vision`), `unidl-text` (optional,
+//! feature `text`).
 
 mod data;
 

@@ -14,8 +14,10 @@
 //! - [`operator`]: `construct_operator` / `operate` (B.7).
 //!
 //! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` (for
-//! collation into tensors) and on file-format crates; never on the training
-//! layer or the zoo.
+//! collation into tensors), `unidl-media` (audio and video decoding) and on
+//! file-format crates; never on the training layer or the zoo.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-media`.
 
 pub mod dataset;
 pub mod error;

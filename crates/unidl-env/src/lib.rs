@@ -11,6 +11,8 @@
 //!
 //! Architecture invariant: no dependencies, no Burn; nothing here touches a
 //! device.
+//!
+//! Depends on: none.
 
 use std::path::PathBuf;
 

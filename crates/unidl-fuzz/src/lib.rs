@@ -24,6 +24,9 @@
 //!
 //! Architecture invariant: a leaf — nothing depends on it; it only calls the
 //! public readers of the other crates and never changes them.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-interop`, `unidl-data`,
+//! `unidl-media`, `unidl-train`, `unidl-run`.
 
 pub mod driver;
 pub mod error;

@@ -8,9 +8,12 @@
 //! loads the result into a unidl module with a report; *writers* send unidl
 //! weights back out.
 //!
-//! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` and file
-//! format crates; never on the data or training layers or the zoo. No reader
-//! executes code from a file.
+//! Architecture invariant: depends on `unidl-tensor`/`unidl-backend`,
+//! `unidl-nn` (the ONNX writer and the recurrent-weight layouts take its
+//! layers) and file-format crates; never on the data or training layers or
+//! the zoo. No reader executes code from a file.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`.
 
 pub mod error;
 pub mod host;

@@ -32,6 +32,8 @@
 //! turns files into `Vec`s, and the data crate depends on it, not the other
 //! way round.
 //!
+//! Depends on: none.
+//!
 //! ```no_run
 //! use unidl_media::{AudioOptions, FrameSelection, load_audio, load_video};
 //!

@@ -36,8 +36,10 @@
 //! This crate depends on `burn` and `unidl-backend` only. It must never
 //! depend on `unidl-tensor`, `unidl` or any other unidl crate above it, nor
 //! on a specific Burn back-end crate: back-ends are chosen at run time through
-//! [`Device`] (cargo features `ndarray`, `tch`, `wgpu` merely forward to
-//! `unidl-backend`).
+//! [`Device`] (cargo features `ndarray`, `tch`, `wgpu`, `cuda` merely forward
+//! to `unidl-backend`).
+//!
+//! Depends on: `unidl-backend`.
 
 pub mod activation;
 pub mod conv;

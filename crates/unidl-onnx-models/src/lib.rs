@@ -24,6 +24,8 @@
 //! Architecture invariant: depends on Burn, burn-store and `unidl-backend`
 //! only (burn-onnx is a build dependency); nothing here parses ONNX at run
 //! time.
+//!
+//! Depends on: `unidl-backend`.
 
 use std::path::{Path, PathBuf};
 

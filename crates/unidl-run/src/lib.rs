@@ -12,7 +12,11 @@
 //! binary calls the enabled ones and names no model itself.
 //!
 //! Architecture invariant: depends on the core crates (`unidl-train`,
-//! `unidl-data`, `unidl-tensor`, `unidl-backend`), never on a zoo crate or the CLI.
+//! `unidl-data`, `unidl-tensor`, `unidl-backend`) and `unidl-env`, never on a
+//! zoo crate or the CLI.
+//!
+//! Depends on: `unidl-env`, `unidl-backend`, `unidl-tensor`, `unidl-data`,
+//! `unidl-train`.
 
 pub mod config;
 pub mod error;

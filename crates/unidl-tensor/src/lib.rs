@@ -13,6 +13,8 @@
 //!
 //! Architecture invariant: depends on `unidl-backend` and Burn only; never on
 //! the data, training or zoo crates.
+//!
+//! Depends on: `unidl-backend`.
 
 pub mod autograd;
 mod custom_op;

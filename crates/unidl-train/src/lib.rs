@@ -15,8 +15,11 @@
 //! - [`eval`]: metrics and `construct_evalvater` / `evalvate` (B.6), with the
 //!   aliases `construct_evaluator` / `evaluate`.
 //!
-//! Architecture invariant: depends on `unidl-tensor`/`unidl-backend` and
-//! burn-optim; never on the zoo.
+//! Architecture invariant: depends on `unidl-data` (samples, loader,
+//! collation), `unidl-tensor`/`unidl-backend` and burn-optim; never on the
+//! run layer, the CLI or the zoo.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-data`.
 
 pub mod callback;
 pub mod draw;

@@ -21,6 +21,11 @@
 //!
 //! [`prelude`] brings every Annex A and B interface under the standard's name.
 //!
+//! Depends on: `unidl-env`, `unidl-backend`, `unidl-tensor`, `unidl-nn`,
+//! `unidl-media`, `unidl-data`, `unidl-train`, `unidl-run`, `unidl-interop`,
+//! `unidl-vision` (optional, feature `vision`), `unidl-text` (optional,
+//! feature `text`), `unidl-onnx-models` (optional, feature `onnx`).
+//!
 //! ## Cargo features
 //!
 //! | feature   | default | back-end |

@@ -13,6 +13,8 @@
 //! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-train`,
 //! `unidl-run`) and Burn — never on the CLI or another zoo crate. Nothing is
 //! downloaded.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-train`, `unidl-run`.
 
 pub mod textcnn;
 

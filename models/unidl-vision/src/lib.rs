@@ -30,6 +30,10 @@
 //! registry) and Burn — never on the CLI or another zoo crate. [`register`]
 //! adds every model to a [`unidl_run::ModelRegistry`] under its run-config
 //! name. No weights are downloaded: loading from a path is the API.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`, `unidl-interop`,
+//! `unidl-train`, `unidl-run`.
+//! Dev-depends on: `unidl-data`.
 
 pub mod blocks;
 pub mod classification;
