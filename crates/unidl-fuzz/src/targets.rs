@@ -544,7 +544,7 @@ fn ffmpeg_targets() -> Vec<Target> {
         },
         Target {
             name: "ffmpeg-video",
-            about: "video decoded by FFmpeg: H.264, H.265, AV1, MPEG-4 (probe, load_video)",
+            about: "video decoded by FFmpeg: H.264, H.265, AV1 (probe, load_video_with)",
             seeds: &[
                 "tests/fixtures/media/h264.mp4",
                 "tests/fixtures/media/av1.mp4",
@@ -560,9 +560,19 @@ fn ffmpeg_targets() -> Vec<Target> {
             setup: no_setup,
             fixup: None,
             run: |ctx, b| {
+                // Half the cases (by length, so a replay does the same) pick
+                // four frames across the whole clip; the others stop after
+                // two frames, scaled by swscale.
                 let p = ctx.write("case.media", b);
                 let _ = unidl_media::probe(&p);
-                unidl_media::load_video(&p, &unidl_media::FrameSelection::Uniform(4)).into()
+                let opts = if b.len().is_multiple_of(2) {
+                    unidl_media::VideoOptions::from(unidl_media::FrameSelection::Uniform(4))
+                } else {
+                    unidl_media::VideoOptions::from(unidl_media::FrameSelection::All)
+                        .max_frames(2)
+                        .resize(24, 16)
+                };
+                unidl_media::load_video_with(&p, &opts).into()
             },
         },
     ]
