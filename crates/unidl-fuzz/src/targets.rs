@@ -18,6 +18,7 @@
 //! | `coco` | `unidl_data::dataset::CocoDataset` (open, then every sample with its masks) |
 //! | `voc` | `unidl_data::dataset::VocDataset` (one annotation, then its sample) |
 //! | `text-manifest`, `parallel-text` | `TextClassification::open_manifest`, `ParallelText::open` |
+//! | `image-manifest`, `audio-manifest` | `LabeledImages::open_manifest`, `AudioManifest::open` (then their first samples) |
 //! | `tokenizer` | `unidl_data::text::TextTokenizer::load`, then encode and decode |
 //! | `pipeline` | `unidl_data::transform::pipeline_from_toml` |
 //! | `gettext-mo` | `unidl_data::prepare::parse_mo` |
@@ -398,6 +399,63 @@ pub fn all() -> Vec<Target> {
                 let p = ctx.write(name, b);
                 unidl_data::dataset::TextClassification::open_manifest(&p)
                     .and_then(|ds| (0..ds.len().min(8)).try_for_each(|i| ds.get(i).map(drop)))
+                    .into()
+            },
+        },
+        Target {
+            name: "image-manifest",
+            about: "image classification manifests, CSV or JSON lines (LabeledImages)",
+            seeds: &[],
+            tokens: JSON_TOKENS,
+            setup: |ctx| {
+                for f in ["a.png", "b.png", "empty.png"] {
+                    ctx.copy(
+                        &format!("crates/unidl-data/tests/fixtures/coco/images/{f}"),
+                        f,
+                    )?;
+                }
+                Ok(())
+            },
+            fixup: None,
+            run: |ctx, b| {
+                let name = if looks_like_json(b) {
+                    "case.jsonl"
+                } else {
+                    "case.csv"
+                };
+                let p = ctx.write(name, b);
+                unidl_data::dataset::LabeledImages::open_manifest(&p, None)
+                    .and_then(|ds| (0..ds.len().min(4)).try_for_each(|i| ds.get(i).map(drop)))
+                    .into()
+            },
+        },
+        Target {
+            name: "audio-manifest",
+            about: "speech manifests, CSV or JSON lines (AudioManifest)",
+            seeds: &[
+                "crates/unidl-data/tests/fixtures/audio/manifest.csv",
+                "crates/unidl-data/tests/fixtures/audio/manifest.jsonl",
+            ],
+            tokens: JSON_TOKENS,
+            setup: |ctx| {
+                for f in ["mono_8k.wav", "stereo_8k.wav"] {
+                    ctx.copy(
+                        &format!("crates/unidl-data/tests/fixtures/audio/clips/{f}"),
+                        &format!("clips/{f}"),
+                    )?;
+                }
+                Ok(())
+            },
+            fixup: None,
+            run: |ctx, b| {
+                let name = if looks_like_json(b) {
+                    "case.jsonl"
+                } else {
+                    "case.csv"
+                };
+                let p = ctx.write(name, b);
+                unidl_data::dataset::AudioManifest::open(&p, Default::default())
+                    .and_then(|ds| (0..ds.len().min(2)).try_for_each(|i| ds.get(i).map(drop)))
                     .into()
             },
         },
