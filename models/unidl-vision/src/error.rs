@@ -41,6 +41,9 @@ pub enum VisionError {
     /// A tensor operation failed (shape, dtype).
     #[error(transparent)]
     Tensor(#[from] unidl_tensor::TensorError),
+    /// RoI Align refused its input (boxes, batch indices, sizes, scales).
+    #[error(transparent)]
+    RoiAlign(#[from] crate::detection::RoiAlignError),
 }
 
 /// Result with [`VisionError`].

@@ -10,7 +10,7 @@
 //! | family | module | models |
 //! |--------|--------|--------|
 //! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7, SimpleCnn |
-//! | object detection | `detection/` (later) | |
+//! | object detection | [`detection`] | shared ops so far: RoI Align, MultiScaleRoIAlign (checked against torchvision); detectors later |
 //! | semantic / instance segmentation | `segmentation/` (later) | |
 //! | keypoints / pose | `keypoints/` (later) | |
 //! | text recognition | `ocr/` (later) | |
@@ -37,6 +37,7 @@
 
 pub mod blocks;
 pub mod classification;
+pub mod detection;
 pub mod error;
 mod registry;
 pub mod torchvision;

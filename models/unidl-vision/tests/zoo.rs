@@ -1,6 +1,7 @@
 //! unidl-vision test suite (one target): torchvision parameter counts and
 //! logits, forward shapes and traces of every variant, typed errors,
-//! stochastic depth, and short training runs on real MNIST digits.
+//! stochastic depth, short training runs on real MNIST digits, and RoI
+//! Align against torchvision (`tests/reference/gen_roi_align.py`).
 //!
 //! Reference values come from `tests/reference/gen_torchvision.py`
 //! (torchvision 0.24.0, torch 2.9.0): `tests/reference/small/` is committed;
@@ -10,6 +11,7 @@
 mod common;
 mod errors;
 mod parity;
+mod roi_align;
 mod shapes;
 mod train_step;
 mod training;
