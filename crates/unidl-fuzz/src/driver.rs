@@ -207,14 +207,16 @@ pub fn run(cfg: &Config) -> Result<Report, FuzzError> {
                         && let Ok((row, _)) = &r
                     {
                         eprintln!(
-                            "unidl-fuzz: {:<20} {:>9} cases {:>8.0}/s  panics {} aborts {} hangs {}  slowest {:.1} ms  peak {:.0} MiB",
+                            "unidl-fuzz: {:<20} {:>9} cases {:>8.0}/s  accepted {:.1}%  panics {} aborts {} hangs {}  slowest {:.1} ms (#{})  peak {:.0} MiB",
                             row.name,
                             row.cases,
                             row.rate(),
+                            100.0 * row.accepted as f64 / row.cases.max(1) as f64,
                             row.panics,
                             row.aborts,
                             row.hangs,
                             row.slowest_us as f64 / 1000.0,
+                            row.slowest_case,
                             row.peak_rss_kb as f64 / 1024.0
                         );
                     }
