@@ -156,21 +156,17 @@ fn measure_dtype(device: &crate::Device, dtype: DType) -> bool {
         d => {
             let Some(b) = d.to_burn() else { return false };
             let data = TensorData::new(vec![1i64, 2, 3], [3]).convert_dtype(b);
+            // The result must still be of `dtype`: a back-end that silently
+            // stores another dtype does not support it.
             if d.is_float() {
                 survives(|| {
-                    read(
-                        Tensor::<1>::from_data(data, device)
-                            .add_scalar(1.0)
-                            .into_data(),
-                    )
+                    let t = Tensor::<1>::from_data(data, (device, b)).add_scalar(1.0);
+                    t.dtype() == b && read(t.into_data())
                 })
             } else {
                 survives(|| {
-                    read(
-                        Tensor::<1, Int>::from_data(data, device)
-                            .add_scalar(1)
-                            .into_data(),
-                    )
+                    let t = Tensor::<1, Int>::from_data(data, (device, b)).add_scalar(1);
+                    t.dtype() == b && read(t.into_data())
                 })
             }
         }
