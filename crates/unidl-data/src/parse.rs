@@ -20,12 +20,42 @@ pub fn load_image(path: &Path, channels: Option<usize>) -> Result<Image> {
     })
 }
 
-/// Decodes image bytes (format sniffed from the content).
+/// Pixels any image may have whatever its size in bytes (2^22: 2048 × 2048).
+pub const MIN_PIXEL_BUDGET: u64 = 1 << 22;
+
+/// Pixels an image may have per byte of its file beyond [`MIN_PIXEL_BUDGET`].
+/// Deflate and JPEG cannot compress much past 1000:1 even for a blank
+/// picture, so real files stay far below; a header that declares more is a
+/// decompression bomb (a 421-byte RLE BMP of 516 × 62210 pixels, found by
+/// the fuzzer, decoded to 384 MiB of `f32`).
+pub const PIXELS_PER_BYTE: u64 = 1024;
+
+/// Decodes image bytes (format sniffed from the content). The header's
+/// width and height are checked against the file's size first (see
+/// [`PIXELS_PER_BYTE`]), so a declared size the file cannot justify is an
+/// error before anything is allocated.
 pub fn decode_image(bytes: &[u8], channels: Option<usize>) -> Result<Image, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
-    let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode image: {e}"))?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("cannot decode image: {e}"))
+    };
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
+    let budget = MIN_PIXEL_BUDGET.max(PIXELS_PER_BYTE.saturating_mul(bytes.len() as u64));
+    if u64::from(w) * u64::from(h) > budget {
+        return Err(format!(
+            "header declares {w}×{h} pixels, more than a {}-byte image can hold ({budget})",
+            bytes.len()
+        ));
+    }
+    let img = reader()?
+        .decode()
+        .map_err(|e| format!("cannot decode image: {e}"))?;
     let gray_source = matches!(img.color().channel_count(), 1 | 2);
     let want = channels.unwrap_or(if gray_source { 1 } else { 3 });
     let (w, h) = (img.width() as usize, img.height() as usize);

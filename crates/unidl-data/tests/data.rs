@@ -99,6 +99,45 @@ fn images_decode_from_png_jpg_bmp_and_corrupt_files_name_the_path() {
     ));
 }
 
+/// An 8-bit RLE BMP of `w` × `h` pixels whose pixel data is one
+/// end-of-bitmap code: a valid file of a few dozen bytes.
+fn rle_bmp(w: i32, h: i32) -> Vec<u8> {
+    let palette = [0u8, 0, 0, 0, 255, 255, 255, 0];
+    let pixels = [0u8, 1];
+    let offset = 14 + 40 + palette.len() as u32;
+    let mut b = b"BM".to_vec();
+    b.extend_from_slice(&(offset + pixels.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&offset.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&w.to_le_bytes());
+    b.extend_from_slice(&h.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&8u16.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes()); // BI_RLE8
+    b.extend_from_slice(&(pixels.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&2u32.to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&palette);
+    b.extend_from_slice(&pixels);
+    b
+}
+
+/// Found by the fuzzer (issue 13): a 421-byte RLE BMP declaring 516 × 62210
+/// pixels decoded (legally: RLE may end early) to 32 million pixels, 384 MiB
+/// as f32. A size the file cannot justify is refused from the header.
+#[test]
+fn an_image_declaring_more_pixels_than_its_bytes_justify_is_refused_before_decoding() {
+    let big = rle_bmp(516, 62210);
+    let e = unidl_data::parse::decode_image(&big, None).unwrap_err();
+    assert!(e.contains("516×62210"), "{e}");
+    // The same file at a size within the budget decodes.
+    let small = rle_bmp(64, 48);
+    let img = unidl_data::parse::decode_image(&small, None).unwrap();
+    assert_eq!((img.width, img.height), (64, 48));
+}
+
 #[test]
 fn text_formats_parse_and_errors_name_file_and_line() {
     let d = tmp("text");
