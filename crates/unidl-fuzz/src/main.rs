@@ -4,6 +4,7 @@
 //! unidl-fuzz [TARGET…|all] [--time S] [--cases N] [--seed K] [--jobs J]
 //!            [--mem-limit-mb M] [--case-timeout S] [--findings DIR] [--list]
 //! unidl-fuzz TARGET --replay FILE      run one saved case in this process
+//! unidl-fuzz TARGET --seed K --save-case I   write case I of seed K to the findings folder
 //! ```
 //!
 //! Without `--time` or `--cases`, each target runs 10,000 cases. The exit
@@ -17,7 +18,8 @@ use unidl_fuzz::worker::{self, DEFAULT_MEM_LIMIT_MB, WorkerArgs};
 use unidl_fuzz::{FuzzError, targets};
 
 const USAGE: &str = "usage: unidl-fuzz [TARGET...|all] [--time S] [--cases N] [--seed K] [--jobs J] \
-[--mem-limit-mb M] [--case-timeout S] [--findings DIR] [--list] | TARGET --replay FILE";
+[--mem-limit-mb M] [--case-timeout S] [--findings DIR] [--list] | TARGET --replay FILE | \
+TARGET --seed K --save-case I";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +63,7 @@ fn run(args: &[String]) -> Result<i32, FuzzError> {
         verbose: true,
     };
     let mut replay: Option<PathBuf> = None;
+    let mut save_case: Option<u64> = None;
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -73,6 +76,7 @@ fn run(args: &[String]) -> Result<i32, FuzzError> {
             "--case-timeout" => cfg.case_timeout = Duration::from_secs_f64(value(args, i + 1, a)?),
             "--findings" => cfg.findings_dir = PathBuf::from(value::<String>(args, i + 1, a)?),
             "--replay" => replay = Some(PathBuf::from(value::<String>(args, i + 1, a)?)),
+            "--save-case" => save_case = Some(value(args, i + 1, a)?),
             "--list" => {
                 for t in targets::all() {
                     println!("{:<18} {}", t.name, t.about);
@@ -98,6 +102,21 @@ fn run(args: &[String]) -> Result<i32, FuzzError> {
         i += 2;
     }
     cfg.targets = targets::select(&names)?;
+    if let Some(case) = save_case {
+        let [target] = cfg.targets.as_slice() else {
+            return Err(FuzzError::Usage(format!(
+                "--save-case needs exactly one target\n{USAGE}"
+            )));
+        };
+        let seeds = target.load_seeds(&root)?;
+        let m = unidl_fuzz::Mutator::new(&seeds, target.tokens, cfg.seed, target.name);
+        let dir = cfg.findings_dir.join(target.name);
+        std::fs::create_dir_all(&dir).map_err(|e| FuzzError::io(&dir, e))?;
+        let out = dir.join(format!("case-seed{}-case{case}.bin", cfg.seed));
+        std::fs::write(&out, target.case(&m, case)).map_err(|e| FuzzError::io(&out, e))?;
+        println!("{}", out.display());
+        return Ok(0);
+    }
     if let Some(file) = replay {
         let [target] = cfg.targets.as_slice() else {
             return Err(FuzzError::Usage(format!(
