@@ -58,6 +58,35 @@ impl Default for NormSettings {
     }
 }
 
+/// A 2-D normalisation layer the residual and conv–norm blocks can be
+/// built with: [`BatchNorm2d`] (the classification zoo, trainable) or
+/// [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) (torchvision's
+/// detection backbones with pretrained weights: fixed statistics and affine).
+///
+/// Blocks are generic over it so both keep the same parameter names
+/// (`bn1`, `downsample.bn`, …) and the same torchvision key mapping.
+pub trait NormLayer: Module {
+    /// A layer over `channels` channels with `settings` (γ = 1, β = 0,
+    /// running mean 0, running variance 1).
+    fn build(channels: usize, settings: NormSettings, device: &Device) -> Self;
+
+    /// Normalises each channel.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → `[B, C, H, W]`.
+    fn normalize(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl NormLayer for BatchNorm2d {
+    fn build(channels: usize, settings: NormSettings, device: &Device) -> Self {
+        settings.init(channels, device)
+    }
+
+    fn normalize(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
 impl NormSettings {
     /// A batch norm over `channels` with these settings (γ = 1, β = 0,
     /// running mean 0, running variance 1). `unidl-nn`'s [`BatchNorm2d`]
@@ -91,16 +120,17 @@ pub(crate) fn conv(
 }
 
 /// Convolution followed by batch norm (torchvision's `Conv2dNormActivation`
-/// without its activation, which the caller applies).
+/// without its activation, which the caller applies). The norm is
+/// [`BatchNorm2d`] unless another [`NormLayer`] is named.
 #[derive(Module, Debug)]
-pub struct ConvBn {
+pub struct ConvBn<N: Module + NormLayer = BatchNorm2d> {
     /// The bias-free convolution.
     pub conv: Conv2d,
     /// The batch norm.
-    pub bn: BatchNorm2d,
+    pub bn: N,
 }
 
-impl ConvBn {
+impl<N: Module + NormLayer> ConvBn<N> {
     /// A `k×k` convolution with padding `(k-1)/2`, `groups` groups, then batch norm.
     pub fn new(
         channels: [usize; 2],
@@ -112,14 +142,14 @@ impl ConvBn {
     ) -> Self {
         ConvBn {
             conv: conv(channels, kernel, stride, groups, device),
-            bn: norm.init(channels[1], device),
+            bn: N::build(channels[1], norm, device),
         }
     }
 
     /// # Shapes
     /// `[B, C_in, H, W]` → `[B, C_out, ⌈H/stride⌉, ⌈W/stride⌉]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.normalize(self.conv.forward(x))
     }
 
     /// The same followed by SiLU.

@@ -27,7 +27,7 @@ use unidl_nn::{
 };
 use unidl_tensor::trace;
 
-use crate::blocks::{ConvBn, NormSettings, conv};
+use crate::blocks::{ConvBn, NormLayer, NormSettings, conv};
 use crate::error::{Result, VisionError, positive};
 
 /// ResNet configuration.
@@ -107,7 +107,7 @@ impl ResNetConfig {
     }
 
     /// Blocks per stage and whether they are bottlenecks.
-    fn layout(&self) -> Result<([usize; 4], bool)> {
+    pub(crate) fn layout(&self) -> Result<([usize; 4], bool)> {
         Ok(match self.depth {
             18 => ([2, 2, 2, 2], false),
             34 => ([3, 4, 6, 3], false),
@@ -149,21 +149,7 @@ impl ResNetConfig {
                 ),
             )
         };
-        let mut in_planes = w;
-        let mut stage = |planes: usize, n: usize, stride: usize| -> Vec<Block> {
-            (0..n)
-                .map(|i| {
-                    let s = if i == 0 { stride } else { 1 };
-                    let b = Block::new(in_planes, planes, s, bottleneck, norm, device);
-                    in_planes = planes * expansion;
-                    b
-                })
-                .collect()
-        };
-        let layer1 = stage(w, blocks[0], 1);
-        let layer2 = stage(2 * w, blocks[1], 2);
-        let layer3 = stage(4 * w, blocks[2], 2);
-        let layer4 = stage(8 * w, blocks[3], 2);
+        let [layer1, layer2, layer3, layer4] = stages(blocks, bottleneck, w, norm, device);
         Ok(ResNet {
             conv1,
             bn1: norm.init(w, device),
@@ -179,27 +165,59 @@ impl ResNetConfig {
     }
 }
 
+/// The four stages of residual blocks of a ResNet with base width `w`
+/// (`w`, `2w`, `4w`, `8w` planes; strides 1, 2, 2, 2), normalised with `N`.
+/// Shared by the classifier and the detection backbone
+/// ([`ResNetBody`](crate::detection::ResNetBody)).
+pub(crate) fn stages<N: Module + NormLayer>(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    w: usize,
+    norm: NormSettings,
+    device: &Device,
+) -> [Vec<Block<N>>; 4] {
+    let expansion = if bottleneck { 4 } else { 1 };
+    let mut in_planes = w;
+    let mut stage = |planes: usize, n: usize, stride: usize| -> Vec<Block<N>> {
+        (0..n)
+            .map(|i| {
+                let s = if i == 0 { stride } else { 1 };
+                let b = Block::new(in_planes, planes, s, bottleneck, norm, device);
+                in_planes = planes * expansion;
+                b
+            })
+            .collect()
+    };
+    let layer1 = stage(w, blocks[0], 1);
+    let layer2 = stage(2 * w, blocks[1], 2);
+    let layer3 = stage(4 * w, blocks[2], 2);
+    let layer4 = stage(8 * w, blocks[3], 2);
+    [layer1, layer2, layer3, layer4]
+}
+
 /// A residual block: basic (`conv1` 3×3 → `conv2` 3×3) or bottleneck
 /// (`conv1` 1×1 → `conv2` 3×3 carrying the stride → `conv3` 1×1, 4× wider).
+/// Normalised with [`BatchNorm2d`] in the classifier; the detection
+/// backbone names [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d).
 #[derive(Module, Debug)]
-pub struct Block {
+pub struct Block<N: Module + NormLayer = BatchNorm2d> {
     /// First convolution (3×3 strided in a basic block, 1×1 in a bottleneck).
     pub conv1: Conv2d,
     /// Its batch norm.
-    pub bn1: BatchNorm2d,
+    pub bn1: N,
     /// Second convolution (3×3; strided in a bottleneck).
     pub conv2: Conv2d,
     /// Its batch norm.
-    pub bn2: BatchNorm2d,
+    pub bn2: N,
     /// Third convolution (1×1 expansion), bottleneck only.
     pub conv3: Option<Conv2d>,
     /// Its batch norm, bottleneck only.
-    pub bn3: Option<BatchNorm2d>,
+    pub bn3: Option<N>,
     /// Projection shortcut when the shape changes.
-    pub downsample: Option<ConvBn>,
+    pub downsample: Option<ConvBn<N>>,
 }
 
-impl Block {
+impl<N: Module + NormLayer> Block<N> {
     fn new(
         in_planes: usize,
         planes: usize,
@@ -215,19 +233,19 @@ impl Block {
         if bottleneck {
             Block {
                 conv1: conv([in_planes, planes], 1, 1, 1, device),
-                bn1: norm.init(planes, device),
+                bn1: N::build(planes, norm, device),
                 conv2: conv([planes, planes], 3, stride, 1, device),
-                bn2: norm.init(planes, device),
+                bn2: N::build(planes, norm, device),
                 conv3: Some(conv([planes, out], 1, 1, 1, device)),
-                bn3: Some(norm.init(out, device)),
+                bn3: Some(N::build(out, norm, device)),
                 downsample,
             }
         } else {
             Block {
                 conv1: conv([in_planes, planes], 3, stride, 1, device),
-                bn1: norm.init(planes, device),
+                bn1: N::build(planes, norm, device),
                 conv2: conv([planes, planes], 3, 1, 1, device),
-                bn2: norm.init(planes, device),
+                bn2: N::build(planes, norm, device),
                 conv3: None,
                 bn3: None,
                 downsample,
@@ -242,10 +260,10 @@ impl Block {
             Some(d) => d.forward(x.clone()), // [B, C_out, H/s, W/s]
             None => x.clone(),               // [B, C_in, H, W]
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x))); // [B, planes, H', W']
-        let y = self.bn2.forward(self.conv2.forward(y)); // [B, planes, H/s, W/s]
+        let y = relu(self.bn1.normalize(self.conv1.forward(x))); // [B, planes, H', W']
+        let y = self.bn2.normalize(self.conv2.forward(y)); // [B, planes, H/s, W/s]
         let y = match (&self.conv3, &self.bn3) {
-            (Some(c), Some(b)) => b.forward(c.forward(relu(y))), // [B, 4·planes, H/s, W/s]
+            (Some(c), Some(b)) => b.normalize(c.forward(relu(y))), // [B, 4·planes, H/s, W/s]
             _ => y,
         };
         relu(y + identity) // [B, C_out, H/s, W/s]

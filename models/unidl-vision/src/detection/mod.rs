@@ -13,11 +13,15 @@
 //! `tests/reference/gen_roi_align.py`. The detectors themselves (Faster
 //! R-CNN, Mask R-CNN, …) are later work.
 
+pub mod backbone;
 mod error;
+pub mod frozen_bn;
 pub mod poolers;
 pub mod roi_align;
 mod sampling;
 
+pub use backbone::{ResNetBody, ResNetBodyConfig};
 pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
+pub use frozen_bn::FrozenBatchNorm2d;
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
