@@ -218,3 +218,41 @@ impl ResNetBody {
         [c2, c3, c4, c5]
     }
 }
+
+/// A ResNet body with a Feature Pyramid Network on the stages it returns
+/// (torchvision's `BackboneWithFPN`: `backbone.body`, `backbone.fpn`).
+#[derive(Module, Debug)]
+pub struct BackboneWithFpn {
+    /// The ResNet body.
+    pub body: ResNetBody,
+    /// The pyramid over the returned stages.
+    pub fpn: crate::detection::FeaturePyramidNetwork,
+    /// The stages fed to the pyramid, 1-based as torchvision's
+    /// `returned_layers` (RetinaNet: `[2, 3, 4]`, i.e. C3–C5).
+    #[module(skip)]
+    pub returned_layers: Vec<usize>,
+}
+
+impl BackboneWithFpn {
+    /// The pyramid levels, finest first (RetinaNet: P3–P7).
+    ///
+    /// # Shapes
+    /// `[B, in_channels, H, W]` → per level `[B, out_channels, H_l, W_l]`.
+    pub fn forward(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
+        let stages = self.body.forward(x);
+        let picked = self
+            .returned_layers
+            .iter()
+            .map(|&k| {
+                stages
+                    .get(k.wrapping_sub(1))
+                    .cloned()
+                    .ok_or_else(|| VisionError::Config {
+                        key: "returned_layers".into(),
+                        reason: format!("{k} is not a stage in 1..=4"),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.fpn.forward(picked)
+    }
+}

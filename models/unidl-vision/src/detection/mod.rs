@@ -15,13 +15,15 @@
 
 pub mod backbone;
 mod error;
+pub mod fpn;
 pub mod frozen_bn;
 pub mod poolers;
 pub mod roi_align;
 mod sampling;
 
-pub use backbone::{ResNetBody, ResNetBodyConfig};
+pub use backbone::{BackboneWithFpn, ResNetBody, ResNetBodyConfig};
 pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
+pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
 pub use frozen_bn::FrozenBatchNorm2d;
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
