@@ -13,17 +13,22 @@
 //! `tests/reference/gen_roi_align.py`. The detectors themselves (Faster
 //! R-CNN, Mask R-CNN, …) are later work.
 
+pub mod anchors;
 pub mod backbone;
+pub mod boxes;
 mod error;
 pub mod fpn;
 pub mod frozen_bn;
 pub mod poolers;
 pub mod roi_align;
 mod sampling;
+pub mod transform;
 
+pub use anchors::{AnchorConfig, AnchorGenerator};
 pub use backbone::{BackboneWithFpn, ResNetBody, ResNetBodyConfig};
 pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
 pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
 pub use frozen_bn::FrozenBatchNorm2d;
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
+pub use transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
