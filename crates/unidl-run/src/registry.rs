@@ -53,6 +53,8 @@ pub enum TaskKind {
     ImageClassification,
     /// Token sequences → one class.
     TextClassification,
+    /// Images → boxes with classes and scores.
+    ObjectDetection,
 }
 
 impl TaskKind {
@@ -61,6 +63,7 @@ impl TaskKind {
         match self {
             TaskKind::ImageClassification => "image_classification",
             TaskKind::TextClassification => "text_classification",
+            TaskKind::ObjectDetection => "object_detection",
         }
     }
 }

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use unidl_data::{Input, Sample};
-use unidl_train::{ClassScore, ImageClassification, TextClassification};
+use unidl_train::outputs::Detection;
+use unidl_train::{ClassScore, ImageClassification, ObjectDetection, TextClassification};
 
 use crate::config::{DataConfig, TaskConfig};
 use crate::error::{Result, RunError};
@@ -95,5 +96,57 @@ impl BuildTask for TextClassification {
 
     fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
         serde_json::to_value(output).unwrap_or_default()
+    }
+}
+
+impl BuildTask for ObjectDetection {
+    const KIND: TaskKind = TaskKind::ObjectDetection;
+
+    /// The data set's class names; the model's detections are post-processed
+    /// as already-decoded boxes with per-class scores (the task's default).
+    fn build(_config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(ObjectDetection {
+            class_names: facts.class_names.clone(),
+            ..ObjectDetection::default()
+        })
+    }
+
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        let img = unidl_data::parse::load_image(path, data.channels)?;
+        Ok(Sample::image(img, None, path.display().to_string()))
+    }
+
+    /// `class (score) [x0, y0, x1, y1]`, best first, `;`-separated.
+    fn describe(output: &Vec<Detection>) -> String {
+        if output.is_empty() {
+            return "no detection".into();
+        }
+        output
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({:.3}) [{:.1}, {:.1}, {:.1}, {:.1}]",
+                    d.class, d.score, d.x0, d.y0, d.x1, d.y1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn to_json(output: &Vec<Detection>) -> serde_json::Value {
+        serde_json::to_value(output).unwrap_or_default()
+    }
+
+    /// The image with each box, its class name and score.
+    fn draw(input: &Sample, output: &Vec<Detection>, names: &[String], path: &Path) -> Result<()> {
+        let image = input
+            .image_input("image")
+            .ok_or_else(|| RunError::NotFound {
+                path: path.to_path_buf(),
+                hint: format!("; {} has no image to draw on", input.source),
+            })?;
+        let mut canvas = unidl_train::draw::Canvas::from_image(image);
+        canvas.detections(output, names)?;
+        Ok(canvas.save(path)?)
     }
 }

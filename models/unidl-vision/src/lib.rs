@@ -10,7 +10,7 @@
 //! | family | module | models |
 //! |--------|--------|--------|
 //! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7, SimpleCnn |
-//! | object detection | [`detection`] | shared ops so far: RoI Align, MultiScaleRoIAlign (checked against torchvision); detectors later |
+//! | object detection | [`detection`] | RetinaNet ResNet-50-FPN; shared parts: FrozenBatchNorm2d, ResNet body, FPN, anchors, box coder and matcher, focal loss, RoI Align, MultiScaleRoIAlign (all checked against torchvision) |
 //! | semantic / instance segmentation | `segmentation/` (later) | |
 //! | keypoints / pose | `keypoints/` (later) | |
 //! | text recognition | `ocr/` (later) | |

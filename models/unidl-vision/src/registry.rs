@@ -1,26 +1,28 @@
-//! Registration with the run layer: every classifier under its run-config
-//! name, serving image classification.
+//! Registration with the run layer: every model under its run-config
+//! name, with the task it serves.
 //!
-//! | `[model] name` | config | model |
-//! |---|---|---|
-//! | `simple_cnn` | [`SimpleCnnConfig`] | [`SimpleCnn`] |
-//! | `resnet` | [`ResNetConfig`] | [`Classifier`] |
-//! | `vgg` | [`VggConfig`] | [`Classifier`] |
-//! | `efficientnet` | [`EfficientNetConfig`] | [`Classifier`] |
+//! | `[model] name` | config | model | task |
+//! |---|---|---|---|
+//! | `simple_cnn` | [`SimpleCnnConfig`] | [`SimpleCnn`] | image classification |
+//! | `resnet` | [`ResNetConfig`] | [`Classifier`] | image classification |
+//! | `vgg` | [`VggConfig`] | [`Classifier`] | image classification |
+//! | `efficientnet` | [`EfficientNetConfig`] | [`Classifier`] | image classification |
+//! | `retinanet` | [`RetinaNetConfig`] | [`RetinaNet`] | object detection |
 
 use std::path::Path;
 
 use burn::tensor::Tensor;
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
-use unidl_train::{ImageClassification, ImageClassifier};
+use unidl_train::{ImageClassification, ImageClassifier, ObjectDetection};
 
 use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
     VggConfig,
 };
+use crate::detection::{RetinaNet, RetinaNetConfig};
 
-/// Registers `simple_cnn`, `resnet`, `vgg` and `efficientnet`.
+/// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet` and `retinanet`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -37,6 +39,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<EfficientNetConfig>(
         "efficientnet",
         "EfficientNet-B0…B7, torchvision-exact (Tan & Le 2019)",
+    )?;
+    registry.register::<RetinaNetConfig>(
+        "retinanet",
+        "RetinaNet ResNet-50-FPN, torchvision-exact (Lin et al. 2017)",
     )?;
     Ok(())
 }
@@ -107,3 +113,46 @@ macro_rules! torchvision_classifier {
 torchvision_classifier!(ResNetConfig, Resnet);
 torchvision_classifier!(VggConfig, Vgg);
 torchvision_classifier!(EfficientNetConfig, Efficientnet);
+
+impl ZooModel for RetinaNetConfig {
+    type Model = RetinaNet;
+    type Task = ObjectDetection;
+
+    /// Refuses a `num_classes` smaller than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<RetinaNet, BoxError> {
+        let n = facts.class_names.len();
+        if n > self.num_classes {
+            return Err(crate::VisionError::Config {
+                key: "num_classes".into(),
+                reason: format!(
+                    "{}: the data has {n} classes ({})",
+                    self.num_classes,
+                    facts.class_names.join(", ")
+                ),
+            }
+            .into());
+        }
+        Ok(RetinaNetConfig::init(self, device)?)
+    }
+
+    /// A torchvision RetinaNet state dict (`.pth` or safetensors), e.g.
+    /// `retinanet_resnet50_fpn_coco-eeacb38b.pth` (use it with
+    /// `backbone.frozen_bn_eps = 0`, as torchvision does).
+    fn load_weights(
+        &self,
+        model: RetinaNet,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(RetinaNet, String), BoxError> {
+        let (model, report) = if strict {
+            crate::torchvision::load_torchvision(model, path, device)?
+        } else {
+            crate::torchvision::load_torchvision_lenient(model, path, device)?
+        };
+        if report.loaded.is_empty() {
+            return Err(format!("no tensor of it fits the model ({report})").into());
+        }
+        Ok((model, report.to_string()))
+    }
+}

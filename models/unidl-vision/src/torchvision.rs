@@ -28,8 +28,15 @@
 //! | EfficientNet | `stages.{s}.{b}.project.{conv,bn}` | `features.{s+1}.{b}.block.{e+2}.{0,1}` |
 //! | EfficientNet | `head.{conv,bn}` | `features.8.{0,1}` |
 //! | EfficientNet | `classifier` | `classifier.1` |
+//! | RetinaNet | `backbone.body.*` | same, shortcut as ResNet's (`downsample.0` / `.1`) |
+//! | RetinaNet | `backbone.fpn.inner_blocks.{i}`, `backbone.fpn.layer_blocks.{i}` | `… .{i}.0` |
+//! | RetinaNet | `backbone.fpn.extra_blocks.p6` / `.p7` | same |
+//! | RetinaNet | `head.{classification,regression}_head.conv.{i}` | `… .conv.{i}.0` |
+//! | RetinaNet | `head.classification_head.cls_logits`, `head.regression_head.bbox_reg` | same |
 //!
-//! Tensor layouts: convolution weights are `[out, in/groups, kh, kw]` in
+//! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
+//! torchvision's leaf names (`weight`, `bias`, `running_mean`,
+//! `running_var`). Tensor layouts: convolution weights are `[out, in/groups, kh, kw]` in
 //! both; **linear weights are transposed** (Burn stores `[in, out]`, PyTorch
 //! `[out, in]`; in these models every rank-2 `weight` is a linear layer's).
 //! `num_batches_tracked` has no counterpart and is skipped.
@@ -41,6 +48,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
+use crate::detection::RetinaNet;
 use crate::error::{Result, VisionError};
 
 /// A model whose parameters have torchvision counterparts.
@@ -67,6 +75,31 @@ impl TorchvisionNames for ResNet {
             path.replace(".downsample.conv", ".downsample.0")
                 .replace(".downsample.bn", ".downsample.1"),
         )
+    }
+}
+
+impl TorchvisionNames for RetinaNet {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        if path.starts_with("backbone.body.") {
+            return Some(
+                path.replace(".downsample.conv", ".downsample.0")
+                    .replace(".downsample.bn", ".downsample.1"),
+            );
+        }
+        // `Conv2dNormActivation` wraps each convolution in a sequence: `.0`
+        for seq in [
+            "backbone.fpn.inner_blocks.",
+            "backbone.fpn.layer_blocks.",
+            "head.classification_head.conv.",
+            "head.regression_head.conv.",
+        ] {
+            if let Some(i) = path.strip_prefix(seq)
+                && i.parse::<usize>().is_ok()
+            {
+                return Some(format!("{path}.0"));
+            }
+        }
+        Some(path.to_string())
     }
 }
 

@@ -62,7 +62,10 @@ pub struct ObjectBatch {
     pub sources: Vec<String>,
 }
 
-/// A detector (what [`ObjectDetection`] trains).
+/// A detector (what [`ObjectDetection`] trains). Both methods are
+/// fallible: a detector checks its inputs and targets (class indices, box
+/// shapes, image sizes) and reports what it refuses as an error
+/// (typically [`TrainError::Model`] naming the image), never a panic.
 pub trait Detector {
     /// Named scalar loss terms (`[1]` each) for a batch with its targets
     /// (torchvision's train-mode `dict` of losses).
@@ -70,14 +73,14 @@ pub trait Detector {
         &self,
         images: BTensor<4>,
         targets: &[ObjectTargets],
-    ) -> Vec<(String, BTensor<1>)>;
+    ) -> Result<Vec<(String, BTensor<1>)>>;
 
     /// Detections for post-processing.
     ///
     /// # Shapes
     /// images `[B, C, H, W]` → `[B, N, 4 + C]` decoded boxes (`x0, y0, x1, y1`
     /// in input pixels) and per-class scores (probabilities).
-    fn detect(&self, images: BTensor<4>) -> BTensor<3>;
+    fn detect(&self, images: BTensor<4>) -> Result<BTensor<3>>;
 }
 
 /// An instance segmenter (what [`InstanceSegmentationTraining`] trains).
@@ -211,11 +214,11 @@ impl TaskIo for ObjectDetection {
 
 impl<M: Detector + Send + Sync + 'static> Task<M> for ObjectDetection {
     fn forward(&self, model: &M, batch: &ObjectBatch) -> Result<Tensor> {
-        Ok(Tensor::from_burn(model.detect(batch.images.clone()))?)
+        Ok(Tensor::from_burn(model.detect(batch.images.clone())?)?)
     }
 
     fn loss(&self, model: &M, batch: &ObjectBatch) -> Result<Tensor> {
-        let terms = model.detection_losses(batch.images.clone(), &batch.targets);
+        let terms = model.detection_losses(batch.images.clone(), &batch.targets)?;
         Ok(Tensor::from_burn(sum_losses(terms)?)?)
     }
 }

@@ -241,7 +241,11 @@ struct BoxMemory {
 }
 
 impl Detector for BoxMemory {
-    fn detection_losses(&self, _images: BT<4>, targets: &[ObjectTargets]) -> Vec<(String, BT<1>)> {
+    fn detection_losses(
+        &self,
+        _images: BT<4>,
+        targets: &[ObjectTargets],
+    ) -> unidl_train::Result<Vec<(String, BT<1>)>> {
         let device = self.b.val().device();
         let mut terms = Vec::new();
         for t in targets {
@@ -252,13 +256,13 @@ impl Detector for BoxMemory {
             }
         }
         terms.push(("zero".to_string(), self.b.val().sum().mul_scalar(0.0)));
-        terms
+        Ok(terms)
     }
-    fn detect(&self, images: BT<4>) -> BT<3> {
+    fn detect(&self, images: BT<4>) -> unidl_train::Result<BT<3>> {
         let [b, ..] = images.dims();
         let boxes = self.b.val().reshape([1, 1, 4]).expand([b, 1, 4]);
         let scores = BT::<3>::ones([b, 1, 2], &images.device()).mul_scalar(0.5);
-        BT::cat(vec![boxes, scores], 2)
+        Ok(BT::cat(vec![boxes, scores], 2))
     }
 }
 

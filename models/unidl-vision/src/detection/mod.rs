@@ -1,25 +1,39 @@
-//! Object detection: the pieces two-stage detectors share.
+//! Object detection: detectors and the pieces they share, each matching
+//! torchvision 0.24.0.
 //!
 //! | piece | torchvision | file |
 //! |-------|-------------|------|
+//! | [`RetinaNet`], [`RetinaNetConfig`] | `models.detection.retinanet_resnet50_fpn` | [`retinanet`] |
+//! | [`FrozenBatchNorm2d`] | `ops.misc.FrozenBatchNorm2d` | [`frozen_bn`] |
+//! | [`ResNetBody`], [`BackboneWithFpn`] | `detection.backbone_utils._resnet_fpn_extractor`, `BackboneWithFPN` | [`backbone`] |
+//! | [`FeaturePyramidNetwork`], [`LastLevelP6P7`] | `ops.FeaturePyramidNetwork`, `ops.feature_pyramid_network.LastLevelP6P7` / `LastLevelMaxPool` | [`fpn`] |
+//! | [`AnchorGenerator`] | `detection.anchor_utils.AnchorGenerator` | [`anchors`] |
+//! | [`boxes::Matcher`], [`boxes::BoxCoder`], [`boxes::box_iou`] | `detection._utils.Matcher`, `BoxCoder`, `ops.box_iou` | [`boxes`] |
+//! | [`sigmoid_focal_loss`] | `ops.sigmoid_focal_loss` | [`focal_loss`] |
+//! | [`DetectionTransform`] | `detection.transform.GeneralizedRCNNTransform` | [`transform`] |
 //! | [`roi_align()`], [`RoiAlign`] | `torchvision.ops.roi_align`, `ops.RoIAlign` | [`mod@roi_align`] |
 //! | [`MultiScaleRoiAlign`], [`LevelMapper`] | `torchvision.ops.MultiScaleRoIAlign`, `ops.poolers.LevelMapper` | [`poolers`] |
 //! | [`RoiAlignError`] | — (torchvision raises, or crashes) | `error.rs` |
 //!
-//! Both reproduce torchvision 0.24.0's CPU results — forward values and the
-//! gradient with respect to the features — and are written with Burn tensor
-//! operations, so they run and differentiate on every back-end. The test
-//! suite compares them with `tests/reference/roi_align.json`, produced by
-//! `tests/reference/gen_roi_align.py`. The detectors themselves (Faster
-//! R-CNN, Mask R-CNN, …) are later work.
+//! The tensor work is Burn operations, so everything runs and
+//! differentiates on every back-end; what depends only on box coordinates
+//! (anchors, matching, delta encoding, decoding and NMS) runs on the host
+//! in f32 with torchvision's order of operations. The test suite compares
+//! RoI Align with `tests/reference/roi_align.json`
+//! (`tests/reference/gen_roi_align.py`) and RetinaNet — its FPN levels,
+//! head outputs, anchors, losses, gradients and detections — with
+//! `tests/reference/retinanet/` (`tests/reference/gen_retinanet.py`).
+//! Faster R-CNN, SSD and YOLOv8 are later work.
 
 pub mod anchors;
 pub mod backbone;
 pub mod boxes;
 mod error;
+pub mod focal_loss;
 pub mod fpn;
 pub mod frozen_bn;
 pub mod poolers;
+pub mod retinanet;
 pub mod roi_align;
 mod sampling;
 pub mod transform;
@@ -27,8 +41,10 @@ pub mod transform;
 pub use anchors::{AnchorConfig, AnchorGenerator};
 pub use backbone::{BackboneWithFpn, ResNetBody, ResNetBodyConfig};
 pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
+pub use focal_loss::{FocalReduction, sigmoid_focal_loss};
 pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
 pub use frozen_bn::FrozenBatchNorm2d;
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
+pub use retinanet::{RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
 pub use transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
