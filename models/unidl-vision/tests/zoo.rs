@@ -1,7 +1,8 @@
 //! unidl-vision test suite (one target): torchvision parameter counts and
 //! logits, forward shapes and traces of every variant, typed errors,
-//! stochastic depth, short training runs on real MNIST digits, and RoI
-//! Align against torchvision (`tests/reference/gen_roi_align.py`).
+//! stochastic depth, short training runs on real MNIST digits, RoI Align
+//! against torchvision (`tests/reference/gen_roi_align.py`) and RetinaNet
+//! against torchvision (`tests/reference/gen_retinanet.py`).
 //!
 //! Reference values come from `tests/reference/gen_torchvision.py`
 //! (torchvision 0.24.0, torch 2.9.0): `tests/reference/small/` is committed;
@@ -11,6 +12,7 @@
 mod common;
 mod errors;
 mod parity;
+mod retinanet;
 mod roi_align;
 mod shapes;
 mod train_step;
