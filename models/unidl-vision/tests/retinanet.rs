@@ -25,11 +25,53 @@ fn dir() -> PathBuf {
 }
 
 fn meta() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join("retinanet.json")).unwrap()).unwrap()
+    Reference::at(&dir()).meta
+}
+
+/// A reference written by `gen_retinanet.py`: its folder, model name and
+/// `retinanet.json`.
+struct Reference {
+    dir: PathBuf,
+    name: String,
+    meta: Value,
+}
+
+impl Reference {
+    fn at(dir: &Path) -> Self {
+        let text = std::fs::read_to_string(dir.join("retinanet.json")).unwrap();
+        let meta: Value = serde_json::from_str(&text).unwrap();
+        Reference {
+            dir: dir.to_path_buf(),
+            name: meta["name"].as_str().unwrap().to_string(),
+            meta,
+        }
+    }
+
+    fn io(&self, dev: &Device) -> StateDict {
+        load_state_dict_file(&self.dir.join(format!("{}.io.safetensors", self.name)), dev).unwrap()
+    }
+
+    fn config(&self) -> RetinaNetConfig {
+        serde_json::from_value(self.meta["config"].clone()).unwrap()
+    }
+
+    /// The model with the reference's weights, loaded strictly through the
+    /// torchvision key mapping.
+    fn model(&self, dev: &Device) -> RetinaNet {
+        let model = self.config().init(dev).unwrap();
+        let path = self.dir.join(format!("{}.safetensors", self.name));
+        let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
+        model
+    }
+
+    fn targets(&self, case: &str, size: [usize; 2]) -> Vec<ObjectTargets> {
+        targets_of(&self.meta, case, size)
+    }
 }
 
 fn io(dev: &Device) -> StateDict {
-    load_state_dict_file(&dir().join("retinanet_r50_w4.io.safetensors"), dev).unwrap()
+    Reference::at(&dir()).io(dev)
 }
 
 fn floats(io: &StateDict, key: &str) -> Vec<f32> {
@@ -68,19 +110,15 @@ fn pattern(shape: [usize; 4], dev: &Device) -> Tensor<4> {
 }
 
 fn reduced_config() -> RetinaNetConfig {
-    serde_json::from_value(meta()["config"].clone()).unwrap()
+    Reference::at(&dir()).config()
 }
 
 fn reduced(dev: &Device) -> RetinaNet {
-    let model = reduced_config().init(dev).unwrap();
-    let (model, report) = load_torchvision(model, &dir().join("retinanet_r50_w4.safetensors"), dev)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
-    model
+    Reference::at(&dir()).model(dev)
 }
 
-fn targets(case: &str, size: [usize; 2]) -> Vec<ObjectTargets> {
-    meta()["targets"][case]
+fn targets_of(meta: &Value, case: &str, size: [usize; 2]) -> Vec<ObjectTargets> {
+    meta["targets"][case]
         .as_array()
         .unwrap()
         .iter()
@@ -160,11 +198,17 @@ fn standard_retinanet_has_torchvision_parameter_counts() {
     assert_eq!(retinanet_sizes()[4], [512.0, 645.0, 812.0]);
 }
 
-/// Compares one case of the reference; returns (name, worst difference) per check.
-fn check_case(case: &str, shape: [usize; 4]) {
+/// Compares one case of a reference: FPN levels, head outputs, anchors,
+/// losses, gradients and detections.
+///
+/// With `exact_order` the detections must come in torchvision's order with
+/// its labels; otherwise (the 91-class model, whose top scores lie closer
+/// together than the 1e-5 logit differences) each must have a twin in
+/// torchvision's list, and the scores must agree rank by rank.
+fn check_case(r: &Reference, case: &str, shape: [usize; 4], exact_order: bool) {
     let dev = Device::flex();
-    let io = io(&dev);
-    let model = reduced(&dev);
+    let io = r.io(&dev);
+    let model = r.model(&dev);
     let x = pattern(shape, &dev);
     let sum: f64 = values(x.clone()).iter().map(|&v| f64::from(v)).sum();
     let want_sum = floats(&io, &format!("{case}.input_sum"))[0];
@@ -219,7 +263,7 @@ fn check_case(case: &str, shape: [usize; 4]) {
     }
 
     // losses
-    let t = targets(case, [shape[2], shape[3]]);
+    let t = r.targets(case, [shape[2], shape[3]]);
     let losses = model.losses(&out, &t).unwrap();
     for (key, got) in [
         ("classification", &losses.classification),
@@ -299,29 +343,85 @@ fn check_case(case: &str, shape: [usize; 4]) {
         let boxes: Vec<f32> = d.iter().flat_map(|x| [x.x0, x.y0, x.x1, x.y1]).collect();
         let scores: Vec<f32> = d.iter().map(|x| x.score).collect();
         let labels: Vec<f32> = d.iter().map(|x| x.class as f32).collect();
-        assert_eq!(
-            labels, want_labels,
-            "{case}: image {i}: labels or order differ"
-        );
-        let db = max_diff(&boxes, &want_boxes);
+        // scores rank by rank, whatever the order of near-equal ones
         let ds = max_diff(&scores, &want_scores);
-        eprintln!(
-            "{case}: image {i}: {} detections, max |Δbox| {db:.2e} px, max |Δscore| {ds:.2e}",
-            d.len()
-        );
-        assert!(db <= 1e-3, "{case}: image {i}: boxes differ by {db} px");
         assert!(ds <= 1e-4, "{case}: image {i}: scores differ by {ds}");
+        if exact_order {
+            assert_eq!(
+                labels, want_labels,
+                "{case}: image {i}: labels or order differ"
+            );
+            let db = max_diff(&boxes, &want_boxes);
+            eprintln!(
+                "{case}: image {i}: {} detections, same order and labels, max |Δbox| {db:.2e} px, \
+                 max |Δscore| {ds:.2e}",
+                d.len()
+            );
+            assert!(db <= 1e-3, "{case}: image {i}: boxes differ by {db} px");
+        } else {
+            // each detection has a twin in torchvision's list: same label,
+            // box within 1e-3 px, score within 1e-4
+            let matched = d
+                .iter()
+                .filter(|x| {
+                    (0..want_scores.len()).any(|j| {
+                        want_labels[j] == x.class as f32
+                            && (want_scores[j] - x.score).abs() <= 1e-4
+                            && [x.x0, x.y0, x.x1, x.y1]
+                                .iter()
+                                .zip(&want_boxes[4 * j..4 * j + 4])
+                                .all(|(a, b)| (a - b).abs() <= 1e-3)
+                    })
+                })
+                .count();
+            let same_place = labels
+                .iter()
+                .zip(&want_labels)
+                .filter(|(a, b)| a == b)
+                .count();
+            eprintln!(
+                "{case}: image {i}: {} detections, {matched} with a twin in torchvision's, \
+                 {same_place} with the same label at the same rank, max |Δscore| by rank {ds:.2e}",
+                d.len()
+            );
+            assert!(
+                matched * 100 >= d.len() * 99,
+                "{case}: image {i}: only {matched} of {} detections match torchvision's",
+                d.len()
+            );
+        }
     }
 }
 
 #[test]
 fn reduced_retinanet_matches_torchvision_at_a_fixed_size() {
-    check_case("fixed", [2, 3, 128, 160]);
+    check_case(&Reference::at(&dir()), "fixed", [2, 3, 128, 160], true);
 }
 
 #[test]
 fn reduced_retinanet_matches_torchvision_after_resizing() {
-    check_case("resized", [2, 3, 100, 120]);
+    check_case(&Reference::at(&dir()), "resized", [2, 3, 100, 120], true);
+}
+
+/// The standard model (ResNet-50, 256-channel FPN and heads, 91 classes;
+/// transform min 128 / max 160) against torchvision, from the cache
+/// `.ci/run` fills (`gen_retinanet.py --full "$UNIDL_RETINANET_REF"`,
+/// about 140 MB). Without it the test says so and passes, unless
+/// `UNIDL_REQUIRE_ZOO_REF=1`.
+#[test]
+fn full_size_retinanet_matches_torchvision() {
+    let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
+    let dir = std::env::var_os("UNIDL_RETINANET_REF").map(PathBuf::from);
+    let Some(dir) = dir.filter(|d| d.join("retinanet.json").is_file()) else {
+        let msg = "full-size RetinaNet reference not found (UNIDL_RETINANET_REF); generate it \
+                   with `tests/reference/gen_retinanet.py --full` (.ci/run does)";
+        assert!(!require, "{msg}");
+        eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let r = Reference::at(&dir);
+    assert_eq!(r.meta["params"], 34_014_999);
+    check_case(&r, "fixed", [2, 3, 128, 160], false);
 }
 
 #[test]

@@ -27,8 +27,15 @@ Saved (all float32; the state dict under torchvision's key names):
 Images are a fixed formula (no file needed): value i of the flattened batch
 is ((i * 7919) % 2003) / 2003, the pattern of tests/common.rs scaled to [0, 1).
 
+With --full, the same checks for the standard model (ResNet-50 at width
+64, 256-channel FPN and heads, 91 classes; transform min_size 128 /
+max_size 160 so the CPU test stays short), case `fixed` only, named
+retinanet_r50_full (about 140 MB: generated into a cache, never committed).
+
 Usage:
-  gen_retinanet.py OUT        (the committed tests/reference/retinanet)
+  gen_retinanet.py OUT           (the committed tests/reference/retinanet)
+  gen_retinanet.py --full [OUT]  OUT defaults to $UNIDL_RETINANET_REF or
+                                 ~/.cache/unidl/zoo-ref/retinanet-<sha256 of this file>
 
 Run it with the torch venv: ~/.cache/unidl/torch-venv/bin/python.
 """
@@ -88,9 +95,9 @@ def extractor(body: nn.Module, trainable_layers: int, out_channels: int) -> nn.M
                            extra_blocks=LastLevelP6P7(out_channels, out_channels))
 
 
-def build_reduced() -> nn.Module:
-    backbone = extractor(resnet50_frozen(WIDTH), 3, FPN)
-    return tv_retina.RetinaNet(backbone, CLASSES, min_size=128, max_size=160)
+def build(width: int, fpn: int, classes: int) -> nn.Module:
+    backbone = extractor(resnet50_frozen(width), 3, fpn)
+    return tv_retina.RetinaNet(backbone, classes, min_size=128, max_size=160)
 
 
 def randomize(model: nn.Module, seed: int) -> nn.Module:
@@ -224,30 +231,29 @@ def param_counts() -> dict:
     }
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    out_dir = Path(sys.argv[1])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    model = randomize(build_reduced(), 314)
+def script_hash() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def generate(out_dir: Path, name: str, width: int, fpn: int, classes: int, cases, seed: int) -> None:
+    model = randomize(build(width, fpn, classes), seed)
     sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(out_dir / f"{NAME}.safetensors"))
+    save_file(sd, str(out_dir / f"{name}.safetensors"))
     io = {}
-    for case in ("fixed", "resized"):
+    for case in cases:
         run_case(model, case, io)
     focal_cases(io)
-    save_file({k: v.contiguous() for k, v in io.items()}, str(out_dir / f"{NAME}.io.safetensors"))
+    save_file({k: v.contiguous() for k, v in io.items()}, str(out_dir / f"{name}.io.safetensors"))
     meta = {
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
-        "script_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "script_sha256": script_hash(),
+        "name": name,
+        "cases": list(cases),
         "config": {
-            "num_classes": CLASSES,
-            "fpn_channels": FPN,
-            "backbone": {"depth": 50, "width": WIDTH, "trainable_layers": 3},
+            "num_classes": classes,
+            "fpn_channels": fpn,
+            "backbone": {"depth": 50, "width": width, "trainable_layers": 3},
             "transform": {"min_size": 128, "max_size": 160},
         },
         "params": n_params(model),
@@ -259,6 +265,31 @@ def main():
     }
     (out_dir / "retinanet.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"retinanet reference: wrote {out_dir}")
+
+
+def main():
+    args = sys.argv[1:]
+    full = "--full" in args
+    args = [a for a in args if a != "--full"]
+    if len(args) > 1 or (not full and len(args) != 1):
+        print(__doc__)
+        return 2
+    if args:
+        out_dir = Path(args[0])
+    elif os.environ.get("UNIDL_RETINANET_REF"):
+        out_dir = Path(os.environ["UNIDL_RETINANET_REF"])
+    else:
+        out_dir = Path.home() / ".cache/unidl/zoo-ref" / f"retinanet-{script_hash()}"
+    if full and (out_dir / "retinanet.json").exists():
+        print(f"retinanet reference: {out_dir} is complete")
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if full:
+        generate(out_dir, "retinanet_r50_full", 64, 256, 91, ["fixed"], 2718)
+    else:
+        generate(out_dir, NAME, WIDTH, FPN, CLASSES, ["fixed", "resized"], 314)
     return 0
 
 
