@@ -83,8 +83,11 @@ pub trait BuildTask: TaskIo + Sized {
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample>;
     /// One line for a person.
     fn describe(output: &Output<Self>) -> String;
-    /// The structure for `--json`.
-    fn to_json(output: &Output<Self>) -> serde_json::Value;
+    /// The structure for `--json`; default: the output's own serialisation
+    /// (every `PostProcess::Output` is `Serialize`).
+    fn to_json(output: &Output<Self>) -> serde_json::Value {
+        serde_json::to_value(output).unwrap_or_default()
+    }
     /// Draws `output` on `input` into the PNG `path` (`--draw`); default:
     /// this task has nothing to draw, an error.
     fn draw(

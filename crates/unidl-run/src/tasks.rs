@@ -38,10 +38,6 @@ impl BuildTask for ImageClassification {
         ranked(output)
     }
 
-    fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
-        serde_json::to_value(output).unwrap_or_default()
-    }
-
     /// The image with the top class and its probability as a caption.
     fn draw(
         input: &Sample,
@@ -49,13 +45,7 @@ impl BuildTask for ImageClassification {
         _names: &[String],
         path: &Path,
     ) -> Result<()> {
-        let image = input
-            .image_input("image")
-            .ok_or_else(|| RunError::NotFound {
-                path: path.to_path_buf(),
-                hint: format!("; {} has no image to draw on", input.source),
-            })?;
-        let mut canvas = unidl_train::draw::Canvas::from_image(image);
+        let mut canvas = canvas_of(input, path)?;
         if let Some(top) = output.first() {
             canvas.caption(&format!("{} ({:.3})", top.label, top.probability))?;
         }
@@ -93,10 +83,6 @@ impl BuildTask for TextClassification {
     fn describe(output: &Vec<ClassScore>) -> String {
         ranked(output)
     }
-
-    fn to_json(output: &Vec<ClassScore>) -> serde_json::Value {
-        serde_json::to_value(output).unwrap_or_default()
-    }
 }
 
 impl BuildTask for ObjectDetection {
@@ -133,20 +119,21 @@ impl BuildTask for ObjectDetection {
             .join("; ")
     }
 
-    fn to_json(output: &Vec<Detection>) -> serde_json::Value {
-        serde_json::to_value(output).unwrap_or_default()
-    }
-
     /// The image with each box, its class name and score.
     fn draw(input: &Sample, output: &Vec<Detection>, names: &[String], path: &Path) -> Result<()> {
-        let image = input
-            .image_input("image")
-            .ok_or_else(|| RunError::NotFound {
-                path: path.to_path_buf(),
-                hint: format!("; {} has no image to draw on", input.source),
-            })?;
-        let mut canvas = unidl_train::draw::Canvas::from_image(image);
+        let mut canvas = canvas_of(input, path)?;
         canvas.detections(output, names)?;
         Ok(canvas.save(path)?)
     }
+}
+
+/// A canvas over the sample's image input, for `--draw` into `path`.
+fn canvas_of(input: &Sample, path: &Path) -> Result<unidl_train::draw::Canvas> {
+    let image = input
+        .image_input("image")
+        .ok_or_else(|| RunError::NotFound {
+            path: path.to_path_buf(),
+            hint: format!("; {} has no image to draw on", input.source),
+        })?;
+    Ok(unidl_train::draw::Canvas::from_image(image))
 }

@@ -70,12 +70,12 @@ impl ZooModel for SimpleCnnConfig {
 
 /// Loads a torchvision checkpoint (`.pth` or safetensors); lenient loading
 /// still refuses a file of which nothing fits.
-fn torchvision_weights(
-    model: Classifier,
+fn torchvision_weights<M: crate::torchvision::TorchvisionNames>(
+    model: M,
     path: &Path,
     strict: bool,
     device: &Device,
-) -> Result<(Classifier, String), BoxError> {
+) -> Result<(M, String), BoxError> {
     let (model, report) = if strict {
         crate::torchvision::load_torchvision(model, path, device)?
     } else {
@@ -145,14 +145,6 @@ impl ZooModel for RetinaNetConfig {
         strict: bool,
         device: &Device,
     ) -> Result<(RetinaNet, String), BoxError> {
-        let (model, report) = if strict {
-            crate::torchvision::load_torchvision(model, path, device)?
-        } else {
-            crate::torchvision::load_torchvision_lenient(model, path, device)?
-        };
-        if report.loaded.is_empty() {
-            return Err(format!("no tensor of it fits the model ({report})").into());
-        }
-        Ok((model, report.to_string()))
+        torchvision_weights(model, path, strict, device)
     }
 }

@@ -5,6 +5,17 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Tensor, TensorData};
 use unidl_backend::Device;
 
+/// Serialises the tests of this binary that seed the device generator:
+/// tests run in parallel threads and share it, so a test that seeds and
+/// then draws (initialisation, dropout, random inputs) must hold this guard
+/// until its draws are done, or another test's draws change its numbers.
+pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    unidl_backend::seed(device, seed);
+    guard
+}
+
 /// `tests/reference/small`.
 pub fn small_ref() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/small")

@@ -113,7 +113,7 @@ fn stochastic_depth_is_identity_in_eval_and_a_seeded_row_drop_in_training() {
     );
     // training: each sample's branch is zeroed or scaled by 2, whole rows
     let run = |seed| {
-        unidl_backend::seed(&ad, seed);
+        let _rng = crate::common::seeded(&ad, seed);
         let y: Vec<f32> = sd
             .forward(x.clone())
             .into_data()

@@ -199,7 +199,7 @@ fn one_train_mode_step_matches_torchvision() {
 fn stochastic_depth_drops_rows_and_rescales_survivors() {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
-    unidl_backend::seed(&ad, 7);
+    let _rng = crate::common::seeded(&ad, 7);
     let p = 0.3;
     let sd = StochasticDepth::new(p);
     let rows = 4000;

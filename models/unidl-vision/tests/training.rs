@@ -24,9 +24,11 @@ fn mnist() -> PathBuf {
 /// class-sorted folder (classes 0 and 1); returns the losses.
 fn losses(model_toml: &str, side: usize, lr: f64, steps: usize) -> Vec<f64> {
     let dev = Device::flex();
-    unidl_backend::seed(&dev, 11);
     let cfg: ClassifierConfig = toml::from_str(model_toml).unwrap();
-    let model = cfg.init(&dev).unwrap();
+    let model = {
+        let _rng = crate::common::seeded(&dev, 11);
+        cfg.init(&dev).unwrap()
+    };
     let mut transforms = vec![];
     if side != 28 {
         transforms.push(TransformConfig::Resize {
