@@ -6,7 +6,7 @@
 //! `model.weights[i].path` shows and TensorFlow checkpoints carry as
 //! `full_name` — `conv/kernel`, `bn/moving_mean`, `lstm/lstm_cell/kernel`,
 //! `attn/query/kernel`, `fc/bias`. Layouts stay Keras's (conv kernels HWIO,
-//! dense kernels `[in, out]`); [`keras_to_torch`] converts them.
+//! dense kernels `[in, out]`); [`keras_to_unidl`] converts them.
 //!
 //! - **Keras 3** (`.keras` zip holding `model.weights.h5`, or `.weights.h5`)
 //!   stores `layers/<class_name>/vars/<i>` with the layer's own name in the
