@@ -172,8 +172,28 @@ pub fn peak_rss_kb(pid: &str) -> u64 {
 
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
+/// Address space already mapped by this process (`VmSize`, bytes), from
+/// `/proc`; 0 where it cannot be read.
+fn mapped_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmSize:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb.saturating_mul(1024))
+}
+
 /// Limits the address space and turns off core dumps (an abort is expected
 /// and reported; a core file per finding is not wanted).
+///
+/// The limit is `mem_limit_mb` **on top of** what the process has mapped
+/// already (its libraries, thread stacks and allocator arenas differ
+/// between machines and builds: a debug build linked with FFmpeg maps far
+/// more than a release one), so the cases get the same room everywhere.
+/// It is applied after the case thread exists, so the thread's own stack
+/// is not charged against the cases.
 fn limit_resources(mem_limit_mb: u64) {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let _ = setrlimit(
@@ -184,7 +204,9 @@ fn limit_resources(mem_limit_mb: u64) {
         },
     );
     if mem_limit_mb > 0 {
-        let bytes = mem_limit_mb.saturating_mul(1 << 20);
+        let bytes = mem_limit_mb
+            .saturating_mul(1 << 20)
+            .saturating_add(mapped_bytes());
         if let Err(e) = setrlimit(
             Resource::As,
             Rlimit {
@@ -212,7 +234,6 @@ pub fn run_worker(args: &WorkerArgs, targets: &[Target]) -> Result<(), FuzzError
     let ctx = Ctx::new(&args.dir, &args.root)?;
     (target.setup)(&ctx)?;
     let progress = File::create(&args.progress).map_err(|e| FuzzError::io(&args.progress, e))?;
-    limit_resources(args.mem_limit_mb);
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();
         if let Ok(mut slot) = LAST_PANIC.lock() {
@@ -221,10 +242,16 @@ pub fn run_worker(args: &WorkerArgs, targets: &[Target]) -> Result<(), FuzzError
     }));
 
     let args = args.clone();
+    let mem_limit_mb = args.mem_limit_mb;
+    // The case thread waits until the limit is in place.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
         .name(format!("fuzz-{}", target.name))
         .stack_size(CASE_STACK_BYTES)
         .spawn(move || {
+            if wait.recv().is_err() {
+                return;
+            }
             let mutator = Mutator::new(&seeds, target.tokens, args.seed, target.name);
             let began = Instant::now();
             let mut p = Progress::default();
@@ -268,6 +295,8 @@ pub fn run_worker(args: &WorkerArgs, targets: &[Target]) -> Result<(), FuzzError
             target: target.name.to_string(),
             reason: format!("cannot start the case thread: {e}"),
         })?;
+    limit_resources(mem_limit_mb);
+    let _ = go.send(());
     handle.join().map_err(|_| FuzzError::Worker {
         target: target.name.to_string(),
         reason: "the case thread panicked outside a case".into(),
