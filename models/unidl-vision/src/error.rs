@@ -59,3 +59,15 @@ pub(crate) fn positive(key: &str, value: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks that a config value is a probability or IoU in `[0, 1]`.
+pub(crate) fn unit_interval(key: &str, value: f32) -> Result<()> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(VisionError::Config {
+            key: key.into(),
+            reason: format!("{value} is not in [0, 1]"),
+        })
+    }
+}

@@ -33,6 +33,9 @@
 //! | RetinaNet | `backbone.fpn.extra_blocks.p6` / `.p7` | same |
 //! | RetinaNet | `head.{classification,regression}_head.conv.{i}` | `… .conv.{i}.0` |
 //! | RetinaNet | `head.classification_head.cls_logits`, `head.regression_head.bbox_reg` | same |
+//! | Faster R-CNN | `backbone.*` | as RetinaNet's (`body`, `fpn.inner_blocks.{i}.0`, `fpn.layer_blocks.{i}.0`) |
+//! | Faster R-CNN | `rpn.head.conv` | `rpn.head.conv.0.0` (torchvision's COCO v1 file has the older `rpn.head.conv`, read too) |
+//! | Faster R-CNN | `rpn.head.{cls_logits,bbox_pred}`, `roi_heads.box_head.{fc6,fc7}`, `roi_heads.box_predictor.{cls_score,bbox_pred}` | same |
 //!
 //! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
 //! torchvision's leaf names (`weight`, `bias`, `running_mean`,
@@ -48,7 +51,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
-use crate::detection::RetinaNet;
+use crate::detection::{FasterRcnn, RetinaNet};
 use crate::error::{Result, VisionError};
 
 /// A model whose parameters have torchvision counterparts.
@@ -67,6 +70,13 @@ pub trait TorchvisionNames: ModuleApi {
         };
         Some(format!("{}.{leaf}", self.torchvision_path(path)?))
     }
+
+    /// An older spelling of torchvision key `key` that torchvision's own
+    /// `_load_from_state_dict` still accepts (published checkpoints predate
+    /// some renames); read when `key` itself is absent.
+    fn legacy_key(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 impl TorchvisionNames for ResNet {
@@ -78,28 +88,64 @@ impl TorchvisionNames for ResNet {
     }
 }
 
+/// A detector's backbone: the ResNet body's shortcut as ResNet's, the FPN's
+/// `Conv2dNormActivation` sequences (`.0`); `None` outside the backbone.
+fn detection_backbone_path(path: &str) -> Option<String> {
+    if path.starts_with("backbone.body.") {
+        return Some(
+            path.replace(".downsample.conv", ".downsample.0")
+                .replace(".downsample.bn", ".downsample.1"),
+        );
+    }
+    for seq in ["backbone.fpn.inner_blocks.", "backbone.fpn.layer_blocks."] {
+        if path
+            .strip_prefix(seq)
+            .is_some_and(|i| i.parse::<usize>().is_ok())
+        {
+            return Some(format!("{path}.0"));
+        }
+    }
+    None
+}
+
 impl TorchvisionNames for RetinaNet {
     fn torchvision_path(&self, path: &str) -> Option<String> {
-        if path.starts_with("backbone.body.") {
-            return Some(
-                path.replace(".downsample.conv", ".downsample.0")
-                    .replace(".downsample.bn", ".downsample.1"),
-            );
+        if let Some(p) = detection_backbone_path(path) {
+            return Some(p);
         }
         // `Conv2dNormActivation` wraps each convolution in a sequence: `.0`
         for seq in [
-            "backbone.fpn.inner_blocks.",
-            "backbone.fpn.layer_blocks.",
             "head.classification_head.conv.",
             "head.regression_head.conv.",
         ] {
-            if let Some(i) = path.strip_prefix(seq)
-                && i.parse::<usize>().is_ok()
+            if path
+                .strip_prefix(seq)
+                .is_some_and(|i| i.parse::<usize>().is_ok())
             {
                 return Some(format!("{path}.0"));
             }
         }
         Some(path.to_string())
+    }
+}
+
+impl TorchvisionNames for FasterRcnn {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        if let Some(p) = detection_backbone_path(path) {
+            return Some(p);
+        }
+        // the RPN's one-convolution sequence of `Conv2dNormActivation`s
+        if path == "rpn.head.conv" {
+            return Some("rpn.head.conv.0.0".into());
+        }
+        Some(path.to_string())
+    }
+
+    /// `RPNHead` before its version 2 (torchvision's COCO v1 checkpoint)
+    /// named its convolution `rpn.head.conv`.
+    fn legacy_key(&self, key: &str) -> Option<String> {
+        key.strip_prefix("rpn.head.conv.0.0.")
+            .map(|leaf| format!("rpn.head.conv.{leaf}"))
     }
 }
 
@@ -177,7 +223,13 @@ pub fn map_torchvision_state<M: TorchvisionNames>(
             report.missing.push(k.clone());
             continue;
         };
-        let Some(g) = source.get(&tk) else {
+        let found = match source.get(&tk) {
+            Some(g) => Some((tk.clone(), g)),
+            None => model
+                .legacy_key(&tk)
+                .and_then(|old| source.get(&old).map(|g| (old, g))),
+        };
+        let Some((tk, g)) = found else {
             report.missing.push(tk);
             continue;
         };

@@ -43,3 +43,109 @@ pub fn torchvision_params(name: &str) -> usize {
         .as_u64()
         .unwrap_or_else(|| panic!("{name} not in params.json")) as usize
 }
+
+/// A detection reference written by a generator script
+/// (`gen_retinanet.py`, `gen_faster_rcnn.py`): its folder, model name and
+/// metadata (`<json>` in the folder).
+pub struct Reference {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The model's name: `<name>.safetensors`, `<name>.io.safetensors`.
+    pub name: String,
+    /// The metadata.
+    pub meta: serde_json::Value,
+}
+
+impl Reference {
+    /// Reads `dir/json`.
+    pub fn at(dir: &Path, json: &str) -> Self {
+        let text = std::fs::read_to_string(dir.join(json)).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+        Reference {
+            dir: dir.to_path_buf(),
+            name: meta["name"].as_str().unwrap().to_string(),
+            meta,
+        }
+    }
+
+    /// The saved inputs and outputs.
+    pub fn io(&self, dev: &Device) -> unidl_tensor::module::StateDict {
+        unidl_tensor::module::load_state_dict_file(
+            &self.dir.join(format!("{}.io.safetensors", self.name)),
+            dev,
+        )
+        .unwrap()
+    }
+
+    /// The training targets of `case`, for images of `size`.
+    pub fn targets(&self, case: &str, size: [usize; 2]) -> Vec<unidl_train::ObjectTargets> {
+        self.meta["targets"][case]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| unidl_train::ObjectTargets {
+                boxes: t["boxes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| {
+                        let v: Vec<f32> = b
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_f64().unwrap() as f32)
+                            .collect();
+                        [v[0], v[1], v[2], v[3]]
+                    })
+                    .collect(),
+                classes: t["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as usize)
+                    .collect(),
+                masks: vec![],
+                size,
+            })
+            .collect()
+    }
+}
+
+/// A saved tensor's values.
+pub fn floats(io: &unidl_tensor::module::StateDict, key: &str) -> Vec<f32> {
+    io.get(key)
+        .unwrap_or_else(|| panic!("{key} not in the reference"))
+        .to_vec_f32()
+        .unwrap()
+}
+
+/// A tensor's values as f32.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// The largest absolute difference of two equally long slices.
+pub fn max_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The largest absolute value.
+pub fn max_abs(v: &[f32]) -> f32 {
+    v.iter().map(|x| x.abs()).fold(0.0, f32::max)
+}
+
+/// The detection generators' image batch: value i is ((i·7919) mod 2003) / 2003.
+pub fn pattern01(shape: [usize; 4], dev: &Device) -> Tensor<4> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 2003) as f32 / 2003.0)
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), dev)
+}

@@ -10,143 +10,55 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use serde_json::Value;
 use unidl_backend::Device;
-use unidl_tensor::module::{ModuleApi, StateDict, load_state_dict_file};
+use unidl_tensor::module::{ModuleApi, StateDict};
 use unidl_train::ObjectTargets;
 use unidl_vision::VisionError;
 use unidl_vision::detection::anchors::retinanet_sizes;
 use unidl_vision::detection::{FocalReduction, RetinaNet, RetinaNetConfig, sigmoid_focal_loss};
 use unidl_vision::torchvision::load_torchvision;
 
+use crate::common::{Reference, floats, max_abs, max_diff, pattern01 as pattern, values};
+
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/retinanet")
 }
 
 fn meta() -> Value {
-    Reference::at(&dir()).meta
+    reference(&dir()).meta
 }
 
-/// A reference written by `gen_retinanet.py`: its folder, model name and
-/// `retinanet.json`.
-struct Reference {
-    dir: PathBuf,
-    name: String,
-    meta: Value,
+/// The reference written by `gen_retinanet.py` into `dir`.
+fn reference(dir: &Path) -> Reference {
+    Reference::at(dir, "retinanet.json")
 }
 
-impl Reference {
-    fn at(dir: &Path) -> Self {
-        let text = std::fs::read_to_string(dir.join("retinanet.json")).unwrap();
-        let meta: Value = serde_json::from_str(&text).unwrap();
-        Reference {
-            dir: dir.to_path_buf(),
-            name: meta["name"].as_str().unwrap().to_string(),
-            meta,
-        }
-    }
+fn config_of(r: &Reference) -> RetinaNetConfig {
+    serde_json::from_value(r.meta["config"].clone()).unwrap()
+}
 
-    fn io(&self, dev: &Device) -> StateDict {
-        load_state_dict_file(&self.dir.join(format!("{}.io.safetensors", self.name)), dev).unwrap()
-    }
-
-    fn config(&self) -> RetinaNetConfig {
-        serde_json::from_value(self.meta["config"].clone()).unwrap()
-    }
-
-    /// The model with the reference's weights, loaded strictly through the
-    /// torchvision key mapping.
-    fn model(&self, dev: &Device) -> RetinaNet {
-        let model = self.config().init(dev).unwrap();
-        let path = self.dir.join(format!("{}.safetensors", self.name));
-        let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
-        assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
-        model
-    }
-
-    fn targets(&self, case: &str, size: [usize; 2]) -> Vec<ObjectTargets> {
-        targets_of(&self.meta, case, size)
-    }
+/// The model with the reference's weights, loaded strictly through the
+/// torchvision key mapping.
+fn model_of(r: &Reference, dev: &Device) -> RetinaNet {
+    let model = config_of(r).init(dev).unwrap();
+    let path = r.dir.join(format!("{}.safetensors", r.name));
+    let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
+    model
 }
 
 fn io(dev: &Device) -> StateDict {
-    Reference::at(&dir()).io(dev)
-}
-
-fn floats(io: &StateDict, key: &str) -> Vec<f32> {
-    io.get(key)
-        .unwrap_or_else(|| panic!("{key} not in the reference"))
-        .to_vec_f32()
-        .unwrap()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-fn max_diff(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
-
-fn max_abs(v: &[f32]) -> f32 {
-    v.iter().map(|x| x.abs()).fold(0.0, f32::max)
-}
-
-/// The pattern image batch of the generator: value i is ((i·7919) mod 2003) / 2003.
-fn pattern(shape: [usize; 4], dev: &Device) -> Tensor<4> {
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 2003) as f32 / 2003.0)
-        .collect();
-    Tensor::from_data(TensorData::new(v, shape), dev)
+    reference(&dir()).io(dev)
 }
 
 fn reduced_config() -> RetinaNetConfig {
-    Reference::at(&dir()).config()
+    config_of(&reference(&dir()))
 }
 
 fn reduced(dev: &Device) -> RetinaNet {
-    Reference::at(&dir()).model(dev)
-}
-
-fn targets_of(meta: &Value, case: &str, size: [usize; 2]) -> Vec<ObjectTargets> {
-    meta["targets"][case]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| ObjectTargets {
-            boxes: t["boxes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| {
-                    let v: Vec<f32> = b
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap() as f32)
-                        .collect();
-                    [v[0], v[1], v[2], v[3]]
-                })
-                .collect(),
-            classes: t["labels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as usize)
-                .collect(),
-            masks: vec![],
-            size,
-        })
-        .collect()
+    model_of(&reference(&dir()), dev)
 }
 
 #[test]
@@ -208,7 +120,7 @@ fn standard_retinanet_has_torchvision_parameter_counts() {
 fn check_case(r: &Reference, case: &str, shape: [usize; 4], exact_order: bool) {
     let dev = Device::flex();
     let io = r.io(&dev);
-    let model = r.model(&dev);
+    let model = model_of(r, &dev);
     let x = pattern(shape, &dev);
     let sum: f64 = values(x.clone()).iter().map(|&v| f64::from(v)).sum();
     let want_sum = floats(&io, &format!("{case}.input_sum"))[0];
@@ -395,12 +307,12 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], exact_order: bool) {
 
 #[test]
 fn reduced_retinanet_matches_torchvision_at_a_fixed_size() {
-    check_case(&Reference::at(&dir()), "fixed", [2, 3, 128, 160], true);
+    check_case(&reference(&dir()), "fixed", [2, 3, 128, 160], true);
 }
 
 #[test]
 fn reduced_retinanet_matches_torchvision_after_resizing() {
-    check_case(&Reference::at(&dir()), "resized", [2, 3, 100, 120], true);
+    check_case(&reference(&dir()), "resized", [2, 3, 100, 120], true);
 }
 
 /// The standard model (ResNet-50, 256-channel FPN and heads, 91 classes;
@@ -419,7 +331,7 @@ fn full_size_retinanet_matches_torchvision() {
         eprintln!("SKIPPED: {msg}");
         return;
     };
-    let r = Reference::at(&dir);
+    let r = reference(&dir);
     assert_eq!(r.meta["params"], 34_014_999);
     check_case(&r, "fixed", [2, 3, 128, 160], false);
 }

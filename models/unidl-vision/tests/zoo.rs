@@ -12,6 +12,7 @@
 
 mod common;
 mod errors;
+mod faster_rcnn;
 mod parity;
 mod retinanet;
 mod roi_align;

@@ -3,6 +3,7 @@
 //!
 //! | piece | torchvision | file |
 //! |-------|-------------|------|
+//! | [`FasterRcnn`], [`FasterRcnnConfig`] | `models.detection.fasterrcnn_resnet50_fpn` | [`faster_rcnn`] |
 //! | [`RetinaNet`], [`RetinaNetConfig`] | `models.detection.retinanet_resnet50_fpn` | [`retinanet`] |
 //! | [`FrozenBatchNorm2d`] | `ops.misc.FrozenBatchNorm2d` | [`frozen_bn`] |
 //! | [`ResNetBody`], [`BackboneWithFpn`] | `detection.backbone_utils._resnet_fpn_extractor`, `BackboneWithFPN` | [`backbone`] |
@@ -13,6 +14,8 @@
 //! | [`DetectionTransform`] | `detection.transform.GeneralizedRCNNTransform` | [`transform`] |
 //! | [`roi_align()`], [`RoiAlign`] | `torchvision.ops.roi_align`, `ops.RoIAlign` | [`mod@roi_align`] |
 //! | [`MultiScaleRoiAlign`], [`LevelMapper`] | `torchvision.ops.MultiScaleRoIAlign`, `ops.poolers.LevelMapper` | [`poolers`] |
+//! | [`faster_rcnn::RpnHead`], [`faster_rcnn::filter_proposals`] | `detection.rpn.RPNHead`, `RegionProposalNetwork.filter_proposals` | [`faster_rcnn`] |
+//! | [`BalancedSampler`] | `detection._utils.BalancedPositiveNegativeSampler` | [`sampler`] |
 //! | [`RoiAlignError`] | — (torchvision raises, or crashes) | `error.rs` |
 //!
 //! The tensor work is Burn operations, so everything runs and
@@ -23,28 +26,35 @@
 //! (`tests/reference/gen_roi_align.py`) and RetinaNet — its FPN levels,
 //! head outputs, anchors, losses, gradients and detections — with
 //! `tests/reference/retinanet/` (`tests/reference/gen_retinanet.py`).
-//! Faster R-CNN, SSD and YOLOv8 are later work.
+//! Faster R-CNN against `tests/reference/faster_rcnn/`
+//! (`tests/reference/gen_faster_rcnn.py`). SSD and YOLOv8 are later work.
 
 pub mod anchors;
 pub mod backbone;
 pub mod boxes;
 mod error;
+pub mod faster_rcnn;
 pub mod focal_loss;
 pub mod fpn;
 pub mod frozen_bn;
+mod layout;
 pub mod poolers;
 pub mod retinanet;
 pub mod roi_align;
+pub mod sampler;
 mod sampling;
+mod targets;
 pub mod transform;
 
 pub use anchors::{AnchorConfig, AnchorGenerator};
 pub use backbone::{BackboneWithFpn, ResNetBody, ResNetBodyConfig};
 pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
+pub use faster_rcnn::{FasterRcnn, FasterRcnnConfig, FasterRcnnLosses, FasterRcnnOutput};
 pub use focal_loss::{FocalReduction, sigmoid_focal_loss};
 pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
 pub use frozen_bn::FrozenBatchNorm2d;
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use retinanet::{RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
+pub use sampler::BalancedSampler;
 pub use transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};

@@ -18,7 +18,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, RoiAlignError};
-use super::roi_align::{RoiAlign, align, read_boxes};
+use super::roi_align::{Roi, RoiAlign, align, checked, read_boxes};
 
 /// The FPN level of a box: `torchvision.ops.poolers.LevelMapper`.
 ///
@@ -222,6 +222,19 @@ impl MultiScaleRoiAlign {
         boxes: &[Tensor<2>],
         image_shapes: &[[usize; 2]],
     ) -> Result<Tensor<4>> {
+        let (named, sizes, align_cfg) = self.named_maps(features)?;
+        let n = named[0].1.dims()[0];
+        let rois = read_boxes(boxes, n)?;
+        self.pool(&named, &sizes, &rois, image_shapes, align_cfg)
+    }
+
+    /// The maps named in `featmap_names` (checked: same batch and
+    /// channels, non-empty), their sizes and the RoI Align settings.
+    #[allow(clippy::type_complexity)]
+    fn named_maps<'a>(
+        &self,
+        features: &'a [(String, Tensor<4>)],
+    ) -> Result<(Vec<(&'a String, &'a Tensor<4>)>, Vec<[usize; 2]>, RoiAlign)> {
         let align_cfg = RoiAlign::new(self.output_size).with_sampling_ratio(self.sampling_ratio);
         align_cfg.check()?;
         let named: Vec<(&String, &Tensor<4>)> = features
@@ -258,8 +271,54 @@ impl MultiScaleRoiAlign {
                 [h, w]
             })
             .collect();
-        let (scales, mapper) = self.setup_scales(&sizes, image_shapes)?;
-        let rois = read_boxes(boxes, n)?;
+        Ok((named, sizes, align_cfg))
+    }
+
+    /// [`forward`](Self::forward) with the boxes on the host: one list of
+    /// `(x1, y1, x2, y2)` per image (what a detector's proposal step
+    /// produces), without a round trip through the device.
+    ///
+    /// # Shapes
+    /// as [`forward`](Self::forward), `boxes[i].len()` = `L_i`.
+    ///
+    /// # Errors
+    /// as [`forward`](Self::forward); a coordinate that is not finite is
+    /// [`RoiAlignError::NonFiniteBox`].
+    pub fn forward_host(
+        &self,
+        features: &[(String, Tensor<4>)],
+        boxes: &[Vec<[f32; 4]>],
+        image_shapes: &[[usize; 2]],
+    ) -> Result<Tensor<4>> {
+        let (named, sizes, align_cfg) = self.named_maps(features)?;
+        let n = named[0].1.dims()[0];
+        let mut rois = Vec::new();
+        for (image, list) in boxes.iter().enumerate() {
+            if !list.is_empty() && image >= n {
+                return Err(RoiAlignError::BatchIndex {
+                    roi: rois.len(),
+                    index: image as f32,
+                    batch: n,
+                });
+            }
+            for &coords in list {
+                rois.push(checked(rois.len(), image, coords)?);
+            }
+        }
+        self.pool(&named, &sizes, &rois, image_shapes, align_cfg)
+    }
+
+    fn pool(
+        &self,
+        named: &[(&String, &Tensor<4>)],
+        sizes: &[[usize; 2]],
+        rois: &[Roi],
+        image_shapes: &[[usize; 2]],
+        align_cfg: RoiAlign,
+    ) -> Result<Tensor<4>> {
+        let (_, first) = named[0];
+        let [_, c, _, _] = first.dims();
+        let (scales, mapper) = self.setup_scales(sizes, image_shapes)?;
         if named.len() == 1 {
             let cfg = align_cfg.with_spatial_scale(scales[0]);
             return align(first.clone(), &rois, &cfg);

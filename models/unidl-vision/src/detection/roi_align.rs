@@ -275,7 +275,7 @@ pub(crate) fn read_boxes(boxes: &[Tensor<2>], batch: usize) -> Result<Vec<Roi>> 
     Ok(out)
 }
 
-fn checked(roi: usize, batch: usize, coords: [f32; 4]) -> Result<Roi> {
+pub(crate) fn checked(roi: usize, batch: usize, coords: [f32; 4]) -> Result<Roi> {
     if coords.iter().all(|c| c.is_finite()) {
         Ok(Roi { batch, coords })
     } else {

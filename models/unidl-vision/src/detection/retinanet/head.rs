@@ -14,6 +14,7 @@ use unidl_backend::Device;
 use unidl_nn::{Conv2d, Conv2dConfig, PaddingConfig2d};
 
 use crate::blocks::MapBias;
+use crate::detection::layout::permute_and_flatten;
 
 /// A 3×3 same-padding convolution with bias, N(0, 0.01²) weights and every
 /// bias `bias`.
@@ -38,12 +39,7 @@ fn run_levels(tower: &[Conv2d], out: &Conv2d, features: &[Tensor<4>], per: usize
             for c in tower {
                 x = relu(c.forward(x)); // [B, D, H, W]
             }
-            let y = out.forward(x); // [B, A·per, H, W]
-            let [b, ap, h, w] = y.dims();
-            let a = ap / per;
-            y.reshape([b, a, per, h, w]) // [B, A, per, H, W]
-                .permute([0, 3, 4, 1, 2]) // [B, H, W, A, per]
-                .reshape([b, h * w * a, per]) // [B, H·W·A, per]
+            permute_and_flatten(out.forward(x), per) // [B, H·W·A, per]
         })
         .collect();
     Tensor::cat(levels, 1) // [B, Σ H·W·A, per]

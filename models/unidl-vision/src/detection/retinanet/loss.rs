@@ -23,7 +23,8 @@ use unidl_train::ObjectTargets;
 use super::{RetinaNet, RetinaNetOutput};
 use crate::detection::boxes::{BETWEEN_THRESHOLDS, box_iou};
 use crate::detection::focal_loss::{FocalReduction, sigmoid_focal_loss};
-use crate::error::{Result, VisionError};
+use crate::detection::targets::check_targets;
+use crate::error::Result;
 
 /// The two loss terms, `[1]` each.
 #[derive(Debug, Clone)]
@@ -50,18 +51,7 @@ impl RetinaNet {
     ) -> Result<RetinaNetLosses> {
         let [b, n, k] = out.cls_logits.dims();
         let device = out.cls_logits.device();
-        let err = |image: usize, reason: String| VisionError::Input {
-            model: "RetinaNet".into(),
-            shape: vec![b, n, k],
-            reason: format!("targets of image {image}: {reason}"),
-        };
-        if targets.len() != b {
-            return Err(VisionError::Input {
-                model: "RetinaNet".into(),
-                shape: vec![b, n, k],
-                reason: format!("{} targets for a batch of {b} images", targets.len()),
-            });
-        }
+        check_targets("RetinaNet", &[b, n, k], targets, b, k)?;
         let st = &self.settings;
         // per anchor: its class (-1 none), its weight in the focal sum
         let mut labels = vec![-1i64; b * n];
@@ -71,25 +61,6 @@ impl RetinaNet {
         let mut fg_targets: Vec<f32> = Vec::new();
         let mut fg_weight: Vec<f32> = Vec::new();
         for (i, t) in targets.iter().enumerate() {
-            if t.boxes.len() != t.classes.len() {
-                return Err(err(
-                    i,
-                    format!("{} boxes and {} classes", t.boxes.len(), t.classes.len()),
-                ));
-            }
-            if let Some(c) = t.classes.iter().find(|&&c| c >= k) {
-                return Err(err(i, format!("class {c} is not in 0..{k}")));
-            }
-            if let Some(bx) = t
-                .boxes
-                .iter()
-                .find(|bx| !(bx.iter().all(|v| v.is_finite()) && bx[2] > bx[0] && bx[3] > bx[1]))
-            {
-                return Err(err(
-                    i,
-                    format!("box {bx:?} is not finite with x1 > x0, y1 > y0"),
-                ));
-            }
             let boxes: Vec<[f32; 4]> = t.boxes.iter().map(|&bx| out.size.to_resized(bx)).collect();
             let matched = if boxes.is_empty() {
                 vec![-1i64; n]

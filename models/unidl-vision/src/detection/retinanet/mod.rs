@@ -43,7 +43,7 @@ use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 #[cfg(doc)]
 use super::{FrozenBatchNorm2d, ResNetBody};
-use crate::error::{Result, VisionError, positive};
+use crate::error::{Result, VisionError, positive, unit_interval};
 
 fn ninety_one() -> usize {
     91
@@ -174,20 +174,10 @@ impl RetinaNetConfig {
         positive("fpn_channels", self.fpn_channels)?;
         positive("detections_per_img", self.detections_per_img)?;
         positive("topk_candidates", self.topk_candidates)?;
-        let unit = |key: &str, v: f32| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(VisionError::Config {
-                    key: key.into(),
-                    reason: format!("{v} is not in [0, 1]"),
-                })
-            }
-        };
-        unit("score_thresh", self.score_thresh)?;
-        unit("nms_thresh", self.nms_thresh)?;
-        unit("fg_iou_thresh", self.fg_iou_thresh)?;
-        unit("bg_iou_thresh", self.bg_iou_thresh)?;
+        unit_interval("score_thresh", self.score_thresh)?;
+        unit_interval("nms_thresh", self.nms_thresh)?;
+        unit_interval("fg_iou_thresh", self.fg_iou_thresh)?;
+        unit_interval("bg_iou_thresh", self.bg_iou_thresh)?;
         if self.bg_iou_thresh > self.fg_iou_thresh {
             return Err(VisionError::Config {
                 key: "bg_iou_thresh".into(),
@@ -373,19 +363,9 @@ impl unidl_train::Detector for RetinaNet {
         let dets = self
             .predict(images)
             .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
-        let k = self.num_classes();
-        let rows = dets.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let width = 4 + k;
-        let mut v = vec![0f32; dets.len() * rows * width];
-        for (i, d) in dets.iter().enumerate() {
-            for (j, det) in d.iter().enumerate() {
-                let r = &mut v[(i * rows + j) * width..(i * rows + j + 1) * width];
-                r[..4].copy_from_slice(&[det.x0, det.y0, det.x1, det.y1]);
-                r[4 + det.class] = det.score;
-            }
-        }
-        Ok(Tensor::from_data(
-            burn::tensor::TensorData::new(v, [dets.len(), rows, width]),
+        Ok(crate::detection::layout::detections_tensor(
+            &dets,
+            self.num_classes(),
             &device,
         ))
     }

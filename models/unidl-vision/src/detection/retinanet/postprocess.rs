@@ -13,31 +13,19 @@ use unidl_train::postprocess::batched_nms;
 
 use super::{RetinaNet, RetinaNetOutput};
 use crate::detection::boxes::clip_box;
+use crate::detection::layout::host_values;
 use crate::error::Result;
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The values of a head output on the host, as f32.
-fn host_values(t: &burn::tensor::Tensor<3>, what: &str) -> Result<Vec<f32>> {
-    t.clone()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| crate::error::VisionError::Input {
-            model: "RetinaNet".into(),
-            shape: t.dims().to_vec(),
-            reason: format!("{what}: {e:?}"),
-        })
-}
-
 impl RetinaNet {
     /// Detections per image, best first, boxes in input pixels.
     pub fn postprocess(&self, out: &RetinaNetOutput) -> Result<Vec<Vec<Detection>>> {
         let [b, n, k] = out.cls_logits.dims();
-        let logits = host_values(&out.cls_logits, "class logits")?;
-        let deltas = host_values(&out.bbox_regression, "box deltas")?;
+        let logits = host_values(&out.cls_logits, "RetinaNet", "class logits")?;
+        let deltas = host_values(&out.bbox_regression, "RetinaNet", "box deltas")?;
         let cfg = &self.settings.config;
         let coder = &self.settings.coder;
         let mut all = Vec::with_capacity(b);

@@ -1,0 +1,732 @@
+//! # Faster R-CNN (Ren et al., 2015, "Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks", arXiv:1506.01497) with an FPN (Lin et al., 2017, arXiv:1612.03144)
+//!
+//! torchvision 0.24.0's `fasterrcnn_resnet50_fpn` (v1) with a
+//! pretrained-style backbone: a ResNet-50 body with [`FrozenBatchNorm2d`]
+//! and the last three stages trainable ([`ResNetBody`]), a 256-channel FPN
+//! on C2–C5 with a max-pooled extra level (`LastLevelMaxPool`: levels `0`,
+//! `1`, `2`, `3`, `pool`), one anchor size per level (32…512) × ratios
+//! (0.5, 1, 2), the region proposal network ([`RpnHead`], proposal
+//! filtering, its matcher 0.7/0.3 and 256-anchor sampler), proposals pooled
+//! from P2–P5 by [`MultiScaleRoiAlign`] (7×7, sampling ratio 2), the box
+//! head ([`RoiHeads`]: two 1024-wide fully connected layers, class logits
+//! and per-class deltas with weights 10, 10, 5, 5), the RoI heads'
+//! matcher (0.5) and 512-proposal sampler, and torchvision's
+//! `postprocess_detections`. Images go through torchvision's
+//! `GeneralizedRCNNTransform` ([`DetectionTransform`]).
+//!
+//! Classes follow torchvision: class 0 is the background, so
+//! `num_classes` counts it (91 for COCO). A training target's class `c`
+//! (the task layer's `0..K`) is torchvision's label `c + 1`, and a
+//! detection of label `l` is class `l − 1`.
+//!
+//! Parameter names are torchvision's state-dict keys
+//! ([`TorchvisionNames`](crate::torchvision::TorchvisionNames)).
+//!
+//! The samplers draw from the device's generator when there are more
+//! candidates than places (torchvision: `torch.randperm`); seed the device
+//! for reproducible runs. Not reproduced: torchvision's `BatchNorm2d`
+//! variant, images of different sizes in one batch, and the random choice
+//! among several `min_size`s in training.
+
+mod roi_heads;
+mod rpn;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use unidl_backend::Device;
+use unidl_tensor::trace;
+use unidl_train::ObjectTargets;
+use unidl_train::outputs::Detection;
+
+pub use roi_heads::{FastRcnnPredictor, RoiHeads, TwoMlpHead};
+pub use rpn::{
+    ProposalFilter, RegionProposalNetwork, RpnHead, bce_with_logits_mean, filter_proposals,
+    smooth_l1_sum,
+};
+
+use super::anchors::{AnchorConfig, AnchorGenerator};
+use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
+use super::boxes::{BoxCoder, Matcher};
+use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
+use super::layout::{detections_tensor, host_values};
+use super::poolers::MultiScaleRoiAlign;
+use super::sampler::BalancedSampler;
+use super::targets::check_targets;
+use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
+#[cfg(doc)]
+use super::{FrozenBatchNorm2d, ResNetBody};
+use crate::error::{Result, VisionError, positive, unit_interval};
+
+/// The region proposal network's settings; every default is torchvision's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpnConfig {
+    /// Candidates per level before NMS in training (2000).
+    pub pre_nms_top_n_train: usize,
+    /// … in evaluation (1000).
+    pub pre_nms_top_n_test: usize,
+    /// Proposals per image after NMS in training (2000).
+    pub post_nms_top_n_train: usize,
+    /// … in evaluation (1000).
+    pub post_nms_top_n_test: usize,
+    /// IoU above which NMS suppresses a proposal (0.7).
+    pub nms_thresh: f32,
+    /// IoU from which an anchor is foreground (0.7).
+    pub fg_iou_thresh: f32,
+    /// IoU below which an anchor is background (0.3).
+    pub bg_iou_thresh: f32,
+    /// Anchors sampled per image for the losses (256).
+    pub batch_size_per_image: usize,
+    /// Largest share of positives among them (0.5).
+    pub positive_fraction: f64,
+    /// Proposals whose objectness probability is below this are dropped (0).
+    pub score_thresh: f32,
+}
+
+impl Default for RpnConfig {
+    fn default() -> Self {
+        RpnConfig {
+            pre_nms_top_n_train: 2000,
+            pre_nms_top_n_test: 1000,
+            post_nms_top_n_train: 2000,
+            post_nms_top_n_test: 1000,
+            nms_thresh: 0.7,
+            fg_iou_thresh: 0.7,
+            bg_iou_thresh: 0.3,
+            batch_size_per_image: 256,
+            positive_fraction: 0.5,
+            score_thresh: 0.0,
+        }
+    }
+}
+
+/// The box branch's settings; every default is torchvision's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoiHeadsConfig {
+    /// IoU from which a proposal is foreground (0.5).
+    pub fg_iou_thresh: f32,
+    /// IoU below which a proposal is background (0.5).
+    pub bg_iou_thresh: f32,
+    /// Proposals sampled per image for the losses (512).
+    pub batch_size_per_image: usize,
+    /// Largest share of positives among them (0.25).
+    pub positive_fraction: f64,
+    /// Weights of the box coder (10, 10, 5, 5).
+    pub bbox_reg_weights: [f32; 4],
+    /// Scores at or below this are dropped (0.05).
+    pub score_thresh: f32,
+    /// IoU above which NMS suppresses a detection of the same class (0.5).
+    pub nms_thresh: f32,
+    /// Detections kept per image (100).
+    pub detections_per_img: usize,
+    /// Pooled size, `output_size × output_size` (7).
+    pub output_size: usize,
+    /// RoI Align's sampling ratio (2).
+    pub sampling_ratio: i32,
+}
+
+impl Default for RoiHeadsConfig {
+    fn default() -> Self {
+        RoiHeadsConfig {
+            fg_iou_thresh: 0.5,
+            bg_iou_thresh: 0.5,
+            batch_size_per_image: 512,
+            positive_fraction: 0.25,
+            bbox_reg_weights: [10.0, 10.0, 5.0, 5.0],
+            score_thresh: 0.05,
+            nms_thresh: 0.5,
+            detections_per_img: 100,
+            output_size: 7,
+            sampling_ratio: 2,
+        }
+    }
+}
+
+/// Faster R-CNN's anchors: sizes 32, 64, 128, 256, 512 (one per level),
+/// aspect ratios 0.5, 1, 2 on each.
+pub fn faster_rcnn_anchors() -> AnchorConfig {
+    AnchorConfig {
+        sizes: [32.0, 64.0, 128.0, 256.0, 512.0]
+            .iter()
+            .map(|&s| vec![s])
+            .collect(),
+        aspect_ratios: vec![vec![0.5, 1.0, 2.0]; 5],
+    }
+}
+
+/// Faster R-CNN configuration; every default is torchvision's.
+///
+/// ```toml
+/// num_classes = 91                 # background included
+/// fpn_channels = 256
+/// representation_size = 1024
+/// [backbone]                       # ResNetBodyConfig
+/// depth = 50
+/// trainable_layers = 3
+/// [transform]                      # DetectionTransformConfig
+/// min_size = 800
+/// [rpn]                            # RpnConfig
+/// batch_size_per_image = 256
+/// [roi_heads]                      # RoiHeadsConfig
+/// detections_per_img = 100
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FasterRcnnConfig {
+    /// Classes `C` including the background class 0 (torchvision: 91).
+    pub num_classes: usize,
+    /// The ResNet body.
+    pub backbone: ResNetBodyConfig,
+    /// Channels of the FPN and the RPN (256).
+    pub fpn_channels: usize,
+    /// Width of the box head's two fully connected layers (1024).
+    pub representation_size: usize,
+    /// Anchor sizes and ratios per level (levels `0`–`3` and `pool`).
+    pub anchors: AnchorConfig,
+    /// Normalisation, resizing and padding of the input.
+    pub transform: DetectionTransformConfig,
+    /// The region proposal network.
+    pub rpn: RpnConfig,
+    /// The box branch.
+    pub roi_heads: RoiHeadsConfig,
+}
+
+impl Default for FasterRcnnConfig {
+    fn default() -> Self {
+        FasterRcnnConfig {
+            num_classes: 91,
+            backbone: ResNetBodyConfig::default(),
+            fpn_channels: 256,
+            representation_size: 1024,
+            anchors: faster_rcnn_anchors(),
+            transform: DetectionTransformConfig::default(),
+            rpn: RpnConfig::default(),
+            roi_heads: RoiHeadsConfig::default(),
+        }
+    }
+}
+
+/// The non-learnt parts of a [`FasterRcnn`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FasterRcnnSettings {
+    /// The configuration it was built from.
+    pub config: FasterRcnnConfig,
+    /// Anchors.
+    pub anchors: AnchorGenerator,
+    /// Input transform.
+    pub transform: DetectionTransform,
+    /// The RPN's anchor assignment (0.7 / 0.3, low-quality matches kept).
+    pub rpn_matcher: Matcher,
+    /// The RPN's anchor sampler.
+    pub rpn_sampler: BalancedSampler,
+    /// The box branch's proposal assignment (0.5 / 0.5).
+    pub box_matcher: Matcher,
+    /// The box branch's proposal sampler.
+    pub box_sampler: BalancedSampler,
+    /// The box branch's deltas (weights 10, 10, 5, 5).
+    pub box_coder: BoxCoder,
+    /// Pools proposals from levels `0`–`3`.
+    pub box_roi_pool: MultiScaleRoiAlign,
+}
+
+/// Names of the FPN levels, as torchvision's ordered dict.
+const LEVELS: [&str; 5] = ["0", "1", "2", "3", "pool"];
+
+impl FasterRcnnConfig {
+    /// `fasterrcnn_resnet50_fpn` with `num_classes` classes (background
+    /// included), torchvision's other defaults.
+    pub fn new(num_classes: usize) -> Self {
+        FasterRcnnConfig {
+            num_classes,
+            ..FasterRcnnConfig::default()
+        }
+    }
+
+    /// Checks every value; errors are [`VisionError::Config`] naming the key.
+    fn settings(&self) -> Result<FasterRcnnSettings> {
+        if self.num_classes < 2 {
+            return Err(VisionError::Config {
+                key: "num_classes".into(),
+                reason: format!(
+                    "{}: counts the background class 0, so at least 2",
+                    self.num_classes
+                ),
+            });
+        }
+        positive("fpn_channels", self.fpn_channels)?;
+        positive("representation_size", self.representation_size)?;
+        let (r, h) = (&self.rpn, &self.roi_heads);
+        for (key, v) in [
+            ("rpn.pre_nms_top_n_train", r.pre_nms_top_n_train),
+            ("rpn.pre_nms_top_n_test", r.pre_nms_top_n_test),
+            ("rpn.post_nms_top_n_train", r.post_nms_top_n_train),
+            ("rpn.post_nms_top_n_test", r.post_nms_top_n_test),
+            ("rpn.batch_size_per_image", r.batch_size_per_image),
+            ("roi_heads.batch_size_per_image", h.batch_size_per_image),
+            ("roi_heads.detections_per_img", h.detections_per_img),
+            ("roi_heads.output_size", h.output_size),
+        ] {
+            positive(key, v)?;
+        }
+        for (key, v) in [
+            ("rpn.nms_thresh", r.nms_thresh),
+            ("rpn.fg_iou_thresh", r.fg_iou_thresh),
+            ("rpn.bg_iou_thresh", r.bg_iou_thresh),
+            ("rpn.score_thresh", r.score_thresh),
+            ("rpn.positive_fraction", r.positive_fraction as f32),
+            ("roi_heads.fg_iou_thresh", h.fg_iou_thresh),
+            ("roi_heads.bg_iou_thresh", h.bg_iou_thresh),
+            ("roi_heads.score_thresh", h.score_thresh),
+            ("roi_heads.nms_thresh", h.nms_thresh),
+            ("roi_heads.positive_fraction", h.positive_fraction as f32),
+        ] {
+            unit_interval(key, v)?;
+        }
+        for (key, bg, fg) in [
+            ("rpn.bg_iou_thresh", r.bg_iou_thresh, r.fg_iou_thresh),
+            ("roi_heads.bg_iou_thresh", h.bg_iou_thresh, h.fg_iou_thresh),
+        ] {
+            if bg > fg {
+                return Err(VisionError::Config {
+                    key: key.into(),
+                    reason: format!("{bg} is above the foreground threshold {fg}"),
+                });
+            }
+        }
+        if let Some(w) = h
+            .bbox_reg_weights
+            .iter()
+            .find(|w| !(w.is_finite() && **w > 0.0))
+        {
+            return Err(VisionError::Config {
+                key: "roi_heads.bbox_reg_weights".into(),
+                reason: format!("{w} is not finite and positive"),
+            });
+        }
+        let anchors = self.anchors.init()?;
+        if anchors.levels() != LEVELS.len() {
+            return Err(VisionError::Config {
+                key: "anchors.sizes".into(),
+                reason: format!(
+                    "{} levels; Faster R-CNN's FPN has 5 (0–3 and pool)",
+                    anchors.levels()
+                ),
+            });
+        }
+        let per = anchors.num_anchors_per_location();
+        if per.iter().any(|&a| a != per[0]) {
+            return Err(VisionError::Config {
+                key: "anchors.sizes".into(),
+                reason: format!(
+                    "anchors per cell {per:?}: the RPN head is shared, every level needs the same count"
+                ),
+            });
+        }
+        let box_roi_pool = MultiScaleRoiAlign::new(
+            &LEVELS[..4],
+            [h.output_size, h.output_size],
+            h.sampling_ratio,
+        );
+        Ok(FasterRcnnSettings {
+            config: self.clone(),
+            anchors,
+            transform: self.transform.init()?,
+            rpn_matcher: Matcher {
+                high_threshold: r.fg_iou_thresh,
+                low_threshold: r.bg_iou_thresh,
+                allow_low_quality_matches: true,
+            },
+            rpn_sampler: BalancedSampler {
+                batch_size_per_image: r.batch_size_per_image,
+                positive_fraction: r.positive_fraction,
+            },
+            box_matcher: Matcher {
+                high_threshold: h.fg_iou_thresh,
+                low_threshold: h.bg_iou_thresh,
+                allow_low_quality_matches: false,
+            },
+            box_sampler: BalancedSampler {
+                batch_size_per_image: h.batch_size_per_image,
+                positive_fraction: h.positive_fraction,
+            },
+            box_coder: BoxCoder {
+                weights: h.bbox_reg_weights,
+                ..BoxCoder::default()
+            },
+            box_roi_pool,
+        })
+    }
+
+    /// Builds the model with torchvision's initialisation, the backbone
+    /// frozen below `backbone.trainable_layers`. Invalid values are
+    /// [`VisionError::Config`] naming the key.
+    pub fn init(&self, device: &Device) -> Result<FasterRcnn> {
+        let settings = self.settings()?;
+        let body = self.backbone.init(device)?;
+        let d = self.fpn_channels;
+        let fpn = FeaturePyramidNetworkConfig {
+            in_channels_list: self.backbone.stage_channels()?.to_vec(),
+            out_channels: d,
+            extra_blocks: ExtraBlocks::MaxPool,
+        }
+        .init(device)?;
+        let a = settings.anchors.num_anchors_per_location()[0];
+        let s = self.roi_heads.output_size;
+        Ok(FasterRcnn {
+            backbone: BackboneWithFpn {
+                body,
+                fpn,
+                returned_layers: vec![1, 2, 3, 4],
+            },
+            rpn: RegionProposalNetwork {
+                head: RpnHead::new(d, a, device),
+            },
+            roi_heads: RoiHeads::new(
+                d * s * s,
+                self.representation_size,
+                self.num_classes,
+                device,
+            ),
+            settings,
+        })
+    }
+}
+
+/// Faster R-CNN. Build it with [`FasterRcnnConfig::init`].
+#[derive(Module, Debug)]
+pub struct FasterRcnn {
+    /// ResNet body + FPN (torchvision `backbone.body`, `backbone.fpn`).
+    pub backbone: BackboneWithFpn,
+    /// The region proposal network (torchvision `rpn`).
+    pub rpn: RegionProposalNetwork,
+    /// The box branch (torchvision `roi_heads`).
+    pub roi_heads: RoiHeads,
+    /// Anchors, transform, matchers, samplers, thresholds.
+    #[module(skip)]
+    pub settings: FasterRcnnSettings,
+}
+
+/// The first stage's outputs, from [`FasterRcnn::forward`].
+#[derive(Debug, Clone)]
+pub struct FasterRcnnOutput {
+    /// The FPN levels by torchvision's names (`0`–`3`, `pool`), finest
+    /// first, `[B, D, H_l, W_l]` each.
+    pub features: Vec<(String, Tensor<4>)>,
+    /// RPN objectness logits, `[B, N]`.
+    pub objectness: Tensor<2>,
+    /// RPN box deltas, `[B, N, 4]`.
+    pub rpn_deltas: Tensor<3>,
+    /// The `N` anchors on the transformed image (the same for every image).
+    pub anchors: Vec<[f32; 4]>,
+    /// Anchors per level, summing to `N`.
+    pub level_anchors: Vec<usize>,
+    /// The sizes before and after the transform.
+    pub size: TransformedSize,
+}
+
+/// Whether proposals are chosen with the training or evaluation top-n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `*_train` (torchvision's `model.train()`).
+    Train,
+    /// `*_test` (torchvision's `model.eval()`).
+    Eval,
+}
+
+/// The four training losses, `[1]` each, torchvision's names.
+#[derive(Debug, Clone)]
+pub struct FasterRcnnLosses {
+    /// Cross entropy of the box branch (`loss_classifier`).
+    pub classifier: Tensor<1>,
+    /// Smooth L1 of the box branch (`loss_box_reg`).
+    pub box_reg: Tensor<1>,
+    /// Binary cross entropy of the RPN (`loss_objectness`).
+    pub objectness: Tensor<1>,
+    /// Smooth L1 of the RPN (`loss_rpn_box_reg`).
+    pub rpn_box_reg: Tensor<1>,
+}
+
+impl FasterRcnnLosses {
+    /// `(name, value)` in torchvision's loss-dict order.
+    pub fn named(self) -> Vec<(String, Tensor<1>)> {
+        vec![
+            ("loss_classifier".into(), self.classifier),
+            ("loss_box_reg".into(), self.box_reg),
+            ("loss_objectness".into(), self.objectness),
+            ("loss_rpn_box_reg".into(), self.rpn_box_reg),
+        ]
+    }
+
+    /// The sum of the four.
+    pub fn total(self) -> Tensor<1> {
+        self.classifier + self.box_reg + self.objectness + self.rpn_box_reg
+    }
+}
+
+impl FasterRcnn {
+    /// Classes `C`, background included.
+    pub fn num_classes(&self) -> usize {
+        self.settings.config.num_classes
+    }
+
+    /// Transform, backbone, RPN head and anchors. Records the shapes of the
+    /// backbone stages, `fpn` (level `0`) and `rpn` for model summaries.
+    ///
+    /// Images are `[0, 1]`-valued; a channel count other than the
+    /// backbone's is [`VisionError::Input`].
+    ///
+    /// # Shapes
+    /// images `[B, C, H, W]` → levels `[B, D, H_l, W_l]`, `objectness
+    /// [B, N]`, `rpn_deltas [B, N, 4]`, `N = Σ_l H_l·W_l·A`.
+    pub fn forward(&self, images: Tensor<4>) -> Result<FasterRcnnOutput> {
+        let want = self.settings.config.backbone.in_channels;
+        let dims = images.dims();
+        if dims[1] != want || dims[0] == 0 {
+            return Err(VisionError::Input {
+                model: "FasterRcnn".into(),
+                shape: dims.to_vec(),
+                reason: format!("expected [B ≥ 1, {want}, H, W]"),
+            });
+        }
+        let (x, size) = self.settings.transform.apply(images)?; // [B, C, H_p, W_p]
+        let levels = self.backbone.forward(x)?; // [B, D, H_l, W_l] × 5
+        trace::record("fpn", &levels[0].dims());
+        let grids: Vec<[usize; 2]> = levels
+            .iter()
+            .map(|f| {
+                let [_, _, h, w] = f.dims();
+                [h, w]
+            })
+            .collect();
+        let per_level = self.settings.anchors.grid_anchors(size.padded, &grids)?;
+        let level_anchors = per_level.iter().map(Vec::len).collect();
+        let (objectness, rpn_deltas) = self.rpn.head.forward(&levels); // [B, N], [B, N, 4]
+        trace::record("rpn", &rpn_deltas.dims());
+        Ok(FasterRcnnOutput {
+            features: LEVELS.iter().map(|s| s.to_string()).zip(levels).collect(),
+            objectness,
+            rpn_deltas,
+            anchors: per_level.into_iter().flatten().collect(),
+            level_anchors,
+            size,
+        })
+    }
+
+    /// The RPN's proposals per image on the transformed image, best first
+    /// (torchvision's `filter_proposals`, with the top-n of `mode`).
+    pub fn proposals(&self, out: &FasterRcnnOutput, mode: Mode) -> Result<Vec<Vec<[f32; 4]>>> {
+        let [b, n] = out.objectness.dims();
+        let objectness = host_values(&out.objectness, "FasterRcnn", "objectness")?;
+        let deltas = host_values(&out.rpn_deltas, "FasterRcnn", "RPN deltas")?;
+        let r = &self.settings.config.rpn;
+        let (pre, post) = match mode {
+            Mode::Train => (r.pre_nms_top_n_train, r.post_nms_top_n_train),
+            Mode::Eval => (r.pre_nms_top_n_test, r.post_nms_top_n_test),
+        };
+        let filter = ProposalFilter {
+            pre_nms_top_n: pre,
+            post_nms_top_n: post,
+            nms_thresh: r.nms_thresh,
+            score_thresh: r.score_thresh,
+            min_size: 1e-3,
+        };
+        Ok((0..b)
+            .map(|i| {
+                filter_proposals(
+                    &objectness[i * n..(i + 1) * n],
+                    &deltas[i * n * 4..(i + 1) * n * 4],
+                    &out.anchors,
+                    &out.level_anchors,
+                    out.size.resized,
+                    &filter,
+                )
+                .0
+            })
+            .collect())
+    }
+
+    /// The box branch on `proposals` (one list per image, on the
+    /// transformed image): pooled, then class logits and deltas.
+    ///
+    /// # Shapes
+    /// `ΣR_i` proposals → `([ΣR_i, C], [ΣR_i, 4·C])`.
+    pub fn box_outputs(
+        &self,
+        out: &FasterRcnnOutput,
+        proposals: &[Vec<[f32; 4]>],
+    ) -> Result<(Tensor<2>, Tensor<2>)> {
+        let shapes = vec![out.size.resized; proposals.len()];
+        let pooled = self
+            .settings
+            .box_roi_pool
+            .forward_host(&out.features, proposals, &shapes)?; // [R, D, 7, 7]
+        Ok(self.roi_heads.forward(pooled))
+    }
+
+    /// The four training losses against one [`ObjectTargets`] per image
+    /// (boxes in input pixels, classes `0..C−1` — torchvision's labels
+    /// `1..C`), with training-mode proposals.
+    ///
+    /// A target count other than the batch size, a class outside
+    /// `0..num_classes − 1`, a box that is not finite or has no area, or
+    /// boxes and classes of different counts is [`VisionError::Input`].
+    pub fn losses(
+        &self,
+        out: &FasterRcnnOutput,
+        targets: &[ObjectTargets],
+    ) -> Result<FasterRcnnLosses> {
+        let [b, n] = out.objectness.dims();
+        let c = self.num_classes();
+        check_targets("FasterRcnn", &[b, n], targets, b, c - 1)?;
+        let device = out.objectness.device();
+        let st = &self.settings;
+        let gt: Vec<Vec<[f32; 4]>> = targets
+            .iter()
+            .map(|t| t.boxes.iter().map(|&bx| out.size.to_resized(bx)).collect())
+            .collect();
+        // RPN
+        let rt = rpn::rpn_targets(&out.anchors, &gt, &st.rpn_matcher, &st.rpn_sampler, &device)?;
+        let (objectness, rpn_box_reg) =
+            rpn::rpn_losses(out.objectness.clone(), out.rpn_deltas.clone(), &rt);
+        // box branch
+        let proposals = self.proposals(out, Mode::Train)?;
+        let mut sampled = Vec::with_capacity(b);
+        let mut labels = Vec::new();
+        let mut deltas = Vec::new();
+        for (i, p) in proposals.into_iter().enumerate() {
+            let l: Vec<i64> = targets[i].classes.iter().map(|&c| c as i64 + 1).collect();
+            let s = roi_heads::sample_proposals(
+                p,
+                &gt[i],
+                &l,
+                &st.box_matcher,
+                &st.box_sampler,
+                &st.box_coder,
+                &device,
+            )?;
+            labels.extend(s.labels);
+            deltas.extend(s.deltas);
+            sampled.push(s.proposals);
+        }
+        let (logits, regression) = self.box_outputs(out, &sampled)?;
+        let (classifier, box_reg) = roi_heads::fastrcnn_loss(logits, regression, &labels, &deltas);
+        Ok(FasterRcnnLosses {
+            classifier,
+            box_reg,
+            objectness,
+            rpn_box_reg,
+        })
+    }
+
+    /// [`forward`](Self::forward) and [`losses`](Self::losses) in one call
+    /// (torchvision's train-mode call).
+    pub fn forward_losses(
+        &self,
+        images: Tensor<4>,
+        targets: &[ObjectTargets],
+    ) -> Result<FasterRcnnLosses> {
+        let out = self.forward(images)?;
+        self.losses(&out, targets)
+    }
+
+    /// Detections per image from the box branch's outputs on `proposals`,
+    /// best first, boxes in input pixels, classes `label − 1`.
+    pub fn postprocess(
+        &self,
+        out: &FasterRcnnOutput,
+        proposals: &[Vec<[f32; 4]>],
+        logits: Tensor<2>,
+        regression: Tensor<2>,
+    ) -> Result<Vec<Vec<Detection>>> {
+        let c = self.num_classes();
+        let probs = host_values(
+            &roi_heads::class_probabilities(logits),
+            "FasterRcnn",
+            "class probabilities",
+        )?;
+        let regression = host_values(&regression, "FasterRcnn", "box deltas")?;
+        let h = &self.settings.config.roi_heads;
+        let filter = roi_heads::BoxFilter {
+            score_thresh: h.score_thresh,
+            nms_thresh: h.nms_thresh,
+            detections_per_img: h.detections_per_img,
+        };
+        let mut start = 0;
+        let mut all = Vec::with_capacity(proposals.len());
+        for p in proposals {
+            let r = p.len();
+            let kept = roi_heads::postprocess_boxes(
+                &probs[start * c..(start + r) * c],
+                &regression[start * 4 * c..(start + r) * 4 * c],
+                p,
+                c,
+                out.size.resized,
+                &self.settings.box_coder,
+                &filter,
+            );
+            start += r;
+            all.push(
+                kept.into_iter()
+                    .map(|(bx, score, label)| {
+                        let [x0, y0, x1, y1] = out.size.to_original(bx);
+                        Detection {
+                            x0,
+                            y0,
+                            x1,
+                            y1,
+                            class: label - 1,
+                            score,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        Ok(all)
+    }
+
+    /// Transform, network and post-processing: torchvision's eval-mode call.
+    ///
+    /// # Shapes
+    /// images `[B, C, H, W]` → `B` lists of detections.
+    pub fn predict(&self, images: Tensor<4>) -> Result<Vec<Vec<Detection>>> {
+        let out = self.forward(images)?;
+        let proposals = self.proposals(&out, Mode::Eval)?;
+        if proposals.iter().all(Vec::is_empty) {
+            return Ok(vec![Vec::new(); proposals.len()]);
+        }
+        let (logits, regression) = self.box_outputs(&out, &proposals)?;
+        self.postprocess(&out, &proposals, logits, regression)
+    }
+}
+
+impl unidl_train::Detector for FasterRcnn {
+    /// torchvision's train-mode loss dict: `loss_classifier`,
+    /// `loss_box_reg`, `loss_objectness`, `loss_rpn_box_reg`.
+    fn detection_losses(
+        &self,
+        images: Tensor<4>,
+        targets: &[ObjectTargets],
+    ) -> unidl_train::Result<Vec<(String, Tensor<1>)>> {
+        let l = self
+            .forward_losses(images, targets)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
+        Ok(l.named())
+    }
+
+    /// The detections of [`predict`](FasterRcnn::predict), one row each: the
+    /// box in input pixels, then a score vector over the `C − 1`
+    /// foreground classes, zero except at the detection's class; padded
+    /// with all-zero rows.
+    ///
+    /// # Shapes
+    /// images `[B, C, H, W]` → `[B, max(1, D_max), 4 + C − 1]`.
+    fn detect(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<3>> {
+        let device = images.device();
+        let dets = self
+            .predict(images)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
+        Ok(detections_tensor(&dets, self.num_classes() - 1, &device))
+    }
+}

@@ -1,0 +1,66 @@
+//! Layouts shared by the detectors: dense head outputs (RetinaNet's heads,
+//! the RPN), host copies of outputs, and detections as the task layer takes
+//! them.
+
+use burn::tensor::{Tensor, TensorData};
+use unidl_backend::Device;
+use unidl_train::outputs::Detection;
+
+use crate::error::{Result, VisionError};
+
+/// torchvision's `permute_and_flatten`: a head output with `A · per`
+/// channels per cell, flattened in cell-row, cell-column, anchor order.
+///
+/// # Shapes
+/// `[B, A·per, H, W]` → `[B, H·W·A, per]`.
+pub(crate) fn permute_and_flatten(y: Tensor<4>, per: usize) -> Tensor<3> {
+    let [b, ap, h, w] = y.dims();
+    let a = ap / per;
+    y.reshape([b, a, per, h, w]) // [B, A, per, H, W]
+        .permute([0, 3, 4, 1, 2]) // [B, H, W, A, per]
+        .reshape([b, h * w * a, per]) // [B, H·W·A, per]
+}
+
+/// The values of a tensor on the host, as f32; a failed read is
+/// [`VisionError::Input`] naming `model` and `what`.
+pub(crate) fn host_values<const D: usize>(
+    t: &Tensor<D>,
+    model: &str,
+    what: &str,
+) -> Result<Vec<f32>> {
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| VisionError::Input {
+            model: model.into(),
+            shape: t.dims().to_vec(),
+            reason: format!("{what}: {e:?}"),
+        })
+}
+
+/// Detections as the task layer's `Detector::detect` returns them: one row
+/// per detection, the box in input pixels, then a score vector over
+/// `classes` that is zero except at the detection's class. Images with
+/// fewer detections are padded with all-zero rows, which a score threshold
+/// ≥ 0 drops.
+///
+/// # Shapes
+/// `B` lists → `[B, max(1, D_max), 4 + classes]`.
+pub(crate) fn detections_tensor(
+    dets: &[Vec<Detection>],
+    classes: usize,
+    device: &Device,
+) -> Tensor<3> {
+    let rows = dets.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let width = 4 + classes;
+    let mut v = vec![0f32; dets.len() * rows * width];
+    for (i, d) in dets.iter().enumerate() {
+        for (j, det) in d.iter().enumerate() {
+            let r = &mut v[(i * rows + j) * width..(i * rows + j + 1) * width];
+            r[..4].copy_from_slice(&[det.x0, det.y0, det.x1, det.y1]);
+            r[4 + det.class] = det.score;
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [dets.len(), rows, width]), device)
+}
