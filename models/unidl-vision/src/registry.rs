@@ -8,6 +8,7 @@
 //! | `vgg` | [`VggConfig`] | [`Classifier`] | image classification |
 //! | `efficientnet` | [`EfficientNetConfig`] | [`Classifier`] | image classification |
 //! | `retinanet` | [`RetinaNetConfig`] | [`RetinaNet`] | object detection |
+//! | `faster_rcnn` | [`FasterRcnnConfig`] | [`FasterRcnn`] | object detection |
 
 use std::path::Path;
 
@@ -20,9 +21,10 @@ use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
     VggConfig,
 };
-use crate::detection::{RetinaNet, RetinaNetConfig};
+use crate::detection::{FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig};
 
-/// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet` and `retinanet`.
+/// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet` and
+/// `faster_rcnn`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -43,6 +45,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<RetinaNetConfig>(
         "retinanet",
         "RetinaNet ResNet-50-FPN, torchvision-exact (Lin et al. 2017)",
+    )?;
+    registry.register::<FasterRcnnConfig>(
+        "faster_rcnn",
+        "Faster R-CNN ResNet-50-FPN, torchvision-exact (Ren et al. 2015)",
     )?;
     Ok(())
 }
@@ -114,24 +120,34 @@ torchvision_classifier!(ResNetConfig, Resnet);
 torchvision_classifier!(VggConfig, Vgg);
 torchvision_classifier!(EfficientNetConfig, Efficientnet);
 
+/// Refuses a detector whose `num_classes` key leaves room for only
+/// `foreground` classes when the data has more.
+fn check_class_room(
+    facts: &DataFacts,
+    num_classes: usize,
+    foreground: usize,
+) -> Result<(), BoxError> {
+    let n = facts.class_names.len();
+    if n > foreground {
+        return Err(crate::VisionError::Config {
+            key: "num_classes".into(),
+            reason: format!(
+                "{num_classes} leaves room for {foreground} object classes; the data has {n} ({})",
+                facts.class_names.join(", ")
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 impl ZooModel for RetinaNetConfig {
     type Model = RetinaNet;
     type Task = ObjectDetection;
 
     /// Refuses a `num_classes` smaller than the data set's class count.
     fn init(&self, facts: &DataFacts, device: &Device) -> Result<RetinaNet, BoxError> {
-        let n = facts.class_names.len();
-        if n > self.num_classes {
-            return Err(crate::VisionError::Config {
-                key: "num_classes".into(),
-                reason: format!(
-                    "{}: the data has {n} classes ({})",
-                    self.num_classes,
-                    facts.class_names.join(", ")
-                ),
-            }
-            .into());
-        }
+        check_class_room(facts, self.num_classes, self.num_classes)?;
         Ok(RetinaNetConfig::init(self, device)?)
     }
 
@@ -145,6 +161,31 @@ impl ZooModel for RetinaNetConfig {
         strict: bool,
         device: &Device,
     ) -> Result<(RetinaNet, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for FasterRcnnConfig {
+    type Model = FasterRcnn;
+    type Task = ObjectDetection;
+
+    /// Refuses a `num_classes` that, less the background class, is smaller
+    /// than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<FasterRcnn, BoxError> {
+        check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
+        Ok(FasterRcnnConfig::init(self, device)?)
+    }
+
+    /// A torchvision Faster R-CNN state dict (`.pth` or safetensors), e.g.
+    /// `fasterrcnn_resnet50_fpn_coco-258fb6c6.pth` (use it with
+    /// `backbone.frozen_bn_eps = 0`, as torchvision does).
+    fn load_weights(
+        &self,
+        model: FasterRcnn,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(FasterRcnn, String), BoxError> {
         torchvision_weights(model, path, strict, device)
     }
 }

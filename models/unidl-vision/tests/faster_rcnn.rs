@@ -107,7 +107,10 @@ fn standard_faster_rcnn_has_torchvision_parameter_counts() {
 
 /// Compares one case: FPN levels, RPN outputs, anchors, proposals in both
 /// modes, losses, gradients, box-head outputs and detections.
-fn check_case(r: &Reference, case: &str, shape: [usize; 4]) {
+///
+/// `grad_rel`: gradients may differ by this times their largest value
+/// (the full-size `fc6` sums 12.8 M products per proposal batch).
+fn check_case(r: &Reference, case: &str, shape: [usize; 4], grad_rel: f32) {
     let dev = Device::flex();
     let io = r.io(&dev);
     let model = model_of(r, &dev);
@@ -214,7 +217,7 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4]) {
         let scale = max_abs(&want);
         eprintln!("{case}: grad {name}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
         assert!(
-            d <= 1e-4 * scale.max(1e-3),
+            d <= grad_rel * scale.max(1e-3),
             "{case}: gradient of {name} differs by {d}"
         );
     };
@@ -322,12 +325,12 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4]) {
 
 #[test]
 fn reduced_faster_rcnn_matches_torchvision_at_a_fixed_size() {
-    check_case(&reference(&dir()), "fixed", [2, 3, 128, 160]);
+    check_case(&reference(&dir()), "fixed", [2, 3, 128, 160], 1e-4);
 }
 
 #[test]
 fn reduced_faster_rcnn_matches_torchvision_after_resizing() {
-    check_case(&reference(&dir()), "resized", [2, 3, 100, 120]);
+    check_case(&reference(&dir()), "resized", [2, 3, 100, 120], 1e-4);
 }
 
 /// The standard model (ResNet-50, 256-channel FPN, 1024-wide box head, 91
@@ -348,7 +351,7 @@ fn full_size_faster_rcnn_matches_torchvision() {
     };
     let r = reference(&dir);
     assert_eq!(r.meta["params"], 41_755_286);
-    check_case(&r, "fixed", [2, 3, 128, 160]);
+    check_case(&r, "fixed", [2, 3, 128, 160], 5e-4);
 }
 
 /// torchvision's COCO v1 checkpoint predates `RPNHead` version 2 and names
@@ -483,4 +486,49 @@ fn faster_rcnn_refuses_bad_configs_and_targets() {
     assert!(values(l.classifier)[0] > 0.0 && values(l.objectness)[0] > 0.0);
     let e = model.forward(pattern([1, 1, 64, 64], &dev)).unwrap_err();
     assert!(matches!(e, VisionError::Input { .. }), "{e}");
+}
+
+/// Twelve Adam steps (1e-4) of a small Faster R-CNN (ResNet-18 body at
+/// width 8, every stage trainable, 32-channel FPN, 64-wide box head,
+/// images resized 256 → 128, torchvision's samplers) on four images of the
+/// committed COCO composite through the task layer: the summed loss falls
+/// and stays finite, and the task's post-processor turns `Detector::detect`
+/// into exactly the model's own detections. A trainability check, not a
+/// measure of accuracy.
+#[test]
+fn small_faster_rcnn_trains_on_the_coco_composite() {
+    let dev = Device::flex();
+    let classes = crate::detectors::composite_train().classes().len();
+    let cfg: FasterRcnnConfig = toml::from_str(&format!(
+        "num_classes = {}\nfpn_channels = 32\nrepresentation_size = 64\n\
+         [backbone]\ndepth = 18\nwidth = 8\ntrainable_layers = 5\n\
+         [transform]\nmin_size = 128\nmax_size = 128\n",
+        classes + 1
+    ))
+    .unwrap();
+    let model = {
+        let _rng = crate::common::seeded(&dev, 21);
+        cfg.init(&dev).unwrap()
+    };
+    let losses = crate::detectors::train_on_composite(model, 12, 1e-4, |m: &FasterRcnn, x| {
+        m.predict(x).unwrap()
+    });
+    eprintln!("Faster R-CNN on 4 composite images: losses {losses:.3?}");
+    let first = (losses[0] + losses[1]) / 2.0;
+    let last = losses[8..].iter().sum::<f64>() / 4.0;
+    assert!(last < 0.85 * first, "loss did not fall: {losses:?}");
+}
+
+/// `faster_rcnn` from a run config through the registry; 13 object
+/// classes need `num_classes` ≥ 14.
+#[test]
+fn a_faster_rcnn_config_trains_evaluates_and_infers_through_the_registry() {
+    crate::detectors::run_route(
+        "faster_rcnn",
+        "fpn_channels = 16\nrepresentation_size = 32\n\
+         [model.backbone]\ndepth = 18\nwidth = 8\ntrainable_layers = 5\n\
+         [model.transform]\nmin_size = 128\nmax_size = 128",
+        "num_classes = 14",
+        "num_classes = 13",
+    );
 }

@@ -455,29 +455,14 @@ fn retinanet_refuses_bad_configs_and_targets() {
 
 /// Sixteen Adam steps (3e-4) of a small RetinaNet (ResNet-18 body at width 8, every
 /// stage trainable, 32-channel FPN and heads, images resized 256 → 128 by
-/// the transform) on four images of the committed COCO composite
-/// (`tests/fixtures/shapes_coco`: shapes and digits pasted on real photos,
-/// 13 classes) through the task layer (`ObjectDetection`, the trainer's
-/// `train_one_batch`): the summed loss falls and stays finite, and the
-/// task's post-processor turns `Detector::detect` into exactly the model's
-/// own detections. A trainability check, not a measure of accuracy.
+/// the transform) on four images of the committed COCO composite through
+/// the task layer: the summed loss falls and stays finite, and the task's
+/// post-processor turns `Detector::detect` into exactly the model's own
+/// detections. A trainability check, not a measure of accuracy.
 #[test]
 fn small_retinanet_trains_on_the_coco_composite() {
-    use unidl_data::{DatasetParams, construct_dataset, get_sample};
-    use unidl_train::*;
-
     let dev = Device::flex();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/shapes_coco");
-    let train = construct_dataset(
-        &root.join("annotations/train.json"),
-        &DatasetParams {
-            images_dir: Some(PathBuf::from("../images/train")),
-            channels: Some(3),
-            ..DatasetParams::default()
-        },
-    )
-    .unwrap();
-    let classes = train.classes().len();
+    let classes = crate::detectors::composite_train().classes().len();
     assert_eq!(classes, 13);
     let cfg: RetinaNetConfig = toml::from_str(&format!(
         "num_classes = {classes}\nfpn_channels = 32\n\
@@ -489,116 +474,24 @@ fn small_retinanet_trains_on_the_coco_composite() {
         let _rng = crate::common::seeded(&dev, 21);
         cfg.init(&dev).unwrap()
     };
-    let out = std::env::temp_dir().join(format!("unidl-retinanet-train-{}", std::process::id()));
-    let mut trainer = construct_trainer(
-        model,
-        &OptimizerConfig::new(OptimizerMethod::Adam, 3e-4),
-        Schedule::Constant,
-        ObjectDetection::default(),
-        TrainerConfig {
-            seed: 5,
-            progress: Some(false),
-            records: false,
-            ..TrainerConfig::new(1, 4, out.clone())
-        },
-        train.clone(),
-        None,
-        &dev,
-    )
-    .unwrap();
-    let samples: Vec<_> = (0..4).map(|i| get_sample(&train, i).unwrap()).collect();
-    let losses: Vec<f64> = (0..16)
-        .map(|_| trainer.train_one_batch(&samples).unwrap())
-        .collect();
-    let _ = std::fs::remove_dir_all(&out);
+    let losses = crate::detectors::train_on_composite(model, 16, 3e-4, |m: &RetinaNet, x| {
+        m.predict(x).unwrap()
+    });
     eprintln!("RetinaNet on 4 composite images: losses {losses:.3?}");
-    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     // measured: 1.99 over the first two steps, 1.39–1.43 over the last four
     let first = (losses[0] + losses[1]) / 2.0;
     let last = losses[12..].iter().sum::<f64>() / 4.0;
     assert!(last < 0.85 * first, "loss did not fall: {losses:?}");
-
-    // Detector::detect through the task's post-processor = predict
-    let model = trainer.model().clone().valid();
-    let task = ObjectDetection::default();
-    let batch = task.collate(&samples[..2], &dev).unwrap();
-    let want = model.predict(batch.images.clone()).unwrap();
-    let raw = task.forward(&model, &batch).unwrap();
-    let opts = InferOptions {
-        max_detections: 300,
-        ..InferOptions::default()
-    };
-    let got = task.post().process(&raw, &opts).unwrap();
-    for (g, w) in got.iter().zip(&want) {
-        assert_eq!(g.len(), w.len());
-        for (a, b) in g.iter().zip(w) {
-            assert_eq!((a.class, a.score), (b.class, b.score));
-            assert!((a.x0 - b.x0).abs() < 1e-4 && (a.y1 - b.y1).abs() < 1e-4);
-        }
-    }
 }
 
-/// `retinanet` from a run config through the registry (what `unidl train`,
-/// `unidl eval` and `unidl infer --draw --json` do): one epoch of two
-/// batches on the four held-out images of the COCO composite, evaluated
-/// with COCO mAP on the same images, then drawn. A check that the route
-/// works end to end, not of accuracy.
+/// `retinanet` from a run config through the registry.
 #[test]
 fn a_retinanet_config_trains_evaluates_and_infers_through_the_registry() {
-    let mut reg = unidl_run::ModelRegistry::new();
-    unidl_vision::register(&mut reg).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/shapes_coco")
-        .canonicalize()
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("unidl-retinanet-cfg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ann = root.join("annotations/test.json");
-    let text = format!(
-        "seed = 3\n\
-         [model]\nname = \"retinanet\"\nnum_classes = 13\nfpn_channels = 16\n\
-         [model.backbone]\ndepth = 18\nwidth = 8\ntrainable_layers = 5\n\
-         [model.transform]\nmin_size = 128\nmax_size = 128\n\
-         [data]\ntrain = \"{a}\"\nval = \"{a}\"\nimages_dir = \"../images/test\"\nchannels = 3\n\
-         [optimizer]\noptimizer_method = \"adam\"\nbase_learningrate = 0.0003\n\
-         [trainer]\nepochs = 1\nbatch_size = 2\noutput_dir = \"run\"\nprogress = false\n",
-        a = ann.display()
+    crate::detectors::run_route(
+        "retinanet",
+        "fpn_channels = 16\n[model.backbone]\ndepth = 18\nwidth = 8\ntrainable_layers = 5\n\
+         [model.transform]\nmin_size = 128\nmax_size = 128",
+        "num_classes = 13",
+        "num_classes = 4",
     );
-    let cfg = dir.join("retinanet.toml");
-    std::fs::write(&cfg, text).unwrap();
-    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
-    let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
-    eprintln!("{csv}");
-    assert!(csv.lines().count() >= 2, "{csv}");
-    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
-    let scores = std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap();
-    assert!(scores.contains("map"), "{scores}");
-    let picture = dir.join("drawn.png");
-    let out = unidl_run::infer_config(
-        &reg,
-        &cfg,
-        Some("flex"),
-        &unidl_run::InferArgs {
-            files: vec![root.join("images/test/000005.jpg")],
-            json: true,
-            draw: Some(picture.clone()),
-            ..unidl_run::InferArgs::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(out.len(), 1);
-    assert!(out[0]["output"].is_array(), "{}", out[0]);
-    assert!(picture.is_file());
-    // a class count below the data's is refused, naming the key
-    std::fs::write(
-        &cfg,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("num_classes = 13", "num_classes = 4"),
-    )
-    .unwrap();
-    let e = unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap_err();
-    assert!(e.to_string().contains("num_classes"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,7 +10,8 @@ torchvision's public classes, at reduced width so the weights can be
 committed: ResNet-50 at base width 4, an FPN and RPN of 16 channels, a
 32-wide box head, 5 classes (background included), transform min_size 128
 / max_size 160. Weights are seeded random with randomised frozen-BN
-statistics and a larger spread in the RPN and box predictor, so that the
+statistics and a larger spread in the RPN and box predictor (class biases
+σ 2), so that the
 objectness values are well apart (the per-level top-k and NMS decide the
 same way whatever the rounding) and many class scores pass 0.05.
 
@@ -131,6 +132,10 @@ def randomize(model: nn.Module, seed: int) -> nn.Module:
         # box deltas at a tenth of the logits' spread: decoded boxes stay near their proposals
         m = model.roi_heads.box_predictor.bbox_pred
         m.weight.mul_(0.1)
+        # class biases spread wide (σ 2) so that, with 91 classes too, the top
+        # classes of many proposals score above the 0.05 threshold
+        cls = model.roi_heads.box_predictor.cls_score
+        cls.bias.copy_(2.0 * torch.randn(cls.bias.shape, generator=g))
     return model
 
 
