@@ -349,6 +349,18 @@ fn coco_images_dir_param() {
     )
     .unwrap();
     assert!(get_sample(&ds, 0).is_ok());
+    // `{stem}` is the annotation file's stem: one setting for every split
+    std::fs::create_dir_all(d.join("images/ann")).unwrap();
+    std::fs::copy(fixture("coco/images/empty.png"), d.join("images/ann/e.png")).unwrap();
+    let ds = construct_dataset(
+        &p,
+        &DatasetParams {
+            images_dir: Some("images/{stem}".into()),
+            ..DatasetParams::default()
+        },
+    )
+    .unwrap();
+    assert!(get_sample(&ds, 0).is_ok());
     // a wrong size in the JSON is an error naming the image
     std::fs::write(
         &p,

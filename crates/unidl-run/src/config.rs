@@ -125,7 +125,9 @@ pub struct DataConfig {
     /// Image channels to decode to (1 or 3).
     #[serde(default)]
     pub channels: Option<usize>,
-    /// COCO: folder of the images, relative to the annotation file.
+    /// COCO: folder of the images, relative to the annotation file; `{stem}`
+    /// stands for the annotation file's stem (`"../images/{stem}"` serves
+    /// `train.json` and `test.json` beside `images/train/`, `images/test/`).
     #[serde(default)]
     pub images_dir: Option<PathBuf>,
     /// VOC: the `ImageSets/Main/<split>.txt` list to read.

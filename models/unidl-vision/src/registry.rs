@@ -9,6 +9,7 @@
 //! | `efficientnet` | [`EfficientNetConfig`] | [`Classifier`] | image classification |
 //! | `retinanet` | [`RetinaNetConfig`] | [`RetinaNet`] | object detection |
 //! | `faster_rcnn` | [`FasterRcnnConfig`] | [`FasterRcnn`] | object detection |
+//! | `ssd` | [`SsdConfig`] | [`Ssd`] | object detection |
 
 use std::path::Path;
 
@@ -21,10 +22,10 @@ use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
     VggConfig,
 };
-use crate::detection::{FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig};
+use crate::detection::{FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig};
 
-/// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet` and
-/// `faster_rcnn`.
+/// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
+/// `faster_rcnn` and `ssd`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -50,6 +51,7 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
         "faster_rcnn",
         "Faster R-CNN ResNet-50-FPN, torchvision-exact (Ren et al. 2015)",
     )?;
+    registry.register::<SsdConfig>("ssd", "SSD300-VGG16, torchvision-exact (Liu et al. 2016)")?;
     Ok(())
 }
 
@@ -186,6 +188,30 @@ impl ZooModel for FasterRcnnConfig {
         strict: bool,
         device: &Device,
     ) -> Result<(FasterRcnn, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for SsdConfig {
+    type Model = Ssd;
+    type Task = ObjectDetection;
+
+    /// Refuses a `num_classes` that, less the background class, is smaller
+    /// than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Ssd, BoxError> {
+        check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
+        Ok(SsdConfig::init(self, device)?)
+    }
+
+    /// A torchvision SSD300 state dict (`.pth` or safetensors), e.g.
+    /// `ssd300_vgg16_coco-b556d3b4.pth`.
+    fn load_weights(
+        &self,
+        model: Ssd,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(Ssd, String), BoxError> {
         torchvision_weights(model, path, strict, device)
     }
 }

@@ -35,6 +35,10 @@
 //! | RetinaNet | `head.classification_head.cls_logits`, `head.regression_head.bbox_reg` | same |
 //! | Faster R-CNN | `backbone.*` | as RetinaNet's (`body`, `fpn.inner_blocks.{i}.0`, `fpn.layer_blocks.{i}.0`) |
 //! | Faster R-CNN | `rpn.head.conv` | `rpn.head.conv.0.0` (torchvision's COCO v1 file has the older `rpn.head.conv`, read too) |
+//! | SSD | `backbone.features.{k}` (k-th VGG convolution up to `conv4_3`) | `backbone.features.{i}`, `i` its index in `vgg16().features` |
+//! | SSD | `backbone.conv5.{j}`, `backbone.fc6`, `backbone.fc7` | `backbone.extra.0.{1,3,5}`, `backbone.extra.0.7.1`, `backbone.extra.0.7.3` |
+//! | SSD | `backbone.extra.{k}.conv1` / `.conv2` | `backbone.extra.{k+1}.0` / `.2` |
+//! | SSD | `head.{classification,regression}_head.{l}` | `… .module_list.{l}` |
 //! | Faster R-CNN | `rpn.head.{cls_logits,bbox_pred}`, `roi_heads.box_head.{fc6,fc7}`, `roi_heads.box_predictor.{cls_score,bbox_pred}` | same |
 //!
 //! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
@@ -51,7 +55,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
-use crate::detection::{FasterRcnn, RetinaNet};
+use crate::detection::{FasterRcnn, RetinaNet, Ssd};
 use crate::error::{Result, VisionError};
 
 /// A model whose parameters have torchvision counterparts.
@@ -146,6 +150,42 @@ impl TorchvisionNames for FasterRcnn {
     fn legacy_key(&self, key: &str) -> Option<String> {
         key.strip_prefix("rpn.head.conv.0.0.")
             .map(|leaf| format!("rpn.head.conv.{leaf}"))
+    }
+}
+
+impl TorchvisionNames for Ssd {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        use crate::detection::ssd::VGG_FEATURE_INDEX;
+        let index = |rest: &str| rest.parse::<usize>().ok();
+        if let Some(k) = path.strip_prefix("backbone.features.").and_then(index) {
+            return Some(format!("backbone.features.{}", VGG_FEATURE_INDEX.get(k)?));
+        }
+        if let Some(j) = path.strip_prefix("backbone.conv5.").and_then(index) {
+            return Some(format!("backbone.extra.0.{}", 1 + 2 * j));
+        }
+        match path {
+            "backbone.fc6" => return Some("backbone.extra.0.7.1".into()),
+            "backbone.fc7" => return Some("backbone.extra.0.7.3".into()),
+            _ => {}
+        }
+        if let Some((k, conv)) = path
+            .strip_prefix("backbone.extra.")
+            .and_then(|r| r.split_once('.'))
+        {
+            let k = index(k)?;
+            let j = match conv {
+                "conv1" => 0,
+                "conv2" => 2,
+                _ => return None,
+            };
+            return Some(format!("backbone.extra.{}.{j}", k + 1));
+        }
+        for head in ["head.classification_head.", "head.regression_head."] {
+            if let Some(l) = path.strip_prefix(head).and_then(index) {
+                return Some(format!("{head}module_list.{l}"));
+            }
+        }
+        Some(path.to_string())
     }
 }
 

@@ -20,5 +20,6 @@ mod parity;
 mod retinanet;
 mod roi_align;
 mod shapes;
+mod ssd;
 mod train_step;
 mod training;

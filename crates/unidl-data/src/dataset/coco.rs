@@ -107,6 +107,18 @@ pub struct CocoDataset {
     channels: Option<usize>,
 }
 
+/// `images_dir` with `{stem}` replaced by the annotation file's stem, so one
+/// setting serves a train and a held-out split laid out as
+/// `annotations/<split>.json` + `images/<split>/` (`"../images/{stem}"`).
+fn expand_stem(images_dir: &Path, json: &Path) -> PathBuf {
+    let text = images_dir.to_string_lossy();
+    if !text.contains("{stem}") {
+        return images_dir.to_path_buf();
+    }
+    let stem = json.file_stem().unwrap_or_default().to_string_lossy();
+    PathBuf::from(text.replace("{stem}", &stem))
+}
+
 impl CocoDataset {
     /// Parses `json` (a malformed file is [`DataError::Parse`] with its line;
     /// an annotation naming an unknown image or category, or with a bad
@@ -124,7 +136,7 @@ impl CocoDataset {
             reason,
         };
         let base = super::rows::base_dir(json);
-        let dir = images_dir.map_or(base.clone(), |d| base.join(d));
+        let dir = images_dir.map_or(base.clone(), |d| base.join(expand_stem(d, json)));
 
         let mut cats: Vec<(u64, String)> = file
             .categories

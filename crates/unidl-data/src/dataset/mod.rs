@@ -115,7 +115,9 @@ pub struct DatasetParams {
     /// Keep only samples `[start, end)` (D-c).
     #[serde(default)]
     pub range: Option<[usize; 2]>,
-    /// COCO: folder of the images, relative to the JSON's folder (default: that folder).
+    /// COCO: folder of the images, relative to the JSON's folder (default: that
+    /// folder); `{stem}` stands for the JSON's file stem (`"../images/{stem}"`
+    /// reads `annotations/train.json`'s images from `images/train/`).
     #[serde(default)]
     pub images_dir: Option<PathBuf>,
     /// VOC: the `ImageSets/Main/<split>.txt` list to read (default: every annotation).

@@ -5,6 +5,7 @@
 //! |-------|-------------|------|
 //! | [`FasterRcnn`], [`FasterRcnnConfig`] | `models.detection.fasterrcnn_resnet50_fpn` | [`faster_rcnn`] |
 //! | [`RetinaNet`], [`RetinaNetConfig`] | `models.detection.retinanet_resnet50_fpn` | [`retinanet`] |
+//! | [`Ssd`], [`SsdConfig`] | `models.detection.ssd300_vgg16` | [`ssd`] |
 //! | [`FrozenBatchNorm2d`] | `ops.misc.FrozenBatchNorm2d` | [`frozen_bn`] |
 //! | [`ResNetBody`], [`BackboneWithFpn`] | `detection.backbone_utils._resnet_fpn_extractor`, `BackboneWithFPN` | [`backbone`] |
 //! | [`FeaturePyramidNetwork`], [`LastLevelP6P7`] | `ops.FeaturePyramidNetwork`, `ops.feature_pyramid_network.LastLevelP6P7` / `LastLevelMaxPool` | [`fpn`] |
@@ -27,7 +28,8 @@
 //! head outputs, anchors, losses, gradients and detections — with
 //! `tests/reference/retinanet/` (`tests/reference/gen_retinanet.py`).
 //! Faster R-CNN against `tests/reference/faster_rcnn/`
-//! (`tests/reference/gen_faster_rcnn.py`). SSD and YOLOv8 are later work.
+//! (`tests/reference/gen_faster_rcnn.py`) and SSD against
+//! `tests/reference/ssd/` (`tests/reference/gen_ssd.py`). YOLOv8 is later work.
 
 pub mod anchors;
 pub mod backbone;
@@ -43,6 +45,7 @@ pub mod retinanet;
 pub mod roi_align;
 pub mod sampler;
 mod sampling;
+pub mod ssd;
 mod targets;
 pub mod transform;
 
@@ -57,4 +60,5 @@ pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use retinanet::{RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
 pub use sampler::BalancedSampler;
+pub use ssd::{Ssd, SsdConfig, SsdLosses, SsdOutput};
 pub use transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};

@@ -8,6 +8,8 @@
 //!    false` (torchvision's `interpolate(…, scale_factor=s,
 //!    recompute_scale_factor=True)`); target boxes scale by
 //!    `new / old` per axis (f32, as `resize_boxes`);
+//!    with `fixed_size` `[H, W]` every image is resized to exactly that
+//!    (torchvision's `fixed_size`, SSD's 300 × 300);
 //! 3. pad with zeros at the bottom and right to multiples of
 //!    `size_divisible` (32).
 //!
@@ -63,6 +65,11 @@ pub struct DetectionTransformConfig {
     /// Padded sides are multiples of this (torchvision: 32).
     #[serde(default = "thirty_two")]
     pub size_divisible: usize,
+    /// Resize every image to exactly `[H, W]`, whatever its aspect ratio
+    /// (torchvision's `fixed_size`, which it gives as `(W, H)`; SSD300:
+    /// 300 × 300). Replaces `min_size`/`max_size` when set.
+    #[serde(default)]
+    pub fixed_size: Option<[usize; 2]>,
 }
 
 impl Default for DetectionTransformConfig {
@@ -74,6 +81,7 @@ impl Default for DetectionTransformConfig {
             image_std: imagenet_std(),
             resize: true,
             size_divisible: 32,
+            fixed_size: None,
         }
     }
 }
@@ -94,6 +102,9 @@ impl DetectionTransformConfig {
         }
         if self.size_divisible == 0 {
             return Err(err("size_divisible", "must be at least 1".into()));
+        }
+        if self.fixed_size.is_some_and(|s| s.contains(&0)) {
+            return Err(err("fixed_size", "both sides must be at least 1".into()));
         }
         if self.image_mean.len() != self.image_std.len() || self.image_mean.is_empty() {
             return Err(err(
@@ -167,6 +178,9 @@ impl DetectionTransform {
     pub fn resized_size(&self, size: [usize; 2]) -> [usize; 2] {
         if !self.config.resize {
             return size;
+        }
+        if let Some(fixed) = self.config.fixed_size {
+            return fixed;
         }
         let (h, w) = (size[0] as f64, size[1] as f64);
         let scale =
