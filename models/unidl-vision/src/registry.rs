@@ -10,6 +10,7 @@
 //! | `retinanet` | [`RetinaNetConfig`] | [`RetinaNet`] | object detection |
 //! | `faster_rcnn` | [`FasterRcnnConfig`] | [`FasterRcnn`] | object detection |
 //! | `ssd` | [`SsdConfig`] | [`Ssd`] | object detection |
+//! | `yolov8` | [`YoloV8Config`] | [`YoloV8`] | object detection |
 
 use std::path::Path;
 
@@ -22,10 +23,12 @@ use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
     VggConfig,
 };
-use crate::detection::{FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig};
+use crate::detection::{
+    FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
+};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn` and `ssd`.
+/// `faster_rcnn`, `ssd` and `yolov8`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -52,6 +55,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
         "Faster R-CNN ResNet-50-FPN, torchvision-exact (Ren et al. 2015)",
     )?;
     registry.register::<SsdConfig>("ssd", "SSD300-VGG16, torchvision-exact (Liu et al. 2016)")?;
+    registry.register::<YoloV8Config>(
+        "yolov8",
+        "YOLOv8 n/s/m/l/x, numbers checked against ultralytics 8.4.190 (Jocher et al. 2023)",
+    )?;
     Ok(())
 }
 
@@ -212,6 +219,31 @@ impl ZooModel for SsdConfig {
         strict: bool,
         device: &Device,
     ) -> Result<(Ssd, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for YoloV8Config {
+    type Model = YoloV8;
+    type Task = ObjectDetection;
+
+    /// Refuses a `num_classes` smaller than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<YoloV8, BoxError> {
+        check_class_room(facts, self.num_classes, self.num_classes)?;
+        Ok(YoloV8Config::init(self, device)?)
+    }
+
+    /// An ultralytics YOLOv8 state dict saved as safetensors or with
+    /// `torch.save(model.state_dict())` (ultralytics' own `.pt` files pickle
+    /// the whole model object, which unidl does not unpickle: save its
+    /// `state_dict()` first).
+    fn load_weights(
+        &self,
+        model: YoloV8,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(YoloV8, String), BoxError> {
         torchvision_weights(model, path, strict, device)
     }
 }

@@ -39,6 +39,7 @@
 //! | SSD | `backbone.conv5.{j}`, `backbone.fc6`, `backbone.fc7` | `backbone.extra.0.{1,3,5}`, `backbone.extra.0.7.1`, `backbone.extra.0.7.3` |
 //! | SSD | `backbone.extra.{k}.conv1` / `.conv2` | `backbone.extra.{k+1}.0` / `.2` |
 //! | SSD | `head.{classification,regression}_head.{l}` | `… .module_list.{l}` |
+//! | YOLOv8 (ultralytics names) | `m{i}.…`, `m22.cv{2,3}.{l}.c{0,1,2}`, `m22.dfl` | `model.{i}.…`, `model.22.cv{2,3}.{l}.{0,1,2}`, `model.22.dfl.conv` |
 //! | Faster R-CNN | `rpn.head.{cls_logits,bbox_pred}`, `roi_heads.box_head.{fc6,fc7}`, `roi_heads.box_predictor.{cls_score,bbox_pred}` | same |
 //!
 //! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
@@ -55,7 +56,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
-use crate::detection::{FasterRcnn, RetinaNet, Ssd};
+use crate::detection::{FasterRcnn, RetinaNet, Ssd, YoloV8};
 use crate::error::{Result, VisionError};
 
 /// A model whose parameters have torchvision counterparts.
@@ -186,6 +187,35 @@ impl TorchvisionNames for Ssd {
             }
         }
         Some(path.to_string())
+    }
+}
+
+/// ultralytics' names: `m{i}` is `model.{i}`; the head's branches number
+/// their layers (`c0`, `c1`, `c2` ↔ `0`, `1`, `2`); the DFL projection is
+/// `dfl.conv`.
+impl TorchvisionNames for YoloV8 {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix('m')?;
+        let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
+        index.parse::<usize>().ok()?;
+        let tail = match tail {
+            "dfl" => "dfl.conv".to_string(),
+            t => t
+                .split('.')
+                .map(|seg| match seg {
+                    "c0" => "0",
+                    "c1" => "1",
+                    "c2" => "2",
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join("."),
+        };
+        Some(if tail.is_empty() {
+            format!("model.{index}")
+        } else {
+            format!("model.{index}.{tail}")
+        })
     }
 }
 

@@ -23,3 +23,4 @@ mod shapes;
 mod ssd;
 mod train_step;
 mod training;
+mod yolov8;

@@ -6,6 +6,7 @@
 //! | [`FasterRcnn`], [`FasterRcnnConfig`] | `models.detection.fasterrcnn_resnet50_fpn` | [`faster_rcnn`] |
 //! | [`RetinaNet`], [`RetinaNetConfig`] | `models.detection.retinanet_resnet50_fpn` | [`retinanet`] |
 //! | [`Ssd`], [`SsdConfig`] | `models.detection.ssd300_vgg16` | [`ssd`] |
+//! | [`YoloV8`], [`YoloV8Config`] | ultralytics 8.4.190 `DetectionModel("yolov8n.yaml")` (numbers only) | [`yolo`] |
 //! | [`FrozenBatchNorm2d`] | `ops.misc.FrozenBatchNorm2d` | [`frozen_bn`] |
 //! | [`ResNetBody`], [`BackboneWithFpn`] | `detection.backbone_utils._resnet_fpn_extractor`, `BackboneWithFPN` | [`backbone`] |
 //! | [`FeaturePyramidNetwork`], [`LastLevelP6P7`] | `ops.FeaturePyramidNetwork`, `ops.feature_pyramid_network.LastLevelP6P7` / `LastLevelMaxPool` | [`fpn`] |
@@ -29,7 +30,8 @@
 //! `tests/reference/retinanet/` (`tests/reference/gen_retinanet.py`).
 //! Faster R-CNN against `tests/reference/faster_rcnn/`
 //! (`tests/reference/gen_faster_rcnn.py`) and SSD against
-//! `tests/reference/ssd/` (`tests/reference/gen_ssd.py`). YOLOv8 is later work.
+//! `tests/reference/ssd/` (`tests/reference/gen_ssd.py`), YOLOv8 against
+//! `tests/reference/yolov8/` (`tests/reference/gen_yolov8.py`).
 
 pub mod anchors;
 pub mod backbone;
@@ -48,6 +50,7 @@ mod sampling;
 pub mod ssd;
 mod targets;
 pub mod transform;
+pub mod yolo;
 
 pub use anchors::{AnchorConfig, AnchorGenerator};
 pub use backbone::{BackboneWithFpn, ResNetBody, ResNetBodyConfig};
@@ -62,3 +65,4 @@ pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
 pub use sampler::BalancedSampler;
 pub use ssd::{Ssd, SsdConfig, SsdLosses, SsdOutput};
 pub use transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
+pub use yolo::{YoloV8, YoloV8Config, YoloV8Losses, YoloV8Output};

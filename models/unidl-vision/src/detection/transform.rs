@@ -70,6 +70,10 @@ pub struct DetectionTransformConfig {
     /// 300 × 300). Replaces `min_size`/`max_size` when set.
     #[serde(default)]
     pub fixed_size: Option<[usize; 2]>,
+    /// Value of the padding, after normalisation (torchvision: 0; YOLO's
+    /// letterbox grey is 114/255 on unnormalised input).
+    #[serde(default)]
+    pub pad_value: f32,
 }
 
 impl Default for DetectionTransformConfig {
@@ -82,6 +86,7 @@ impl Default for DetectionTransformConfig {
             resize: true,
             size_divisible: 32,
             fixed_size: None,
+            pad_value: 0.0,
         }
     }
 }
@@ -102,6 +107,9 @@ impl DetectionTransformConfig {
         }
         if self.size_divisible == 0 {
             return Err(err("size_divisible", "must be at least 1".into()));
+        }
+        if !self.pad_value.is_finite() {
+            return Err(err("pad_value", "must be finite".into()));
         }
         if self.fixed_size.is_some_and(|s| s.contains(&0)) {
             return Err(err("fixed_size", "both sides must be at least 1".into()));
@@ -238,7 +246,7 @@ impl DetectionTransform {
         } else {
             x.pad(
                 (0, padded[1] - resized[1], 0, padded[0] - resized[0]),
-                PadMode::Constant(0.0),
+                PadMode::Constant(cfg.pad_value),
             ) // [B, C, H_p, W_p]
         };
         Ok((

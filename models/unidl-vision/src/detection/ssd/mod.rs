@@ -92,6 +92,7 @@ pub fn ssd300_transform() -> DetectionTransformConfig {
         resize: true,
         size_divisible: 1,
         fixed_size: Some([300, 300]),
+        pad_value: 0.0,
     }
 }
 
