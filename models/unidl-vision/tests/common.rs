@@ -149,3 +149,24 @@ pub fn pattern01(shape: [usize; 4], dev: &Device) -> Tensor<4> {
         .collect();
     Tensor::from_data(TensorData::new(v, shape), dev)
 }
+
+/// The full-size reference a generator wrote into the cache named by the
+/// environment variable `env` (`.ci/run` fills it with `script --full`):
+/// `None`, after saying so, when it is absent — a failure instead when
+/// `UNIDL_REQUIRE_ZOO_REF=1`.
+pub fn full_reference(env: &str, json: &str, script: &str) -> Option<Reference> {
+    let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
+    let dir = std::env::var_os(env).map(PathBuf::from);
+    match dir.filter(|d| d.join(json).is_file()) {
+        Some(d) => Some(Reference::at(&d, json)),
+        None => {
+            let msg = format!(
+                "full-size reference not found ({env}); generate it with \
+                 `tests/reference/{script} --full` (.ci/run does)"
+            );
+            assert!(!require, "{msg}");
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}

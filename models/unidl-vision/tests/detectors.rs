@@ -47,6 +47,9 @@ where
     M: Module + Detector + Clone + Send + Sync + 'static,
 {
     let dev = Device::flex();
+    // the trainer seeds the device and the samplers draw from it: hold the
+    // seeding guard so that no other test's draws interleave with these
+    let _rng = crate::common::seeded(&dev, 5);
     let train = composite_train();
     let out = std::env::temp_dir().join(format!(
         "unidl-detector-train-{}-{:?}",
@@ -104,6 +107,8 @@ where
 /// `too_few` and must be refused naming the key. A check that the route
 /// works end to end, not of accuracy.
 pub fn run_route(name: &str, model_toml: &str, classes_line: &str, too_few: &str) {
+    // the run seeds the device and the samplers draw from it (see above)
+    let _rng = crate::common::seeded(&Device::flex(), 3);
     let mut reg = unidl_run::ModelRegistry::new();
     unidl_vision::register(&mut reg).unwrap();
     let root = composite();

@@ -63,6 +63,8 @@ fn check(what: &str, got: &[f32], want: &[f32], rel: f32) {
 #[test]
 fn standard_ssd300_has_torchvision_parameter_count() {
     let dev = Device::flex();
+    // initialisation draws from the shared generator: keep out of seeded tests
+    let _rng = crate::common::seeded(&dev, 0);
     let counts = &reference(&dir()).meta["counts"];
     assert_eq!(counts["published_num_params"], 35_641_826);
     let model = SsdConfig::new(91).init(&dev).unwrap();
@@ -279,16 +281,9 @@ fn reduced_ssd_matches_torchvision_after_the_fixed_size_resize() {
 /// `UNIDL_REQUIRE_ZOO_REF=1`.
 #[test]
 fn full_size_ssd300_matches_torchvision() {
-    let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
-    let dir = std::env::var_os("UNIDL_SSD_REF").map(PathBuf::from);
-    let Some(dir) = dir.filter(|d| d.join("ssd.json").is_file()) else {
-        let msg = "full-size SSD300 reference not found (UNIDL_SSD_REF); generate it with \
-                   `tests/reference/gen_ssd.py --full` (.ci/run does)";
-        assert!(!require, "{msg}");
-        eprintln!("SKIPPED: {msg}");
+    let Some(r) = crate::common::full_reference("UNIDL_SSD_REF", "ssd.json", "gen_ssd.py") else {
         return;
     };
-    let r = reference(&dir);
     assert_eq!(r.meta["params"], 35_641_826);
     check_case(&r, "fixed", [2, 3, 300, 300], 5e-4);
 }
@@ -296,6 +291,8 @@ fn full_size_ssd300_matches_torchvision() {
 #[test]
 fn ssd_refuses_bad_configs_and_targets() {
     let dev = Device::flex();
+    // initialisation draws from the shared generator: keep out of seeded tests
+    let _rng = crate::common::seeded(&dev, 0);
     let r = reference(&dir());
     let bad = |edit: &dyn Fn(&mut SsdConfig), key: &str| {
         let mut c = config_of(&r);

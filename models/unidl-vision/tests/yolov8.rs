@@ -88,6 +88,8 @@ fn check(what: &str, got: &[f32], want: &[f32], rel: f32) {
 #[test]
 fn every_yolov8_scale_has_ultralytics_parameter_counts() {
     let dev = Device::flex();
+    // initialisation draws from the shared generator: keep out of seeded tests
+    let _rng = crate::common::seeded(&dev, 0);
     // ultralytics' yolov8.yaml: parameters (its count includes the 16
     // fixed DFL weights, which are a buffer here) for 80 classes
     for (scale, want) in [
@@ -116,16 +118,10 @@ fn reduced_yolov8_matches_ultralytics() {
 /// `UNIDL_REQUIRE_ZOO_REF=1`.
 #[test]
 fn full_size_yolov8n_matches_ultralytics() {
-    let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
-    let dir = std::env::var_os("UNIDL_YOLOV8_REF").map(PathBuf::from);
-    let Some(dir) = dir.filter(|d| d.join("yolov8.json").is_file()) else {
-        let msg = "full-size YOLOv8n reference not found (UNIDL_YOLOV8_REF); generate it with \
-                   `tests/reference/gen_yolov8.py --full` (.ci/run does)";
-        assert!(!require, "{msg}");
-        eprintln!("SKIPPED: {msg}");
+    let Some(r) = crate::common::full_reference("UNIDL_YOLOV8_REF", "yolov8.json", "gen_yolov8.py")
+    else {
         return;
     };
-    let r = reference(&dir);
     assert_eq!(r.meta["params"], 3_157_200);
     check_reference(&r, 1e-3);
 }
@@ -264,6 +260,8 @@ fn check_reference(r: &Reference, grad_rel: f32) {
 #[test]
 fn yolov8_refuses_bad_configs_and_targets() {
     let dev = Device::flex();
+    // initialisation draws from the shared generator: keep out of seeded tests
+    let _rng = crate::common::seeded(&dev, 0);
     let bad = |edit: &dyn Fn(&mut YoloV8Config), key: &str| {
         let mut c = YoloV8Config::new("n", 3);
         c.width = Some(0.0625);

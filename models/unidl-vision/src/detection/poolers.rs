@@ -321,7 +321,7 @@ impl MultiScaleRoiAlign {
         let (scales, mapper) = self.setup_scales(sizes, image_shapes)?;
         if named.len() == 1 {
             let cfg = align_cfg.with_spatial_scale(scales[0]);
-            return align(first.clone(), &rois, &cfg);
+            return align(first.clone(), rois, &cfg);
         }
 
         let levels: Vec<Option<usize>> = rois.iter().map(|r| mapper.level(r.coords)).collect();

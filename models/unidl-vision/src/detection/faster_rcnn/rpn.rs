@@ -267,7 +267,7 @@ pub(crate) fn rpn_losses(
     let box_loss = if p == 0 {
         deltas.sum().mul_scalar(0.0)
     } else {
-        let pred = deltas.reshape([b * n, 4]).select(0, rows.slice([0..p])); // [P, 4]
+        let pred = deltas.reshape([b * n, 4]).select(0, rows.narrow(0, 0, p)); // [P, 4]
         let target = Tensor::<2>::from_data(TensorData::new(t.deltas.clone(), [p, 4]), &device);
         smooth_l1_sum(pred, target, 1.0 / 9.0).div_scalar(s as f32)
     };

@@ -198,7 +198,7 @@ impl YoloV8Config {
         }
         unit_interval("conf_thres", self.conf_thres)?;
         unit_interval("iou_thres", self.iou_thres)?;
-        if self.transform.size_divisible % 32 != 0 {
+        if !self.transform.size_divisible.is_multiple_of(32) {
             return Err(VisionError::Config {
                 key: "transform.size_divisible".into(),
                 reason: format!(
