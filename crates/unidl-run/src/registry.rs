@@ -81,8 +81,9 @@ pub trait BuildTask: TaskIo + Sized {
     /// Reads one input file for `unidl infer` (an image, a text file, …)
     /// into a sample the run's preprocessing then transforms.
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample>;
-    /// One line for a person.
-    fn describe(output: &Output<Self>) -> String;
+    /// One line for a person; `class_names` are the data set's, for outputs
+    /// that carry class indices.
+    fn describe(output: &Output<Self>, class_names: &[String]) -> String;
     /// The structure for `--json`; default: the output's own serialisation
     /// (every `PostProcess::Output` is `Serialize`).
     fn to_json(output: &Output<Self>) -> serde_json::Value {

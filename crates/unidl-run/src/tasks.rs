@@ -34,7 +34,7 @@ impl BuildTask for ImageClassification {
         Ok(Sample::image(img, None, path.display().to_string()))
     }
 
-    fn describe(output: &Vec<ClassScore>) -> String {
+    fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
         ranked(output)
     }
 
@@ -80,7 +80,7 @@ impl BuildTask for TextClassification {
         Ok(s)
     }
 
-    fn describe(output: &Vec<ClassScore>) -> String {
+    fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
         ranked(output)
     }
 }
@@ -102,17 +102,22 @@ impl BuildTask for ObjectDetection {
         Ok(Sample::image(img, None, path.display().to_string()))
     }
 
-    /// `class (score) [x0, y0, x1, y1]`, best first, `;`-separated.
-    fn describe(output: &Vec<Detection>) -> String {
+    /// `class (score) [x0, y0, x1, y1]`, best first, `;`-separated; the
+    /// class by name when the data set names it.
+    fn describe(output: &Vec<Detection>, class_names: &[String]) -> String {
         if output.is_empty() {
             return "no detection".into();
         }
         output
             .iter()
             .map(|d| {
+                let class = class_names
+                    .get(d.class)
+                    .cloned()
+                    .unwrap_or_else(|| d.class.to_string());
                 format!(
-                    "{} ({:.3}) [{:.1}, {:.1}, {:.1}, {:.1}]",
-                    d.class, d.score, d.x0, d.y0, d.x1, d.y1
+                    "{class} ({:.3}) [{:.1}, {:.1}, {:.1}, {:.1}]",
+                    d.score, d.x0, d.y0, d.x1, d.y1
                 )
             })
             .collect::<Vec<_>>()
