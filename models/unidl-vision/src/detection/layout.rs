@@ -64,3 +64,16 @@ pub(crate) fn detections_tensor(
     }
     Tensor::from_data(TensorData::new(v, [dets.len(), rows, width]), device)
 }
+
+/// `Detector::detect` of a detector whose `predict` gives final detections:
+/// [`detections_tensor`] over `classes` of what `predict` returns for
+/// `images`, a model error as the task layer's.
+pub(crate) fn detect_with(
+    images: Tensor<4>,
+    classes: usize,
+    predict: impl FnOnce(Tensor<4>) -> Result<Vec<Vec<Detection>>>,
+) -> unidl_train::Result<Tensor<3>> {
+    let device = images.device();
+    let dets = predict(images).map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
+    Ok(detections_tensor(&dets, classes, &device))
+}

@@ -49,7 +49,7 @@ use super::anchors::{AnchorConfig, AnchorGenerator};
 use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
 use super::boxes::{BoxCoder, Matcher};
 use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
-use super::layout::{detections_tensor, host_values};
+use super::layout::host_values;
 use super::poolers::MultiScaleRoiAlign;
 use super::sampler::BalancedSampler;
 use super::targets::check_targets;
@@ -723,10 +723,6 @@ impl unidl_train::Detector for FasterRcnn {
     /// # Shapes
     /// images `[B, C, H, W]` → `[B, max(1, D_max), 4 + C − 1]`.
     fn detect(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<3>> {
-        let device = images.device();
-        let dets = self
-            .predict(images)
-            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
-        Ok(detections_tensor(&dets, self.num_classes() - 1, &device))
+        crate::detection::layout::detect_with(images, self.num_classes() - 1, |x| self.predict(x))
     }
 }

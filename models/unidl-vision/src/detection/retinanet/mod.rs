@@ -359,14 +359,6 @@ impl unidl_train::Detector for RetinaNet {
     /// # Shapes
     /// images `[B, C, H, W]` → `[B, max(1, D_max), 4 + K]`.
     fn detect(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<3>> {
-        let device = images.device();
-        let dets = self
-            .predict(images)
-            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
-        Ok(crate::detection::layout::detections_tensor(
-            &dets,
-            self.num_classes(),
-            &device,
-        ))
+        crate::detection::layout::detect_with(images, self.num_classes(), |x| self.predict(x))
     }
 }

@@ -40,7 +40,7 @@ pub use default_boxes::{DefaultBoxConfig, DefaultBoxes};
 
 use super::boxes::{BoxCoder, Matcher, box_iou, clip_box};
 use super::faster_rcnn::smooth_l1_sum;
-use super::layout::{detections_tensor, host_values, permute_and_flatten};
+use super::layout::{host_values, permute_and_flatten};
 use super::targets::check_targets;
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 use crate::blocks::MapBias;
@@ -531,10 +531,6 @@ impl unidl_train::Detector for Ssd {
     /// # Shapes
     /// images `[B, 3, H, W]` → `[B, max(1, D_max), 4 + C − 1]`.
     fn detect(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<3>> {
-        let device = images.device();
-        let dets = self
-            .predict(images)
-            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
-        Ok(detections_tensor(&dets, self.num_classes() - 1, &device))
+        crate::detection::layout::detect_with(images, self.num_classes() - 1, |x| self.predict(x))
     }
 }

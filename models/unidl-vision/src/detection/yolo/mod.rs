@@ -43,7 +43,7 @@ use unidl_train::outputs::Detection;
 pub use assign::{Assignment, assign, ciou};
 pub use blocks::{Bottleneck, C2f, ConvBnSilu, Dfl, HeadBranch, Sppf};
 
-use super::layout::{detections_tensor, host_values};
+use super::layout::host_values;
 use super::targets::check_targets;
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 use crate::error::{Result, VisionError, positive, unit_interval};
@@ -692,10 +692,6 @@ impl unidl_train::Detector for YoloV8 {
     /// # Shapes
     /// images `[B, 3, H, W]` → `[B, max(1, D_max), 4 + K]`.
     fn detect(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<3>> {
-        let device = images.device();
-        let dets = self
-            .predict(images)
-            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
-        Ok(detections_tensor(&dets, self.num_classes(), &device))
+        crate::detection::layout::detect_with(images, self.num_classes(), |x| self.predict(x))
     }
 }
