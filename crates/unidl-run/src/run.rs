@@ -540,7 +540,11 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for (p, o) in args.files.iter().zip(&outputs) {
-            println!("{}: {}", p.display(), C::Task::describe(o, &facts.class_names));
+            println!(
+                "{}: {}",
+                p.display(),
+                C::Task::describe(o, &facts.class_names)
+            );
         }
     }
     Ok(v)
