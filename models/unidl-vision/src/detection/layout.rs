@@ -77,3 +77,27 @@ pub(crate) fn detect_with(
     let dets = predict(images).map_err(|e| unidl_train::TrainError::Model(e.to_string()))?;
     Ok(detections_tensor(&dets, classes, &device))
 }
+
+/// Refuses an image batch a detector cannot take: no image, or a channel
+/// count other than `channels` ([`VisionError::Input`] naming `model`).
+pub(crate) fn check_images(model: &str, images: &Tensor<4>, channels: usize) -> Result<()> {
+    let dims = images.dims();
+    if dims[1] != channels || dims[0] == 0 {
+        return Err(VisionError::Input {
+            model: model.into(),
+            shape: dims.to_vec(),
+            reason: format!("expected [B ≥ 1, {channels}, H, W]"),
+        });
+    }
+    Ok(())
+}
+
+/// `[H, W]` of each feature map.
+pub(crate) fn grid_sizes(maps: &[Tensor<4>]) -> Vec<[usize; 2]> {
+    maps.iter()
+        .map(|f| {
+            let [_, _, h, w] = f.dims();
+            [h, w]
+        })
+        .collect()
+}

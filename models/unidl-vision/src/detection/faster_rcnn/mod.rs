@@ -49,7 +49,7 @@ use super::anchors::{AnchorConfig, AnchorGenerator};
 use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
 use super::boxes::{BoxCoder, Matcher};
 use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
-use super::layout::host_values;
+use super::layout::{check_images, grid_sizes, host_values};
 use super::poolers::MultiScaleRoiAlign;
 use super::sampler::BalancedSampler;
 use super::targets::check_targets;
@@ -481,25 +481,15 @@ impl FasterRcnn {
     /// images `[B, C, H, W]` → levels `[B, D, H_l, W_l]`, `objectness
     /// [B, N]`, `rpn_deltas [B, N, 4]`, `N = Σ_l H_l·W_l·A`.
     pub fn forward(&self, images: Tensor<4>) -> Result<FasterRcnnOutput> {
-        let want = self.settings.config.backbone.in_channels;
-        let dims = images.dims();
-        if dims[1] != want || dims[0] == 0 {
-            return Err(VisionError::Input {
-                model: "FasterRcnn".into(),
-                shape: dims.to_vec(),
-                reason: format!("expected [B ≥ 1, {want}, H, W]"),
-            });
-        }
+        check_images(
+            "FasterRcnn",
+            &images,
+            self.settings.config.backbone.in_channels,
+        )?;
         let (x, size) = self.settings.transform.apply(images)?; // [B, C, H_p, W_p]
         let levels = self.backbone.forward(x)?; // [B, D, H_l, W_l] × 5
         trace::record("fpn", &levels[0].dims());
-        let grids: Vec<[usize; 2]> = levels
-            .iter()
-            .map(|f| {
-                let [_, _, h, w] = f.dims();
-                [h, w]
-            })
-            .collect();
+        let grids = grid_sizes(&levels);
         let per_level = self.settings.anchors.grid_anchors(size.padded, &grids)?;
         let level_anchors = per_level.iter().map(Vec::len).collect();
         let (objectness, rpn_deltas) = self.rpn.head.forward(&levels); // [B, N], [B, N, 4]

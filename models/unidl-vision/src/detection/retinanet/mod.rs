@@ -40,6 +40,7 @@ use super::anchors::{AnchorConfig, AnchorGenerator};
 use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
 use super::boxes::{BoxCoder, Matcher};
 use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
+use super::layout::{check_images, grid_sizes};
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 #[cfg(doc)]
 use super::{FrozenBatchNorm2d, ResNetBody};
@@ -297,25 +298,15 @@ impl RetinaNet {
     /// images `[B, C, H, W]` → `cls_logits [B, N, K]`, `bbox_regression
     /// [B, N, 4]`, `N = Σ_l H_l·W_l·A` over P3–P7 of the transformed image.
     pub fn forward(&self, images: Tensor<4>) -> Result<RetinaNetOutput> {
-        let want = self.settings.config.backbone.in_channels;
-        let dims = images.dims();
-        if dims[1] != want || dims[0] == 0 {
-            return Err(VisionError::Input {
-                model: "RetinaNet".into(),
-                shape: dims.to_vec(),
-                reason: format!("expected [B ≥ 1, {want}, H, W]"),
-            });
-        }
+        check_images(
+            "RetinaNet",
+            &images,
+            self.settings.config.backbone.in_channels,
+        )?;
         let (x, size) = self.settings.transform.apply(images)?; // [B, C, H_p, W_p]
         let features = self.backbone.forward(x)?; // P3…P7: [B, D, H_l, W_l]
         trace::record("fpn", &features[0].dims());
-        let grids: Vec<[usize; 2]> = features
-            .iter()
-            .map(|f| {
-                let [_, _, h, w] = f.dims();
-                [h, w]
-            })
-            .collect();
+        let grids = grid_sizes(&features);
         let per_level = self.settings.anchors.grid_anchors(size.padded, &grids)?;
         let level_anchors = per_level.iter().map(Vec::len).collect();
         let (cls_logits, bbox_regression) = self.head.forward(&features); // [B, N, K], [B, N, 4]

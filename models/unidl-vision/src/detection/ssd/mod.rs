@@ -40,7 +40,7 @@ pub use default_boxes::{DefaultBoxConfig, DefaultBoxes};
 
 use super::boxes::{BoxCoder, Matcher, box_iou, clip_box};
 use super::faster_rcnn::smooth_l1_sum;
-use super::layout::{host_values, permute_and_flatten};
+use super::layout::{check_images, grid_sizes, host_values, permute_and_flatten};
 use super::targets::check_targets;
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 use crate::blocks::MapBias;
@@ -302,23 +302,10 @@ impl Ssd {
     /// images `[B, 3, H, W]` → `cls_logits [B, N, C]`, `bbox_regression
     /// [B, N, 4]` (N = 8,732 at 300 × 300).
     pub fn forward(&self, images: Tensor<4>) -> Result<SsdOutput> {
-        let dims = images.dims();
-        if dims[1] != 3 || dims[0] == 0 {
-            return Err(VisionError::Input {
-                model: "Ssd".into(),
-                shape: dims.to_vec(),
-                reason: "expected [B ≥ 1, 3, H, W]".into(),
-            });
-        }
+        check_images("Ssd", &images, 3)?;
         let (x, size) = self.settings.transform.apply(images)?;
         let features = self.backbone.forward(x);
-        let grids: Vec<[usize; 2]> = features
-            .iter()
-            .map(|f| {
-                let [_, _, h, w] = f.dims();
-                [h, w]
-            })
-            .collect();
+        let grids = grid_sizes(&features);
         let anchors = self.settings.default_boxes.boxes(size.padded, &grids)?;
         let (cls_logits, bbox_regression) = self.head.forward(&features);
         trace::record("head", &cls_logits.dims());

@@ -43,7 +43,7 @@ use unidl_train::outputs::Detection;
 pub use assign::{Assignment, assign, ciou};
 pub use blocks::{Bottleneck, C2f, ConvBnSilu, Dfl, HeadBranch, Sppf};
 
-use super::layout::host_values;
+use super::layout::{check_images, host_values};
 use super::targets::check_targets;
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
 use crate::error::{Result, VisionError, positive, unit_interval};
@@ -355,14 +355,7 @@ impl YoloV8 {
     /// images `[B, 3, H, W]` → `boxes [B, 4·reg_max, A]`, `scores [B, K, A]`,
     /// `A = Σ_s (H_p/s)(W_p/s)` over strides 8, 16, 32 of the padded input.
     pub fn forward(&self, images: Tensor<4>) -> Result<YoloV8Output> {
-        let dims = images.dims();
-        if dims[1] != 3 || dims[0] == 0 {
-            return Err(VisionError::Input {
-                model: "YoloV8".into(),
-                shape: dims.to_vec(),
-                reason: "expected [B ≥ 1, 3, H, W]".into(),
-            });
-        }
+        check_images("YoloV8", &images, 3)?;
         let (x, size) = self.settings.transform.apply(images)?;
         let x = self.m1.forward(self.m0.forward(x));
         let x = self.m3.forward(self.m2.forward(x));
