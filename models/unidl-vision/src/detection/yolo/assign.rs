@@ -138,13 +138,10 @@ pub fn assign(
         }
         // top-k metrics over all cells; cells outside (metric 0) never count
         inside.sort_by(|&x, &y| metric[g * a + y].total_cmp(&metric[g * a + x]));
-        let kth = inside
-            .get(topk.saturating_sub(1))
-            .map(|&j| metric[g * a + j]);
-        for (rank, &j) in inside.iter().enumerate() {
-            // a zero metric ties with every cell outside the box: torch's
-            // top-k may or may not pick it; it carries no weight either way
-            if rank < topk && (metric[g * a + j] > 0.0 || kth.is_some_and(|m| m > 0.0)) {
+        // a zero metric ties with every cell outside the box: torch's top-k
+        // may or may not pick it; it carries no weight in any loss term
+        for &j in inside.iter().take(topk) {
+            if metric[g * a + j] > 0.0 {
                 pos[g * a + j] = true;
             }
         }
