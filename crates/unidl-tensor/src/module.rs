@@ -184,6 +184,11 @@ impl ModuleVisitor for Collector {
 }
 
 fn collect<M: Module>(m: &M) -> Collector {
+    // Burn's `RunningState` shows visitors its value as of the update
+    // before last (a training forward's update waits in a per-thread map
+    // until a sync); `valid()` syncs every running state in place (the copy
+    // shares them), so the batch norm statistics read here are current.
+    let _synced = m.valid();
     let mut c = Collector::default();
     m.visit(&mut c);
     c

@@ -707,3 +707,34 @@ fn forward_takes_named_inputs_and_options_and_names_bad_keys() {
         "{e}"
     );
 }
+
+#[test]
+fn state_dict_shows_the_running_statistics_of_the_last_training_forward() {
+    // Burn's RunningState keeps a training forward's update aside until it
+    // syncs; the state dict (the checkpoint's content) must not lag behind
+    let d = dev();
+    let ad = d.clone().autodiff();
+    let m = net(&d).fork(&ad).train();
+    let x: BT<2> = BT::from_data(
+        burn::tensor::TensorData::new(vec![1.0f32, 2.0, 3.0, -1.0, 0.5, 4.0], [2, 3]),
+        &ad,
+    );
+    let _ = m.forward_dyn(&Tensor::from_burn(x).unwrap()).unwrap();
+    let before = net(&d).state_dict();
+    let after = m.state_dict();
+    let mean = |sd: &unidl_tensor::module::StateDict| -> Vec<f32> {
+        sd["norm.running_mean"].to_vec_f32().unwrap()
+    };
+    assert_eq!(mean(&before), vec![0.0; 4]);
+    assert!(
+        mean(&after).iter().any(|&v| v != 0.0),
+        "running mean not updated in the state dict: {:?}",
+        mean(&after)
+    );
+    let buffers = m.get_buffers();
+    assert_eq!(
+        buffers[0].1.to_vec_f32().unwrap(),
+        mean(&after),
+        "get_buffers and state_dict agree"
+    );
+}

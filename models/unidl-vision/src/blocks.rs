@@ -47,6 +47,9 @@ pub struct NormSettings {
     pub epsilon: f64,
     /// `momentum`.
     pub momentum: f64,
+    /// Which layer a [`BackboneNorm`](crate::detection::BackboneNorm)
+    /// builds (the other norm layers have one kind and ignore it).
+    pub backbone: crate::detection::BackboneNormKind,
 }
 
 impl Default for NormSettings {
@@ -54,6 +57,7 @@ impl Default for NormSettings {
         NormSettings {
             epsilon: 1e-5,
             momentum: 0.1,
+            backbone: crate::detection::BackboneNormKind::Frozen,
         }
     }
 }

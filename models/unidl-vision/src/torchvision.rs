@@ -28,6 +28,7 @@
 //! | EfficientNet | `stages.{s}.{b}.project.{conv,bn}` | `features.{s+1}.{b}.block.{e+2}.{0,1}` |
 //! | EfficientNet | `head.{conv,bn}` | `features.8.{0,1}` |
 //! | EfficientNet | `classifier` | `classifier.1` |
+//! | ResNet body (detection backbone alone) | as ResNet's, no `fc` | same (a classification state dict's `fc.*` is reported unused) |
 //! | RetinaNet | `backbone.body.*` | same, shortcut as ResNet's (`downsample.0` / `.1`) |
 //! | RetinaNet | `backbone.fpn.inner_blocks.{i}`, `backbone.fpn.layer_blocks.{i}` | `… .{i}.0` |
 //! | RetinaNet | `backbone.fpn.extra_blocks.p6` / `.p7` | same |
@@ -56,7 +57,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 
 use crate::classification::{EfficientNet, ResNet, Vgg};
-use crate::detection::{FasterRcnn, RetinaNet, Ssd, YoloV8};
+use crate::detection::{FasterRcnn, ResNetBody, RetinaNet, Ssd, YoloV8};
 use crate::error::{Result, VisionError};
 
 /// A model whose parameters have torchvision counterparts.
@@ -84,12 +85,25 @@ pub trait TorchvisionNames: ModuleApi {
     }
 }
 
+/// ResNet's shortcut: `downsample.conv`/`.bn` are torchvision's
+/// `downsample.0`/`.1`.
+fn resnet_path(path: &str) -> String {
+    path.replace(".downsample.conv", ".downsample.0")
+        .replace(".downsample.bn", ".downsample.1")
+}
+
 impl TorchvisionNames for ResNet {
     fn torchvision_path(&self, path: &str) -> Option<String> {
-        Some(
-            path.replace(".downsample.conv", ".downsample.0")
-                .replace(".downsample.bn", ".downsample.1"),
-        )
+        Some(resnet_path(path))
+    }
+}
+
+/// A detection backbone's body on its own: torchvision's ResNet keys
+/// without `fc` (a classification ResNet's state dict, or a detector's
+/// `backbone.body.*` with the prefix removed).
+impl TorchvisionNames for ResNetBody {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        Some(resnet_path(path))
     }
 }
 
@@ -97,10 +111,7 @@ impl TorchvisionNames for ResNet {
 /// `Conv2dNormActivation` sequences (`.0`); `None` outside the backbone.
 fn detection_backbone_path(path: &str) -> Option<String> {
     if path.starts_with("backbone.body.") {
-        return Some(
-            path.replace(".downsample.conv", ".downsample.0")
-                .replace(".downsample.bn", ".downsample.1"),
-        );
+        return Some(resnet_path(path));
     }
     for seq in ["backbone.fpn.inner_blocks.", "backbone.fpn.layer_blocks."] {
         if path

@@ -12,6 +12,7 @@
 //! `UNIDL_FASTER_RCNN_REF` (`tests/reference/retinanet/` and
 //! `tests/reference/faster_rcnn/` hold the committed reduced models).
 
+mod backbone_bn;
 mod common;
 mod detectors;
 mod errors;

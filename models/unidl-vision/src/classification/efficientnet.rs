@@ -93,6 +93,7 @@ impl EfficientNetVariant {
             Self::B5 | Self::B6 | Self::B7 => NormSettings {
                 epsilon: 1e-3,
                 momentum: 0.01,
+                ..NormSettings::default()
             },
             _ => NormSettings::default(),
         }

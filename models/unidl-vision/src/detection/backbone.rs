@@ -1,8 +1,9 @@
 //! The ResNet body of torchvision's detection backbones
 //! (`torchvision.models.detection.backbone_utils._resnet_fpn_extractor`):
 //! the classification ResNet without pooling and classifier, normalised with
-//! [`FrozenBatchNorm2d`], returning the outputs of its four stages, and with
-//! the stages nearest the input frozen (`trainable_layers`).
+//! [`FrozenBatchNorm2d`](super::FrozenBatchNorm2d) (pretrained backbones) or a trainable batch norm
+//! (from scratch; [`BackboneNormKind`]), returning the outputs of its four
+//! stages, and with the stages nearest the input frozen (`trainable_layers`).
 //!
 //! Parameter names are torchvision's `backbone.body.*` names after the
 //! prefix (`conv1`, `bn1`, `layer{n}.{b}.conv{k}`, …; the shortcut is
@@ -17,7 +18,7 @@ use unidl_backend::Device;
 use unidl_nn::{Conv2d, MaxPool2d, MaxPool2dConfig, PaddingConfig2d};
 use unidl_tensor::trace;
 
-use super::FrozenBatchNorm2d;
+use super::{BackboneNorm, BackboneNormKind};
 use crate::blocks::{NormLayer, NormSettings, conv};
 use crate::classification::ResNetConfig;
 use crate::classification::resnet::{Block, stages};
@@ -42,6 +43,7 @@ fn frozen_eps() -> f64 {
 /// depth = 50             # 18, 34, 50, 101 or 152
 /// width = 64             # torchvision's; smaller builds reduced models
 /// trainable_layers = 3   # torchvision's default with a pretrained backbone
+/// norm = "frozen"        # "batch" to train from scratch
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,10 +64,17 @@ pub struct ResNetBodyConfig {
     /// torchvision's for a pretrained backbone.
     #[serde(default = "three")]
     pub trainable_layers: usize,
-    /// `eps` of every [`FrozenBatchNorm2d`] (torchvision: 1e-5; its
+    /// `eps` of every norm (torchvision: 1e-5; its
     /// pretrained COCO RetinaNet weights are used with 0).
     #[serde(default = "frozen_eps")]
     pub frozen_bn_eps: f64,
+    /// The norm layer: `"frozen"` ([`FrozenBatchNorm2d`](super::FrozenBatchNorm2d), default, for
+    /// pretrained weights) or `"batch"` (trainable batch norm with running
+    /// statistics, momentum 0.1, for training from scratch). torchvision
+    /// picks `FrozenBatchNorm2d` when backbone weights are given and
+    /// `nn.BatchNorm2d` otherwise.
+    #[serde(default)]
+    pub norm: BackboneNormKind,
 }
 
 impl Default for ResNetBodyConfig {
@@ -76,6 +85,7 @@ impl Default for ResNetBodyConfig {
             in_channels: 3,
             trainable_layers: 3,
             frozen_bn_eps: 1e-5,
+            norm: BackboneNormKind::Frozen,
         }
     }
 }
@@ -95,8 +105,9 @@ impl ResNetBodyConfig {
     }
 
     /// Builds the body: torchvision's initialisation (Kaiming-normal
-    /// fan-out convolutions; frozen norms are the identity), then the
-    /// stages outside `trainable_layers` frozen.
+    /// fan-out convolutions; norms start as the identity: γ = 1, β = 0,
+    /// mean 0, variance 1), then the stages outside `trainable_layers`
+    /// frozen.
     ///
     /// An unknown depth, a zero width or channel count, `trainable_layers`
     /// above 5 or a negative or non-finite `frozen_bn_eps` is
@@ -120,13 +131,14 @@ impl ResNetBodyConfig {
         let w = self.width;
         let norm = NormSettings {
             epsilon: self.frozen_bn_eps,
+            backbone: self.norm,
             ..NormSettings::default()
         };
         let conv1 = conv([self.in_channels, w], 7, 2, 1, device);
         let [layer1, layer2, layer3, layer4] = stages(blocks, bottleneck, w, norm, device);
         let body = ResNetBody {
             conv1,
-            bn1: FrozenBatchNorm2d::build(w, norm, device),
+            bn1: BackboneNorm::build(w, norm, device),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -141,25 +153,25 @@ impl ResNetBodyConfig {
 }
 
 /// A ResNet without its pooling and classifier, normalised with
-/// [`FrozenBatchNorm2d`]: the stem (7×7 stride-2 convolution, frozen norm,
-/// ReLU, 3×3 stride-2 max-pool) and four stages. Build it with
+/// [`BackboneNorm`] (frozen or trainable): the stem (7×7 stride-2
+/// convolution, norm, ReLU, 3×3 stride-2 max-pool) and four stages. Build it with
 /// [`ResNetBodyConfig::init`].
 #[derive(Module, Debug)]
 pub struct ResNetBody {
     /// Stem convolution (7×7, stride 2).
     pub conv1: Conv2d,
     /// Stem norm.
-    pub bn1: FrozenBatchNorm2d,
+    pub bn1: BackboneNorm,
     /// Stem max-pool (3×3, stride 2).
     pub maxpool: MaxPool2d,
     /// Stage 1 (`C2`, stride 4).
-    pub layer1: Vec<Block<FrozenBatchNorm2d>>,
+    pub layer1: Vec<Block<BackboneNorm>>,
     /// Stage 2 (`C3`, stride 8).
-    pub layer2: Vec<Block<FrozenBatchNorm2d>>,
+    pub layer2: Vec<Block<BackboneNorm>>,
     /// Stage 3 (`C4`, stride 16).
-    pub layer3: Vec<Block<FrozenBatchNorm2d>>,
+    pub layer3: Vec<Block<BackboneNorm>>,
     /// Stage 4 (`C5`, stride 32).
-    pub layer4: Vec<Block<FrozenBatchNorm2d>>,
+    pub layer4: Vec<Block<BackboneNorm>>,
 }
 
 impl ResNetBody {
@@ -167,12 +179,16 @@ impl ResNetBody {
     /// trainable_layers)` freezes: every parameter outside the last
     /// `trainable` of `layer4`, `layer3`, `layer2`, `layer1`, `conv1`
     /// stops requiring gradients (Burn's `no_grad()`, kept through
-    /// `train()`, checkpoints and loading). The frozen norms never train.
+    /// `train()`, checkpoints and loading). Frozen norms never train; batch
+    /// norms in frozen stages keep updating their running statistics in
+    /// training mode, as in torchvision.
     pub fn freeze_below(mut self, trainable: usize) -> Self {
         if trainable < 5 {
+            // torchvision trains the stem's norm only with all five
             self.conv1 = self.conv1.no_grad();
+            self.bn1 = self.bn1.no_grad();
         }
-        let freeze = |stage: Vec<Block<FrozenBatchNorm2d>>| -> Vec<Block<FrozenBatchNorm2d>> {
+        let freeze = |stage: Vec<Block<BackboneNorm>>| -> Vec<Block<BackboneNorm>> {
             stage.into_iter().map(|b| b.no_grad()).collect()
         };
         if trainable < 4 {
@@ -201,7 +217,7 @@ impl ResNetBody {
         let x = relu(self.bn1.forward(self.conv1.forward(x))); // [B, w, H/2, W/2]
         let x = self.maxpool.forward(x); // [B, w, H/4, W/4]
         trace::record("stem", &x.dims());
-        let run = |stage: &[Block<FrozenBatchNorm2d>], mut x: Tensor<4>| {
+        let run = |stage: &[Block<BackboneNorm>], mut x: Tensor<4>| {
             for b in stage {
                 x = b.forward(x);
             }

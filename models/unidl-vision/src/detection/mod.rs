@@ -58,7 +58,7 @@ pub use error::{MAX_SAMPLING_GRID, RoiAlignError};
 pub use faster_rcnn::{FasterRcnn, FasterRcnnConfig, FasterRcnnLosses, FasterRcnnOutput};
 pub use focal_loss::{FocalReduction, sigmoid_focal_loss};
 pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
-pub use frozen_bn::FrozenBatchNorm2d;
+pub use frozen_bn::{BackboneNorm, BackboneNormKind, FrozenBatchNorm2d};
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
 pub use retinanet::{RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};

@@ -1,7 +1,7 @@
 //! # Faster R-CNN (Ren et al., 2015, "Faster R-CNN: Towards Real-Time Object Detection with Region Proposal Networks", arXiv:1506.01497) with an FPN (Lin et al., 2017, arXiv:1612.03144)
 //!
 //! torchvision 0.24.0's `fasterrcnn_resnet50_fpn` (v1) with a
-//! pretrained-style backbone: a ResNet-50 body with [`FrozenBatchNorm2d`]
+//! pretrained-style backbone: a ResNet-50 body with [`FrozenBatchNorm2d`](super::FrozenBatchNorm2d)
 //! and the last three stages trainable ([`ResNetBody`]), a 256-channel FPN
 //! on C2–C5 with a max-pooled extra level (`LastLevelMaxPool`: levels `0`,
 //! `1`, `2`, `3`, `pool`), one anchor size per level (32…512) × ratios
@@ -45,6 +45,8 @@ pub use rpn::{
     smooth_l1_sum,
 };
 
+#[cfg(doc)]
+use super::ResNetBody;
 use super::anchors::{AnchorConfig, AnchorGenerator};
 use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
 use super::boxes::{BoxCoder, Matcher};
@@ -54,8 +56,6 @@ use super::poolers::MultiScaleRoiAlign;
 use super::sampler::BalancedSampler;
 use super::targets::check_targets;
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
-#[cfg(doc)]
-use super::{FrozenBatchNorm2d, ResNetBody};
 use crate::error::{Result, VisionError, positive, unit_interval};
 
 /// The region proposal network's settings; every default is torchvision's.

@@ -1,7 +1,7 @@
 //! # RetinaNet (Lin et al., 2017, "Focal Loss for Dense Object Detection", arXiv:1708.02002)
 //!
 //! torchvision 0.24.0's `retinanet_resnet50_fpn` (v1) with a pretrained-style
-//! backbone: a ResNet-50 body with [`FrozenBatchNorm2d`] and the last three
+//! backbone: a ResNet-50 body with [`FrozenBatchNorm2d`](super::FrozenBatchNorm2d) and the last three
 //! stages trainable ([`ResNetBody`]), a 256-channel FPN on C3–C5 with P6/P7
 //! from P5 (`LastLevelP6P7(256, 256)`), 9 anchors per cell on P3–P7
 //! ([`AnchorGenerator`]), the classification and regression subnets
@@ -36,14 +36,14 @@ use unidl_tensor::trace;
 pub use head::{RetinaNetClassificationHead, RetinaNetHead, RetinaNetRegressionHead};
 pub use loss::RetinaNetLosses;
 
+#[cfg(doc)]
+use super::ResNetBody;
 use super::anchors::{AnchorConfig, AnchorGenerator};
 use super::backbone::{BackboneWithFpn, ResNetBodyConfig};
 use super::boxes::{BoxCoder, Matcher};
 use super::fpn::{ExtraBlocks, FeaturePyramidNetworkConfig};
 use super::layout::{check_images, grid_sizes};
 use super::transform::{DetectionTransform, DetectionTransformConfig, TransformedSize};
-#[cfg(doc)]
-use super::{FrozenBatchNorm2d, ResNetBody};
 use crate::error::{Result, VisionError, positive, unit_interval};
 
 fn ninety_one() -> usize {
