@@ -1,13 +1,17 @@
 //! `cargo xtask bench zoo` (or `cargo bench -p unidl-vision --bench zoo`):
-//! ResNet-18 training step (small-image stem, batch 32×3×32×32, Adam) and
-//! ResNet-50 inference (batch 8×3×224×224, eval mode) on the selected
-//! back-end (`UNIDL_BACKEND`, default flex), against PyTorch eager with
-//! torchvision on the same input bytes in the same run (`benches/zoo.py`,
-//! Python from `UNIDL_BENCH_PYTHON` or the torch venv `UNIDL_TORCH_VENV`).
-//! Figures are printed with their ratios. Not a test: nothing asserts.
+//! ResNet-18 training step (small-image stem, batch 32×3×32×32, Adam),
+//! ResNet-50 inference (batch 8×3×224×224, eval mode), Faster R-CNN
+//! ResNet-50-FPN inference (one 3×480×640 image, torchvision's transform to
+//! 800×1067, 91 classes) and a YOLOv8n training step (batch 8×3×320×320,
+//! 80 classes, 3 boxes per image, Adam) on the selected back-end
+//! (`UNIDL_BACKEND`, default flex), against PyTorch eager with torchvision
+//! (ultralytics for YOLOv8) on the same input bytes in the same run
+//! (`benches/zoo.py`, Python from `UNIDL_BENCH_PYTHON` or the torch venv
+//! `UNIDL_TORCH_VENV`). Figures are printed with their ratios. Not a test:
+//! nothing asserts.
 //!
-//! Flags: `--quick` (fewer rounds), `--only train|infer` (one of the two
-//! workloads, e.g. under a profiler), `--no-baseline` (skip PyTorch).
+//! Flags: `--quick` (fewer rounds), `--only train|infer|frcnn|yolo` (one
+//! workload, e.g. under a profiler), `--no-baseline` (skip PyTorch).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,7 +21,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData};
 use unidl_backend::Device;
+use unidl_train::ObjectTargets;
 use unidl_vision::classification::ResNetConfig;
+use unidl_vision::detection::{FasterRcnnConfig, YoloV8Config};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -140,14 +146,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .position(|a| a == "--only")
         .map(|i| args.get(i + 1).map(String::as_str).unwrap_or(""));
+    const WORKLOADS: [&str; 4] = ["train", "infer", "frcnn", "yolo"];
     if let Some(o) = only
-        && o != "train"
-        && o != "infer"
+        && !WORKLOADS.contains(&o)
     {
-        return Err(format!("--only expects `train` or `infer`, got `{o}`").into());
+        return Err(format!("--only expects one of train, infer, frcnn, yolo; got `{o}`").into());
     }
-    let run_train = only.is_none_or(|o| o == "train");
-    let run_infer = only.is_none_or(|o| o == "infer");
+    let runs = |w: &str| only.is_none_or(|o| o == w);
     let (rounds, steps, warmup) = if quick { (3, 2, 1) } else { (5, 5, 2) };
     let plan = Plan {
         rounds,
@@ -164,11 +169,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if quick { ", --quick" } else { "" }
     );
 
-    if run_train {
+    if runs("train") {
         train_bench(&device, plan)?;
     }
-    if run_infer {
+    if runs("infer") {
         infer_bench(&device, plan)?;
+    }
+    // a detection step takes seconds on flex: fewer repetitions
+    let slow = Plan {
+        rounds: plan.rounds.min(3),
+        steps: if quick { 1 } else { 2 },
+        warmup: 1,
+        baseline,
+    };
+    if runs("frcnn") {
+        faster_rcnn_bench(&device, slow)?;
+    }
+    if runs("yolo") {
+        yolo_bench(&device, slow)?;
     }
     Ok(())
 }
@@ -239,6 +257,122 @@ fn infer_bench(device: &Device, plan: Plan) -> Result<(), Box<dyn std::error::Er
                 torch_ms(
                     "infer",
                     &[("x.f32", bytes_f32(&xv))],
+                    &[rounds * steps, warmup],
+                )
+            })
+            .flatten(),
+    );
+    Ok(())
+}
+
+/// Faster R-CNN ResNet-50-FPN inference (torchvision's standard config, 91
+/// classes, random weights), one 3×480×640 image resized to 800×1067:
+/// transform, backbone, RPN, RoI heads and post-processing.
+fn faster_rcnn_bench(device: &Device, plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
+    let Plan {
+        rounds,
+        steps,
+        warmup,
+        baseline,
+    } = plan;
+    unidl_backend::seed(device, 0);
+    let xv: Vec<f32> = values(3 * 480 * 640, 3)
+        .into_iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [1, 3, 480, 640]), device);
+    let model = FasterRcnnConfig::new(91).init(device)?.valid();
+    let infer = time(rounds, steps, warmup, || {
+        let _ = model.predict(x.clone()).expect("Faster R-CNN inference");
+    });
+    report(
+        "Faster R-CNN R50-FPN inference, 1x3x480x640",
+        infer,
+        baseline
+            .then(|| {
+                torch_ms(
+                    "frcnn",
+                    &[("x.f32", bytes_f32(&xv))],
+                    &[rounds * steps, warmup],
+                )
+            })
+            .flatten(),
+    );
+    Ok(())
+}
+
+/// The boxes of the YOLOv8 benchmark: three per image, in pixels of a
+/// 320×320 input, classes 0..80 (also written for `zoo.py`).
+fn yolo_targets() -> Vec<[f32; 5]> {
+    (0..8)
+        .flat_map(|i| {
+            (0..3).map(move |k| {
+                let x0 = (20 + 37 * i + 61 * k) % 200;
+                let y0 = (30 + 53 * k + 17 * i) % 200;
+                let side = 24 + (i * 13 + k * 29) % 90;
+                [
+                    x0 as f32,
+                    y0 as f32,
+                    (x0 + side) as f32,
+                    (y0 + side * 3 / 4) as f32,
+                    ((i * 7 + k * 11) % 80) as f32,
+                ]
+            })
+        })
+        .collect()
+}
+
+/// YOLOv8n training step: batch 8×3×320×320, 80 classes, three boxes per
+/// image, ultralytics' loss (task-aligned assignment, CIoU, DFL, BCE), Adam.
+fn yolo_bench(device: &Device, plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
+    let Plan {
+        rounds,
+        steps,
+        warmup,
+        baseline,
+    } = plan;
+    let ad = device.clone().autodiff();
+    unidl_backend::seed(&ad, 0);
+    let xv: Vec<f32> = values(8 * 3 * 320 * 320, 4)
+        .into_iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [8, 3, 320, 320]), &ad);
+    let boxes = yolo_targets();
+    let targets: Vec<ObjectTargets> = (0..8)
+        .map(|i| ObjectTargets {
+            boxes: boxes[i * 3..i * 3 + 3]
+                .iter()
+                .map(|b| [b[0], b[1], b[2], b[3]])
+                .collect(),
+            classes: boxes[i * 3..i * 3 + 3]
+                .iter()
+                .map(|b| b[4] as usize)
+                .collect(),
+            masks: vec![],
+            size: [320, 320],
+        })
+        .collect();
+    let mut model = YoloV8Config::new("n", 80).init(&ad)?.train();
+    let mut opt = AdamConfig::new().init();
+    let train = time(rounds, steps, warmup, || {
+        let l = model
+            .forward_losses(x.clone(), &targets)
+            .expect("YOLOv8 losses");
+        let loss = l.box_loss + l.cls + l.dfl;
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = opt.step(1e-3, model.clone(), grads);
+    });
+    let flat: Vec<f32> = boxes.iter().flatten().copied().collect();
+    report(
+        "YOLOv8n train step, batch 8x3x320x320",
+        train,
+        baseline
+            .then(|| {
+                torch_ms(
+                    "yolo",
+                    &[("x.f32", bytes_f32(&xv)), ("boxes.f32", bytes_f32(&flat))],
                     &[rounds * steps, warmup],
                 )
             })
