@@ -534,3 +534,21 @@ fn a_faster_rcnn_config_trains_evaluates_and_infers_through_the_registry() {
         "num_classes = 13",
     );
 }
+
+/// torchvision's standard Faster R-CNN ResNet-50-FPN (14 classes with the
+/// background; transform min 128 / max 160) trains for two steps.
+#[test]
+fn standard_faster_rcnn_trains_a_few_steps() {
+    let dev = Device::flex();
+    let mut cfg = FasterRcnnConfig::new(14);
+    cfg.transform.min_size = 128;
+    cfg.transform.max_size = 160;
+    let model = {
+        let _rng = crate::common::seeded(&dev, 22);
+        cfg.init(&dev).unwrap()
+    };
+    let losses = crate::detectors::train_on_composite(model, 2, 1e-4, |m: &FasterRcnn, x| {
+        m.predict(x).unwrap()
+    });
+    crate::detectors::assert_two_steps_train("standard Faster R-CNN", &losses);
+}

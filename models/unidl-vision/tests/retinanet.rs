@@ -494,3 +494,21 @@ fn a_retinanet_config_trains_evaluates_and_infers_through_the_registry() {
         "num_classes = 4",
     );
 }
+
+/// torchvision's standard RetinaNet ResNet-50-FPN (13 classes for the
+/// composite; transform min 128 / max 160) trains for two steps.
+#[test]
+fn standard_retinanet_trains_a_few_steps() {
+    let dev = Device::flex();
+    let mut cfg = RetinaNetConfig::new(13);
+    cfg.transform.min_size = 128;
+    cfg.transform.max_size = 160;
+    let model = {
+        let _rng = crate::common::seeded(&dev, 22);
+        cfg.init(&dev).unwrap()
+    };
+    let losses = crate::detectors::train_on_composite(model, 2, 1e-4, |m: &RetinaNet, x| {
+        m.predict(x).unwrap()
+    });
+    crate::detectors::assert_two_steps_train("standard RetinaNet", &losses);
+}

@@ -369,3 +369,18 @@ fn small_ssd_trains_on_the_coco_composite() {
 fn an_ssd_config_trains_evaluates_and_infers_through_the_registry() {
     crate::detectors::run_route("ssd", "width = 8", "num_classes = 14", "num_classes = 13");
 }
+
+/// torchvision's standard SSD300-VGG16 (14 classes with the background, at
+/// its fixed 300 × 300) trains for two steps.
+#[test]
+fn standard_ssd300_trains_a_few_steps() {
+    let dev = Device::flex();
+    let cfg = SsdConfig::new(14);
+    let model = {
+        let _rng = crate::common::seeded(&dev, 22);
+        cfg.init(&dev).unwrap()
+    };
+    let losses =
+        crate::detectors::train_on_composite(model, 2, 1e-4, |m: &Ssd, x| m.predict(x).unwrap());
+    crate::detectors::assert_two_steps_train("standard SSD300", &losses);
+}

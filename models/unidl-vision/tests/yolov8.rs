@@ -347,3 +347,19 @@ fn a_yolov8_config_trains_evaluates_and_infers_through_the_registry() {
         "num_classes = 12",
     );
 }
+
+/// ultralytics' standard YOLOv8n (13 classes; inputs resized to 160) trains
+/// for two steps.
+#[test]
+fn standard_yolov8n_trains_a_few_steps() {
+    let dev = Device::flex();
+    let mut cfg = YoloV8Config::new("n", 13);
+    cfg.transform.max_size = 160;
+    let model = {
+        let _rng = crate::common::seeded(&dev, 22);
+        cfg.init(&dev).unwrap()
+    };
+    let losses =
+        crate::detectors::train_on_composite(model, 2, 1e-3, |m: &YoloV8, x| m.predict(x).unwrap());
+    crate::detectors::assert_two_steps_train("standard YOLOv8n", &losses);
+}
