@@ -113,9 +113,34 @@ pub(crate) fn conv(
     groups: usize,
     device: &Device,
 ) -> Conv2d {
-    let p = (kernel - 1) / 2;
+    bias_free_conv(channels, kernel, stride, 1, groups, device)
+}
+
+/// A bias-free `k×k` convolution with dilation `d` and padding `d·(k-1)/2`,
+/// which keeps the size at stride 1 (torchvision's `conv3x3(…, dilation)`,
+/// DeepLab's atrous convolutions).
+pub(crate) fn conv_dilated(
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    device: &Device,
+) -> Conv2d {
+    bias_free_conv(channels, kernel, stride, dilation, 1, device)
+}
+
+fn bias_free_conv(
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    let p = dilation * (kernel - 1) / 2;
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
+        .with_dilation([dilation, dilation])
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .with_groups(groups)
         .with_bias(false)

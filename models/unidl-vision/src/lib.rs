@@ -10,8 +10,8 @@
 //! | family | module | models |
 //! |--------|--------|--------|
 //! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7, SimpleCnn |
-//! | object detection | [`detection`] | RetinaNet ResNet-50-FPN; shared parts: FrozenBatchNorm2d, ResNet body, FPN, anchors, box coder and matcher, focal loss, RoI Align, MultiScaleRoIAlign (all checked against torchvision) |
-//! | semantic / instance segmentation | `segmentation/` (later) | |
+//! | object detection | [`detection`] | RetinaNet, Faster R-CNN (ResNet-50-FPN), SSD300-VGG16, YOLOv8 n–x; shared parts: FrozenBatchNorm2d, ResNet body, FPN, anchors, box coder and matcher, focal loss, RoI Align, MultiScaleRoIAlign (all checked against torchvision) |
+//! | semantic / instance segmentation | [`segmentation`] | DeepLabv3-ResNet-50 (dilated ResNet body, ASPP, auxiliary FCN head) |
 //! | keypoints / pose | `keypoints/` (later) | |
 //! | text recognition | `ocr/` (later) | |
 //!
@@ -40,6 +40,7 @@ pub mod classification;
 pub mod detection;
 pub mod error;
 mod registry;
+pub mod segmentation;
 pub mod torchvision;
 
 pub use registry::register;

@@ -29,6 +29,9 @@
 //! | EfficientNet | `head.{conv,bn}` | `features.8.{0,1}` |
 //! | EfficientNet | `classifier` | `classifier.1` |
 //! | ResNet body (detection backbone alone) | as ResNet's, no `fc` | same (a classification state dict's `fc.*` is reported unused) |
+//! | DeepLabv3 | `backbone.*` | same, shortcut as ResNet's |
+//! | DeepLabv3 | `classifier.aspp.convs.{i}.{conv,bn}`, `classifier.aspp.pooling.{conv,bn}`, `classifier.aspp.project.{conv,bn}` | `classifier.0.convs.{i}.{0,1}`, `classifier.0.convs.{R+1}.{1,2}`, `classifier.0.project.{0,1}` |
+//! | DeepLabv3 | `classifier.conv.{conv,bn}`, `classifier.out`; `aux_classifier.conv.{conv,bn}`, `aux_classifier.out` | `classifier.{1,2}`, `classifier.4`; `aux_classifier.{0,1}`, `aux_classifier.4` |
 //! | RetinaNet | `backbone.body.*` | same, shortcut as ResNet's (`downsample.0` / `.1`) |
 //! | RetinaNet | `backbone.fpn.inner_blocks.{i}`, `backbone.fpn.layer_blocks.{i}` | `… .{i}.0` |
 //! | RetinaNet | `backbone.fpn.extra_blocks.p6` / `.p7` | same |
@@ -59,6 +62,7 @@ use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 use crate::classification::{EfficientNet, ResNet, Vgg};
 use crate::detection::{FasterRcnn, ResNetBody, RetinaNet, Ssd, YoloV8};
 use crate::error::{Result, VisionError};
+use crate::segmentation::DeepLabV3;
 
 /// A model whose parameters have torchvision counterparts.
 pub trait TorchvisionNames: ModuleApi {
@@ -122,6 +126,48 @@ fn detection_backbone_path(path: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// DeepLabv3 (`deeplabv3_resnet50`): the body as ResNet's, the heads'
+/// `ConvBn` pairs at their `nn.Sequential` indices.
+impl TorchvisionNames for DeepLabV3 {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        if path.starts_with("backbone.") {
+            return Some(resnet_path(path));
+        }
+        let pair = |leaf: &str, conv: usize| -> Option<usize> {
+            match leaf {
+                "conv" => Some(conv),
+                "bn" => Some(conv + 1),
+                _ => None,
+            }
+        };
+        if let Some(rest) = path.strip_prefix("classifier.aspp.convs.") {
+            let (i, leaf) = rest.split_once('.')?;
+            let i: usize = i.parse().ok()?;
+            return Some(format!("classifier.0.convs.{i}.{}", pair(leaf, 0)?));
+        }
+        if let Some(leaf) = path.strip_prefix("classifier.aspp.pooling.") {
+            let n = self.classifier.aspp.convs.len();
+            return Some(format!("classifier.0.convs.{n}.{}", pair(leaf, 1)?));
+        }
+        if let Some(leaf) = path.strip_prefix("classifier.aspp.project.") {
+            return Some(format!("classifier.0.project.{}", pair(leaf, 0)?));
+        }
+        if let Some(leaf) = path.strip_prefix("classifier.conv.") {
+            return Some(format!("classifier.{}", pair(leaf, 1)?));
+        }
+        if path == "classifier.out" {
+            return Some("classifier.4".into());
+        }
+        if let Some(leaf) = path.strip_prefix("aux_classifier.conv.") {
+            return Some(format!("aux_classifier.{}", pair(leaf, 0)?));
+        }
+        if path == "aux_classifier.out" {
+            return Some("aux_classifier.4".into());
+        }
+        None
+    }
 }
 
 impl TorchvisionNames for RetinaNet {

@@ -14,6 +14,7 @@
 
 mod backbone_bn;
 mod common;
+mod deeplabv3;
 mod detectors;
 mod errors;
 mod faster_rcnn;

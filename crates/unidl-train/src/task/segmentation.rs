@@ -21,6 +21,17 @@ pub trait SemanticSegmenter {
     /// # Shapes
     /// images `[B, C, H, W]` → logits `[B, classes, H, W]` (at the input size).
     fn segment(&self, images: BTensor<4>) -> BTensor<4>;
+
+    /// The logits for training and any auxiliary logits with the weight of
+    /// their loss (DeepLabv3's FCN head: 0.5); the training loss is the
+    /// main cross-entropy plus the weighted auxiliary ones. Default: no
+    /// auxiliary output.
+    ///
+    /// # Shapes
+    /// images `[B, C, H, W]` → `([B, classes, H, W], [(w, [B, classes, H, W])])`.
+    fn segment_train(&self, images: BTensor<4>) -> (BTensor<4>, Vec<(f64, BTensor<4>)>) {
+        (self.segment(images), Vec::new())
+    }
 }
 
 /// Semantic segmentation. The target of a sample is its masks painted in
@@ -174,7 +185,7 @@ impl<M: SemanticSegmenter + Send + Sync + 'static> Task<M> for PixelClassificati
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &PixelBatch) -> Result<(Tensor, Tensor)> {
-        let logits = model.segment(batch.images.clone());
+        let (logits, aux) = model.segment_train(batch.images.clone());
         unidl_tensor::trace::record("(model)", &logits.dims());
         let targets = batch
             .targets
@@ -194,7 +205,18 @@ impl<M: SemanticSegmenter + Send + Sync + 'static> Task<M> for PixelClassificati
                 got: vec![b, k, h, w],
             });
         }
-        let loss = pixel_cross_entropy(logits.clone(), targets, self.ignore_index);
+        let mut loss = pixel_cross_entropy(logits.clone(), targets.clone(), self.ignore_index);
+        for (weight, extra) in aux {
+            if extra.dims() != logits.dims() {
+                return Err(TrainError::Shape {
+                    what: "auxiliary segmentation logits".into(),
+                    expected: format!("{:?} (as the main logits)", logits.dims()),
+                    got: extra.dims().to_vec(),
+                });
+            }
+            loss = loss
+                + pixel_cross_entropy(extra, targets.clone(), self.ignore_index).mul_scalar(weight);
+        }
         Ok((Tensor::from_burn(loss)?, Tensor::from_burn(logits)?))
     }
 }

@@ -27,7 +27,7 @@ use unidl_nn::{
 };
 use unidl_tensor::trace;
 
-use crate::blocks::{ConvBn, NormLayer, NormSettings, conv};
+use crate::blocks::{ConvBn, NormLayer, NormSettings, conv, conv_dilated};
 use crate::error::{Result, VisionError, positive};
 
 /// ResNet configuration.
@@ -176,22 +176,51 @@ pub(crate) fn stages<N: Module + NormLayer>(
     norm: NormSettings,
     device: &Device,
 ) -> [Vec<Block<N>>; 4] {
+    dilated_stages(blocks, bottleneck, w, [false; 3], norm, device)
+}
+
+/// [`stages`] with torchvision's `replace_stride_with_dilation`: stage
+/// `k + 2` keeps its resolution when `dilate[k]` is set, its 3×3
+/// convolutions dilated instead (the dilation doubles at each such stage;
+/// a stage's first block still uses the previous dilation, as
+/// torchvision's `_make_layer` does). Bottleneck blocks only: the caller
+/// refuses dilation with basic blocks, as torchvision does.
+pub(crate) fn dilated_stages<N: Module + NormLayer>(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    w: usize,
+    dilate: [bool; 3],
+    norm: NormSettings,
+    device: &Device,
+) -> [Vec<Block<N>>; 4] {
     let expansion = if bottleneck { 4 } else { 1 };
     let mut in_planes = w;
-    let mut stage = |planes: usize, n: usize, stride: usize| -> Vec<Block<N>> {
+    let mut dilation = 1;
+    let mut stage = |planes: usize, n: usize, stride: usize, dilate: bool| -> Vec<Block<N>> {
+        let previous = dilation;
+        let stride = if dilate {
+            dilation *= stride;
+            1
+        } else {
+            stride
+        };
         (0..n)
             .map(|i| {
-                let s = if i == 0 { stride } else { 1 };
-                let b = Block::new(in_planes, planes, s, bottleneck, norm, device);
+                let (s, d) = if i == 0 {
+                    (stride, previous)
+                } else {
+                    (1, dilation)
+                };
+                let b = Block::new(in_planes, planes, s, d, bottleneck, norm, device);
                 in_planes = planes * expansion;
                 b
             })
             .collect()
     };
-    let layer1 = stage(w, blocks[0], 1);
-    let layer2 = stage(2 * w, blocks[1], 2);
-    let layer3 = stage(4 * w, blocks[2], 2);
-    let layer4 = stage(8 * w, blocks[3], 2);
+    let layer1 = stage(w, blocks[0], 1, false);
+    let layer2 = stage(2 * w, blocks[1], 2, dilate[0]);
+    let layer3 = stage(4 * w, blocks[2], 2, dilate[1]);
+    let layer4 = stage(8 * w, blocks[3], 2, dilate[2]);
     [layer1, layer2, layer3, layer4]
 }
 
@@ -222,6 +251,7 @@ impl<N: Module + NormLayer> Block<N> {
         in_planes: usize,
         planes: usize,
         stride: usize,
+        dilation: usize,
         bottleneck: bool,
         norm: NormSettings,
         device: &Device,
@@ -234,7 +264,7 @@ impl<N: Module + NormLayer> Block<N> {
             Block {
                 conv1: conv([in_planes, planes], 1, 1, 1, device),
                 bn1: N::build(planes, norm, device),
-                conv2: conv([planes, planes], 3, stride, 1, device),
+                conv2: conv_dilated([planes, planes], 3, stride, dilation, device),
                 bn2: N::build(planes, norm, device),
                 conv3: Some(conv([planes, out], 1, 1, 1, device)),
                 bn3: Some(N::build(out, norm, device)),

@@ -21,7 +21,7 @@ use unidl_tensor::trace;
 use super::{BackboneNorm, BackboneNormKind};
 use crate::blocks::{NormLayer, NormSettings, conv};
 use crate::classification::ResNetConfig;
-use crate::classification::resnet::{Block, stages};
+use crate::classification::resnet::{Block, dilated_stages};
 use crate::error::{Result, VisionError, positive};
 
 fn fifty() -> usize {
@@ -44,6 +44,7 @@ fn frozen_eps() -> f64 {
 /// width = 64             # torchvision's; smaller builds reduced models
 /// trainable_layers = 3   # torchvision's default with a pretrained backbone
 /// norm = "frozen"        # "batch" to train from scratch
+/// replace_stride_with_dilation = [false, false, false]   # DeepLab: [false, true, true]
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +76,12 @@ pub struct ResNetBodyConfig {
     /// `nn.BatchNorm2d` otherwise.
     #[serde(default)]
     pub norm: BackboneNormKind,
+    /// torchvision's `replace_stride_with_dilation` for `layer2`…`layer4`:
+    /// a set entry keeps that stage at its input's resolution and dilates
+    /// its 3×3 convolutions instead (DeepLabv3: `[false, true, true]`,
+    /// output stride 8). Bottleneck depths (50, 101, 152) only.
+    #[serde(default)]
+    pub replace_stride_with_dilation: [bool; 3],
 }
 
 impl Default for ResNetBodyConfig {
@@ -86,6 +93,7 @@ impl Default for ResNetBodyConfig {
             trainable_layers: 3,
             frozen_bn_eps: 1e-5,
             norm: BackboneNormKind::Frozen,
+            replace_stride_with_dilation: [false; 3],
         }
     }
 }
@@ -110,8 +118,8 @@ impl ResNetBodyConfig {
     /// frozen.
     ///
     /// An unknown depth, a zero width or channel count, `trainable_layers`
-    /// above 5 or a negative or non-finite `frozen_bn_eps` is
-    /// [`VisionError::Config`] naming the key.
+    /// above 5, a negative or non-finite `frozen_bn_eps` or dilation with
+    /// basic blocks is [`VisionError::Config`] naming the key.
     pub fn init(&self, device: &Device) -> Result<ResNetBody> {
         let (blocks, bottleneck) = self.layout()?;
         positive("width", self.width)?;
@@ -135,7 +143,23 @@ impl ResNetBodyConfig {
             ..NormSettings::default()
         };
         let conv1 = conv([self.in_channels, w], 7, 2, 1, device);
-        let [layer1, layer2, layer3, layer4] = stages(blocks, bottleneck, w, norm, device);
+        if !bottleneck && self.replace_stride_with_dilation.contains(&true) {
+            return Err(VisionError::Config {
+                key: "replace_stride_with_dilation".into(),
+                reason: format!(
+                    "dilation needs bottleneck blocks (depth 50, 101 or 152), not depth {}",
+                    self.depth
+                ),
+            });
+        }
+        let [layer1, layer2, layer3, layer4] = dilated_stages(
+            blocks,
+            bottleneck,
+            w,
+            self.replace_stride_with_dilation,
+            norm,
+            device,
+        );
         let body = ResNetBody {
             conv1,
             bn1: BackboneNorm::build(w, norm, device),
@@ -212,7 +236,8 @@ impl ResNetBody {
     /// # Shapes
     /// `[B, in_channels, H, W]` → `C_k: [B, width·2^(k-2)·e, ⌈H/2^k⌉, ⌈W/2^k⌉]`
     /// (approximately: each stride-2 step rounds up), `e` = 4 for
-    /// bottleneck depths, else 1.
+    /// bottleneck depths, else 1. A dilated stage keeps its input's size
+    /// (DeepLab's `[false, true, true]`: `C4`, `C5` at `⌈H/8⌉ × ⌈W/8⌉`).
     pub fn forward(&self, x: Tensor<4>) -> [Tensor<4>; 4] {
         let x = relu(self.bn1.forward(self.conv1.forward(x))); // [B, w, H/2, W/2]
         let x = self.maxpool.forward(x); // [B, w, H/4, W/4]
