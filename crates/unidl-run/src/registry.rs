@@ -55,6 +55,8 @@ pub enum TaskKind {
     TextClassification,
     /// Images → boxes with classes and scores.
     ObjectDetection,
+    /// Images → a class per pixel.
+    SemanticSegmentation,
 }
 
 impl TaskKind {
@@ -64,6 +66,7 @@ impl TaskKind {
             TaskKind::ImageClassification => "image_classification",
             TaskKind::TextClassification => "text_classification",
             TaskKind::ObjectDetection => "object_detection",
+            TaskKind::SemanticSegmentation => "semantic_segmentation",
         }
     }
 }

@@ -153,6 +153,9 @@ pub struct SemanticSegmentationTask {
     pub background: u32,
     /// Label excluded from the scores (e.g. 255).
     pub ignore_index: Option<u32>,
+    /// Added to a mask's data-set class to give its label (see
+    /// [`PixelClassification`](crate::PixelClassification)).
+    pub class_offset: u32,
 }
 
 struct SegMetrics {
@@ -182,24 +185,17 @@ impl EvaluationTask<ClassMap> for SemanticSegmentationTask {
 impl TaskMetrics<ClassMap> for SegMetrics {
     fn update(&mut self, outputs: &[ClassMap], samples: &[Sample]) -> Result<()> {
         for (pred, s) in pairs(outputs, samples)? {
-            let mut gt = ClassMap {
+            let gt = ClassMap {
                 width: pred.width,
                 height: pred.height,
-                classes: vec![self.task.background; pred.width * pred.height],
+                classes: crate::task::paint(
+                    s,
+                    pred.width,
+                    pred.height,
+                    self.task.background,
+                    self.task.class_offset,
+                )?,
             };
-            for m in &s.targets.masks {
-                if (m.width, m.height) != (pred.width, pred.height) {
-                    return Err(TrainError::Model(format!(
-                        "sample `{}`: mask {}x{} vs prediction {}x{} (resize predictions to the input size)",
-                        s.source, m.width, m.height, pred.width, pred.height
-                    )));
-                }
-                for (dst, &v) in gt.classes.iter_mut().zip(&m.data) {
-                    if v != 0 {
-                        *dst = m.class as u32;
-                    }
-                }
-            }
             self.counts.update(pred, &gt)?;
         }
         Ok(())

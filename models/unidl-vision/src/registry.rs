@@ -11,13 +11,14 @@
 //! | `faster_rcnn` | [`FasterRcnnConfig`] | [`FasterRcnn`] | object detection |
 //! | `ssd` | [`SsdConfig`] | [`Ssd`] | object detection |
 //! | `yolov8` | [`YoloV8Config`] | [`YoloV8`] | object detection |
+//! | `deeplabv3` | [`DeepLabV3Config`] | [`DeepLabV3`] | semantic segmentation |
 
 use std::path::Path;
 
 use burn::tensor::Tensor;
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
-use unidl_train::{ImageClassification, ImageClassifier, ObjectDetection};
+use unidl_train::{ImageClassification, ImageClassifier, ObjectDetection, PixelClassification};
 
 use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
@@ -26,9 +27,10 @@ use crate::classification::{
 use crate::detection::{
     FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
 };
+use crate::segmentation::{DeepLabV3, DeepLabV3Config};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn`, `ssd` and `yolov8`.
+/// `faster_rcnn`, `ssd`, `yolov8` and `deeplabv3`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -58,6 +60,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<YoloV8Config>(
         "yolov8",
         "YOLOv8 n/s/m/l/x, numbers checked against ultralytics 8.4.190 (Jocher et al. 2023)",
+    )?;
+    registry.register::<DeepLabV3Config>(
+        "deeplabv3",
+        "DeepLabv3-ResNet-50 with the auxiliary FCN head, torchvision-exact (Chen et al. 2017)",
     )?;
     Ok(())
 }
@@ -244,6 +250,31 @@ impl ZooModel for YoloV8Config {
         strict: bool,
         device: &Device,
     ) -> Result<(YoloV8, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for DeepLabV3Config {
+    type Model = DeepLabV3;
+    type Task = PixelClassification;
+
+    /// Refuses a `num_classes` that, less the background label 0, is
+    /// smaller than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<DeepLabV3, BoxError> {
+        check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
+        Ok(DeepLabV3Config::init(self, device)?)
+    }
+
+    /// A torchvision DeepLabv3 state dict (`.pth` or safetensors), e.g.
+    /// `deeplabv3_resnet50_coco-cd0a2569.pth` (21 VOC classes, label 0 the
+    /// background; its inputs are ImageNet-normalised).
+    fn load_weights(
+        &self,
+        model: DeepLabV3,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(DeepLabV3, String), BoxError> {
         torchvision_weights(model, path, strict, device)
     }
 }

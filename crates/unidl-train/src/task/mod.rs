@@ -54,6 +54,7 @@ pub use keypoints::{
     HeatmapModel, KeypointBatch, KeypointHeatmaps, KeypointMetrics, KeypointRegression,
     LandmarkModel, TargetTensor, gaussian_heatmaps, joints_mse, landmark_mse,
 };
+pub(crate) use segmentation::paint;
 pub use segmentation::{PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy};
 pub use sequence::{
     LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch, Seq2SeqModel,

@@ -35,8 +35,9 @@ pub trait SemanticSegmenter {
 }
 
 /// Semantic segmentation. The target of a sample is its masks painted in
-/// order (later masks win) over `background`; pixels labelled
-/// `ignore_index` do not count in the loss or the metrics.
+/// order (later masks win) over `background`, a mask of data class `c`
+/// as label `c + class_offset`; pixels labelled `ignore_index` do not count
+/// in the loss or the metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PixelClassification {
     /// Number of classes (background included).
@@ -45,15 +46,21 @@ pub struct PixelClassification {
     pub background: u32,
     /// Label excluded from loss and metrics (255 in VOC).
     pub ignore_index: Option<u32>,
+    /// Added to a mask's data-set class to give its label (1 when label 0
+    /// is the background and the data set's classes start at 0, as the
+    /// run layer builds it; 0 when the masks already carry the labels).
+    pub class_offset: u32,
 }
 
 impl PixelClassification {
-    /// `num_classes` classes, background 0, ignore index 255.
+    /// `num_classes` classes, background 0, ignore index 255, masks'
+    /// classes used as labels.
     pub fn new(num_classes: usize) -> Self {
         PixelClassification {
             num_classes,
             background: 0,
             ignore_index: Some(255),
+            class_offset: 0,
         }
     }
 }
@@ -69,24 +76,37 @@ pub struct PixelBatch {
     pub sources: Vec<String>,
 }
 
-/// The label map of one sample, `height × width`, row-major.
+/// The label map of one sample, `height × width`, row-major: `background`
+/// where no mask covers, else the last covering mask's class plus
+/// `offset`. A mask of another size is an error naming the sample.
 pub(crate) fn paint(
     sample: &Sample,
     width: usize,
     height: usize,
     background: u32,
-) -> Result<Vec<i64>> {
-    let mut map = vec![i64::from(background); width * height];
+    offset: u32,
+) -> Result<Vec<u32>> {
+    let mut map = vec![background; width * height];
     for m in &sample.targets.masks {
         if (m.width, m.height) != (width, height) {
             return Err(TrainError::Model(format!(
-                "{}: mask {}x{} on an image {width}x{height} (masks follow the image's transforms)",
+                "{}: mask {}x{} on an image {width}x{height} (masks follow the image's \
+                 transforms; resize predictions to the input size)",
                 sample.source, m.width, m.height
             )));
         }
+        let label = u32::try_from(m.class)
+            .ok()
+            .and_then(|c| c.checked_add(offset))
+            .ok_or_else(|| {
+                TrainError::Model(format!(
+                    "{}: mask class {} too large",
+                    sample.source, m.class
+                ))
+            })?;
         for (dst, &v) in map.iter_mut().zip(&m.data) {
             if v != 0 {
-                *dst = m.class as i64;
+                *dst = label;
             }
         }
     }
@@ -112,7 +132,11 @@ impl TaskIo for PixelClassification {
         let targets = if labelled {
             let mut data = Vec::with_capacity(n * h * w);
             for s in samples {
-                data.extend(paint(s, w, h, self.background)?);
+                data.extend(
+                    paint(s, w, h, self.background, self.class_offset)?
+                        .into_iter()
+                        .map(i64::from),
+                );
             }
             if let Some(bad) = data
                 .iter()
@@ -144,6 +168,7 @@ impl TaskIo for PixelClassification {
             classes: self.num_classes,
             background: self.background,
             ignore_index: self.ignore_index,
+            class_offset: self.class_offset,
         })
     }
 
