@@ -288,7 +288,6 @@ fn deeplabv3_refuses_bad_configs() {
 /// trains two steps on the same images.
 #[test]
 fn deeplabv3_trains_on_the_coco_composite() {
-    let dev = Device::flex();
     let train = crate::detectors::composite_train();
     let classes = train.classes().len() + 1;
     let small: DeepLabV3Config = toml::from_str(&format!(
