@@ -36,6 +36,7 @@
 //! | RetinaNet | `backbone.fpn.inner_blocks.{i}`, `backbone.fpn.layer_blocks.{i}` | `… .{i}.0` |
 //! | RetinaNet | `backbone.fpn.extra_blocks.p6` / `.p7` | same |
 //! | RetinaNet | `head.{classification,regression}_head.conv.{i}` | `… .conv.{i}.0` |
+//! | RetinaNet | `head.{classification,regression}_head.norm.{i}` (`head_norm = "group"`) | `… .conv.{i}.1` |
 //! | RetinaNet | `head.classification_head.cls_logits`, `head.regression_head.bbox_reg` | same |
 //! | Faster R-CNN | `backbone.*` | as RetinaNet's (`body`, `fpn.inner_blocks.{i}.0`, `fpn.layer_blocks.{i}.0`) |
 //! | Faster R-CNN | `rpn.head.conv` | `rpn.head.conv.0.0` (torchvision's COCO v1 file has the older `rpn.head.conv`, read too) |
@@ -185,6 +186,21 @@ impl TorchvisionNames for RetinaNet {
                 .is_some_and(|i| i.parse::<usize>().is_ok())
             {
                 return Some(format!("{path}.0"));
+            }
+        }
+        // the v2 head's GroupNorm after each convolution: `.1`
+        for (ours, theirs) in [
+            (
+                "head.classification_head.norm.",
+                "head.classification_head.conv.",
+            ),
+            ("head.regression_head.norm.", "head.regression_head.conv."),
+        ] {
+            if let Some(i) = path
+                .strip_prefix(ours)
+                .filter(|i| i.parse::<usize>().is_ok())
+            {
+                return Some(format!("{theirs}{i}.1"));
             }
         }
         Some(path.to_string())

@@ -512,3 +512,100 @@ fn standard_retinanet_trains_a_few_steps() {
     });
     crate::detectors::assert_two_steps_train("standard RetinaNet", &losses);
 }
+
+/// The heads with `head_norm = "group"` against torchvision's own
+/// `RetinaNetHead(…, norm_layer=partial(nn.GroupNorm, 32))` (the v2 head;
+/// `tests/reference/gen_retinanet_head_v2.py`): outputs and gradients on
+/// fixed features, loaded through the key mapping (`norm.{i}` ↔
+/// `conv.{i}.1`).
+#[test]
+fn group_norm_heads_match_torchvision_v2_heads() {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let r = Reference::at(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/retinanet_head_v2"),
+        "head_v2.json",
+    );
+    let io = r.io(&ad);
+    let cfg: RetinaNetConfig = toml::from_str(
+        "num_classes = 5\nfpn_channels = 32\nhead_norm = \"group\"\n\
+         [backbone]\ndepth = 18\nwidth = 4\n",
+    )
+    .unwrap();
+    let model = cfg.init(&dev).unwrap();
+    let path = r.dir.join("head_v2.safetensors");
+    let (model, report) = unidl_vision::torchvision::load_torchvision_lenient(model, &path, &dev)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.unexpected.is_empty(), "{report}");
+    assert!(
+        report.missing.iter().all(|k| !k.starts_with("head.")),
+        "{report}"
+    );
+    let head = model.head.fork(&ad).train();
+    let feats: Vec<Tensor<4>> = (0..3)
+        .map(|i| {
+            let key = format!("p{i}");
+            let dims = [[8, 10], [4, 5], [2, 3]][i];
+            Tensor::from_data(
+                burn::tensor::TensorData::new(floats(&io, &key), [2, 32, dims[0], dims[1]]),
+                &ad,
+            )
+        })
+        .collect();
+    let (cls, boxes) = head.forward(&feats);
+    for (name, got) in [("cls_logits", &cls), ("bbox_regression", &boxes)] {
+        let want = floats(&io, name);
+        let d = max_diff(&values(got.clone()), &want);
+        eprintln!(
+            "v2 head {name}: max |Δ| {d:.2e} (max {:.2e})",
+            max_abs(&want)
+        );
+        assert!(d <= 1e-5 * max_abs(&want), "{name} differs by {d}");
+    }
+    let wc = Tensor::<3>::from_data(
+        burn::tensor::TensorData::new(floats(&io, "wc"), cls.dims()),
+        &ad,
+    );
+    let wb = Tensor::<3>::from_data(
+        burn::tensor::TensorData::new(floats(&io, "wb"), boxes.dims()),
+        &ad,
+    );
+    let grads = ((cls * wc).sum() + (boxes * wb).sum()).backward();
+    let c = &head.classification_head;
+    let g = &head.regression_head;
+    let got: Vec<(&str, Vec<f32>)> = vec![
+        (
+            "classification_head.conv.0.1.weight",
+            values(c.norm[0].gamma.as_ref().unwrap().grad(&grads).unwrap()),
+        ),
+        (
+            "classification_head.conv.3.0.weight",
+            values(c.conv[3].weight.grad(&grads).unwrap()),
+        ),
+        (
+            "regression_head.conv.1.1.bias",
+            values(g.norm[1].beta.as_ref().unwrap().grad(&grads).unwrap()),
+        ),
+        (
+            "regression_head.bbox_reg.weight",
+            values(g.bbox_reg.weight.grad(&grads).unwrap()),
+        ),
+    ];
+    for (k, v) in got {
+        let want = floats(&io, &format!("grad.{k}"));
+        let d = max_diff(&v, &want);
+        eprintln!(
+            "v2 head grad {k}: max |Δ| {d:.2e} (max {:.2e})",
+            max_abs(&want)
+        );
+        assert!(d <= 1e-4 * max_abs(&want), "grad {k} differs by {d}");
+    }
+    // the tower convolutions lose their bias with the norm, as torchvision's
+    assert!(c.conv[0].bias.is_none() && c.norm.len() == 4);
+    let mut bad = cfg.clone();
+    bad.fpn_channels = 48;
+    match bad.init(&dev) {
+        Err(VisionError::Config { key, .. }) => assert_eq!(key, "head_norm"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

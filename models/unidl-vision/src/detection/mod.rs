@@ -60,7 +60,7 @@ pub use focal_loss::{FocalReduction, sigmoid_focal_loss};
 pub use fpn::{ExtraBlocks, FeaturePyramidNetwork, FeaturePyramidNetworkConfig, LastLevelP6P7};
 pub use frozen_bn::{BackboneNorm, BackboneNormKind, FrozenBatchNorm2d};
 pub use poolers::{LevelMapper, MultiScaleRoiAlign};
-pub use retinanet::{RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
+pub use retinanet::{HeadNorm, RetinaNet, RetinaNetConfig, RetinaNetLosses, RetinaNetOutput};
 pub use roi_align::{RoiAlign, roi_align, rois_from_boxes};
 pub use sampler::BalancedSampler;
 pub use ssd::{Ssd, SsdConfig, SsdLosses, SsdOutput};

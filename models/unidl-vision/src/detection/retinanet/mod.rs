@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_tensor::trace;
 
-pub use head::{RetinaNetClassificationHead, RetinaNetHead, RetinaNetRegressionHead};
+pub use head::{HeadNorm, RetinaNetClassificationHead, RetinaNetHead, RetinaNetRegressionHead};
 pub use loss::RetinaNetLosses;
 
 #[cfg(doc)]
@@ -123,6 +123,11 @@ pub struct RetinaNetConfig {
     /// Prior probability of the classifier's initial bias (0.01).
     #[serde(default = "prior")]
     pub prior_probability: f64,
+    /// Normalisation in the heads' towers: `"none"` (v1, default) or
+    /// `"group"` (the v2 head's GroupNorm(32); `fpn_channels` must divide
+    /// by 32).
+    #[serde(default)]
+    pub head_norm: HeadNorm,
 }
 
 impl Default for RetinaNetConfig {
@@ -140,6 +145,7 @@ impl Default for RetinaNetConfig {
             bg_iou_thresh: 0.4,
             topk_candidates: 1000,
             prior_probability: 0.01,
+            head_norm: HeadNorm::None,
         }
     }
 }
@@ -241,7 +247,20 @@ impl RetinaNetConfig {
         }
         .init(device)?;
         let a = settings.anchors.num_anchors_per_location()[0];
-        let head = RetinaNetHead::new(d, a, self.num_classes, self.prior_probability, device);
+        if self.head_norm == HeadNorm::Group && d % 32 != 0 {
+            return Err(VisionError::Config {
+                key: "head_norm".into(),
+                reason: format!("GroupNorm(32) needs fpn_channels divisible by 32, not {d}"),
+            });
+        }
+        let head = RetinaNetHead::new(
+            d,
+            a,
+            self.num_classes,
+            self.prior_probability,
+            self.head_norm,
+            device,
+        );
         Ok(RetinaNet {
             backbone: BackboneWithFpn {
                 body,
