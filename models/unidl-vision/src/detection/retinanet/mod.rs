@@ -247,7 +247,7 @@ impl RetinaNetConfig {
         }
         .init(device)?;
         let a = settings.anchors.num_anchors_per_location()[0];
-        if self.head_norm == HeadNorm::Group && d % 32 != 0 {
+        if self.head_norm == HeadNorm::Group && !d.is_multiple_of(32) {
             return Err(VisionError::Config {
                 key: "head_norm".into(),
                 reason: format!("GroupNorm(32) needs fpn_channels divisible by 32, not {d}"),
