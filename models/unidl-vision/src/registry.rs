@@ -12,6 +12,7 @@
 //! | `ssd` | [`SsdConfig`] | [`Ssd`] | object detection |
 //! | `yolov8` | [`YoloV8Config`] | [`YoloV8`] | object detection |
 //! | `deeplabv3` | [`DeepLabV3Config`] | [`DeepLabV3`] | semantic segmentation |
+//! | `unet` | [`UNetConfig`] | [`UNet`] | semantic segmentation |
 
 use std::path::Path;
 
@@ -27,10 +28,10 @@ use crate::classification::{
 use crate::detection::{
     FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
 };
-use crate::segmentation::{DeepLabV3, DeepLabV3Config};
+use crate::segmentation::{DeepLabV3, DeepLabV3Config, UNet, UNetConfig};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn`, `ssd`, `yolov8` and `deeplabv3`.
+/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3` and `unet`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -64,6 +65,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<DeepLabV3Config>(
         "deeplabv3",
         "DeepLabv3-ResNet-50 with the auxiliary FCN head, torchvision-exact (Chen et al. 2017)",
+    )?;
+    registry.register::<UNetConfig>(
+        "unet",
+        "U-Net, the paper's network, valid or same padding (Ronneberger et al. 2015)",
     )?;
     Ok(())
 }
@@ -276,5 +281,17 @@ impl ZooModel for DeepLabV3Config {
         device: &Device,
     ) -> Result<(DeepLabV3, String), BoxError> {
         torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for UNetConfig {
+    type Model = UNet;
+    type Task = PixelClassification;
+
+    /// Refuses a `num_classes` that, less the background label 0, is
+    /// smaller than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<UNet, BoxError> {
+        check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
+        Ok(UNetConfig::init(self, device)?)
     }
 }

@@ -77,7 +77,7 @@ fn compare(r: &Reference, full: bool) {
 
     // training: batch statistics, the two-head loss, gradients, statistics
     let m = model.fork(&ad).train();
-    let (out, aux) = m.segment_train(pattern(shape, &ad));
+    let (out, aux) = m.segment_train(pattern(shape, &ad)).unwrap();
     // batch statistics over few values amplify float32 rounding (see
     // backbone_bn.rs); the logits still agree closely
     check(
@@ -315,16 +315,31 @@ fn train_segmenter(
     lr: f64,
     train: &unidl_data::PreparedDataset,
 ) -> Vec<f64> {
+    let classes = config.num_classes;
+    train_segmenter_with(|dev| config.init(dev).unwrap(), classes, steps, lr, train)
+}
+
+/// [`train_segmenter`] for any segmentation model `build` makes.
+pub fn train_segmenter_with<M>(
+    build: impl FnOnce(&Device) -> M,
+    num_classes: usize,
+    steps: usize,
+    lr: f64,
+    train: &unidl_data::PreparedDataset,
+) -> Vec<f64>
+where
+    M: Module + SemanticSegmenter + Clone + Send + Sync + 'static,
+{
     use unidl_train::*;
     let dev = Device::flex();
     let _rng = crate::common::seeded(&dev, 6);
-    let model = config.init(&dev).unwrap();
+    let model = build(&dev);
     let task = PixelClassification {
         class_offset: 1,
-        ..PixelClassification::new(config.num_classes)
+        ..PixelClassification::new(num_classes)
     };
     let out = std::env::temp_dir().join(format!(
-        "unidl-deeplab-train-{}-{:?}",
+        "unidl-seg-train-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
     ));

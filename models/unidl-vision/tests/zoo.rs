@@ -25,4 +25,5 @@ mod shapes;
 mod ssd;
 mod train_step;
 mod training;
+mod unet;
 mod yolov8;

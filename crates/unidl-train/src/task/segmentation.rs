@@ -17,10 +17,12 @@ use crate::outputs::ClassMap;
 use crate::postprocess::{SegmentationConfig, SemanticSegmentation};
 
 /// A model that labels every pixel (what [`PixelClassification`] trains).
+/// Fallible: a model that cannot take an input (channels, size) says so
+/// with [`TrainError::Model`] instead of panicking.
 pub trait SemanticSegmenter {
     /// # Shapes
     /// images `[B, C, H, W]` → logits `[B, classes, H, W]` (at the input size).
-    fn segment(&self, images: BTensor<4>) -> BTensor<4>;
+    fn segment(&self, images: BTensor<4>) -> Result<BTensor<4>>;
 
     /// The logits for training and any auxiliary logits with the weight of
     /// their loss (DeepLabv3's FCN head: 0.5); the training loss is the
@@ -29,8 +31,9 @@ pub trait SemanticSegmenter {
     ///
     /// # Shapes
     /// images `[B, C, H, W]` → `([B, classes, H, W], [(w, [B, classes, H, W])])`.
-    fn segment_train(&self, images: BTensor<4>) -> (BTensor<4>, Vec<(f64, BTensor<4>)>) {
-        (self.segment(images), Vec::new())
+    #[allow(clippy::type_complexity)]
+    fn segment_train(&self, images: BTensor<4>) -> Result<(BTensor<4>, Vec<(f64, BTensor<4>)>)> {
+        Ok((self.segment(images)?, Vec::new()))
     }
 }
 
@@ -202,7 +205,7 @@ pub fn pixel_cross_entropy(
 
 impl<M: SemanticSegmenter + Send + Sync + 'static> Task<M> for PixelClassification {
     fn forward(&self, model: &M, batch: &PixelBatch) -> Result<Tensor> {
-        Ok(Tensor::from_burn(model.segment(batch.images.clone()))?)
+        Ok(Tensor::from_burn(model.segment(batch.images.clone())?)?)
     }
 
     fn loss(&self, model: &M, batch: &PixelBatch) -> Result<Tensor> {
@@ -210,7 +213,7 @@ impl<M: SemanticSegmenter + Send + Sync + 'static> Task<M> for PixelClassificati
     }
 
     fn loss_and_outputs(&self, model: &M, batch: &PixelBatch) -> Result<(Tensor, Tensor)> {
-        let (logits, aux) = model.segment_train(batch.images.clone());
+        let (logits, aux) = model.segment_train(batch.images.clone())?;
         unidl_tensor::trace::record("(model)", &logits.dims());
         let targets = batch
             .targets

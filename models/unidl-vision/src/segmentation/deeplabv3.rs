@@ -346,18 +346,22 @@ impl DeepLabV3 {
 
 impl unidl_train::SemanticSegmenter for DeepLabV3 {
     /// The main head's logits.
-    fn segment(&self, images: Tensor<4>) -> Tensor<4> {
-        self.forward(images).out
+    fn segment(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<4>> {
+        Ok(self.forward(images).out)
     }
 
     /// The main logits and, when built, the auxiliary head's with
     /// `aux_weight`.
-    fn segment_train(&self, images: Tensor<4>) -> (Tensor<4>, Vec<(f64, Tensor<4>)>) {
+    #[allow(clippy::type_complexity)]
+    fn segment_train(
+        &self,
+        images: Tensor<4>,
+    ) -> unidl_train::Result<(Tensor<4>, Vec<(f64, Tensor<4>)>)> {
         let o = self.forward(images);
         let aux = o
             .aux
             .map(|a| vec![(self.aux_weight, a)])
             .unwrap_or_default();
-        (o.out, aux)
+        Ok((o.out, aux))
     }
 }
