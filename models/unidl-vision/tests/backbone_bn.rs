@@ -18,7 +18,9 @@ use unidl_vision::detection::{
 };
 use unidl_vision::torchvision::load_torchvision;
 
-use crate::common::{Reference, floats, max_abs, max_diff, pattern01 as pattern, values};
+use crate::common::{
+    Reference, check_close as check, floats, max_diff, pattern01 as pattern, rel_l2, values,
+};
 
 fn reference() -> Reference {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/backbone_bn");
@@ -37,22 +39,6 @@ fn body(r: &Reference, dev: &Device) -> ResNetBody {
         "{report}"
     );
     model
-}
-
-/// Relative closeness of `got` to `want`, scaled by `want`'s largest value.
-fn check(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let d = max_diff(got, want);
-    let scale = max_abs(want).max(1e-6);
-    eprintln!("{what}: max |Δ| {d:.2e} (max |want| {scale:.2e})");
-    assert!(d <= tol * scale, "{what}: differs by {d} (scale {scale})");
-}
-
-/// `‖got − want‖ / ‖want‖`.
-fn rel_l2(got: &[f32], want: &[f32]) -> f32 {
-    let d: f32 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
-    let w: f32 = want.iter().map(|b| b * b).sum();
-    (d / w.max(f32::MIN_POSITIVE)).sqrt()
 }
 
 /// γ's or β's gradient of a batch-norm backbone layer.

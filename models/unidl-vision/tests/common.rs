@@ -170,3 +170,20 @@ pub fn full_reference(env: &str, json: &str, script: &str) -> Option<Reference> 
         }
     }
 }
+
+/// Asserts `got` is within `tol` of `want`'s largest magnitude, printing the
+/// difference.
+pub fn check_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let d = max_diff(got, want);
+    let scale = max_abs(want).max(1e-6);
+    eprintln!("{what}: max |Δ| {d:.2e} (max |want| {scale:.2e})");
+    assert!(d <= tol * scale, "{what}: differs by {d} (scale {scale})");
+}
+
+/// `‖got − want‖ / ‖want‖`.
+pub fn rel_l2(got: &[f32], want: &[f32]) -> f32 {
+    let d: f32 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
+    let w: f32 = want.iter().map(|b| b * b).sum();
+    (d / w.max(f32::MIN_POSITIVE)).sqrt()
+}

@@ -18,7 +18,9 @@ use unidl_vision::VisionError;
 use unidl_vision::segmentation::{DeepLabV3, DeepLabV3Config};
 use unidl_vision::torchvision::load_torchvision;
 
-use crate::common::{Reference, floats, max_abs, max_diff, pattern01 as pattern, values};
+use crate::common::{
+    Reference, check_close as check, floats, max_diff, pattern01 as pattern, rel_l2, values,
+};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/deeplabv3")
@@ -38,22 +40,6 @@ fn model_of(r: &Reference, dev: &Device) -> DeepLabV3 {
     let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
     model
-}
-
-/// `got` within `tol` of `want`'s largest magnitude.
-fn check(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let d = max_diff(got, want);
-    let scale = max_abs(want).max(1e-6);
-    eprintln!("{what}: max |Δ| {d:.2e} (max |want| {scale:.2e})");
-    assert!(d <= tol * scale, "{what}: differs by {d} (scale {scale})");
-}
-
-/// `‖got − want‖ / ‖want‖`.
-fn rel_l2(got: &[f32], want: &[f32]) -> f32 {
-    let d: f32 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
-    let w: f32 = want.iter().map(|b| b * b).sum();
-    (d / w.max(f32::MIN_POSITIVE)).sqrt()
 }
 
 fn compare(r: &Reference, full: bool) {
