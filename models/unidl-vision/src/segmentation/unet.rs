@@ -37,6 +37,7 @@ use unidl_nn::{
 };
 use unidl_tensor::trace;
 
+use crate::blocks::MapBias;
 use crate::error::{Result, VisionError, positive, unit_interval};
 
 fn one() -> usize {
@@ -110,27 +111,31 @@ impl Default for UNetConfig {
     }
 }
 
-/// A 3×3 (or 1×1) convolution with bias and the paper's initialisation.
+/// The paper's initialisation for a unit with `fan_in` inputs: N(0, √(2/fan_in)).
+fn paper_init(fan_in: usize) -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: (2.0 / fan_in as f64).sqrt(),
+    }
+}
+
+/// A `k×k` convolution with bias (zero) and the paper's initialisation.
 fn conv(channels: [usize; 2], kernel: usize, pad: usize, device: &Device) -> Conv2d {
-    let fan_in = kernel * kernel * channels[0];
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .with_initializer(Initializer::Normal {
-            mean: 0.0,
-            std: (2.0 / fan_in as f64).sqrt(),
-        })
+        .with_initializer(paper_init(kernel * kernel * channels[0]))
         .init(device)
-        .map_bias_zero()
+        .map_bias(|b| b.zeros_like())
 }
 
-trait ZeroBias {
-    fn map_bias_zero(self) -> Self;
-}
-
-impl ZeroBias for Conv2d {
-    fn map_bias_zero(self) -> Self {
-        crate::blocks::MapBias::map_bias(self, |b| b.zeros_like())
-    }
+/// The 2×2 stride-2 up-convolution from `2c` to `c` channels, bias zero.
+fn up_conv(c: usize, device: &Device) -> ConvTranspose2d {
+    let mut up = ConvTranspose2dConfig::new([2 * c, c], [2, 2])
+        .with_stride([2, 2])
+        .with_initializer(paper_init(4 * 2 * c))
+        .init(device);
+    up.bias = up.bias.map(|p| p.map(|t| t.zeros_like()));
+    up
 }
 
 impl UNetConfig {
@@ -204,26 +209,9 @@ impl UNetConfig {
             .collect();
         let decoder = (0..self.depth)
             .rev()
-            .map(|i| {
-                let c = b << i;
-                let fan_in = 4 * 2 * c;
-                UpBlock {
-                    up: ConvTranspose2dConfig::new([2 * c, c], [2, 2])
-                        .with_stride([2, 2])
-                        .with_initializer(Initializer::Normal {
-                            mean: 0.0,
-                            std: (2.0 / fan_in as f64).sqrt(),
-                        })
-                        .init(device),
-                    conv: double(2 * c, c),
-                }
-            })
-            .collect::<Vec<_>>();
-        let decoder = decoder
-            .into_iter()
-            .map(|mut u: UpBlock| {
-                u.up.bias = u.up.bias.map(|p| p.map(|t| t.zeros_like()));
-                u
+            .map(|i| UpBlock {
+                up: up_conv(b << i, device),
+                conv: double(2 * (b << i), b << i),
             })
             .collect();
         Ok(UNet {
