@@ -67,7 +67,7 @@ pub trait LanguageModel {
 /// Next-token language modelling over the token input `input`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LanguageModelling {
-    /// Name of the [`Input::Tokens`] input.
+    /// Name of the [`Input::Tokens`](unidl_data::Input::Tokens) input.
     pub input: String,
     /// Padding id.
     pub pad_id: u32,
@@ -280,7 +280,7 @@ pub trait Seq2SeqModel {
 /// Where the source of a sequence-to-sequence sample comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceInput {
-    /// The [`Input::Tokens`] of this name.
+    /// The [`Input::Tokens`](unidl_data::Input::Tokens) of this name.
     Tokens(String),
     /// The `image` input.
     Image,

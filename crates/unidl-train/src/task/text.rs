@@ -35,7 +35,7 @@ pub trait SequenceClassifier {
 pub struct TextClassification {
     /// Class names by index.
     pub class_names: Vec<String>,
-    /// Name of the [`Input::Tokens`] input.
+    /// Name of the [`Input::Tokens`](unidl_data::Input::Tokens) input.
     pub input: String,
     /// Id used for padding (the tokenizer's `[PAD]`).
     pub pad_id: u32,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 
 /// The standard's trainer config (B.4.1). `train_dataset`/`val_dataset` and the
-/// model are passed to [`construct_trainer`] as values.
+/// model are passed to [`construct_trainer`](crate::construct_trainer) as values.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainerConfig {

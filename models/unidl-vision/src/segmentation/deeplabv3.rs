@@ -15,7 +15,7 @@
 //!
 //! Training adds the auxiliary loss with weight 0.5 (torchvision's
 //! reference `criterion`: `loss = CE(out) + 0.5 · CE(aux)`), through
-//! [`SemanticSegmenter::segment_train`].
+//! [`SemanticSegmenter::segment_train`](unidl_train::SemanticSegmenter::segment_train).
 //!
 //! The model does not normalise its input (torchvision's segmentation
 //! presets do it before the model); put a normalisation in the data

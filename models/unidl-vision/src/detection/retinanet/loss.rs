@@ -42,7 +42,7 @@ impl RetinaNet {
     ///
     /// A target count other than the batch size, a class outside
     /// `0..num_classes`, a box that is not finite or has no area, or boxes
-    /// and classes of different counts is [`VisionError::Input`] naming the
+    /// and classes of different counts is [`VisionError::Input`](crate::VisionError::Input) naming the
     /// image.
     pub fn losses(
         &self,
