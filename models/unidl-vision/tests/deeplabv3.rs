@@ -316,35 +316,13 @@ pub fn train_segmenter_with<M>(
 where
     M: Module + SemanticSegmenter + Clone + Send + Sync + 'static,
 {
-    use unidl_train::*;
     let dev = Device::flex();
     let _rng = crate::common::seeded(&dev, 6);
     let model = build(&dev);
-    let task = PixelClassification {
+    let task = unidl_train::PixelClassification {
         class_offset: 1,
-        ..PixelClassification::new(num_classes)
+        ..unidl_train::PixelClassification::new(num_classes)
     };
-    let out = std::env::temp_dir().join(format!(
-        "unidl-seg-train-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let mut trainer = construct_trainer(
-        model,
-        &OptimizerConfig::new(OptimizerMethod::Adam, lr),
-        Schedule::Constant,
-        task,
-        TrainerConfig {
-            seed: 6,
-            progress: Some(false),
-            records: false,
-            ..TrainerConfig::new(1, 4, out.clone())
-        },
-        train.clone(),
-        None,
-        &dev,
-    )
-    .unwrap();
     // 256 → 128: a quarter of the pixels, the same objects
     let resize = unidl_data::transform::Resize {
         size: [128, 128],
@@ -358,11 +336,7 @@ where
             unidl_data::transform::Transform::apply(&resize, s, &mut rng).unwrap()
         })
         .collect();
-    let losses: Vec<f64> = (0..steps)
-        .map(|_| trainer.train_one_batch(&samples).unwrap())
-        .collect();
-    let _ = std::fs::remove_dir_all(&out);
-    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let (losses, _) = crate::detectors::steps_on(model, task, train, &samples, steps, lr, 6);
     losses
 }
 

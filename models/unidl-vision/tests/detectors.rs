@@ -51,33 +51,16 @@ where
     // seeding guard so that no other test's draws interleave with these
     let _rng = crate::common::seeded(&dev, 5);
     let train = composite_train();
-    let out = std::env::temp_dir().join(format!(
-        "unidl-detector-train-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let mut trainer = construct_trainer(
-        model,
-        &OptimizerConfig::new(OptimizerMethod::Adam, lr),
-        Schedule::Constant,
-        ObjectDetection::default(),
-        TrainerConfig {
-            seed: 5,
-            progress: Some(false),
-            records: false,
-            ..TrainerConfig::new(1, 4, out.clone())
-        },
-        train.clone(),
-        None,
-        &dev,
-    )
-    .unwrap();
     let samples: Vec<_> = (0..4).map(|i| get_sample(&train, i).unwrap()).collect();
-    let losses: Vec<f64> = (0..steps)
-        .map(|_| trainer.train_one_batch(&samples).unwrap())
-        .collect();
-    let _ = std::fs::remove_dir_all(&out);
-    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let (losses, trainer) = steps_on(
+        model,
+        ObjectDetection::default(),
+        &train,
+        &samples,
+        steps,
+        lr,
+        5,
+    );
 
     let model = trainer.model().clone().valid();
     let task = ObjectDetection::default();
@@ -97,6 +80,53 @@ where
         }
     }
     losses
+}
+
+/// `steps` Adam steps (`lr`, constant) of `model` for `task` on `samples`
+/// through the trainer's `train_one_batch`, seeded `seed`, records off,
+/// output in a temporary folder removed afterwards; returns the losses
+/// (all finite) and the trainer. The caller holds the seeding guard.
+pub fn steps_on<M, T>(
+    model: M,
+    task: T,
+    train: &PreparedDataset,
+    samples: &[unidl_data::Sample],
+    steps: usize,
+    lr: f64,
+    seed: u64,
+) -> (Vec<f64>, Trainer<M, T>)
+where
+    M: Module,
+    T: Task<M>,
+{
+    let dev = Device::flex();
+    let out = std::env::temp_dir().join(format!(
+        "unidl-zoo-train-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut trainer = construct_trainer(
+        model,
+        &OptimizerConfig::new(OptimizerMethod::Adam, lr),
+        Schedule::Constant,
+        task,
+        TrainerConfig {
+            seed,
+            progress: Some(false),
+            records: false,
+            ..TrainerConfig::new(1, samples.len(), out.clone())
+        },
+        train.clone(),
+        None,
+        &dev,
+    )
+    .unwrap();
+    let losses: Vec<f64> = (0..steps)
+        .map(|_| trainer.train_one_batch(samples).unwrap())
+        .collect();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    (losses, trainer)
 }
 
 /// A `[model] name = "<name>"` config (`model_toml`: the `[model]` keys
