@@ -127,8 +127,8 @@ fn same_unet_matches_the_pytorch_definition() {
 }
 
 /// Any input size comes back at its size: mirrored out to the tile (valid)
-/// or padded to a multiple of 16 (same); inside the image the logits equal
-/// the network's on the tile.
+/// or padded to a multiple of 16 (same); an input the network takes as it
+/// is (same padding, 64 × 64) gives exactly the network's logits.
 #[test]
 fn segment_any_returns_logits_at_the_input_size() {
     let dev = Device::flex();
@@ -146,6 +146,11 @@ fn segment_any_returns_logits_at_the_input_size() {
         for (h, w) in [(37, 50), (64, 64), (5, 9)] {
             let y = m.segment_any(pattern([1, 3, h, w], &dev)).unwrap();
             assert_eq!(y.dims(), [1, 4, h, w], "{padding:?} {h}x{w}");
+        }
+        if padding == UNetPadding::Same {
+            let x = pattern([1, 3, 64, 64], &dev);
+            let direct = values(m.forward(x.clone()).unwrap());
+            assert_eq!(values(m.segment_any(x).unwrap()), direct);
         }
         let y = m.segment(pattern([2, 3, 20, 30], &dev)).unwrap();
         assert_eq!(y.dims(), [2, 4, 20, 30]);
