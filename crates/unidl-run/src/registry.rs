@@ -57,6 +57,8 @@ pub enum TaskKind {
     ObjectDetection,
     /// Images → a class per pixel.
     SemanticSegmentation,
+    /// Images → boxes with classes, scores and a mask each.
+    InstanceSegmentation,
 }
 
 impl TaskKind {
@@ -67,6 +69,7 @@ impl TaskKind {
             TaskKind::TextClassification => "text_classification",
             TaskKind::ObjectDetection => "object_detection",
             TaskKind::SemanticSegmentation => "semantic_segmentation",
+            TaskKind::InstanceSegmentation => "instance_segmentation",
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use unidl_data::{Input, Sample};
-use unidl_train::outputs::{ClassMap, Detection};
+use unidl_train::outputs::{ClassMap, Detection, InstanceMask};
+use unidl_train::postprocess::InstanceConfig;
 use unidl_train::{
-    ClassScore, ImageClassification, ObjectDetection, PixelClassification, TextClassification,
+    ClassScore, ImageClassification, InstanceSegmentationTraining, ObjectDetection,
+    PixelClassification, TextClassification,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -112,16 +114,7 @@ impl BuildTask for ObjectDetection {
         }
         output
             .iter()
-            .map(|d| {
-                let class = class_names
-                    .get(d.class)
-                    .cloned()
-                    .unwrap_or_else(|| d.class.to_string());
-                format!(
-                    "{class} ({:.3}) [{:.1}, {:.1}, {:.1}, {:.1}]",
-                    d.score, d.x0, d.y0, d.x1, d.y1
-                )
-            })
+            .map(|d| describe_detection(d, class_names))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -130,6 +123,72 @@ impl BuildTask for ObjectDetection {
     fn draw(input: &Sample, output: &Vec<Detection>, names: &[String], path: &Path) -> Result<()> {
         let mut canvas = canvas_of(input, path)?;
         canvas.detections(output, names)?;
+        Ok(canvas.save(path)?)
+    }
+}
+
+/// `class (score) [x0, y0, x1, y1]`, the class by name when the data set
+/// names it.
+fn describe_detection(d: &Detection, class_names: &[String]) -> String {
+    let class = class_names
+        .get(d.class)
+        .cloned()
+        .unwrap_or_else(|| d.class.to_string());
+    format!(
+        "{class} ({:.3}) [{:.1}, {:.1}, {:.1}, {:.1}]",
+        d.score, d.x0, d.y0, d.x1, d.y1
+    )
+}
+
+/// The mask grid of the zoo's instance segmenters (Mask R-CNN's 28×28).
+pub const INSTANCE_MASK_SIZE: [usize; 2] = [28, 28];
+
+impl BuildTask for InstanceSegmentationTraining {
+    const KIND: TaskKind = TaskKind::InstanceSegmentation;
+
+    /// The data set's class names; masks on Mask R-CNN's 28×28 grid as
+    /// logits, pasted into the input image and cut at probability 0.5.
+    fn build(_config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(InstanceSegmentationTraining {
+            class_names: facts.class_names.clone(),
+            post: InstanceConfig::new(INSTANCE_MASK_SIZE),
+        })
+    }
+
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        let img = unidl_data::parse::load_image(path, data.channels)?;
+        Ok(Sample::image(img, None, path.display().to_string()))
+    }
+
+    /// `class (score) [x0, y0, x1, y1] N px`, best first, `;`-separated:
+    /// each instance with the pixel count of its mask.
+    fn describe(output: &Vec<InstanceMask>, class_names: &[String]) -> String {
+        if output.is_empty() {
+            return "no instance".into();
+        }
+        output
+            .iter()
+            .map(|m| {
+                let area = m.mask.iter().filter(|&&v| v != 0).count();
+                format!(
+                    "{} {area} px",
+                    describe_detection(&m.detection, class_names)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The image with each mask tinted in its class colour, its box, class
+    /// name and score.
+    fn draw(
+        input: &Sample,
+        output: &Vec<InstanceMask>,
+        names: &[String],
+        path: &Path,
+    ) -> Result<()> {
+        let mut canvas = canvas_of(input, path)?;
+        canvas.instance_masks(output, names)?;
         Ok(canvas.save(path)?)
     }
 }

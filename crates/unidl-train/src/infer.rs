@@ -25,6 +25,44 @@ pub trait PostProcess: Send + Sync {
     type Output: Serialize;
     /// Converts a batch of outputs.
     fn process(&self, outputs: &Tensor, options: &InferOptions) -> Result<Vec<Self::Output>>;
+
+    /// Whether [`process`](Self::process) needs each sample's image size in
+    /// [`InferOptions::geometry`] (instance masks are pasted into their
+    /// image). Where the caller gives no geometry, inference and validation
+    /// then give the identity geometry of each input image
+    /// ([`with_input_geometry`]). Default: no.
+    fn needs_geometry(&self) -> bool {
+        false
+    }
+}
+
+/// `options`, or — when it has no geometry and `needed` — a copy with the
+/// identity geometry of each sample's input image (`image`), so that outputs
+/// are placed on the image the model saw. Samples without an image input
+/// leave the options as they are.
+pub fn with_input_geometry<'a>(
+    needed: bool,
+    options: &'a InferOptions,
+    samples: &[Sample],
+) -> std::borrow::Cow<'a, InferOptions> {
+    use std::borrow::Cow;
+    if !needed || !options.geometry.is_empty() {
+        return Cow::Borrowed(options);
+    }
+    let geometry: Option<Vec<_>> = samples
+        .iter()
+        .map(|s| {
+            s.image_input("image")
+                .map(|i| crate::geometry::ImageGeometry::identity(i.width, i.height))
+        })
+        .collect();
+    match geometry {
+        Some(geometry) => Cow::Owned(InferOptions {
+            geometry,
+            ..options.clone()
+        }),
+        None => Cow::Borrowed(options),
+    }
 }
 
 /// Per-call settings (B.5.2 `infer_config`): batch size, top-k, score threshold.
@@ -237,7 +275,10 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
         let per_sample = options.geometry.len() > 1 && options.geometry.len() == prepared.len();
         for (k, chunk) in prepared.chunks(options.batch_size).enumerate() {
             let raw = self.predictor.outputs(&self.model, chunk, &self.device)?;
-            if per_sample {
+            if options.geometry.is_empty() {
+                let own = with_input_geometry(self.post.needs_geometry(), options, chunk);
+                out.extend(self.post.process(&raw, &own)?);
+            } else if per_sample {
                 // Each chunk gets the geometry entries of its own samples.
                 let start = k * options.batch_size;
                 let sliced = InferOptions {

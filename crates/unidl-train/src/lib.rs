@@ -51,7 +51,7 @@ pub use eval_tasks::{
 };
 pub use infer::{
     ClassScore, Classification, InferOptions, Inference, PostProcess, Predictor,
-    construct_inference,
+    construct_inference, with_input_geometry,
 };
 pub use optim::{
     Optimizer, OptimizerConfig, OptimizerMethod, construct_optimizer, update_learnable_parameter,

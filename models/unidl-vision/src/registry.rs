@@ -13,13 +13,17 @@
 //! | `yolov8` | [`YoloV8Config`] | [`YoloV8`] | object detection |
 //! | `deeplabv3` | [`DeepLabV3Config`] | [`DeepLabV3`] | semantic segmentation |
 //! | `unet` | [`UNetConfig`] | [`UNet`] | semantic segmentation |
+//! | `mask_rcnn` | [`MaskRcnnConfig`] | [`MaskRcnn`] | instance segmentation |
 
 use std::path::Path;
 
 use burn::tensor::Tensor;
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
-use unidl_train::{ImageClassification, ImageClassifier, ObjectDetection, PixelClassification};
+use unidl_train::{
+    ImageClassification, ImageClassifier, InstanceSegmentationTraining, ObjectDetection,
+    PixelClassification,
+};
 
 use crate::classification::{
     Classifier, ClassifierConfig, EfficientNetConfig, ResNetConfig, SimpleCnn, SimpleCnnConfig,
@@ -28,10 +32,10 @@ use crate::classification::{
 use crate::detection::{
     FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
 };
-use crate::segmentation::{DeepLabV3, DeepLabV3Config, UNet, UNetConfig};
+use crate::segmentation::{DeepLabV3, DeepLabV3Config, MaskRcnn, MaskRcnnConfig, UNet, UNetConfig};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3` and `unet`.
+/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3`, `unet` and `mask_rcnn`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -69,6 +73,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<UNetConfig>(
         "unet",
         "U-Net, the paper's network, valid or same padding (Ronneberger et al. 2015)",
+    )?;
+    registry.register::<MaskRcnnConfig>(
+        "mask_rcnn",
+        "Mask R-CNN ResNet-50-FPN, torchvision-exact (He et al. 2017)",
     )?;
     Ok(())
 }
@@ -190,9 +198,17 @@ impl ZooModel for FasterRcnnConfig {
     type Task = ObjectDetection;
 
     /// Refuses a `num_classes` that, less the background class, is smaller
-    /// than the data set's class count.
+    /// than the data set's class count, and a `[mask_head]` (a Mask R-CNN
+    /// is `name = "mask_rcnn"`, trained for instance segmentation).
     fn init(&self, facts: &DataFacts, device: &Device) -> Result<FasterRcnn, BoxError> {
         check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
+        if self.mask_head.is_some() {
+            return Err(crate::VisionError::Config {
+                key: "mask_head".into(),
+                reason: "a detector has no mask branch: use name = \"mask_rcnn\"".into(),
+            }
+            .into());
+        }
         Ok(FasterRcnnConfig::init(self, device)?)
     }
 
@@ -206,6 +222,33 @@ impl ZooModel for FasterRcnnConfig {
         strict: bool,
         device: &Device,
     ) -> Result<(FasterRcnn, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl ZooModel for MaskRcnnConfig {
+    type Model = MaskRcnn;
+    type Task = InstanceSegmentationTraining;
+
+    /// Refuses a `num_classes` that, less the background class, is smaller
+    /// than the data set's class count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<MaskRcnn, BoxError> {
+        let n = self.0.num_classes;
+        check_class_room(facts, n, n.saturating_sub(1))?;
+        Ok(MaskRcnnConfig::init(self, device)?)
+    }
+
+    /// A torchvision Mask R-CNN state dict (`.pth` or safetensors), e.g.
+    /// `maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth` (its `mask_fcn{i}` keys
+    /// are read; use it with `backbone.frozen_bn_eps = 0`, as torchvision
+    /// does).
+    fn load_weights(
+        &self,
+        model: MaskRcnn,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(MaskRcnn, String), BoxError> {
         torchvision_weights(model, path, strict, device)
     }
 }

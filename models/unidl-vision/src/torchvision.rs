@@ -216,14 +216,24 @@ impl TorchvisionNames for FasterRcnn {
         if path == "rpn.head.conv" {
             return Some("rpn.head.conv.0.0".into());
         }
+        // Mask R-CNN's `MaskRCNNHeads`: a sequence of `Conv2dNormActivation`s
+        if let Some(i) = path.strip_prefix("roi_heads.mask_head.layers.") {
+            return Some(format!("roi_heads.mask_head.{i}.0"));
+        }
         Some(path.to_string())
     }
 
-    /// `RPNHead` before its version 2 (torchvision's COCO v1 checkpoint)
-    /// named its convolution `rpn.head.conv`.
+    /// `RPNHead` before its version 2 (torchvision's COCO v1 checkpoints)
+    /// named its convolution `rpn.head.conv`, and `MaskRCNNHeads` before
+    /// its version 2 named its convolutions `mask_fcn1`…`mask_fcnN`.
     fn legacy_key(&self, key: &str) -> Option<String> {
-        key.strip_prefix("rpn.head.conv.0.0.")
-            .map(|leaf| format!("rpn.head.conv.{leaf}"))
+        if let Some(leaf) = key.strip_prefix("rpn.head.conv.0.0.") {
+            return Some(format!("rpn.head.conv.{leaf}"));
+        }
+        let rest = key.strip_prefix("roi_heads.mask_head.")?;
+        let (i, leaf) = rest.split_once(".0.")?;
+        let i: usize = i.parse().ok()?;
+        Some(format!("roi_heads.mask_head.mask_fcn{}.{leaf}", i + 1))
     }
 }
 

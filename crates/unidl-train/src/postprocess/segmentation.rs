@@ -311,6 +311,11 @@ impl InstanceSegmentation {
 impl PostProcess for InstanceSegmentation {
     type Output = Vec<InstanceMask>;
 
+    /// Without `image_size` the masks are pasted into each sample's image.
+    fn needs_geometry(&self) -> bool {
+        self.config.image_size.is_none()
+    }
+
     fn process(&self, outputs: &Tensor, options: &InferOptions) -> Result<Vec<Vec<InstanceMask>>> {
         let shape = outputs.shape();
         let [mh, mw] = self.config.mask_size;

@@ -84,20 +84,24 @@ pub trait Detector {
 }
 
 /// An instance segmenter (what [`InstanceSegmentationTraining`] trains).
+/// Fallible as [`Detector`] is: what the model refuses (a class index, a
+/// mask of the wrong size, a model built without a mask branch) is an
+/// error naming it, never a panic.
 pub trait InstanceSegmenter {
     /// Named scalar loss terms for a batch with its targets (masks included).
     fn instance_losses(
         &self,
         images: BTensor<4>,
         targets: &[ObjectTargets],
-    ) -> Vec<(String, BTensor<1>)>;
+    ) -> Result<Vec<(String, BTensor<1>)>>;
 
     /// Instances for post-processing.
     ///
     /// # Shapes
-    /// images `[B, C, H, W]` → `[B, N, 6 + mh·mw]`: box, score, class, then
-    /// the mask logits on an `mh × mw` grid.
-    fn segment_instances(&self, images: BTensor<4>) -> BTensor<3>;
+    /// images `[B, C, H, W]` → `[B, N, 6 + mh·mw]`: box (input pixels),
+    /// score, class, then the mask logits on an `mh × mw` grid over the box;
+    /// padded with all-zero rows.
+    fn segment_instances(&self, images: BTensor<4>) -> Result<BTensor<3>>;
 }
 
 /// Collates images and object targets; `with_masks` requires one mask per
@@ -265,12 +269,12 @@ impl TaskIo for InstanceSegmentationTraining {
 impl<M: InstanceSegmenter + Send + Sync + 'static> Task<M> for InstanceSegmentationTraining {
     fn forward(&self, model: &M, batch: &ObjectBatch) -> Result<Tensor> {
         Ok(Tensor::from_burn(
-            model.segment_instances(batch.images.clone()),
+            model.segment_instances(batch.images.clone())?,
         )?)
     }
 
     fn loss(&self, model: &M, batch: &ObjectBatch) -> Result<Tensor> {
-        let terms = model.instance_losses(batch.images.clone(), &batch.targets);
+        let terms = model.instance_losses(batch.images.clone(), &batch.targets)?;
         Ok(Tensor::from_burn(sum_losses(terms)?)?)
     }
 }

@@ -402,7 +402,8 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             let (loss, outputs) = self.task.loss_and_outputs(&model, collated)?;
             loss_sum += loss.item()? * batch.len as f64;
             total += batch.len;
-            acc.update(&post.process(&outputs, &options)?, samples)?;
+            let own = crate::infer::with_input_geometry(post.needs_geometry(), &options, samples);
+            acc.update(&post.process(&outputs, &own)?, samples)?;
         }
         if total == 0 {
             return Err(TrainError::Config {

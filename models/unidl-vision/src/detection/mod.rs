@@ -41,7 +41,7 @@ pub mod faster_rcnn;
 pub mod focal_loss;
 pub mod fpn;
 pub mod frozen_bn;
-mod layout;
+pub(crate) mod layout;
 pub mod poolers;
 pub mod retinanet;
 pub mod roi_align;

@@ -5,7 +5,9 @@
 //! torchvision's through [`crate::torchvision`].
 
 pub mod deeplabv3;
+pub mod mask_rcnn;
 pub mod unet;
 
 pub use deeplabv3::{Aspp, DeepLabHead, DeepLabV3, DeepLabV3Config, DeepLabV3Output, FcnHead};
+pub use mask_rcnn::{InstancePrediction, MaskRcnn, MaskRcnnConfig};
 pub use unet::{DoubleConv, UNet, UNetConfig, UNetPadding, UpBlock};

@@ -28,6 +28,7 @@
 //! variant, images of different sizes in one batch, and the random choice
 //! among several `min_size`s in training.
 
+mod mask;
 mod roi_heads;
 mod rpn;
 
@@ -39,6 +40,8 @@ use unidl_tensor::trace;
 use unidl_train::ObjectTargets;
 use unidl_train::outputs::Detection;
 
+pub use mask::{MASK_POOL_SIZE, MASK_SIZE, MaskHeadConfig, MaskRcnnHeads, MaskRcnnPredictor};
+pub(crate) use mask::{mask_logits, select_class};
 pub use roi_heads::{FastRcnnPredictor, RoiHeads, TwoMlpHead};
 pub use rpn::{
     ProposalFilter, RegionProposalNetwork, RpnHead, bce_with_logits_mean, filter_proposals,
@@ -171,6 +174,7 @@ pub fn faster_rcnn_anchors() -> AnchorConfig {
 /// batch_size_per_image = 256
 /// [roi_heads]                      # RoiHeadsConfig
 /// detections_per_img = 100
+/// # [mask_head]                    # MaskHeadConfig: Mask R-CNN's mask branch
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +195,9 @@ pub struct FasterRcnnConfig {
     pub rpn: RpnConfig,
     /// The box branch.
     pub roi_heads: RoiHeadsConfig,
+    /// Mask R-CNN's mask branch; absent (the default) in Faster R-CNN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_head: Option<MaskHeadConfig>,
 }
 
 impl Default for FasterRcnnConfig {
@@ -204,6 +211,7 @@ impl Default for FasterRcnnConfig {
             transform: DetectionTransformConfig::default(),
             rpn: RpnConfig::default(),
             roi_heads: RoiHeadsConfig::default(),
+            mask_head: None,
         }
     }
 }
@@ -229,7 +237,12 @@ pub struct FasterRcnnSettings {
     pub box_coder: BoxCoder,
     /// Pools proposals from levels `0`–`3`.
     pub box_roi_pool: MultiScaleRoiAlign,
+    /// Mask R-CNN: pools boxes 14×14 from levels `0`–`3` for the mask head.
+    pub mask_roi_pool: Option<MultiScaleRoiAlign>,
 }
+
+/// A detection on the transformed image: box, score, label ≥ 1.
+pub(crate) type KeptBox = ([f32; 4], f32, usize);
 
 /// Names of the FPN levels, as torchvision's ordered dict.
 const LEVELS: [&str; 5] = ["0", "1", "2", "3", "pool"];
@@ -329,6 +342,17 @@ impl FasterRcnnConfig {
             [h.output_size, h.output_size],
             h.sampling_ratio,
         );
+        let mask_roi_pool = match &self.mask_head {
+            Some(m) => {
+                m.check()?;
+                Some(MultiScaleRoiAlign::new(
+                    &LEVELS[..4],
+                    [MASK_POOL_SIZE, MASK_POOL_SIZE],
+                    m.sampling_ratio,
+                ))
+            }
+            None => None,
+        };
         Ok(FasterRcnnSettings {
             config: self.clone(),
             anchors,
@@ -356,6 +380,7 @@ impl FasterRcnnConfig {
                 ..BoxCoder::default()
             },
             box_roi_pool,
+            mask_roi_pool,
         })
     }
 
@@ -374,6 +399,17 @@ impl FasterRcnnConfig {
         .init(device)?;
         let a = settings.anchors.num_anchors_per_location()[0];
         let s = self.roi_heads.output_size;
+        let mut roi_heads = RoiHeads::new(
+            d * s * s,
+            self.representation_size,
+            self.num_classes,
+            device,
+        );
+        if let Some(m) = &self.mask_head {
+            let (head, predictor) = m.init(d, self.num_classes, device);
+            roi_heads.mask_head = Some(head);
+            roi_heads.mask_predictor = Some(predictor);
+        }
         Ok(FasterRcnn {
             backbone: BackboneWithFpn {
                 body,
@@ -383,12 +419,7 @@ impl FasterRcnnConfig {
             rpn: RegionProposalNetwork {
                 head: RpnHead::new(d, a, device),
             },
-            roi_heads: RoiHeads::new(
-                d * s * s,
-                self.representation_size,
-                self.num_classes,
-                device,
-            ),
+            roi_heads,
             settings,
         })
     }
@@ -435,7 +466,8 @@ pub enum Mode {
     Eval,
 }
 
-/// The four training losses, `[1]` each, torchvision's names.
+/// The four training losses (five in a Mask R-CNN), `[1]` each,
+/// torchvision's names.
 #[derive(Debug, Clone)]
 pub struct FasterRcnnLosses {
     /// Cross entropy of the box branch (`loss_classifier`).
@@ -446,22 +478,34 @@ pub struct FasterRcnnLosses {
     pub objectness: Tensor<1>,
     /// Smooth L1 of the RPN (`loss_rpn_box_reg`).
     pub rpn_box_reg: Tensor<1>,
+    /// Mask R-CNN's per-pixel binary cross entropy (`loss_mask`); `None`
+    /// without a mask branch.
+    pub mask: Option<Tensor<1>>,
 }
 
 impl FasterRcnnLosses {
-    /// `(name, value)` in torchvision's loss-dict order.
+    /// `(name, value)` in torchvision's loss-dict order (the RoI heads'
+    /// losses, `loss_mask` among them, before the RPN's).
     pub fn named(self) -> Vec<(String, Tensor<1>)> {
-        vec![
+        let mut v = vec![
             ("loss_classifier".into(), self.classifier),
             ("loss_box_reg".into(), self.box_reg),
-            ("loss_objectness".into(), self.objectness),
-            ("loss_rpn_box_reg".into(), self.rpn_box_reg),
-        ]
+        ];
+        if let Some(m) = self.mask {
+            v.push(("loss_mask".into(), m));
+        }
+        v.push(("loss_objectness".into(), self.objectness));
+        v.push(("loss_rpn_box_reg".into(), self.rpn_box_reg));
+        v
     }
 
-    /// The sum of the four.
+    /// The sum of the losses.
     pub fn total(self) -> Tensor<1> {
-        self.classifier + self.box_reg + self.objectness + self.rpn_box_reg
+        let sum = self.classifier + self.box_reg + self.objectness + self.rpn_box_reg;
+        match self.mask {
+            Some(m) => sum + m,
+            None => sum,
+        }
     }
 }
 
@@ -557,11 +601,13 @@ impl FasterRcnn {
 
     /// The four training losses against one [`ObjectTargets`] per image
     /// (boxes in input pixels, classes `0..C−1` — torchvision's labels
-    /// `1..C`), with training-mode proposals.
+    /// `1..C`), with training-mode proposals; with a mask branch also
+    /// `loss_mask` against the targets' masks (one per box, the image's size).
     ///
     /// A target count other than the batch size, a class outside
-    /// `0..num_classes − 1`, a box that is not finite or has no area, or
-    /// boxes and classes of different counts is [`VisionError::Input`].
+    /// `0..num_classes − 1`, a box that is not finite or has no area,
+    /// boxes and classes of different counts, or (Mask R-CNN) a missing or
+    /// mis-sized mask is [`VisionError::Input`].
     pub fn losses(
         &self,
         out: &FasterRcnnOutput,
@@ -585,6 +631,7 @@ impl FasterRcnn {
         let mut sampled = Vec::with_capacity(b);
         let mut labels = Vec::new();
         let mut deltas = Vec::new();
+        let mut positives = Vec::with_capacity(b);
         for (i, p) in proposals.into_iter().enumerate() {
             let l: Vec<i64> = targets[i].classes.iter().map(|&c| c as i64 + 1).collect();
             let s = roi_heads::sample_proposals(
@@ -596,18 +643,99 @@ impl FasterRcnn {
                 &st.box_coder,
                 &device,
             )?;
+            positives.push(
+                (0..s.labels.len())
+                    .filter(|&j| s.labels[j] > 0)
+                    .map(|j| (s.proposals[j], s.labels[j] as usize, s.matched[j]))
+                    .collect::<Vec<_>>(),
+            );
             labels.extend(s.labels);
             deltas.extend(s.deltas);
             sampled.push(s.proposals);
         }
         let (logits, regression) = self.box_outputs(out, &sampled)?;
         let (classifier, box_reg) = roi_heads::fastrcnn_loss(logits, regression, &labels, &deltas);
+        let mask = match self.mask_branch() {
+            Some(_) => Some(self.mask_loss(out, targets, &positives)?),
+            None => None,
+        };
         Ok(FasterRcnnLosses {
             classifier,
             box_reg,
             objectness,
             rpn_box_reg,
+            mask,
         })
+    }
+
+    /// The mask head, predictor and pooler of a Mask R-CNN.
+    pub(crate) fn mask_branch(
+        &self,
+    ) -> Option<(&MaskRcnnHeads, &MaskRcnnPredictor, &MultiScaleRoiAlign)> {
+        match (
+            &self.roi_heads.mask_head,
+            &self.roi_heads.mask_predictor,
+            &self.settings.mask_roi_pool,
+        ) {
+            (Some(h), Some(p), Some(pool)) => Some((h, p, pool)),
+            _ => None,
+        }
+    }
+
+    /// `loss_mask` over each image's positive sampled proposals (box on
+    /// the transformed image, label ≥ 1, matched ground-truth index).
+    fn mask_loss(
+        &self,
+        out: &FasterRcnnOutput,
+        targets: &[ObjectTargets],
+        positives: &[Vec<([f32; 4], usize, usize)>],
+    ) -> Result<Tensor<1>> {
+        let (head, predictor, pool) = self.mask_branch().ok_or_else(|| VisionError::Config {
+            key: "mask_head".into(),
+            reason: "this model has no mask branch".into(),
+        })?;
+        let [h, w] = out.size.original;
+        let mut boxes = Vec::with_capacity(positives.len());
+        let mut labels = Vec::new();
+        let mut mask_targets = Vec::new();
+        for (i, (t, pos)) in targets.iter().zip(positives).enumerate() {
+            let err = |reason: String| VisionError::Input {
+                model: "MaskRcnn".into(),
+                shape: vec![h, w],
+                reason: format!("targets of image {i}: {reason}"),
+            };
+            if t.masks.len() != t.boxes.len() {
+                return Err(err(format!(
+                    "{} masks for {} boxes (Mask R-CNN trains on one mask per box)",
+                    t.masks.len(),
+                    t.boxes.len()
+                )));
+            }
+            if let Some((j, m)) = t.masks.iter().enumerate().find(|(_, m)| m.len() != h * w) {
+                return Err(err(format!(
+                    "mask {j} has {} values for an image of {h}x{w}",
+                    m.len()
+                )));
+            }
+            let mut resized: Vec<Option<Vec<f32>>> = vec![None; t.masks.len()];
+            let mut image_boxes = Vec::with_capacity(pos.len());
+            for &(bx, label, gt) in pos {
+                let m = resized[gt].get_or_insert_with(|| {
+                    mask::resize_nearest(&t.masks[gt], out.size.original, out.size.resized)
+                });
+                mask_targets.extend(mask::project_mask(m, out.size.resized, bx, labels.len())?);
+                labels.push(label);
+                image_boxes.push(bx);
+            }
+            boxes.push(image_boxes);
+        }
+        if labels.is_empty() {
+            return Ok(Tensor::zeros([1], &out.objectness.device()));
+        }
+        let shapes = vec![out.size.resized; boxes.len()];
+        let pooled = pool.forward_host(&out.features, &boxes, &shapes)?; // [P, D, 14, 14]
+        let logits = mask::mask_logits(head, predictor, pooled); // [P, C, 28, 28]
+        Ok(mask::mask_loss(logits, &labels, mask_targets))
     }
 
     /// [`forward`](Self::forward) and [`losses`](Self::losses) in one call
@@ -630,6 +758,36 @@ impl FasterRcnn {
         logits: Tensor<2>,
         regression: Tensor<2>,
     ) -> Result<Vec<Vec<Detection>>> {
+        Ok(self
+            .kept_detections(out, proposals, logits, regression)?
+            .into_iter()
+            .map(|kept| {
+                kept.into_iter()
+                    .map(|(bx, score, label)| {
+                        let [x0, y0, x1, y1] = out.size.to_original(bx);
+                        Detection {
+                            x0,
+                            y0,
+                            x1,
+                            y1,
+                            class: label - 1,
+                            score,
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// torchvision's `postprocess_detections`: per image, (box on the
+    /// transformed image, score, label ≥ 1), best first.
+    pub(crate) fn kept_detections(
+        &self,
+        out: &FasterRcnnOutput,
+        proposals: &[Vec<[f32; 4]>],
+        logits: Tensor<2>,
+        regression: Tensor<2>,
+    ) -> Result<Vec<Vec<KeptBox>>> {
         let c = self.num_classes();
         let probs = host_values(
             &roi_heads::class_probabilities(logits),
@@ -657,21 +815,7 @@ impl FasterRcnn {
                 &filter,
             );
             start += r;
-            all.push(
-                kept.into_iter()
-                    .map(|(bx, score, label)| {
-                        let [x0, y0, x1, y1] = out.size.to_original(bx);
-                        Detection {
-                            x0,
-                            y0,
-                            x1,
-                            y1,
-                            class: label - 1,
-                            score,
-                        }
-                    })
-                    .collect(),
-            );
+            all.push(kept);
         }
         Ok(all)
     }

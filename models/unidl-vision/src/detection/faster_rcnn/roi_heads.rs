@@ -14,6 +14,7 @@ use unidl_backend::Device;
 use unidl_nn::{Linear, LinearConfig};
 use unidl_train::postprocess::batched_nms;
 
+use super::mask::{MaskRcnnHeads, MaskRcnnPredictor};
 use super::rpn::smooth_l1_sum;
 use crate::detection::boxes::{
     BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, BoxCoder, Matcher, box_iou, clip_box,
@@ -39,13 +40,18 @@ pub struct FastRcnnPredictor {
     pub bbox_pred: Linear,
 }
 
-/// The learnt part of the box branch (torchvision `roi_heads`).
+/// The learnt part of the box branch (torchvision `roi_heads`), and of the
+/// mask branch in a Mask R-CNN.
 #[derive(Module, Debug)]
 pub struct RoiHeads {
     /// The two fully connected layers.
     pub box_head: TwoMlpHead,
     /// Logits and deltas.
     pub box_predictor: FastRcnnPredictor,
+    /// Mask R-CNN's mask head (`MaskRCNNHeads`), absent in Faster R-CNN.
+    pub mask_head: Option<MaskRcnnHeads>,
+    /// Mask R-CNN's mask predictor (`MaskRCNNPredictor`).
+    pub mask_predictor: Option<MaskRcnnPredictor>,
 }
 
 impl RoiHeads {
@@ -68,6 +74,8 @@ impl RoiHeads {
                 cls_score: linear(representation, num_classes),
                 bbox_pred: linear(representation, 4 * num_classes),
             },
+            mask_head: None,
+            mask_predictor: None,
         }
     }
 
@@ -99,6 +107,9 @@ pub(crate) struct BoxSamples {
     /// Their encoded deltas against the matched box (weights 10, 10, 5, 5),
     /// `[R, 4]` row-major; meaningful for positives only.
     pub deltas: Vec<f32>,
+    /// The index of the ground-truth box each proposal matched
+    /// (meaningful for positives only).
+    pub matched: Vec<usize>,
 }
 
 /// torchvision's `select_training_samples` for one image: `gt` (boxes on the
@@ -141,6 +152,7 @@ pub(crate) fn sample_proposals(
         // an image without boxes matches a zero box, as torchvision does
         let target = gt.get(matched[i] as usize).copied().unwrap_or([0.0; 4]);
         out.deltas.extend(coder.encode(&target, &proposals[i]));
+        out.matched.push(matched[i] as usize);
     }
     Ok(out)
 }
