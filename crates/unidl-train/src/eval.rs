@@ -48,6 +48,12 @@ pub enum Metric {
     Map75,
     /// COCO mask AP at IoU 0.50:0.95 ([`crate::metrics::MaskMap`]).
     MaskMap,
+    /// COCO mask AP at IoU 0.50.
+    #[serde(rename = "mask_map_50")]
+    MaskMap50,
+    /// COCO mask AP at IoU 0.75.
+    #[serde(rename = "mask_map_75")]
+    MaskMap75,
     /// PASCAL VOC box AP at IoU 0.5 ([`crate::metrics::VocMap`]).
     VocMap,
     /// Mean IoU of semantic segmentation ([`crate::metrics::SegmentationCounts`]).
@@ -101,6 +107,8 @@ impl Metric {
             Metric::Map50 => "map_50",
             Metric::Map75 => "map_75",
             Metric::MaskMap => "mask_map",
+            Metric::MaskMap50 => "mask_map_50",
+            Metric::MaskMap75 => "mask_map_75",
             Metric::VocMap => "voc_map",
             Metric::Miou => "miou",
             Metric::PixelAccuracy => "pixel_accuracy",

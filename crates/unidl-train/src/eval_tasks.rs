@@ -5,7 +5,7 @@
 //! | task | output | targets used | metrics |
 //! |---|---|---|---|
 //! | [`DetectionTask`] | `Vec<Detection>` | `boxes`, `crowd` | `map`, `map_50`, `map_75`, `voc_map` |
-//! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `crowd` | `mask_map` |
+//! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `crowd` | `mask_map`, `mask_map_50`, `mask_map_75` |
 //! | [`SemanticSegmentationTask`] | `ClassMap` | `masks` (painted into a label map) | `miou`, `pixel_accuracy` |
 //! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box; for keypoint AP `instance_keypoints`, `keypoint_boxes`, `crowd`, `areas` | `pck`, `nme`, `keypoint_ap`, `keypoint_ap_50`, `keypoint_ap_75`, `keypoint_ap_medium`, `keypoint_ap_large`, `keypoint_ar` |
 //! | [`TextTask`] | `DecodedSequence` | `text` | `cer`, `wer`, `bleu` |
@@ -110,19 +110,19 @@ impl TaskMetrics<Vec<Detection>> for DetectionMetrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstanceSegmentationTask;
 
-struct MaskMetrics(MaskMap);
+struct MaskMetrics(MaskMap, Vec<Metric>);
 
 impl EvaluationTask<Vec<InstanceMask>> for InstanceSegmentationTask {
     fn supports(&self, m: Metric) -> bool {
-        m == Metric::MaskMap
+        matches!(m, Metric::MaskMap | Metric::MaskMap50 | Metric::MaskMap75)
     }
 
     fn start(
         &self,
-        _metrics: &[Metric],
+        metrics: &[Metric],
         _dataset: &PreparedDataset,
     ) -> Result<Box<dyn TaskMetrics<Vec<InstanceMask>>>> {
-        Ok(Box::new(MaskMetrics(MaskMap::new())))
+        Ok(Box::new(MaskMetrics(MaskMap::new(), metrics.to_vec())))
     }
 }
 
@@ -136,9 +136,15 @@ impl TaskMetrics<Vec<InstanceMask>> for MaskMetrics {
     }
 
     fn compute(&self) -> Result<Scores> {
-        Ok([some("mask_map", self.0.compute().map)?]
-            .into_iter()
-            .collect())
+        let coco = self.0.compute();
+        self.1
+            .iter()
+            .map(|m| match m {
+                Metric::MaskMap50 => some("mask_map_50", coco.map_50),
+                Metric::MaskMap75 => some("mask_map_75", coco.map_75),
+                _ => some("mask_map", coco.map),
+            })
+            .collect()
     }
 }
 

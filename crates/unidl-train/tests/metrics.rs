@@ -906,6 +906,8 @@ fn metric_names_round_trip_through_configs() {
         "map_50",
         "map_75",
         "mask_map",
+        "mask_map_50",
+        "mask_map_75",
         "voc_map",
         "miou",
         "pixel_accuracy",

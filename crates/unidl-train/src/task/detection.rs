@@ -262,7 +262,7 @@ impl TaskIo for InstanceSegmentationTraining {
     }
 
     fn default_metrics(&self) -> Vec<Metric> {
-        vec![Metric::MaskMap]
+        vec![Metric::MaskMap, Metric::MaskMap50, Metric::MaskMap75]
     }
 }
 
