@@ -5,7 +5,7 @@
 //! | task | output | targets used | metrics |
 //! |---|---|---|---|
 //! | [`DetectionTask`] | `Vec<Detection>` | `boxes`, `crowd` | `map`, `map_50`, `map_75`, `voc_map` |
-//! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `crowd` | `mask_map`, `mask_map_50`, `mask_map_75` |
+//! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `boxes`, `crowd` | `mask_map`, `mask_map_50`, `mask_map_75`; box `map`, `map_50`, `map_75` |
 //! | [`SemanticSegmentationTask`] | `ClassMap` | `masks` (painted into a label map) | `miou`, `pixel_accuracy` |
 //! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box; for keypoint AP `instance_keypoints`, `keypoint_boxes`, `crowd`, `areas` | `pck`, `nme`, `keypoint_ap`, `keypoint_ap_50`, `keypoint_ap_75`, `keypoint_ap_medium`, `keypoint_ap_large`, `keypoint_ar` |
 //! | [`TextTask`] | `DecodedSequence` | `text` | `cer`, `wer`, `bleu` |
@@ -106,15 +106,27 @@ impl TaskMetrics<Vec<Detection>> for DetectionMetrics {
     }
 }
 
-/// Instance segmentation: COCO mask mAP.
+/// Instance segmentation: COCO mask mAP, and box mAP of the same instances.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstanceSegmentationTask;
 
-struct MaskMetrics(MaskMap, Vec<Metric>);
+struct MaskMetrics {
+    metrics: Vec<Metric>,
+    masks: MaskMap,
+    boxes: BoxMap,
+}
 
 impl EvaluationTask<Vec<InstanceMask>> for InstanceSegmentationTask {
     fn supports(&self, m: Metric) -> bool {
-        matches!(m, Metric::MaskMap | Metric::MaskMap50 | Metric::MaskMap75)
+        matches!(
+            m,
+            Metric::MaskMap
+                | Metric::MaskMap50
+                | Metric::MaskMap75
+                | Metric::Map
+                | Metric::Map50
+                | Metric::Map75
+        )
     }
 
     fn start(
@@ -122,7 +134,11 @@ impl EvaluationTask<Vec<InstanceMask>> for InstanceSegmentationTask {
         metrics: &[Metric],
         _dataset: &PreparedDataset,
     ) -> Result<Box<dyn TaskMetrics<Vec<InstanceMask>>>> {
-        Ok(Box::new(MaskMetrics(MaskMap::new(), metrics.to_vec())))
+        Ok(Box::new(MaskMetrics {
+            metrics: metrics.to_vec(),
+            masks: MaskMap::new(),
+            boxes: BoxMap::new(),
+        }))
     }
 }
 
@@ -130,19 +146,34 @@ impl TaskMetrics<Vec<InstanceMask>> for MaskMetrics {
     fn update(&mut self, outputs: &[Vec<InstanceMask>], samples: &[Sample]) -> Result<()> {
         for (pred, s) in pairs(outputs, samples)? {
             let gt = &s.targets.masks;
-            self.0.update_with_crowd(pred, gt, crowd_of(s, gt.len()))?;
+            self.masks
+                .update_with_crowd(pred, gt, crowd_of(s, gt.len()))?;
+            if self
+                .metrics
+                .iter()
+                .any(|m| matches!(m, Metric::Map | Metric::Map50 | Metric::Map75))
+            {
+                let dets: Vec<Detection> = pred.iter().map(|m| m.detection).collect();
+                let gt = &s.targets.boxes;
+                self.boxes
+                    .update_with_crowd(&dets, gt, crowd_of(s, gt.len()))?;
+            }
         }
         Ok(())
     }
 
     fn compute(&self) -> Result<Scores> {
-        let coco = self.0.compute();
-        self.1
+        let masks = self.masks.compute();
+        let boxes = self.boxes.compute();
+        self.metrics
             .iter()
             .map(|m| match m {
-                Metric::MaskMap50 => some("mask_map_50", coco.map_50),
-                Metric::MaskMap75 => some("mask_map_75", coco.map_75),
-                _ => some("mask_map", coco.map),
+                Metric::MaskMap50 => some("mask_map_50", masks.map_50),
+                Metric::MaskMap75 => some("mask_map_75", masks.map_75),
+                Metric::Map => some("map", boxes.map),
+                Metric::Map50 => some("map_50", boxes.map_50),
+                Metric::Map75 => some("map_75", boxes.map_75),
+                _ => some("mask_map", masks.map),
             })
             .collect()
     }

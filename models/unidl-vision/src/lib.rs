@@ -11,8 +11,8 @@
 //! |--------|--------|--------|
 //! | image classification | [`classification`] | ResNet-18/34/50/101/152, VGG-11/13/16/19 (± BN), EfficientNet-B0…B7, SimpleCnn |
 //! | object detection | [`detection`] | RetinaNet, Faster R-CNN (ResNet-50-FPN), SSD300-VGG16, YOLOv8 n–x; shared parts: FrozenBatchNorm2d, ResNet body, FPN, anchors, box coder and matcher, focal loss, RoI Align, MultiScaleRoIAlign (all checked against torchvision) |
-//! | semantic / instance segmentation | [`segmentation`] | DeepLabv3-ResNet-50 (dilated ResNet body, ASPP, auxiliary FCN head) |
-//! | keypoints / pose | `keypoints/` (later) | |
+//! | semantic / instance segmentation | [`segmentation`] | DeepLabv3-ResNet-50 (dilated ResNet body, ASPP, auxiliary FCN head), U-Net, Mask R-CNN ResNet-50-FPN |
+//! | keypoints / pose | [`keypoints`] | HRNet-W32 (top-down heatmaps) |
 //! | text recognition | `ocr/` (later) | |
 //!
 //! Later families go into their own folder module beside `classification/`
@@ -39,6 +39,7 @@ pub mod blocks;
 pub mod classification;
 pub mod detection;
 pub mod error;
+pub mod keypoints;
 mod registry;
 pub mod segmentation;
 pub mod torchvision;

@@ -46,6 +46,13 @@
 //! | SSD | `head.{classification,regression}_head.{l}` | `… .module_list.{l}` |
 //! | YOLOv8 (ultralytics names) | `m{i}.…`, `m22.cv{2,3}.{l}.c{0,1,2}`, `m22.dfl` | `model.{i}.…`, `model.22.cv{2,3}.{l}.{0,1,2}`, `model.22.dfl.conv` |
 //! | Faster R-CNN | `rpn.head.{cls_logits,bbox_pred}`, `roi_heads.box_head.{fc6,fc7}`, `roi_heads.box_predictor.{cls_score,bbox_pred}` | same |
+//! | Mask R-CNN | `roi_heads.mask_head.layers.{i}` | `roi_heads.mask_head.{i}.0` (the COCO file's older `mask_fcn{i+1}` read too) |
+//! | Mask R-CNN | `roi_heads.mask_predictor.{conv5_mask,mask_fcn_logits}` | same |
+//! | HRNet (timm names) | `transition{n}.{i}.same.{conv,bn}` | `transition{n}.{i}.{0,1}` |
+//! | HRNet (timm names) | `transition{n}.{i}.down.links.{k}.{conv,bn}` | `transition{n}.{i}.{k}.{0,1}` |
+//! | HRNet (timm names) | `stage{n}.{m}.fuse_layers.{i}.{j}.up.{conv,bn}` | `stage{n}.{m}.fuse_layers.{i}.{j}.{0,1}` |
+//! | HRNet (timm names) | `stage{n}.{m}.fuse_layers.{i}.{j}.down.links.{k}.{conv,bn}` | `stage{n}.{m}.fuse_layers.{i}.{j}.{k}.{0,1}` |
+//! | HRNet (timm names) | `conv1`, `bn1`, `conv2`, `bn2`, `layer1.*`, `stage{n}.{m}.branches.*`, `final_layer` | same, shortcut as ResNet's |
 //!
 //! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
 //! torchvision's leaf names (`weight`, `bias`, `running_mean`,
@@ -63,6 +70,7 @@ use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 use crate::classification::{EfficientNet, ResNet, Vgg};
 use crate::detection::{FasterRcnn, ResNetBody, RetinaNet, Ssd, YoloV8};
 use crate::error::{Result, VisionError};
+use crate::keypoints::HrNet;
 use crate::segmentation::DeepLabV3;
 
 /// A model whose parameters have torchvision counterparts.
@@ -234,6 +242,26 @@ impl TorchvisionNames for FasterRcnn {
         let (i, leaf) = rest.split_once(".0.")?;
         let i: usize = i.parse().ok()?;
         Some(format!("roi_heads.mask_head.mask_fcn{}.{leaf}", i + 1))
+    }
+}
+
+/// HRNet under timm's names: the `Sequential` indices of transitions and
+/// fusion paths (`.{k}.0` convolution, `.{k}.1` norm).
+impl TorchvisionNames for HrNet {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        let path = resnet_path(path);
+        let path = path
+            .replace(".same.conv", ".0")
+            .replace(".same.bn", ".1")
+            .replace(".up.conv", ".0")
+            .replace(".up.bn", ".1");
+        Some(match path.split_once(".down.links.") {
+            Some((head, rest)) => {
+                let rest = rest.replace(".conv", ".0").replace(".bn", ".1");
+                format!("{head}.{rest}")
+            }
+            None => path,
+        })
     }
 }
 

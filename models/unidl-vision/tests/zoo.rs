@@ -18,6 +18,7 @@ mod deeplabv3;
 mod detectors;
 mod errors;
 mod faster_rcnn;
+mod hrnet;
 mod mask_rcnn;
 mod parity;
 mod retinanet;

@@ -262,7 +262,12 @@ impl TaskIo for InstanceSegmentationTraining {
     }
 
     fn default_metrics(&self) -> Vec<Metric> {
-        vec![Metric::MaskMap, Metric::MaskMap50, Metric::MaskMap75]
+        vec![
+            Metric::MaskMap,
+            Metric::MaskMap50,
+            Metric::MaskMap75,
+            Metric::Map50,
+        ]
     }
 }
 

@@ -247,7 +247,7 @@ pub struct Block<N: Module + NormLayer = BatchNorm2d> {
 }
 
 impl<N: Module + NormLayer> Block<N> {
-    fn new(
+    pub(crate) fn new(
         in_planes: usize,
         planes: usize,
         stride: usize,
