@@ -108,7 +108,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 9] = [
+const TARGETS: [Target; 10] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -171,6 +171,14 @@ const TARGETS: [Target; 9] = [
         packages: &[&SKIMAGE, &MNIST],
         tools: &[],
         options: &["--limit", "--seed"],
+        layout: 1,
+    },
+    Target {
+        name: "shapes-keypoints",
+        about: "one 64x64 crop per shapes-coco instance with keypoints (run `unidl data shapes-coco` first) -> images/<split>/*.png, annotations/<split>.json",
+        packages: &[],
+        tools: &[],
+        options: &[],
         layout: 1,
     },
     Target {
@@ -360,6 +368,17 @@ pub fn run(rest: &[String]) -> Result<()> {
                 &pkg_dir(&STARDIST).join("stardist/data/images"),
             );
             "nuclei"
+        }
+        "shapes-keypoints" => {
+            let src = data_dir().join("shapes-coco");
+            if !src.join("annotations/train.json").is_file() {
+                bail!(
+                    "{} has no shapes-coco set: run `unidl data shapes-coco` first",
+                    src.display()
+                );
+            }
+            arg(&mut args, "--in", &src);
+            "shapes-keypoints"
         }
         other => bail!("no converter for `{other}`"),
     };
@@ -583,6 +602,11 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             prepare::shapes_coco(&photos(&path("--photos")?)?, mnist.as_deref(), out, &opts)?
         }
         "nuclei" => prepare::nuclei(&path("--in")?, out, &prepare::NucleiOptions::default())?,
+        "shapes-keypoints" => prepare::keypoint_crops(
+            &path("--in")?,
+            out,
+            &prepare::KeypointCropOptions::default(),
+        )?,
         other => bail!("no converter for `{other}`"),
     })
 }

@@ -80,6 +80,17 @@ pub struct TaskConfig {
     /// Label smoothing ε in [0, 1) for classification tasks.
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Keypoint heatmaps: the targets' Gaussian σ in heatmap pixels
+    /// (default 2, HRNet's).
+    #[serde(default)]
+    pub sigma: Option<f64>,
+    /// Keypoint metrics: the PCK threshold as a fraction of the instance
+    /// box's longer side (default 0.2).
+    #[serde(default)]
+    pub pck_alpha: Option<f64>,
+    /// Keypoint metrics: OKS σ per joint for keypoint AP (default COCO's 17).
+    #[serde(default)]
+    pub oks_sigmas: Option<Vec<f64>>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

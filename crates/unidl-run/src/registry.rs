@@ -29,6 +29,9 @@ pub struct DataFacts {
     pub vocab_size: Option<usize>,
     /// The tokenizer's padding id (text tasks).
     pub pad_id: Option<u32>,
+    /// Keypoints per instance (keypoint data sets: the first labelled
+    /// sample's count).
+    pub joints: Option<usize>,
 }
 
 impl DataFacts {
@@ -41,6 +44,7 @@ impl DataFacts {
             class_names,
             vocab_size: tokenizer.map(|t| t.vocab_size()),
             pad_id: tokenizer.and_then(|t| t.pad_id()),
+            joints: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum TaskKind {
     ObjectDetection,
     /// Images → a class per pixel.
     SemanticSegmentation,
+    /// Images of one instance → its keypoints, through heatmaps.
+    KeypointHeatmaps,
     /// Images → boxes with classes, scores and a mask each.
     InstanceSegmentation,
 }
@@ -69,6 +75,7 @@ impl TaskKind {
             TaskKind::TextClassification => "text_classification",
             TaskKind::ObjectDetection => "object_detection",
             TaskKind::SemanticSegmentation => "semantic_segmentation",
+            TaskKind::KeypointHeatmaps => "keypoint_heatmaps",
             TaskKind::InstanceSegmentation => "instance_segmentation",
         }
     }

@@ -18,7 +18,7 @@ use unidl_train::{
 
 use crate::config::{RunConfig, TokenizerKind, resolve};
 use crate::error::{Result, RunError};
-use crate::registry::{BuildTask, DataFacts, ModelRegistry, ZooModel, model_config};
+use crate::registry::{BuildTask, DataFacts, ModelRegistry, TaskKind, ZooModel, model_config};
 
 /// A run config opened for one command: the parsed config, its text (for
 /// error lines and the copy saved with the run), the folder relative paths
@@ -273,6 +273,13 @@ impl Run {
                 ),
             });
         }
+        // keypoint tasks: the joint count of the data
+        let mut facts = facts.clone();
+        if kind == TaskKind::KeypointHeatmaps && facts.joints.is_none() {
+            let spec = self.cfg.data.val.as_ref().unwrap_or(&self.cfg.data.train);
+            facts.joints = joints_of(&self.raw_dataset(spec)?);
+        }
+        let facts = &facts;
         let model = cfg
             .init(facts, &self.device)
             .map_err(|e| self.model_error(e))?;
@@ -613,4 +620,14 @@ pub fn summary_config(registry: &ModelRegistry, config: &Path) -> Result<()> {
         .get(run.cfg.model_name(), &config.display().to_string())?
         .commands
         .summary(&run)
+}
+
+/// Keypoints per instance of a keypoint data set: the count of the first
+/// of its first 16 samples that has keypoints; `None` for other data.
+fn joints_of(dataset: &PreparedDataset) -> Option<usize> {
+    (0..dataset.len().min(16)).find_map(|i| {
+        let s = unidl_data::get_sample(dataset, i).ok()?;
+        let n = s.targets.keypoints.len();
+        (n > 0).then_some(n)
+    })
 }

@@ -529,6 +529,7 @@ fn heatmap_keypoints_match_hrnet_and_dark() {
             refinement: HeatmapRefinement::Dark,
             blur_kernel: kernel,
             input_size: None,
+            stride: None,
         })
         .unwrap();
         let got: Vec<_> = post.process(&input, &options()).unwrap().concat();
@@ -590,6 +591,14 @@ fn a_peak_between_pixels_gives_a_sub_pixel_position() {
         ..options()
     };
     let p = scaled.process(&input, &opts).unwrap()[0][0];
+    assert_eq!((p.x, p.y), (5.25 * 4.0 * 2.0, 7.0 * 4.0 * 2.0));
+    // the same input size given as the heatmap's stride (what the keypoint task sets)
+    let strided = HeatmapKeypoints::new(HeatmapConfig {
+        stride: Some(4),
+        ..Default::default()
+    })
+    .unwrap();
+    let p = strided.process(&input, &opts).unwrap()[0][0];
     assert_eq!((p.x, p.y), (5.25 * 4.0 * 2.0, 7.0 * 4.0 * 2.0));
 }
 

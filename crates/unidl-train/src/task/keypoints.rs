@@ -16,11 +16,13 @@ use crate::eval_tasks::KeypointTask;
 use crate::outputs::PredictedKeypoint;
 use crate::postprocess::{HeatmapConfig, HeatmapKeypoints, RegressionConfig, RegressionKeypoints};
 
-/// A model that predicts one heatmap per joint (what [`KeypointHeatmaps`] trains).
+/// A model that predicts one heatmap per joint (what [`KeypointHeatmaps`]
+/// trains). Fallible as the other task traits: an input the model cannot
+/// take is an error naming its shape, never a panic.
 pub trait HeatmapModel {
     /// # Shapes
     /// images `[B, C, H, W]` → heatmaps `[B, joints, H / stride, W / stride]`.
-    fn heatmaps(&self, images: BTensor<4>) -> BTensor<4>;
+    fn heatmaps(&self, images: BTensor<4>) -> Result<BTensor<4>>;
 }
 
 /// A model that regresses joint coordinates (what [`KeypointRegression`] trains).
@@ -28,7 +30,7 @@ pub trait LandmarkModel {
     /// # Shapes
     /// images `[B, C, H, W]` → `[B, 2·joints]`: `x0, y0, x1, y1, …` as
     /// fractions of the input width and height.
-    fn landmarks(&self, images: BTensor<4>) -> BTensor<2>;
+    fn landmarks(&self, images: BTensor<4>) -> Result<BTensor<2>>;
 }
 
 /// How the keypoint metrics normalise distances.
@@ -217,8 +219,12 @@ impl TaskIo for KeypointHeatmaps {
         })
     }
 
+    /// The heatmap decoding with this task's stride, so that keypoints
+    /// come out in input pixels (unless `post.input_size` says otherwise).
     fn post(&self) -> HeatmapKeypoints {
-        HeatmapKeypoints::new(self.post.clone()).expect("a valid heatmap config")
+        let mut config = self.post.clone();
+        config.stride.get_or_insert(self.stride);
+        HeatmapKeypoints::new(config).expect("a valid heatmap config")
     }
 
     fn evaluation(&self) -> Box<dyn EvaluationTask<Vec<PredictedKeypoint>>> {
@@ -268,7 +274,7 @@ fn keypoint_step<const D: usize>(
 
 impl<M: HeatmapModel + Send + Sync + 'static> Task<M> for KeypointHeatmaps {
     fn forward(&self, model: &M, batch: &KeypointBatch) -> Result<Tensor> {
-        Ok(Tensor::from_burn(model.heatmaps(batch.images.clone()))?)
+        Ok(Tensor::from_burn(model.heatmaps(batch.images.clone())?)?)
     }
 
     fn loss(&self, model: &M, batch: &KeypointBatch) -> Result<Tensor> {
@@ -281,7 +287,7 @@ impl<M: HeatmapModel + Send + Sync + 'static> Task<M> for KeypointHeatmaps {
             _ => None,
         };
         keypoint_step(
-            model.heatmaps(batch.images.clone()),
+            model.heatmaps(batch.images.clone())?,
             target,
             batch.weights.as_ref(),
             "heatmaps",
@@ -389,7 +395,7 @@ pub fn landmark_mse(pred: BTensor<2>, target: BTensor<2>, weights: BTensor<2>) -
 
 impl<M: LandmarkModel + Send + Sync + 'static> Task<M> for KeypointRegression {
     fn forward(&self, model: &M, batch: &KeypointBatch) -> Result<Tensor> {
-        Ok(Tensor::from_burn(model.landmarks(batch.images.clone()))?)
+        Ok(Tensor::from_burn(model.landmarks(batch.images.clone())?)?)
     }
 
     fn loss(&self, model: &M, batch: &KeypointBatch) -> Result<Tensor> {
@@ -402,7 +408,7 @@ impl<M: LandmarkModel + Send + Sync + 'static> Task<M> for KeypointRegression {
             _ => None,
         };
         keypoint_step(
-            model.landmarks(batch.images.clone()),
+            model.landmarks(batch.images.clone())?,
             target,
             batch.weights.as_ref(),
             "landmarks",
