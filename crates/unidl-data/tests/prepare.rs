@@ -878,3 +878,121 @@ fn nuclei_tiles_a_16_bit_tiff_with_its_instance_mask() {
     let e = nuclei(&tmp("nuclei-none"), &out, &opts).unwrap_err();
     assert!(e.to_string().contains("img2d.tif"), "{e}");
 }
+
+#[test]
+fn keypoint_crops_are_centred_scaled_padded_and_renumbered() {
+    let src = tmp("crops-src");
+    std::fs::create_dir_all(src.join("images/train")).unwrap();
+    std::fs::create_dir_all(src.join("images/test")).unwrap();
+    std::fs::create_dir_all(src.join("annotations")).unwrap();
+    // a 40x30 image: white where x >= 20, black elsewhere
+    let img = image::RgbImage::from_fn(40, 30, |x, _| {
+        if x >= 20 {
+            image::Rgb([255, 255, 255])
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    });
+    img.save(src.join("images/train/a.png")).unwrap();
+    img.save(src.join("images/test/a.png")).unwrap();
+    // a square whose corners are numbered from the top-left (the picture
+    // gives no reason for that), its centre; a triangle category of 4
+    // joints; a crowd and an unlabelled annotation, both skipped
+    let doc = serde_json::json!({
+        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+        "categories": [
+            {"id": 1, "name": "square", "keypoints": ["corner_1", "corner_2", "corner_3", "corner_4", "center"]},
+            {"id": 2, "name": "triangle", "keypoints": ["vertex_1", "vertex_2", "vertex_3", "center"]},
+        ],
+        "annotations": [
+            {"id": 7, "image_id": 1, "category_id": 1, "bbox": [10.0, 5.0, 20.0, 20.0], "iscrowd": 0,
+             "keypoints": [10.0, 5.0, 2, 30.0, 5.0, 2, 30.0, 25.0, 2, 10.0, 25.0, 2, 20.0, 15.0, 2]},
+            {"id": 8, "image_id": 1, "category_id": 2, "bbox": [0.0, 0.0, 8.0, 4.0], "iscrowd": 0,
+             "keypoints": [0.0, 0.0, 2, 8.0, 0.0, 2, 4.0, 4.0, 1, 4.0, 2.0, 2]},
+            {"id": 9, "image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 8.0, 8.0], "iscrowd": 1,
+             "keypoints": [1.0, 1.0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
+            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 8.0, 8.0], "iscrowd": 0,
+             "keypoints": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
+        ],
+    });
+    for split in ["train", "test"] {
+        write(
+            &src.join(format!("annotations/{split}.json")),
+            serde_json::to_string(&doc).unwrap(),
+        );
+    }
+    let out = tmp("crops-out");
+    let opts = KeypointCropOptions {
+        size: 16,
+        margin: 1.25,
+        renumber_rings: true,
+    };
+    let n = keypoint_crops(&src, &out, &opts).unwrap();
+    assert_eq!((n.train, n.test), (2, 2));
+    let ann: Value =
+        serde_json::from_str(&read_text(&out.join("annotations/train.json")).unwrap()).unwrap();
+    let a = &ann["annotations"][0];
+    assert_eq!(a["id"], 7);
+    // the square's crop: side 25 centred on (20, 15), from (7.5, 2.5); 16/25 px per px
+    let s = 16.0 / 25.0;
+    let kp: Vec<f64> = a["keypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // corners renumbered from the one at the smallest clockwise angle from
+    // +x about their mean: the bottom-right (30, 25) at 45°, then cyclic order
+    let want = [
+        (30.0, 25.0),
+        (10.0, 25.0),
+        (10.0, 5.0),
+        (30.0, 5.0),
+        (20.0, 15.0),
+    ];
+    for (j, (x, y)) in want.iter().enumerate() {
+        let (gx, gy) = (
+            ((x - 7.5) * s * 100.0_f64).round() / 100.0,
+            ((y - 2.5) * s * 100.0_f64).round() / 100.0,
+        );
+        assert_eq!(
+            (kp[3 * j], kp[3 * j + 1], kp[3 * j + 2]),
+            (gx, gy, 2.0),
+            "joint {j}"
+        );
+    }
+    let bbox: Vec<f64> = a["bbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        (bbox[0] - 2.5 * s).abs() < 1e-9 && (bbox[2] - 20.0 * s).abs() < 1e-9,
+        "{bbox:?}"
+    );
+    // the triangle: 4 joints padded to 5 with an unlabelled one, the category named for it
+    let t = &ann["annotations"][1];
+    assert_eq!(t["keypoints"].as_array().unwrap().len(), 15);
+    assert_eq!(&t["keypoints"].as_array().unwrap()[12..], &[0, 0, 0]);
+    assert_eq!(t["num_keypoints"], 4);
+    assert_eq!(ann["categories"][1]["keypoints"][4], "unused_4");
+    // the crop's pixels: black left of x = 20 in the image, white right of it
+    let crop = image::open(out.join("images/train/000007.png"))
+        .unwrap()
+        .into_rgb8();
+    assert_eq!(crop.dimensions(), (16, 16));
+    assert_eq!(crop.get_pixel(2, 8)[0], 0);
+    assert_eq!(crop.get_pixel(14, 8)[0], 255);
+    // a bad margin is a config error naming it
+    let bad = KeypointCropOptions {
+        margin: 0.5,
+        ..opts
+    };
+    assert!(
+        keypoint_crops(&src, &tmp("crops-bad"), &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("margin")
+    );
+}
