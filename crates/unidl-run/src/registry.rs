@@ -63,11 +63,21 @@ pub enum TaskKind {
     SemanticSegmentation,
     /// Images of one instance → its keypoints, through heatmaps.
     KeypointHeatmaps,
+    /// Images of one instance → its keypoints, regressed as coordinates.
+    KeypointRegression,
     /// Images → boxes with classes, scores and a mask each.
     InstanceSegmentation,
 }
 
 impl TaskKind {
+    /// Whether the task needs the data's keypoint count ([`DataFacts::joints`]).
+    pub fn needs_joints(self) -> bool {
+        matches!(
+            self,
+            TaskKind::KeypointHeatmaps | TaskKind::KeypointRegression
+        )
+    }
+
     /// The name written in `[task] name`.
     pub fn name(self) -> &'static str {
         match self {
@@ -76,6 +86,7 @@ impl TaskKind {
             TaskKind::ObjectDetection => "object_detection",
             TaskKind::SemanticSegmentation => "semantic_segmentation",
             TaskKind::KeypointHeatmaps => "keypoint_heatmaps",
+            TaskKind::KeypointRegression => "keypoint_regression",
             TaskKind::InstanceSegmentation => "instance_segmentation",
         }
     }

@@ -18,7 +18,7 @@ use unidl_train::{
 
 use crate::config::{RunConfig, TokenizerKind, resolve};
 use crate::error::{Result, RunError};
-use crate::registry::{BuildTask, DataFacts, ModelRegistry, TaskKind, ZooModel, model_config};
+use crate::registry::{BuildTask, DataFacts, ModelRegistry, ZooModel, model_config};
 
 /// A run config opened for one command: the parsed config, its text (for
 /// error lines and the copy saved with the run), the folder relative paths
@@ -275,7 +275,7 @@ impl Run {
         }
         // keypoint tasks: the joint count of the data
         let mut facts = facts.clone();
-        if kind == TaskKind::KeypointHeatmaps && facts.joints.is_none() {
+        if kind.needs_joints() && facts.joints.is_none() {
             let spec = self.cfg.data.val.as_ref().unwrap_or(&self.cfg.data.train);
             facts.joints = joints_of(&self.raw_dataset(spec)?);
         }

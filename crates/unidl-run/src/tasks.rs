@@ -8,7 +8,7 @@ use unidl_train::outputs::{ClassMap, Detection, InstanceMask, PredictedKeypoint}
 use unidl_train::postprocess::InstanceConfig;
 use unidl_train::{
     ClassScore, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
-    ObjectDetection, PixelClassification, TextClassification,
+    KeypointMetrics, KeypointRegression, ObjectDetection, PixelClassification, TextClassification,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -193,6 +193,42 @@ impl BuildTask for InstanceSegmentationTraining {
     }
 }
 
+/// The data's keypoint count, or an error saying the data has none.
+fn data_joints(facts: &DataFacts) -> Result<usize> {
+    facts.joints.ok_or_else(|| RunError::Config {
+        file: "[data]".into(),
+        line: 0,
+        message: "the data has no keypoints: a keypoint task needs instances with keypoints".into(),
+    })
+}
+
+/// `[task] pck_alpha` and `oks_sigmas` over the defaults.
+fn keypoint_metrics(config: &TaskConfig) -> KeypointMetrics {
+    let mut m = KeypointMetrics::default();
+    if let Some(a) = config.pck_alpha {
+        m.pck_alpha = a;
+    }
+    m.sigmas = config.oks_sigmas.clone();
+    m
+}
+
+/// `j (x, y) score` per joint, `;`-separated.
+fn describe_keypoints(output: &[PredictedKeypoint]) -> String {
+    output
+        .iter()
+        .enumerate()
+        .map(|(j, k)| format!("{j} ({:.1}, {:.1}) {:.2}", k.x, k.y, k.score))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The image with each joint as a dot coloured by joint.
+fn draw_keypoints(input: &Sample, output: &[PredictedKeypoint], path: &Path) -> Result<()> {
+    let mut canvas = canvas_of(input, path)?;
+    canvas.keypoints(output)?;
+    Ok(canvas.save(path)?)
+}
+
 impl BuildTask for KeypointHeatmaps {
     const KIND: TaskKind = TaskKind::KeypointHeatmaps;
 
@@ -201,20 +237,11 @@ impl BuildTask for KeypointHeatmaps {
     /// `[task] pck_alpha` of the box's longer side, keypoint AP with `[task]
     /// oks_sigmas`. Data without keypoints is refused.
     fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
-        let joints = facts.joints.ok_or_else(|| RunError::Config {
-            file: "[data]".into(),
-            line: 0,
-            message: "the data has no keypoints: a keypoint task needs instances with keypoints"
-                .into(),
-        })?;
-        let mut task = KeypointHeatmaps::new(joints);
+        let mut task = KeypointHeatmaps::new(data_joints(facts)?);
         if let Some(s) = config.sigma {
             task.sigma = s;
         }
-        if let Some(a) = config.pck_alpha {
-            task.metrics.pck_alpha = a;
-        }
-        task.metrics.sigmas = config.oks_sigmas.clone();
+        task.metrics = keypoint_metrics(config);
         Ok(task)
     }
 
@@ -225,12 +252,7 @@ impl BuildTask for KeypointHeatmaps {
 
     /// `j (x, y) score` per joint, `;`-separated.
     fn describe(output: &Vec<PredictedKeypoint>, _class_names: &[String]) -> String {
-        output
-            .iter()
-            .enumerate()
-            .map(|(j, k)| format!("{j} ({:.1}, {:.1}) {:.2}", k.x, k.y, k.score))
-            .collect::<Vec<_>>()
-            .join("; ")
+        describe_keypoints(output)
     }
 
     /// The image with each joint as a dot coloured by joint.
@@ -240,9 +262,42 @@ impl BuildTask for KeypointHeatmaps {
         _names: &[String],
         path: &Path,
     ) -> Result<()> {
-        let mut canvas = canvas_of(input, path)?;
-        canvas.keypoints(output)?;
-        Ok(canvas.save(path)?)
+        draw_keypoints(input, output, path)
+    }
+}
+
+impl BuildTask for KeypointRegression {
+    const KIND: TaskKind = TaskKind::KeypointRegression;
+
+    /// The data's joints as coordinates, fractions of a 112 × 112 input
+    /// (PFLD's; a model adapts it to its own input size), PCK and keypoint
+    /// AP as for heatmaps. Data without keypoints is refused.
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(KeypointRegression {
+            joints: data_joints(facts)?,
+            input_size: [112, 112],
+            metrics: keypoint_metrics(config),
+        })
+    }
+
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        let img = unidl_data::parse::load_image(path, data.channels)?;
+        Ok(Sample::image(img, None, path.display().to_string()))
+    }
+
+    /// `j (x, y) score` per joint, `;`-separated.
+    fn describe(output: &Vec<PredictedKeypoint>, _class_names: &[String]) -> String {
+        describe_keypoints(output)
+    }
+
+    /// The image with each joint as a dot coloured by joint.
+    fn draw(
+        input: &Sample,
+        output: &Vec<PredictedKeypoint>,
+        _names: &[String],
+        path: &Path,
+    ) -> Result<()> {
+        draw_keypoints(input, output, path)
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `unet` | [`UNetConfig`] | [`UNet`] | semantic segmentation |
 //! | `mask_rcnn` | [`MaskRcnnConfig`] | [`MaskRcnn`] | instance segmentation |
 //! | `hrnet` | [`HrNetConfig`] | [`HrNet`] | keypoint heatmaps |
+//! | `pfld` | [`PfldConfig`] | [`Pfld`] | keypoint regression |
 
 use std::path::Path;
 
@@ -23,7 +24,7 @@ use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ModelRegistry, ZooModel};
 use unidl_train::{
     HeatmapModel, ImageClassification, ImageClassifier, InstanceSegmentationTraining,
-    KeypointHeatmaps, ObjectDetection, PixelClassification,
+    KeypointHeatmaps, KeypointRegression, LandmarkModel, ObjectDetection, PixelClassification,
 };
 
 use crate::classification::{
@@ -33,11 +34,12 @@ use crate::classification::{
 use crate::detection::{
     FasterRcnn, FasterRcnnConfig, RetinaNet, RetinaNetConfig, Ssd, SsdConfig, YoloV8, YoloV8Config,
 };
-use crate::keypoints::{HrNet, HrNetConfig};
+use crate::keypoints::{HrNet, HrNetConfig, Pfld, PfldConfig};
 use crate::segmentation::{DeepLabV3, DeepLabV3Config, MaskRcnn, MaskRcnnConfig, UNet, UNetConfig};
 
 /// Registers `simple_cnn`, `resnet`, `vgg`, `efficientnet`, `retinanet`,
-/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3`, `unet`, `mask_rcnn` and `hrnet`.
+/// `faster_rcnn`, `ssd`, `yolov8`, `deeplabv3`, `unet`, `mask_rcnn`, `hrnet`
+/// and `pfld`.
 pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<SimpleCnnConfig>(
         "simple_cnn",
@@ -83,6 +85,10 @@ pub fn register(registry: &mut ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<HrNetConfig>(
         "hrnet",
         "HRNet-W32 top-down pose heatmaps, body checked against timm 1.0.31 (Sun et al. 2019)",
+    )?;
+    registry.register::<PfldConfig>(
+        "pfld",
+        "PFLD 1X/0.25X landmark regression on 112x112, the paper's tables (Guo et al. 2019)",
     )?;
     Ok(())
 }
@@ -381,5 +387,40 @@ impl ZooModel for HrNetConfig {
         device: &Device,
     ) -> Result<(HrNet, String), BoxError> {
         torchvision_weights(model, path, strict, device)
+    }
+}
+
+impl LandmarkModel for Pfld {
+    fn landmarks(&self, images: Tensor<4>) -> unidl_train::Result<Tensor<2>> {
+        self.forward(images)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))
+    }
+}
+
+impl ZooModel for PfldConfig {
+    type Model = Pfld;
+    type Task = KeypointRegression;
+
+    /// Refuses `landmarks` other than the data's keypoint count.
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Pfld, BoxError> {
+        if let Some(n) = facts.joints
+            && n != self.landmarks
+        {
+            return Err(crate::VisionError::Config {
+                key: "landmarks".into(),
+                reason: format!(
+                    "{}: the data's instances have {n} keypoints",
+                    self.landmarks
+                ),
+            }
+            .into());
+        }
+        Ok(PfldConfig::init(self, device)?)
+    }
+
+    /// PFLD's input is 112 × 112: coordinates are fractions of that.
+    fn adapt_task(&self, mut task: KeypointRegression) -> KeypointRegression {
+        task.input_size = [112, 112];
+        task
     }
 }

@@ -53,6 +53,7 @@
 //! | HRNet (timm names) | `stage{n}.{m}.fuse_layers.{i}.{j}.up.{conv,bn}` | `stage{n}.{m}.fuse_layers.{i}.{j}.{0,1}` |
 //! | HRNet (timm names) | `stage{n}.{m}.fuse_layers.{i}.{j}.down.links.{k}.{conv,bn}` | `stage{n}.{m}.fuse_layers.{i}.{j}.{k}.{0,1}` |
 //! | HRNet (timm names) | `conv1`, `bn1`, `conv2`, `bn2`, `layer1.*`, `stage{n}.{m}.branches.*`, `final_layer` | same, shortcut as ResNet's |
+//! | PFLD (`gen_pfld.py`'s definition) | every path | same |
 //!
 //! [`FrozenBatchNorm2d`](crate::detection::FrozenBatchNorm2d) keeps
 //! torchvision's leaf names (`weight`, `bias`, `running_mean`,
@@ -70,7 +71,7 @@ use unidl_tensor::module::{LoadReport, ModuleApi, StateDict};
 use crate::classification::{EfficientNet, ResNet, Vgg};
 use crate::detection::{FasterRcnn, ResNetBody, RetinaNet, Ssd, YoloV8};
 use crate::error::{Result, VisionError};
-use crate::keypoints::HrNet;
+use crate::keypoints::{HrNet, Pfld};
 use crate::segmentation::DeepLabV3;
 
 /// A model whose parameters have torchvision counterparts.
@@ -262,6 +263,13 @@ impl TorchvisionNames for HrNet {
             }
             None => path,
         })
+    }
+}
+
+/// PFLD: the reference definition (`gen_pfld.py`) uses unidl's names.
+impl TorchvisionNames for Pfld {
+    fn torchvision_path(&self, path: &str) -> Option<String> {
+        Some(path.to_string())
     }
 }
 

@@ -202,15 +202,22 @@ fn hrnet_refuses_bad_configs_and_inputs() {
     }
 }
 
-/// `hrnet` from a run config through the registry on keypoint crops of the
-/// committed COCO composite (`prepare::keypoint_crops`): one epoch, PCK,
-/// NME and keypoint AP from `unidl eval`, a drawn picture from `unidl
-/// infer`; a `joints` other than the data's refused naming the key. A
-/// check that the route works, not of accuracy.
-#[test]
-fn an_hrnet_config_trains_evaluates_and_infers_through_the_registry() {
+/// `name` from a run config (`model_toml`: the `[model]` keys after the
+/// name; `data_extra`: more `[data]` lines) through the registry on
+/// keypoint crops of the committed COCO composite
+/// (`prepare::keypoint_crops`): one epoch, PCK, NME and keypoint AP from
+/// `unidl eval`, five joints and a drawn picture from `unidl infer`;
+/// `joints_line` replaced by `wrong` is refused naming the key. A check that
+/// the route works, not of accuracy.
+pub fn keypoint_route(
+    name: &str,
+    model_toml: &str,
+    data_extra: &str,
+    joints_line: &str,
+    wrong: &str,
+) {
     let _rng = crate::common::seeded(&Device::flex(), 3);
-    let dir = std::env::temp_dir().join(format!("unidl-hrnet-route-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("unidl-{name}-route-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("crops");
     let n = unidl_data::prepare::keypoint_crops(
@@ -224,17 +231,16 @@ fn an_hrnet_config_trains_evaluates_and_infers_through_the_registry() {
     unidl_vision::register(&mut reg).unwrap();
     let text = format!(
         "seed = 3\n\
-         [model]\nname = \"hrnet\"\njoints = 5\nwidth = 8\nblocks = 1\nmodules = [1, 1, 1]\n\
-         stage1_blocks = 1\n\
+         [model]\nname = \"{name}\"\n{joints_line}\n{model_toml}\n\
          [task]\npck_alpha = 0.1\noks_sigmas = [0.05, 0.05, 0.05, 0.05, 0.05]\n\
-         [data]\ntrain = \"{t}\"\nval = \"{v}\"\nimages_dir = \"../images/{{stem}}\"\nchannels = 3\n\
+         [data]\ntrain = \"{t}\"\nval = \"{v}\"\nimages_dir = \"../images/{{stem}}\"\nchannels = 3\n{data_extra}\n\
          [optimizer]\noptimizer_method = \"adam\"\nbase_learningrate = 0.001\n\
          [trainer]\nepochs = 1\nbatch_size = 8\noutput_dir = \"run\"\nprogress = false\n\
          [eval]\nmetrics = [\"pck\", \"nme\", \"keypoint_ap\"]\n",
         t = data.join("annotations/train.json").display(),
         v = data.join("annotations/test.json").display(),
     );
-    let cfg = dir.join("hrnet.toml");
+    let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, &text).unwrap();
     unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
     unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
@@ -268,8 +274,20 @@ fn an_hrnet_config_trains_evaluates_and_infers_through_the_registry() {
         out[0]
     );
     assert!(picture.is_file());
-    std::fs::write(&cfg, text.replace("joints = 5", "joints = 4")).unwrap();
+    std::fs::write(&cfg, text.replace(joints_line, wrong)).unwrap();
     let e = unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap_err();
-    assert!(e.to_string().contains("joints"), "{e}");
+    let key = wrong.split(' ').next().unwrap();
+    assert!(e.to_string().contains(key), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_hrnet_config_trains_evaluates_and_infers_through_the_registry() {
+    keypoint_route(
+        "hrnet",
+        "width = 8\nblocks = 1\nmodules = [1, 1, 1]\nstage1_blocks = 1",
+        "",
+        "joints = 5",
+        "joints = 4",
+    );
 }

@@ -21,6 +21,7 @@ mod faster_rcnn;
 mod hrnet;
 mod mask_rcnn;
 mod parity;
+mod pfld;
 mod retinanet;
 mod roi_align;
 mod shapes;
