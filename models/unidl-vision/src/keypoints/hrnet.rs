@@ -416,7 +416,7 @@ impl HrNet {
     pub fn features(&self, images: Tensor<4>) -> Result<(Tensor<4>, Vec<Tensor<4>>)> {
         let dims = images.dims();
         let c = self.conv1.weight.dims()[1];
-        if dims[1] != c || dims[2] % 32 != 0 || dims[3] % 32 != 0 {
+        if dims[1] != c || !dims[2].is_multiple_of(32) || !dims[3].is_multiple_of(32) {
             return Err(VisionError::Input {
                 model: "HrNet".into(),
                 shape: dims.to_vec(),
