@@ -34,8 +34,7 @@ impl BuildTask for ImageClassification {
     }
 
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
+        image_input(path, data)
     }
 
     fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
@@ -102,8 +101,7 @@ impl BuildTask for ObjectDetection {
     }
 
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
+        image_input(path, data)
     }
 
     /// `class (score) [x0, y0, x1, y1]`, best first, `;`-separated; the
@@ -156,8 +154,7 @@ impl BuildTask for InstanceSegmentationTraining {
     }
 
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
+        image_input(path, data)
     }
 
     /// `class (score) [x0, y0, x1, y1] N px`, best first, `;`-separated:
@@ -212,6 +209,36 @@ fn keypoint_metrics(config: &TaskConfig) -> KeypointMetrics {
     m
 }
 
+/// An image file as a sample's `image` input (the vision tasks' `read_input`).
+fn image_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+    let img = unidl_data::parse::load_image(path, data.channels)?;
+    Ok(Sample::image(img, None, path.display().to_string()))
+}
+
+/// The keypoint tasks' shared input reading, description and drawing.
+macro_rules! keypoint_io {
+    () => {
+        fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+            image_input(path, data)
+        }
+
+        /// `j (x, y) score` per joint, `;`-separated.
+        fn describe(output: &Vec<PredictedKeypoint>, _class_names: &[String]) -> String {
+            describe_keypoints(output)
+        }
+
+        /// The image with each joint as a dot coloured by joint.
+        fn draw(
+            input: &Sample,
+            output: &Vec<PredictedKeypoint>,
+            _names: &[String],
+            path: &Path,
+        ) -> Result<()> {
+            draw_keypoints(input, output, path)
+        }
+    };
+}
+
 /// `j (x, y) score` per joint, `;`-separated.
 fn describe_keypoints(output: &[PredictedKeypoint]) -> String {
     output
@@ -245,25 +272,7 @@ impl BuildTask for KeypointHeatmaps {
         Ok(task)
     }
 
-    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
-    }
-
-    /// `j (x, y) score` per joint, `;`-separated.
-    fn describe(output: &Vec<PredictedKeypoint>, _class_names: &[String]) -> String {
-        describe_keypoints(output)
-    }
-
-    /// The image with each joint as a dot coloured by joint.
-    fn draw(
-        input: &Sample,
-        output: &Vec<PredictedKeypoint>,
-        _names: &[String],
-        path: &Path,
-    ) -> Result<()> {
-        draw_keypoints(input, output, path)
-    }
+    keypoint_io!();
 }
 
 impl BuildTask for KeypointRegression {
@@ -280,25 +289,7 @@ impl BuildTask for KeypointRegression {
         })
     }
 
-    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
-    }
-
-    /// `j (x, y) score` per joint, `;`-separated.
-    fn describe(output: &Vec<PredictedKeypoint>, _class_names: &[String]) -> String {
-        describe_keypoints(output)
-    }
-
-    /// The image with each joint as a dot coloured by joint.
-    fn draw(
-        input: &Sample,
-        output: &Vec<PredictedKeypoint>,
-        _names: &[String],
-        path: &Path,
-    ) -> Result<()> {
-        draw_keypoints(input, output, path)
-    }
+    keypoint_io!();
 }
 
 impl BuildTask for PixelClassification {
@@ -318,8 +309,7 @@ impl BuildTask for PixelClassification {
     }
 
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        let img = unidl_data::parse::load_image(path, data.channels)?;
-        Ok(Sample::image(img, None, path.display().to_string()))
+        image_input(path, data)
     }
 
     /// The share of the pixels per label, largest first: `background

@@ -57,6 +57,33 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// `tests/reference/<name>/<name>.json` of this crate.
+    pub fn committed(name: &str) -> Self {
+        Reference::at(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/reference")
+                .join(name),
+            &format!("{name}.json"),
+        )
+    }
+
+    /// The model `init` builds from the metadata's `config`, with the
+    /// reference's weights loaded strictly through the model's
+    /// torchvision-name mapping (every key used, none missing).
+    pub fn model<C, M>(&self, dev: &Device, init: impl Fn(&C, &Device) -> M) -> M
+    where
+        C: serde::de::DeserializeOwned,
+        M: unidl_vision::torchvision::TorchvisionNames,
+    {
+        let config: C = serde_json::from_value(self.meta["config"].clone()).unwrap();
+        let path = self.dir.join(format!("{}.safetensors", self.name));
+        let (model, report) =
+            unidl_vision::torchvision::load_torchvision(init(&config, dev), &path, dev)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
+        model
+    }
+
     /// Reads `dir/json`.
     pub fn at(dir: &Path, json: &str) -> Self {
         let text = std::fs::read_to_string(dir.join(json)).unwrap();

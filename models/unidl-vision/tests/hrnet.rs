@@ -6,31 +6,21 @@
 //! training mode the heatmaps, the loss, gradients and running statistics;
 //! typed errors.
 
-use std::path::Path;
-
 use burn::module::Module;
 use unidl_backend::Device;
 use unidl_tensor::module::ModuleApi;
 use unidl_vision::VisionError;
 use unidl_vision::keypoints::{FinalFuse, HrNet, HrNetConfig};
-use unidl_vision::torchvision::{TorchvisionNames, load_torchvision};
+use unidl_vision::torchvision::TorchvisionNames;
 
 use crate::common::{Reference, check_close, floats, pattern01 as pattern, rel_l2, values};
 
 fn reference() -> Reference {
-    Reference::at(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/hrnet"),
-        "hrnet.json",
-    )
+    Reference::committed("hrnet")
 }
 
 fn model_of(r: &Reference, dev: &Device) -> HrNet {
-    let config: HrNetConfig = serde_json::from_value(r.meta["config"].clone()).unwrap();
-    let model = config.init(dev).unwrap();
-    let path = r.dir.join(format!("{}.safetensors", r.name));
-    let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
-    model
+    r.model(dev, |c: &HrNetConfig, d| c.init(d).unwrap())
 }
 
 #[test]

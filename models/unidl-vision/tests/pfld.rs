@@ -4,31 +4,20 @@
 //! landmarks and angles in evaluation mode, and in training mode the
 //! outputs, the loss, gradients and a running statistic; typed errors.
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_vision::VisionError;
 use unidl_vision::keypoints::{Pfld, PfldConfig};
-use unidl_vision::torchvision::load_torchvision;
 
 use crate::common::{Reference, check_close, floats, pattern01 as pattern, rel_l2, values};
 
 fn reference() -> Reference {
-    Reference::at(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/pfld"),
-        "pfld.json",
-    )
+    Reference::committed("pfld")
 }
 
 fn model_of(r: &Reference, dev: &Device) -> Pfld {
-    let config: PfldConfig = serde_json::from_value(r.meta["config"].clone()).unwrap();
-    let model = config.init(dev).unwrap();
-    let path = r.dir.join(format!("{}.safetensors", r.name));
-    let (model, report) = load_torchvision(model, &path, dev).unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.is_clean() && !report.loaded.is_empty(), "{report}");
-    model
+    r.model(dev, |c: &PfldConfig, d| c.init(d).unwrap())
 }
 
 #[test]
