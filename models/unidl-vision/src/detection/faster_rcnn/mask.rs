@@ -15,9 +15,12 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_nn::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, PaddingConfig2d};
+use unidl_train::ObjectTargets;
 
+use super::FasterRcnnOutput;
 use super::rpn::bce_with_logits_mean;
 use crate::blocks::{MapBias, conv_init};
+use crate::detection::poolers::MultiScaleRoiAlign;
 use crate::detection::roi_align::RoiAlign;
 use crate::detection::sampling::roi_taps;
 use crate::error::{Result, VisionError, positive};
@@ -238,4 +241,65 @@ pub(crate) fn mask_loss(logits: Tensor<4>, labels: &[usize], targets: Vec<f32>) 
     let x = select_class(logits, labels).reshape([p * h * w]);
     let y = Tensor::<1>::from_data(TensorData::new(targets, [p * h * w]), &device);
     bce_with_logits_mean(x, y)
+}
+
+/// A Mask R-CNN's mask head, predictor and mask pooler.
+pub(crate) type MaskBranch<'a> = (
+    &'a MaskRcnnHeads,
+    &'a MaskRcnnPredictor,
+    &'a MultiScaleRoiAlign,
+);
+
+/// `loss_mask` over each image's positive sampled proposals (box on
+/// the transformed image, label ≥ 1, matched ground-truth index): the
+/// ground-truth masks checked, resized and projected, the proposals
+/// pooled and run through the branch.
+pub(crate) fn mask_branch_loss(
+    (head, predictor, pool): MaskBranch<'_>,
+    out: &FasterRcnnOutput,
+    targets: &[ObjectTargets],
+    positives: &[Vec<([f32; 4], usize, usize)>],
+) -> Result<Tensor<1>> {
+    let [h, w] = out.size.original;
+    let mut boxes = Vec::with_capacity(positives.len());
+    let mut labels = Vec::new();
+    let mut mask_targets = Vec::new();
+    for (i, (t, pos)) in targets.iter().zip(positives).enumerate() {
+        let err = |reason: String| VisionError::Input {
+            model: "MaskRcnn".into(),
+            shape: vec![h, w],
+            reason: format!("targets of image {i}: {reason}"),
+        };
+        if t.masks.len() != t.boxes.len() {
+            return Err(err(format!(
+                "{} masks for {} boxes (Mask R-CNN trains on one mask per box)",
+                t.masks.len(),
+                t.boxes.len()
+            )));
+        }
+        if let Some((j, m)) = t.masks.iter().enumerate().find(|(_, m)| m.len() != h * w) {
+            return Err(err(format!(
+                "mask {j} has {} values for an image of {h}x{w}",
+                m.len()
+            )));
+        }
+        let mut resized: Vec<Option<Vec<f32>>> = vec![None; t.masks.len()];
+        let mut image_boxes = Vec::with_capacity(pos.len());
+        for &(bx, label, gt) in pos {
+            let m = resized[gt].get_or_insert_with(|| {
+                resize_nearest(&t.masks[gt], out.size.original, out.size.resized)
+            });
+            mask_targets.extend(project_mask(m, out.size.resized, bx, labels.len())?);
+            labels.push(label);
+            image_boxes.push(bx);
+        }
+        boxes.push(image_boxes);
+    }
+    if labels.is_empty() {
+        return Ok(Tensor::zeros([1], &out.objectness.device()));
+    }
+    let shapes = vec![out.size.resized; boxes.len()];
+    let pooled = pool.forward_host(&out.features, &boxes, &shapes)?; // [P, D, 14, 14]
+    let logits = mask_logits(head, predictor, pooled); // [P, C, 28, 28]
+    Ok(mask_loss(logits, &labels, mask_targets))
 }

@@ -55,10 +55,9 @@ pub use rpn::{
 use super::ResNetBody;
 use super::backbone::BackboneWithFpn;
 use super::layout::{check_images, grid_sizes, host_values};
-use super::poolers::MultiScaleRoiAlign;
 use super::targets::check_targets;
 use super::transform::TransformedSize;
-use crate::error::{Result, VisionError};
+use crate::error::Result;
 
 /// A detection on the transformed image: box, score, label ≥ 1.
 pub(crate) type KeptBox = ([f32; 4], f32, usize);
@@ -269,7 +268,9 @@ impl FasterRcnn {
         let mut sampled = Vec::with_capacity(b);
         let mut labels = Vec::new();
         let mut deltas = Vec::new();
-        let mut positives = Vec::with_capacity(b);
+        let branch = self.mask_branch();
+        // Mask R-CNN: each image's positive samples (box, label, matched box)
+        let mut positives = Vec::new();
         for (i, p) in proposals.into_iter().enumerate() {
             let l: Vec<i64> = targets[i].classes.iter().map(|&c| c as i64 + 1).collect();
             let s = roi_heads::sample_proposals(
@@ -281,20 +282,22 @@ impl FasterRcnn {
                 &st.box_coder,
                 &device,
             )?;
-            positives.push(
-                (0..s.labels.len())
-                    .filter(|&j| s.labels[j] > 0)
-                    .map(|j| (s.proposals[j], s.labels[j] as usize, s.matched[j]))
-                    .collect::<Vec<_>>(),
-            );
+            if branch.is_some() {
+                positives.push(
+                    (0..s.labels.len())
+                        .filter(|&j| s.labels[j] > 0)
+                        .map(|j| (s.proposals[j], s.labels[j] as usize, s.matched[j]))
+                        .collect::<Vec<_>>(),
+                );
+            }
             labels.extend(s.labels);
             deltas.extend(s.deltas);
             sampled.push(s.proposals);
         }
         let (logits, regression) = self.box_outputs(out, &sampled)?;
         let (classifier, box_reg) = roi_heads::fastrcnn_loss(logits, regression, &labels, &deltas);
-        let mask = match self.mask_branch() {
-            Some(_) => Some(self.mask_loss(out, targets, &positives)?),
+        let mask = match branch {
+            Some(branch) => Some(mask::mask_branch_loss(branch, out, targets, &positives)?),
             None => None,
         };
         Ok(FasterRcnnLosses {
@@ -307,9 +310,7 @@ impl FasterRcnn {
     }
 
     /// The mask head, predictor and pooler of a Mask R-CNN.
-    pub(crate) fn mask_branch(
-        &self,
-    ) -> Option<(&MaskRcnnHeads, &MaskRcnnPredictor, &MultiScaleRoiAlign)> {
+    pub(crate) fn mask_branch(&self) -> Option<mask::MaskBranch<'_>> {
         match (
             &self.roi_heads.mask_head,
             &self.roi_heads.mask_predictor,
@@ -318,62 +319,6 @@ impl FasterRcnn {
             (Some(h), Some(p), Some(pool)) => Some((h, p, pool)),
             _ => None,
         }
-    }
-
-    /// `loss_mask` over each image's positive sampled proposals (box on
-    /// the transformed image, label ≥ 1, matched ground-truth index).
-    fn mask_loss(
-        &self,
-        out: &FasterRcnnOutput,
-        targets: &[ObjectTargets],
-        positives: &[Vec<([f32; 4], usize, usize)>],
-    ) -> Result<Tensor<1>> {
-        let (head, predictor, pool) = self.mask_branch().ok_or_else(|| VisionError::Config {
-            key: "mask_head".into(),
-            reason: "this model has no mask branch".into(),
-        })?;
-        let [h, w] = out.size.original;
-        let mut boxes = Vec::with_capacity(positives.len());
-        let mut labels = Vec::new();
-        let mut mask_targets = Vec::new();
-        for (i, (t, pos)) in targets.iter().zip(positives).enumerate() {
-            let err = |reason: String| VisionError::Input {
-                model: "MaskRcnn".into(),
-                shape: vec![h, w],
-                reason: format!("targets of image {i}: {reason}"),
-            };
-            if t.masks.len() != t.boxes.len() {
-                return Err(err(format!(
-                    "{} masks for {} boxes (Mask R-CNN trains on one mask per box)",
-                    t.masks.len(),
-                    t.boxes.len()
-                )));
-            }
-            if let Some((j, m)) = t.masks.iter().enumerate().find(|(_, m)| m.len() != h * w) {
-                return Err(err(format!(
-                    "mask {j} has {} values for an image of {h}x{w}",
-                    m.len()
-                )));
-            }
-            let mut resized: Vec<Option<Vec<f32>>> = vec![None; t.masks.len()];
-            let mut image_boxes = Vec::with_capacity(pos.len());
-            for &(bx, label, gt) in pos {
-                let m = resized[gt].get_or_insert_with(|| {
-                    mask::resize_nearest(&t.masks[gt], out.size.original, out.size.resized)
-                });
-                mask_targets.extend(mask::project_mask(m, out.size.resized, bx, labels.len())?);
-                labels.push(label);
-                image_boxes.push(bx);
-            }
-            boxes.push(image_boxes);
-        }
-        if labels.is_empty() {
-            return Ok(Tensor::zeros([1], &out.objectness.device()));
-        }
-        let shapes = vec![out.size.resized; boxes.len()];
-        let pooled = pool.forward_host(&out.features, &boxes, &shapes)?; // [P, D, 14, 14]
-        let logits = mask::mask_logits(head, predictor, pooled); // [P, C, 28, 28]
-        Ok(mask::mask_loss(logits, &labels, mask_targets))
     }
 
     /// [`forward`](Self::forward) and [`losses`](Self::losses) in one call
