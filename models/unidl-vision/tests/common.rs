@@ -214,3 +214,28 @@ pub fn rel_l2(got: &[f32], want: &[f32]) -> f32 {
     let w: f32 = want.iter().map(|b| b * b).sum();
     (d / w.max(f32::MIN_POSITIVE)).sqrt()
 }
+
+/// A loss against its reference value: within 1e-4 of it (relative above
+/// 1, absolute below), printing both.
+pub fn check_loss(what: &str, got: &Tensor<1>, want: f32) {
+    let got = values(got.clone())[0];
+    eprintln!("{what}: {got:.6} vs reference {want:.6}");
+    assert!(
+        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+        "{what}: {got} vs {want}"
+    );
+}
+
+/// A gradient against the reference's: within `rel` of the reference's
+/// largest value (of 1e-3 when every value is smaller), printing the
+/// difference; a missing gradient fails naming `what`.
+pub fn check_grad(what: &str, got: Option<Vec<f32>>, want: &[f32], rel: f32) {
+    let got = got.unwrap_or_else(|| panic!("no gradient for {what}"));
+    let d = max_diff(&got, want);
+    let scale = max_abs(want);
+    eprintln!("grad {what}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
+    assert!(
+        d <= rel * scale.max(1e-3),
+        "gradient of {what} differs by {d}"
+    );
+}

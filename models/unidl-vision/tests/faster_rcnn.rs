@@ -197,13 +197,8 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], grad_rel: f32) {
     let t = task_targets(r, case, [shape[2], shape[3]]);
     let losses = model.losses(&out, &t).unwrap().named();
     for (key, got) in &losses {
-        let got = values(got.clone())[0];
         let want = floats(&io, &format!("{case}.loss.{key}"))[0];
-        eprintln!("{case}: {key}: {got:.6} vs torchvision {want:.6}");
-        assert!(
-            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-            "{case}: {key} {got} vs {want}"
-        );
+        crate::common::check_loss(&format!("{case}: {key}"), got, want);
     }
 
     // gradients of the summed loss
@@ -212,17 +207,10 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], grad_rel: f32) {
     let xa = Tensor::<4>::from_data(x.clone().into_data(), &ad);
     let grads = m.forward_losses(xa, &t).unwrap().total().backward();
     let check_grad = |name: &str, g: Option<Vec<f32>>| {
-        let g = g.unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
         let want = floats(&io, &format!("{case}.grad.{name}"));
-        // torchvision's linear weights are [out, in]; Burn's [in, out]
-        let d = max_diff(&g, &want);
-        let scale = max_abs(&want);
-        eprintln!("{case}: grad {name}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
-        assert!(
-            d <= grad_rel * scale.max(1e-3),
-            "{case}: gradient of {name} differs by {d}"
-        );
+        crate::common::check_grad(&format!("{case}: {name}"), g, &want, grad_rel);
     };
+    // torchvision's linear weights are [out, in]; Burn's [in, out]
     let lin = |g: Option<Tensor<2>>| g.map(|g| values(g.transpose()));
     let conv = |g: Option<Tensor<4>>| g.map(values);
     let rh = &m.roi_heads;

@@ -149,13 +149,8 @@ fn check_case(case: &str, shape: [usize; 4]) {
             .collect::<Vec<_>>()
     );
     for (key, got) in &losses {
-        let got = values(got.clone())[0];
         let want = floats(&io, &format!("{case}.loss.{key}"))[0];
-        eprintln!("{case}: {key}: {got:.6} vs torchvision {want:.6}");
-        assert!(
-            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-            "{case}: {key} {got} vs {want}"
-        );
+        crate::common::check_loss(&format!("{case}: {key}"), got, want);
     }
 
     // gradients of their sum
@@ -164,12 +159,8 @@ fn check_case(case: &str, shape: [usize; 4]) {
     let xa = Tensor::<4>::from_data(x.clone().into_data(), &ad);
     let grads = m.forward_losses(xa, &t).unwrap().total().backward();
     let check_grad = |name: &str, g: Option<Vec<f32>>| {
-        let g = g.unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
         let want = floats(&io, &format!("{case}.grad.{name}"));
-        // within 1e-4 of the largest gradient, or of 1e-3 when all are smaller
-        let largest = crate::common::max_abs(&want);
-        let rel = 1e-4 * largest.max(1e-3) / largest.max(1e-6);
-        check_close(&format!("{case}: grad {name}"), &g, &want, rel);
+        crate::common::check_grad(&format!("{case}: {name}"), g, &want, 1e-4);
     };
     let conv = |g: Option<Tensor<4>>| g.map(values);
     let rh = &m.roi_heads;

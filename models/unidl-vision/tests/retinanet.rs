@@ -183,13 +183,8 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], exact_order: bool) {
         ("classification", &losses.classification),
         ("bbox_regression", &losses.bbox_regression),
     ] {
-        let got = values(got.clone())[0];
         let want = floats(&io, &format!("{case}.loss.{key}"))[0];
-        eprintln!("{case}: loss {key}: {got:.6} vs torchvision {want:.6}");
-        assert!(
-            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-            "{case}: {key} loss {got} vs {want}"
-        );
+        crate::common::check_loss(&format!("{case}: loss {key}"), got, want);
     }
 
     // gradients of the summed loss
@@ -199,15 +194,8 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], exact_order: bool) {
     let l = m.forward_losses(xa, &t).unwrap();
     let grads = (l.classification + l.bbox_regression).backward();
     let check_grad = |name: &str, g: Option<Tensor<4>>| {
-        let g = g.unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
         let want = floats(&io, &format!("{case}.grad.{name}"));
-        let d = max_diff(&values(g), &want);
-        let scale = max_abs(&want);
-        eprintln!("{case}: grad {name}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
-        assert!(
-            d <= 1e-4 * scale.max(1e-3),
-            "{case}: gradient of {name} differs by {d}"
-        );
+        crate::common::check_grad(&format!("{case}: {name}"), g.map(values), &want, 1e-4);
     };
     let h = &m.head;
     let b = &m.backbone;

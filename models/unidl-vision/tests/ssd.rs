@@ -119,13 +119,8 @@ fn check_case(r: &Reference, case: &str, shape: [usize; 4], grad_rel: f32) {
         ("bbox_regression", &l.bbox_regression),
         ("classification", &l.classification),
     ] {
-        let got = values(got.clone())[0];
         let want = floats(&io, &format!("{case}.loss.{key}"))[0];
-        eprintln!("{case}: {key}: {got:.6} vs torchvision {want:.6}");
-        assert!(
-            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-            "{case}: {key} {got} vs {want}"
-        );
+        crate::common::check_loss(&format!("{case}: {key}"), got, want);
     }
     let ad = dev.clone().autodiff();
     let m = model.clone().fork(&ad).train();

@@ -204,25 +204,13 @@ fn check_reference(r: &Reference, grad_rel: f32) {
     let xa = Tensor::<4>::from_data(x.into_data(), &ad);
     let l = m.forward_losses(xa, &t).unwrap();
     for (key, got) in [("box", &l.box_loss), ("cls", &l.cls), ("dfl", &l.dfl)] {
-        let got = values(got.clone())[0];
         let want = floats(&io, &format!("loss.{key}"))[0];
-        eprintln!("loss {key}: {got:.6} vs ultralytics {want:.6}");
-        assert!(
-            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-            "{key}: {got} vs {want}"
-        );
+        crate::common::check_loss(&format!("loss {key}"), got, want);
     }
     let grads = (l.box_loss + l.cls + l.dfl).backward();
     let check_grad = |name: &str, g: Option<Vec<f32>>| {
-        let g = g.unwrap_or_else(|| panic!("no gradient for {name}"));
         let want = floats(&io, &format!("grad.{name}"));
-        let d = max_diff(&g, &want);
-        let scale = max_abs(&want);
-        eprintln!("grad {name}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
-        assert!(
-            d <= grad_rel * scale.max(1e-3),
-            "gradient of {name} differs by {d}"
-        );
+        crate::common::check_grad(name, g, &want, grad_rel);
     };
     let conv = |g: Option<Tensor<4>>| g.map(values);
     let h = &m.m22;
