@@ -20,6 +20,8 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_nn::{BatchNorm2d, Conv2d, Conv2dConfig};
@@ -239,7 +241,12 @@ impl HrModule {
                     .map(|(j, p)| match (&p.up, &p.down) {
                         (Some(up), _) => {
                             let y = up.forward(xs[j].clone()); // [B, C_i, H/2^j, W/2^j]
-                            upsample_nearest(y, 1 << (j - i), [h, w])
+                            // nn.Upsample(scale_factor=2^(j-i), mode="nearest")
+                            interpolate(
+                                y,
+                                InterpolateOptions::new(InterpolateMode::Nearest)
+                                    .with_output_size([h, w]),
+                            )
                         }
                         (None, Some(down)) => down.forward(xs[j].clone()),
                         (None, None) => xs[j].clone(),
@@ -250,16 +257,6 @@ impl HrModule {
             })
             .collect()
     }
-}
-
-/// `nn.Upsample(scale_factor=f, mode="nearest")`: each value repeated `f×f`
-/// times (the result is `[h, w]`, `f` times the input).
-fn upsample_nearest(x: Tensor<4>, f: usize, [h, w]: [usize; 2]) -> Tensor<4> {
-    let [b, c, hi, wi] = x.dims();
-    debug_assert_eq!([hi * f, wi * f], [h, w]);
-    x.reshape([b, c, hi, 1, wi, 1])
-        .expand([b, c, hi, f, wi, f])
-        .reshape([b, c, h, w])
 }
 
 /// HRNet. Build it with [`HrNetConfig::init`].
