@@ -138,7 +138,8 @@ fn describe_detection(d: &Detection, class_names: &[String]) -> String {
     )
 }
 
-/// The mask grid of the zoo's instance segmenters (Mask R-CNN's 28×28).
+/// The default mask grid of instance segmentation (Mask R-CNN's 28×28;
+/// a model with another grid adapts the task, `ZooModel::adapt_task`).
 pub const INSTANCE_MASK_SIZE: [usize; 2] = [28, 28];
 
 impl BuildTask for InstanceSegmentationTraining {

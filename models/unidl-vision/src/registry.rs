@@ -250,6 +250,13 @@ impl ZooModel for MaskRcnnConfig {
         Ok(MaskRcnnConfig::init(self, device)?)
     }
 
+    /// The post-processing reads masks on this model's grid (28 × 28).
+    fn adapt_task(&self, mut task: InstanceSegmentationTraining) -> InstanceSegmentationTraining {
+        let m = crate::detection::faster_rcnn::MASK_SIZE;
+        task.post.mask_size = [m, m];
+        task
+    }
+
     /// A torchvision Mask R-CNN state dict (`.pth` or safetensors), e.g.
     /// `maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth` (its `mask_fcn{i}` keys
     /// are read; use it with `backbone.frozen_bn_eps = 0`, as torchvision
