@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -122,7 +123,16 @@ fn binaries(cmd: &mut Command) -> Result<(Binaries, BTreeMap<String, String>)> {
 pub fn run(make: impl Fn() -> Command, args: &[String]) -> Result<(bool, Vec<Outcome>)> {
     let mut build = make();
     build.args(args);
+    let started = Instant::now();
     let (bins, libs) = binaries(&mut build)?;
+    println!(
+        "xtask test: building the tests took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Wall time of each test binary (and of the doc-test runs, which compile
+    // as they go), printed slowest first at the end: where CI's time goes.
+    let mut times: Vec<(String, f64)> = Vec::new();
+    let mut since = Instant::now();
     let mut cmd = make();
     cmd.args(args);
     let (reader, writer) = std::io::pipe()?;
@@ -135,6 +145,13 @@ pub fn run(make: impl Fn() -> Command, args: &[String]) -> Result<(bool, Vec<Out
         let line = line?;
         println!("{line}");
         let t = line.trim();
+        let is_start = t.starts_with("Running ") || t.starts_with("Doc-tests ");
+        if is_start {
+            if let Some(last) = times.last_mut() {
+                last.1 = since.elapsed().as_secs_f64();
+            }
+            since = Instant::now();
+        }
         if let Some(rest) = t.strip_prefix("Running ") {
             // `Running tests/api.rs (target/debug/deps/api-1a2b3c)`
             let exe = rest
@@ -155,6 +172,9 @@ pub fn run(make: impl Fn() -> Command, args: &[String]) -> Result<(bool, Vec<Out
                 .cloned()
                 .unwrap_or_else(|| lib.replace('_', "-"));
             current = (package, "doc".into());
+        }
+        if is_start {
+            times.push((format!("{} {}", current.0, current.1), 0.0));
         } else if let Some(rest) = t.strip_prefix("test ")
             && let Some((name, outcome)) = rest.rsplit_once(" ... ")
             && matches!(outcome, "ok" | "FAILED" | "ignored")
@@ -168,6 +188,15 @@ pub fn run(make: impl Fn() -> Command, args: &[String]) -> Result<(bool, Vec<Out
         }
     }
     let status = child.wait()?;
+    if let Some(last) = times.last_mut() {
+        last.1 = since.elapsed().as_secs_f64();
+    }
+    times.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = times.iter().map(|t| t.1).sum();
+    println!("xtask test: running the tests took {total:.0} s; slowest binaries:");
+    for (name, secs) in times.iter().take(15) {
+        println!("xtask test:   {secs:7.1} s  {name}");
+    }
     Ok((status.success(), tests))
 }
 
