@@ -37,7 +37,7 @@ pub use loader::{
     stack_images,
 };
 pub use operator::{OpData, Operator, construct_operator};
-pub use sample::{Audio, BBox, Image, Input, Keypoint, Mask, Sample, Targets};
+pub use sample::{Audio, BBox, Frame, Image, Input, Keypoint, Mask, Sample, Targets};
 pub use sampler::{
     Sampler, SamplerConfig, SamplerState, construct_sampler, iterate_batch, iterate_sample,
 };

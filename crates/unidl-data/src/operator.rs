@@ -53,6 +53,7 @@ impl Operator {
             inputs: indata.inputs,
             targets: indata.targets,
             source: "operate".into(),
+            frame: None,
         };
         let out = self.pipeline.apply(s, &mut rng)?;
         Ok(OpData {

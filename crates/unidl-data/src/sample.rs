@@ -170,6 +170,73 @@ pub struct Sample {
     pub targets: Targets,
     /// Where it came from (file path or manifest line), for error messages.
     pub source: String,
+    /// How the geometric transforms applied so far moved the image pixels
+    /// (`None` until one runs): inference maps its outputs back to the image
+    /// as read through it.
+    pub frame: Option<Frame>,
+}
+
+/// The affine map from the pixel coordinates of an image as read
+/// (`original_width × original_height`) to those of the sample's current
+/// image inputs: `x' = a·x + b·y + tx`, `y' = c·x + d·y + ty`. Geometric
+/// transforms compose their warp onto it.
+///
+/// Example: a 64×48 image resized to 32×32 has `a = 0.5`, `d = 2/3`, the
+/// rest 0; a centre crop of 40×40 out of it then adds `tx = -12`, `ty = -4`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// Width of the image as read.
+    pub original_width: usize,
+    /// Height of the image as read.
+    pub original_height: usize,
+    /// `∂x'/∂x`.
+    pub a: f32,
+    /// `∂x'/∂y`.
+    pub b: f32,
+    /// `∂y'/∂x`.
+    pub c: f32,
+    /// `∂y'/∂y`.
+    pub d: f32,
+    /// Horizontal translation, in current pixels.
+    pub tx: f32,
+    /// Vertical translation, in current pixels.
+    pub ty: f32,
+}
+
+impl Frame {
+    /// The identity on a `width × height` image.
+    pub fn identity(width: usize, height: usize) -> Self {
+        Frame {
+            original_width: width,
+            original_height: height,
+            a: 1.0,
+            b: 0.0,
+            c: 0.0,
+            d: 1.0,
+            tx: 0.0,
+            ty: 0.0,
+        }
+    }
+
+    /// This map followed by `x' = a·x + b·y + tx`, `y' = c·x + d·y + ty`.
+    pub fn then(&self, [a, b, c, d, tx, ty]: [f32; 6]) -> Self {
+        Frame {
+            original_width: self.original_width,
+            original_height: self.original_height,
+            a: a * self.a + b * self.c,
+            b: a * self.b + b * self.d,
+            c: c * self.a + d * self.c,
+            d: c * self.b + d * self.d,
+            tx: a * self.tx + b * self.ty + tx,
+            ty: c * self.tx + d * self.ty + ty,
+        }
+    }
+
+    /// Whether the map only scales (positively) and shifts each axis: no
+    /// rotation, shear or flip.
+    pub fn is_axis_aligned(&self) -> bool {
+        self.b == 0.0 && self.c == 0.0 && self.a > 0.0 && self.d > 0.0
+    }
 }
 
 impl Sample {

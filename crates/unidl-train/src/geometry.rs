@@ -74,6 +74,31 @@ impl ImageGeometry {
         }
     }
 
+    /// The geometry a sample's preprocessing gave it (its
+    /// [`Frame`](unidl_data::Frame)). A frame that rotates, shears or flips
+    /// cannot be undone per axis: a [`TrainError::Config`] naming the
+    /// sample's source and the `preprocess` pipeline.
+    pub fn from_frame(frame: &unidl_data::Frame, source: &str) -> Result<Self> {
+        if !frame.is_axis_aligned() {
+            return Err(config_error(
+                "preprocess",
+                format!(
+                    "the inference preprocessing rotates, shears or flips `{source}` \
+                     ({frame:?}): outputs cannot be mapped back to the image as read; \
+                     keep such transforms to training augmentation"
+                ),
+            ));
+        }
+        Ok(ImageGeometry {
+            original_width: frame.original_width,
+            original_height: frame.original_height,
+            scale_x: f64::from(frame.a),
+            scale_y: f64::from(frame.d),
+            pad_x: f64::from(frame.tx),
+            pad_y: f64::from(frame.ty),
+        })
+    }
+
     /// Input-pixel x → original-pixel x.
     pub fn x_to_original(&self, x: f64) -> f64 {
         (x - self.pad_x) / self.scale_x

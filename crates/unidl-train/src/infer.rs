@@ -65,6 +65,28 @@ pub fn with_input_geometry<'a>(
     }
 }
 
+/// The geometry of each sample that the inference preprocessing warped
+/// (`None` when it warped none): from its [`Frame`](unidl_data::Frame), the
+/// identity for an unwarped image among warped ones.
+fn preprocess_geometry(samples: &[Sample]) -> Result<Option<Vec<crate::geometry::ImageGeometry>>> {
+    use crate::geometry::ImageGeometry;
+    if samples.iter().all(|s| s.frame.is_none()) {
+        return Ok(None);
+    }
+    samples
+        .iter()
+        .map(|s| match (&s.frame, s.image_input("image")) {
+            (Some(frame), _) => ImageGeometry::from_frame(frame, &s.source),
+            (None, Some(img)) => Ok(ImageGeometry::identity(img.width, img.height)),
+            (None, None) => Err(TrainError::Model(format!(
+                "`{}` has no image input while others of its batch were warped",
+                s.source
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
 /// Per-call settings (B.5.2 `infer_config`): batch size, top-k, score threshold.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +281,13 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
     }
 
     /// `infer_samples(inputs, infer_config?)` (B.5.3): batched by `batch_size`.
+    ///
+    /// Outputs are placed on each input as given: where the inference
+    /// preprocessing resizes, letterboxes or crops an image (and the options
+    /// carry no geometry of their own), boxes, masks and keypoints are mapped
+    /// back through the [`Frame`](unidl_data::Frame) it left on the sample.
+    /// A data set's samples, transformed before they get here, keep the frame
+    /// of their transformed images, which is where their targets are.
     pub fn infer_samples(
         &self,
         inputs: Vec<Sample>,
@@ -269,18 +298,33 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
         let mut rng = rng_for(0, 0, 0);
         let prepared = inputs
             .into_iter()
-            .map(|s| self.preprocess.apply(s, &mut rng))
+            .map(|mut s| {
+                // only this pipeline's own warps are undone
+                s.frame = None;
+                self.preprocess.apply(s, &mut rng)
+            })
             .collect::<unidl_data::Result<Vec<_>>>()?;
+        let tracked = if options.geometry.is_empty() {
+            preprocess_geometry(&prepared)?
+        } else {
+            None
+        };
         let mut out = Vec::with_capacity(prepared.len());
         let per_sample = options.geometry.len() > 1 && options.geometry.len() == prepared.len();
         for (k, chunk) in prepared.chunks(options.batch_size).enumerate() {
             let raw = self.predictor.outputs(&self.model, chunk, &self.device)?;
-            if options.geometry.is_empty() {
+            let start = k * options.batch_size;
+            if let Some(tracked) = &tracked {
+                let own = InferOptions {
+                    geometry: tracked[start..start + chunk.len()].to_vec(),
+                    ..options.clone()
+                };
+                out.extend(self.post.process(&raw, &own)?);
+            } else if options.geometry.is_empty() {
                 let own = with_input_geometry(self.post.needs_geometry(), options, chunk);
                 out.extend(self.post.process(&raw, &own)?);
             } else if per_sample {
                 // Each chunk gets the geometry entries of its own samples.
-                let start = k * options.batch_size;
                 let sliced = InferOptions {
                     geometry: options.geometry[start..start + chunk.len()].to_vec(),
                     ..options.clone()

@@ -390,3 +390,106 @@ fn construct_inference_refuses_bad_configs_and_broken_models() {
 
 #[path = "tasks/families.rs"]
 mod families;
+
+/// One decoded box on the middle half of whatever image the model sees
+/// (`[x0, y0, x1, y1, score]`, one class), in input pixels.
+struct MiddleHalf;
+
+impl Predictor<Flat> for MiddleHalf {
+    fn outputs(
+        &self,
+        _model: &Flat,
+        samples: &[Sample],
+        device: &Device,
+    ) -> unidl_train::Result<unidl_tensor::Tensor> {
+        let mut values = Vec::new();
+        for s in samples {
+            let img = s.image_input("image").expect("an image");
+            let (w, h) = (img.width as f32, img.height as f32);
+            values.extend([w / 4.0, h / 4.0, 3.0 * w / 4.0, 3.0 * h / 4.0, 0.9]);
+        }
+        Ok(unidl_tensor::Tensor::from_f32(
+            values,
+            &[samples.len(), 1, 5],
+            device,
+        )?)
+    }
+}
+
+#[test]
+fn inference_maps_outputs_back_through_its_own_preprocessing() {
+    use std::sync::Arc;
+    use unidl_data::transform::{CenterCrop, Compose, Resize};
+    use unidl_train::postprocess::detection::{BoxCoding, BoxFormat};
+    let (model, dev) = setup();
+    let infer_with = |preprocess: Vec<unidl_data::transform::DynTransform>| {
+        construct_inference(
+            setup().0,
+            MiddleHalf,
+            Compose(preprocess),
+            DetectionPost::new(DetectionConfig::new(BoxCoding::Decoded {
+                format: BoxFormat::Xyxy,
+                objectness: false,
+            }))
+            .unwrap(),
+            InferOptions::default(),
+            &dev,
+        )
+        .unwrap()
+    };
+    drop(model);
+    let photo =
+        |w: usize, h: usize| Sample::image(Image::new(w, h, 1), None, format!("{w}x{h}.png"));
+    let boxes = |infer: &Inference<Flat, MiddleHalf, DetectionPost>, samples: Vec<Sample>| {
+        infer
+            .infer_samples(samples, None)
+            .unwrap()
+            .into_iter()
+            .map(|d| [d[0].x0, d[0].y0, d[0].x1, d[0].y1])
+            .collect::<Vec<_>>()
+    };
+    // A plain resize: 64x48 and 20x40 both become 32x32; the box on the
+    // middle half of the network input is the middle half of each photo.
+    let resize = infer_with(vec![Arc::new(Resize {
+        size: [32, 32],
+        keep_ratio: false,
+        fill: 0.0,
+    })]);
+    let got = boxes(&resize, vec![photo(64, 48), photo(20, 40)]);
+    assert_eq!(got, vec![[16.0, 12.0, 48.0, 36.0], [5.0, 10.0, 15.0, 30.0]]);
+    // A letterbox, then a centre crop: 64x32 → 32x16 on a 32x32 canvas
+    // (8 px bands above and below) → the middle 16x16, i.e. x 8..24, y 8..24
+    // of the canvas; its middle half is x 12..20, y 12..20 of the canvas,
+    // which is x 24..40, y 8..24 of the photo.
+    let crop = infer_with(vec![
+        Arc::new(Resize {
+            size: [32, 32],
+            keep_ratio: true,
+            fill: 0.0,
+        }),
+        Arc::new(CenterCrop { size: [16, 16] }),
+    ]);
+    assert_eq!(
+        boxes(&crop, vec![photo(64, 32)]),
+        vec![[24.0, 8.0, 40.0, 24.0]]
+    );
+    // Without preprocessing the outputs stay where the model put them, also
+    // for samples a data set already transformed (their targets are there).
+    let none = infer_with(vec![]);
+    let mut transformed = photo(64, 48);
+    transformed.frame =
+        Some(unidl_data::Frame::identity(128, 96).then([0.5, 0.0, 0.0, 0.5, 0.0, 0.0]));
+    assert_eq!(
+        boxes(&none, vec![transformed]),
+        vec![[16.0, 12.0, 48.0, 36.0]]
+    );
+    // A flip cannot be undone per axis: a typed error naming the input.
+    let flip = infer_with(vec![Arc::new(unidl_data::transform::HorizontalFlip {
+        flip_pairs: vec![],
+    })]);
+    let e = flip.infer_samples(vec![photo(8, 8)], None).unwrap_err();
+    assert!(
+        matches!(&e, TrainError::Config { key, reason } if key == "preprocess" && reason.contains("8x8.png")),
+        "{e}"
+    );
+}

@@ -2,7 +2,7 @@
 //! pixels (bilinear), the masks (nearest) and the boxes and keypoints (exact).
 
 use crate::error::{DataError, Result};
-use crate::sample::{BBox, Image, Input, Keypoint, Mask, Sample};
+use crate::sample::{BBox, Frame, Image, Input, Keypoint, Mask, Sample};
 
 /// An affine map onto an `out_w × out_h` canvas:
 /// `x' = a·x + b·y + tx`, `y' = c·x + d·y + ty`.
@@ -184,6 +184,16 @@ impl Warp {
     /// transform `name` naming the sample.
     pub(super) fn apply(&self, mut s: Sample, fill: f32, name: &str) -> Result<Sample> {
         check_instances(&s, name)?;
+        // the frame of the first image (or video) input, before this warp
+        let read_size = s.inputs.values().find_map(|input| match input {
+            Input::Image(img) => Some((img.width, img.height)),
+            Input::Video(frames, _) => frames.first().map(|f| (f.width, f.height)),
+            _ => None,
+        });
+        if let Some((w, h)) = read_size {
+            let before = s.frame.unwrap_or_else(|| Frame::identity(w, h));
+            s.frame = Some(before.then([self.a, self.b, self.c, self.d, self.tx, self.ty]));
+        }
         for input in s.inputs.values_mut() {
             match input {
                 Input::Image(img) => *img = self.image(img, fill),
