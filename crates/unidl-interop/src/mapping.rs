@@ -510,9 +510,14 @@ fn torch_rnn_renames(r: MappingRules) -> Result<MappingRules> {
 }
 
 /// BatchNorm `weight`/`bias` → Burn's `gamma`/`beta`.
-fn bn_affine_renames(r: MappingRules) -> Result<MappingRules> {
-    r.rename_in("BatchNorm", r"^(.*)\.weight$", "$1.gamma")?
-        .rename_in("BatchNorm", r"^(.*)\.bias$", "$1.beta")
+fn norm_affine_renames(r: MappingRules) -> Result<MappingRules> {
+    let mut r = r;
+    for norm in ["BatchNorm", "LayerNorm", "GroupNorm"] {
+        r = r
+            .rename_in(norm, r"^(.*)\.weight$", "$1.gamma")?
+            .rename_in(norm, r"^(.*)\.bias$", "$1.beta")?;
+    }
+    Ok(r)
 }
 
 /// The default rule set for a framework's checkpoints into unidl modules
@@ -520,7 +525,7 @@ fn bn_affine_renames(r: MappingRules) -> Result<MappingRules> {
 ///
 /// | framework | rules |
 /// |---|---|
-/// | PyTorch | drop `num_batches_tracked`; BatchNorm `weight`/`bias` → `gamma`/`beta`; `{w}_l{k}[_reverse]` → `layers.{k}.{forward\|reverse}.{w}`; `in_proj_{weight,bias}` → `query`/`key`/`value`; `out_proj` → `output`; `Linear` weights transposed |
+/// | PyTorch | drop `num_batches_tracked`; BatchNorm, LayerNorm and GroupNorm `weight`/`bias` → `gamma`/`beta`; `{w}_l{k}[_reverse]` → `layers.{k}.{forward\|reverse}.{w}`; `in_proj_{weight,bias}` → `query`/`key`/`value`; `out_proj` → `output`; `Linear` weights transposed |
 /// | Paddle | as PyTorch, plus `_mean`/`_variance` → `running_mean`/`running_var`; Paddle's `Linear` is already `[in, out]` (no transpose); `MultiHeadAttention` `q_proj`/`k_proj`/`v_proj`/`out_proj` → `query`/`key`/`value`/`output`; LSTM `weight_ih_l0` as PyTorch (also under `.cell.`/`.0.cell_fw.` paths, see [`crate::paddle`]) |
 /// | MindSpore | `moving_mean`/`moving_variance`/`gamma`/`beta` → Burn's names; `embedding_table` → `weight`; `Dense` `[out, in]` transposed; LSTM as PyTorch names (see [`crate::mindspore`]); `MultiheadAttention` as PyTorch's |
 /// | others | none (the TensorFlow/Keras and ONNX readers bring their own) |
@@ -529,7 +534,7 @@ pub fn default_rules(framework: Framework) -> Result<MappingRules> {
     let mut r = match framework {
         Framework::PyTorch | Framework::Unidl => {
             let r = r.ignore(r"(^|\.)num_batches_tracked$")?;
-            let r = bn_affine_renames(r)?;
+            let r = norm_affine_renames(r)?;
             let r = torch_rnn_renames(r)?;
             r.rename(r"^(.*)\.out_proj\.(weight|bias)$", "$1.output.$2")?
                 .split(
@@ -544,7 +549,7 @@ pub fn default_rules(framework: Framework) -> Result<MappingRules> {
                 .ignore(r"\.\d+\.cell(_fw|_bw)?\.(weight|bias)_(ih|hh)$")?
                 .rename(r"^(.*)\._mean$", "$1.running_mean")?
                 .rename(r"^(.*)\._variance$", "$1.running_var")?;
-            let r = bn_affine_renames(r)?;
+            let r = norm_affine_renames(r)?;
             let r = torch_rnn_renames(r)?;
             r.rename(r"^(.*)\.q_proj\.(weight|bias)$", "$1.query.$2")?
                 .rename(r"^(.*)\.k_proj\.(weight|bias)$", "$1.key.$2")?

@@ -13,6 +13,7 @@
 //! |----------------|------------------------------------------------------------------------------------------|--------|
 //! | [`activation`] | `Sigmoid`, `Relu`, `Tanh`, `Gelu`, `SiLU`, `LeakyRelu`                                   | Burn   |
 //! | [`activation`] | [`Softmax`], [`LogSoftmax`] (modules with a `dim`)                                       | here   |
+//! | [`attention`]  | [`MultiHeadAttention`] (padding/causal masks, additive position bias, unscaled mode, [`KvCache`]) | here |
 //! | [`conv`]       | `Conv1d`/`2d`/`3d`, `ConvTranspose1d`/`2d`/`3d`                                          | Burn   |
 //! | [`layers`]     | `Linear`, `Dropout`, `Embedding`                                                         | Burn   |
 //! | [`norm`]       | `BatchNorm` (any rank), `LayerNorm`, `GroupNorm`                                         | Burn   |
@@ -42,6 +43,7 @@
 //! Depends on: `unidl-backend`.
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod layers;
 pub mod norm;
@@ -49,6 +51,7 @@ pub mod pool;
 pub mod rnn;
 
 pub use activation::*;
+pub use attention::*;
 pub use conv::*;
 pub use layers::*;
 pub use norm::*;

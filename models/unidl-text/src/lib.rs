@@ -3,6 +3,7 @@
 //! | task | model | module |
 //! |---|---|---|
 //! | text classification | TextCNN (Kim 2014) | [`textcnn`] |
+//! | similarity, classification, masked-token filling | BERT (Devlin et al. 2019) | [`bert`] |
 //!
 //! Each model is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
@@ -16,8 +17,10 @@
 //!
 //! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-train`, `unidl-run`.
 
+pub mod bert;
 pub mod textcnn;
 
+pub use bert::{BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel};
 pub use textcnn::{TextCnn, TextCnnConfig};
 
 /// Errors of the text zoo.
@@ -31,6 +34,17 @@ pub enum TextError {
         /// Why.
         reason: String,
     },
+    /// A file (a `config.json`, a vocabulary) cannot be read or parsed.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Foreign weights do not load (the report lists every key at fault).
+    #[error("weights: {0}")]
+    Weights(String),
 }
 
 /// Registers `textcnn`.

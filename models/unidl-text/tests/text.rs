@@ -9,6 +9,8 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_text::{TextCnn, TextCnnConfig};
 
+mod bert;
+
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
     let mut v = Vec::new();
     let mut m = Vec::new();

@@ -4,17 +4,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
 use unidl_backend::Device;
-
-/// Serialises the tests of this binary that seed the device generator:
-/// tests run in parallel threads and share it, so a test that seeds and
-/// then draws (initialisation, dropout, random inputs) must hold this guard
-/// until its draws are done, or another test's draws change its numbers.
-pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    unidl_backend::seed(device, seed);
-    guard
-}
+pub use unidl_testkit::{
+    check_close, check_grad, check_loss, floats, max_abs, max_diff, rel_l2, seeded, values,
+};
 
 /// `tests/reference/small`.
 pub fn small_ref() -> PathBuf {
@@ -138,36 +130,6 @@ impl Reference {
     }
 }
 
-/// A saved tensor's values.
-pub fn floats(io: &unidl_tensor::module::StateDict, key: &str) -> Vec<f32> {
-    io.get(key)
-        .unwrap_or_else(|| panic!("{key} not in the reference"))
-        .to_vec_f32()
-        .unwrap()
-}
-
-/// A tensor's values as f32.
-pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-/// The largest absolute difference of two equally long slices.
-pub fn max_diff(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
-
-/// The largest absolute value.
-pub fn max_abs(v: &[f32]) -> f32 {
-    v.iter().map(|x| x.abs()).fold(0.0, f32::max)
-}
-
 /// The detection generators' image batch: value i is ((i·7919) mod 2003) / 2003.
 pub fn pattern01(shape: [usize; 4], dev: &Device) -> Tensor<4> {
     let n: usize = shape.iter().product();
@@ -182,60 +144,6 @@ pub fn pattern01(shape: [usize; 4], dev: &Device) -> Tensor<4> {
 /// `None`, after saying so, when it is absent — a failure instead when
 /// `UNIDL_REQUIRE_ZOO_REF=1`.
 pub fn full_reference(env: &str, json: &str, script: &str) -> Option<Reference> {
-    let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
-    let dir = std::env::var_os(env).map(PathBuf::from);
-    match dir.filter(|d| d.join(json).is_file()) {
-        Some(d) => Some(Reference::at(&d, json)),
-        None => {
-            let msg = format!(
-                "full-size reference not found ({env}); generate it with \
-                 `tests/reference/{script} --full` (.ci/run does)"
-            );
-            assert!(!require, "{msg}");
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
-}
-
-/// Asserts `got` is within `tol` of `want`'s largest magnitude, printing the
-/// difference.
-pub fn check_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let d = max_diff(got, want);
-    let scale = max_abs(want).max(1e-6);
-    eprintln!("{what}: max |Δ| {d:.2e} (max |want| {scale:.2e})");
-    assert!(d <= tol * scale, "{what}: differs by {d} (scale {scale})");
-}
-
-/// `‖got − want‖ / ‖want‖`.
-pub fn rel_l2(got: &[f32], want: &[f32]) -> f32 {
-    let d: f32 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
-    let w: f32 = want.iter().map(|b| b * b).sum();
-    (d / w.max(f32::MIN_POSITIVE)).sqrt()
-}
-
-/// A loss against its reference value: within 1e-4 of it (relative above
-/// 1, absolute below), printing both.
-pub fn check_loss(what: &str, got: &Tensor<1>, want: f32) {
-    let got = values(got.clone())[0];
-    eprintln!("{what}: {got:.6} vs reference {want:.6}");
-    assert!(
-        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-        "{what}: {got} vs {want}"
-    );
-}
-
-/// A gradient against the reference's: within `rel` of the reference's
-/// largest value (of 1e-3 when every value is smaller), printing the
-/// difference; a missing gradient fails naming `what`.
-pub fn check_grad(what: &str, got: Option<Vec<f32>>, want: &[f32], rel: f32) {
-    let got = got.unwrap_or_else(|| panic!("no gradient for {what}"));
-    let d = max_diff(&got, want);
-    let scale = max_abs(want);
-    eprintln!("grad {what}: max |Δ| {d:.2e} (max |g| {scale:.2e})");
-    assert!(
-        d <= rel * scale.max(1e-3),
-        "gradient of {what} differs by {d}"
-    );
+    let how = format!("`tests/reference/{script} --full` (.ci/run does)");
+    unidl_testkit::cached_reference(env, json, &how).map(|d| Reference::at(&d, json))
 }

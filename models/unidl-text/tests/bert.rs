@@ -1,0 +1,323 @@
+//! BERT against `transformers` 5.23.0 (`tests/reference/gen_bert.py`): the
+//! parameter count of bert-base, the reduced model's hidden states, pooled
+//! output, classifier and masked-LM logits, losses and gradients with a
+//! padded batch, and all-MiniLM-L6-v2's real weights on real sentences.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use unidl_backend::Device;
+use unidl_tensor::module::{StateDict, load_state_dict_file};
+use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
+use unidl_text::bert::{BertConfig, load_hf_weights, mean_pool};
+
+fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/bert")
+}
+
+fn meta() -> serde_json::Value {
+    let text = std::fs::read_to_string(reference_dir().join("bert.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn io(dev: &Device) -> StateDict {
+    load_state_dict_file(&reference_dir().join("bert.io.safetensors"), dev).unwrap()
+}
+
+fn int_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Int> {
+    let t = &io[key];
+    let shape = [t.shape()[0], t.shape()[1]];
+    let v: Vec<i64> = floats(io, key).iter().map(|&x| x as i64).collect();
+    Tensor::from_data(TensorData::new(v, shape), dev)
+}
+
+fn mask_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Bool> {
+    let t = &io[key];
+    let shape = [t.shape()[0], t.shape()[1]];
+    let v: Vec<bool> = floats(io, key).iter().map(|&x| x > 0.5).collect();
+    Tensor::from_data(TensorData::new(v, shape), dev)
+}
+
+/// The rows of `hidden` (`[batch, tokens, width]`) at real tokens only
+/// (`transformers` leaves padded rows at values no one reads).
+fn real_rows(hidden: &[f32], mask: &[f32], width: usize) -> Vec<f32> {
+    hidden
+        .chunks(width)
+        .zip(mask)
+        .filter(|(_, m)| **m > 0.5)
+        .flat_map(|(row, _)| row.to_vec())
+        .collect()
+}
+
+fn config() -> BertConfig {
+    serde_json::from_value(meta()["config"].clone()).unwrap()
+}
+
+#[test]
+fn bert_base_has_109_482_240_parameters() {
+    let dev = Device::flex();
+    let m = BertConfig::default().init_model(&dev).unwrap();
+    assert_eq!(m.num_params(), 109_482_240);
+    assert_eq!(meta()["bert_base_params"], 109_482_240);
+}
+
+#[test]
+fn bert_matches_transformers_in_eval_mode() {
+    let dev = Device::flex();
+    let io = io(&dev);
+    let cfg = config();
+    let (model, report) = load_hf_weights(
+        cfg.init_classifier(3, &dev).unwrap(),
+        &reference_dir().join("bert_cls.safetensors"),
+        true,
+    )
+    .unwrap();
+    assert!(
+        report.load.missing.is_empty() && report.load.unexpected.is_empty(),
+        "{report}"
+    );
+    let ids = int_input(&io, "input_ids", &dev);
+    let types = int_input(&io, "token_type_ids", &dev);
+    let attention = mask_input(&io, "attention_mask", &dev);
+    let out = model
+        .bert
+        .forward(ids.clone(), Some(types), Some(attention.clone()));
+    let mask = floats(&io, "attention_mask");
+    check_close(
+        "hidden states (real tokens)",
+        &real_rows(&values(out.hidden), &mask, cfg.hidden_size),
+        &real_rows(&floats(&io, "hidden"), &mask, cfg.hidden_size),
+        1e-5,
+    );
+    check_close(
+        "pooled output",
+        &values(out.pooled.unwrap()),
+        &floats(&io, "pooled"),
+        1e-5,
+    );
+    let logits = model.forward(ids, Some(attention));
+    check_close(
+        "classifier logits",
+        &values(logits),
+        &floats(&io, "cls_logits"),
+        1e-5,
+    );
+}
+
+#[test]
+fn bert_classifier_loss_and_gradients_match_transformers() {
+    let dev = Device::flex().autodiff();
+    let io = io(&dev);
+    let cfg = config();
+    let (model, _) = load_hf_weights(
+        cfg.init_classifier(3, &dev).unwrap(),
+        &reference_dir().join("bert_cls.safetensors"),
+        true,
+    )
+    .unwrap();
+    let ids = int_input(&io, "input_ids", &dev);
+    let attention = mask_input(&io, "attention_mask", &dev);
+    let labels: Vec<i64> = floats(&io, "labels").iter().map(|&x| x as i64).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [2]), &dev);
+    let logits = model.forward(ids, Some(attention));
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+        .init(&dev)
+        .forward(logits, labels);
+    check_loss("classifier loss", &loss, floats(&io, "cls_loss")[0]);
+    let grads = loss.backward();
+    let b = &model.bert;
+    // Burn's dense weights are [in, out]: transposed to PyTorch's [out, in]
+    let linear = |w: &burn::module::Param<Tensor<2>>| w.grad(&grads).map(|g| values(g.transpose()));
+    for (name, got) in [
+        (
+            "bert.embeddings.word_embeddings.weight",
+            b.embeddings.word_embeddings.weight.grad(&grads).map(values),
+        ),
+        (
+            "bert.embeddings.LayerNorm.weight",
+            b.embeddings.layer_norm.gamma.grad(&grads).map(values),
+        ),
+        (
+            "bert.encoder.layer.0.attention.self.query.weight",
+            linear(&b.layers[0].attention.query.weight),
+        ),
+        (
+            "bert.encoder.layer.0.attention.output.dense.weight",
+            linear(&b.layers[0].attention.output.weight),
+        ),
+        (
+            "bert.encoder.layer.1.intermediate.dense.bias",
+            b.layers[1]
+                .intermediate
+                .bias
+                .as_ref()
+                .unwrap()
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "bert.encoder.layer.1.output.LayerNorm.bias",
+            b.layers[1]
+                .output_norm
+                .beta
+                .as_ref()
+                .unwrap()
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "bert.pooler.dense.weight",
+            linear(&b.pooler.as_ref().unwrap().weight),
+        ),
+    ] {
+        check_grad(name, got, &floats(&io, &format!("grad.{name}")), 1e-4);
+    }
+}
+
+#[test]
+fn bert_masked_lm_matches_transformers() {
+    let dev = Device::flex().autodiff();
+    let io = io(&dev);
+    let cfg = config();
+    let (model, report) = load_hf_weights(
+        cfg.init_masked_lm(&dev).unwrap(),
+        &reference_dir().join("bert_mlm.safetensors"),
+        true,
+    )
+    .unwrap();
+    // the tied decoder is read from the word embeddings, so its copy is ignored
+    assert!(
+        report.mapping.ignored.iter().any(|k| k.contains("decoder")),
+        "{report}"
+    );
+    let ids = int_input(&io, "input_ids", &dev);
+    let attention = mask_input(&io, "attention_mask", &dev);
+    let logits = model.forward(ids, Some(attention));
+    let vocab = cfg.vocab_size;
+    let mask = floats(&io, "attention_mask");
+    check_close(
+        "MLM logits (real tokens)",
+        &real_rows(&values(logits.clone()), &mask, vocab),
+        &real_rows(&floats(&io, "mlm_logits"), &mask, vocab),
+        1e-5,
+    );
+    // the loss over the labelled positions only (-100 elsewhere)
+    let labels = floats(&io, "mlm_labels");
+    let [b, t, _] = logits.dims();
+    let flat = logits.reshape([b * t, vocab]);
+    let picked: Vec<i64> = (0..b * t)
+        .filter(|&i| labels[i] >= 0.0)
+        .map(|i| i as i64)
+        .collect();
+    let targets: Vec<i64> = labels
+        .iter()
+        .filter(|&&l| l >= 0.0)
+        .map(|&l| l as i64)
+        .collect();
+    let n = picked.len();
+    let rows = flat.select(
+        0,
+        Tensor::<1, Int>::from_data(TensorData::new(picked, [n]), &dev),
+    );
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+        .init(&dev)
+        .forward(
+            rows,
+            Tensor::<1, Int>::from_data(TensorData::new(targets, [n]), &dev),
+        );
+    check_loss("MLM loss", &loss, floats(&io, "mlm_loss")[0]);
+    let grads = loss.backward();
+    check_grad(
+        "word embeddings (input and tied decoder)",
+        model
+            .bert
+            .embeddings
+            .word_embeddings
+            .weight
+            .grad(&grads)
+            .map(values),
+        &floats(&io, "mlm_grad.bert.embeddings.word_embeddings.weight"),
+        1e-4,
+    );
+    check_grad(
+        "cls.predictions.bias",
+        model.bias.grad(&grads).map(values),
+        &floats(&io, "mlm_grad.cls.predictions.bias"),
+        1e-4,
+    );
+}
+
+#[test]
+fn padding_never_changes_the_real_tokens() {
+    let dev = Device::flex();
+    let model = config().init_model(&dev).unwrap();
+    let ids = |v: Vec<i64>, t| Tensor::<2, Int>::from_data(TensorData::new(v, [1, t]), &dev);
+    let short = model.encode(ids(vec![2, 17, 45, 3], 4), None, None);
+    let mask = Tensor::<2, Bool>::from_data(
+        TensorData::new(vec![true, true, true, true, false, false], [1, 6]),
+        &dev,
+    );
+    let padded = model.encode(ids(vec![2, 17, 45, 3, 0, 0], 6), None, Some(mask.clone()));
+    check_close(
+        "real tokens with and without padding",
+        &values(padded.clone().narrow(1, 0, 4)),
+        &values(short.clone()),
+        1e-5,
+    );
+    let pooled = mean_pool(padded, mask);
+    let want = short.mean_dim(1).reshape([1, 32]);
+    check_close(
+        "mean pooling skips padding",
+        &values(pooled),
+        &values(want),
+        1e-5,
+    );
+}
+
+#[test]
+fn bad_bert_configs_and_weights_are_named() {
+    let dev = Device::flex();
+    let e = BertConfig {
+        num_attention_heads: 5,
+        ..config()
+    }
+    .init_model(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("num_attention_heads") && e.contains("32"), "{e}");
+    // a wrong width: every mis-shaped key is listed, nothing loads
+    let e = load_hf_weights(
+        BertConfig {
+            intermediate_size: 40,
+            ..config()
+        }
+        .init_classifier(3, &dev)
+        .unwrap(),
+        &reference_dir().join("bert_cls.safetensors"),
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("bert_cls.safetensors") && e.contains("intermediate"),
+        "{e}"
+    );
+    // a config.json with relative positions is refused naming the key
+    let dir = std::env::temp_dir().join(format!("unidl-bert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, r#"{"hidden_size": 32, "num_attention_heads": 4, "position_embedding_type": "relative_key", "architectures": ["BertModel"]}"#).unwrap();
+    let e = BertConfig::from_hf_json(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("position_embedding_type") && e.contains("relative_key"),
+        "{e}"
+    );
+    std::fs::write(&path, r#"{"hidden_size": 32, "num_attention_heads": 4, "architectures": ["BertModel"], "torch_dtype": "float32"}"#).unwrap();
+    let cfg = BertConfig::from_hf_json(&path).unwrap();
+    assert_eq!(
+        (cfg.hidden_size, cfg.num_attention_heads, cfg.vocab_size),
+        (32, 4, 30522)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
