@@ -32,8 +32,13 @@ fn unidl_data(build: Build, args: &[String]) -> Result<()> {
 }
 
 /// `cargo xtask data …`: the release `unidl` of the flex back-end, the same
-/// binary `cargo xtask train` builds.
+/// binary `cargo xtask train` builds; with `--dev`, the dev-profile binary
+/// `cargo xtask test` builds (what CI uses, so it compiles no release tree).
 pub fn run(rest: &[String]) -> Result<()> {
+    if rest.iter().any(|a| a == "--dev") {
+        let rest: Vec<String> = rest.iter().filter(|a| *a != "--dev").cloned().collect();
+        return unidl_data(Build::Dev, &rest);
+    }
     unidl_data(Build::Release("flex"), rest)
 }
 

@@ -148,6 +148,17 @@ fn test(rest: &[String]) -> Result<()> {
                 .into(),
         );
     }
+    let minilm = std::env::var_os("UNIDL_MINILM_REF").map(std::path::PathBuf::from);
+    if !minilm
+        .as_ref()
+        .is_some_and(|d| d.join("minilm.json").is_file())
+    {
+        skipped.push(
+            "BERT with all-MiniLM-L6-v2's real weights: no reference (`cargo xtask data minilm`, then \
+             python models/unidl-text/tests/reference/gen_bert.py --minilm <data>/minilm DIR, then UNIDL_MINILM_REF=DIR)"
+                .into(),
+        );
+    }
     for s in &skipped {
         println!("xtask test: NOT RUN: {s}");
     }

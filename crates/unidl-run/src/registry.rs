@@ -105,6 +105,18 @@ pub trait BuildTask: TaskIo + Sized {
     /// Reads one input file for `unidl infer` (an image, a text file, …)
     /// into a sample the run's preprocessing then transforms.
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample>;
+    /// A text given on the command line (`unidl infer --text`) as a sample;
+    /// default: this task takes no text, an error.
+    fn text_input(_text: &str, _data: &DataConfig) -> Result<Sample> {
+        Err(RunError::Config {
+            file: "--text".into(),
+            line: 0,
+            message: format!(
+                "task `{}` does not take text inputs; give files",
+                Self::KIND.name()
+            ),
+        })
+    }
     /// One line for a person; `class_names` are the data set's, for outputs
     /// that carry class indices.
     fn describe(output: &Output<Self>, class_names: &[String]) -> String;

@@ -45,6 +45,8 @@ pub struct Run {
 pub struct InferArgs {
     /// Input files (images, text files, … as the task reads them).
     pub files: Vec<PathBuf>,
+    /// Texts given on the command line (`--text`), after the files.
+    pub texts: Vec<String>,
     /// Classes to print per input (overrides `[infer] top_k`).
     pub top_k: Option<usize>,
     /// Weights: a unidl checkpoint (directory or `model.safetensors`) or a
@@ -121,13 +123,24 @@ impl Run {
         Ok(Some(Arc::new(tok)))
     }
 
-    /// Trains the `[data.tokenizer]` on the training texts (not saved).
+    /// Trains the `[data.tokenizer]` on the training texts, or reads its
+    /// pretrained `file` (not saved).
     fn train_tokenizer(&self) -> Result<TextTokenizer> {
         let Some(tc) = &self.cfg.data.tokenizer else {
             return Err(RunError::Config {
                 file: self.path.display().to_string(),
                 line: 0,
                 message: "[data.tokenizer] is not set".into(),
+            });
+        };
+        if let Some(file) = &tc.file {
+            return Ok(TextTokenizer::load(resolve(file, &self.base)?)?);
+        }
+        let Some(vocab_size) = tc.vocab_size else {
+            return Err(RunError::Config {
+                file: self.path.display().to_string(),
+                line: crate::config::line_of_key(&self.text, "data", "tokenizer"),
+                message: "[data.tokenizer] needs `vocab_size` to train a tokenizer, or a pretrained `file`".into(),
             });
         };
         let raw = self.raw_dataset(&self.cfg.data.train)?;
@@ -152,13 +165,13 @@ impl Run {
         Ok(match tc.kind {
             TokenizerKind::Wordpiece => TextTokenizer::train_wordpiece(
                 &corpus,
-                tc.vocab_size,
+                vocab_size,
                 tc.min_frequency,
                 &SPECIAL_TOKENS,
             )?,
             TokenizerKind::BpeBytes | TokenizerKind::BpeWords => TextTokenizer::train_bpe(
                 &corpus,
-                tc.vocab_size,
+                vocab_size,
                 tc.min_frequency,
                 &SPECIAL_TOKENS,
                 if tc.kind == TokenizerKind::BpeBytes {
@@ -193,6 +206,9 @@ impl Run {
             );
             if let Some(n) = tc.max_length {
                 params.insert("max_length".to_string(), toml::Value::Integer(n as i64));
+            }
+            if tc.add_special_tokens.unwrap_or(tc.file.is_some()) {
+                params.insert("add_special_tokens".to_string(), toml::Value::Boolean(true));
             }
             t.push(TransformConfig::Custom {
                 name: "tokenize".into(),
@@ -372,7 +388,8 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
     write_atomic(&run.classes_file(), classes.as_bytes()).map_err(io)?;
     let (cfg, mut model, task) = run.build::<C>(&facts)?;
     if let Some(p) = &run.cfg.pretrained {
-        let path = run.base.join(&p.path);
+        // `data:<name>/…` (pretrained weights a data target prepared) or a path
+        let path = resolve(&p.path.to_string_lossy(), &run.base)?;
         let (m, report) = cfg
             .load_weights(model, &path, p.strict, &run.device)
             .map_err(|e| {
@@ -507,11 +524,21 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
         options,
         &run.device,
     )?;
-    let samples = args
+    let mut samples = args
         .files
         .iter()
         .map(|p| C::Task::read_input(p, &run.cfg.data))
         .collect::<Result<Vec<_>>>()?;
+    for t in &args.texts {
+        samples.push(C::Task::text_input(t, &run.cfg.data)?);
+    }
+    // what each output is printed against
+    let names: Vec<String> = args
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain(args.texts.iter().map(|t| format!("{t:?}")))
+        .collect();
     let originals = args.draw.as_ref().map(|_| samples.clone());
     let outputs = infer.infer_samples(samples, None)?;
     if let (Some(target), Some(originals)) = (&args.draw, originals) {
@@ -535,23 +562,16 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
             eprintln!("drawn: {}", path.display());
         }
     }
-    let v: Vec<serde_json::Value> = args
-        .files
+    let v: Vec<serde_json::Value> = names
         .iter()
         .zip(&outputs)
-        .map(|(p, o)| {
-            serde_json::json!({ "input": p.display().to_string(), "output": C::Task::to_json(o) })
-        })
+        .map(|(p, o)| serde_json::json!({ "input": p, "output": C::Task::to_json(o) }))
         .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        for (p, o) in args.files.iter().zip(&outputs) {
-            println!(
-                "{}: {}",
-                p.display(),
-                C::Task::describe(o, &facts.class_names)
-            );
+        for (p, o) in names.iter().zip(&outputs) {
+            println!("{p}: {}", C::Task::describe(o, &facts.class_names));
         }
     }
     Ok(v)

@@ -83,6 +83,16 @@ impl BuildTask for TextClassification {
         Ok(s)
     }
 
+    fn text_input(text: &str, _data: &DataConfig) -> Result<Sample> {
+        let mut s = Sample {
+            source: "--text".into(),
+            ..Sample::default()
+        };
+        s.inputs
+            .insert("text".into(), Input::Text(text.to_string()));
+        Ok(s)
+    }
+
     fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
         ranked(output)
     }

@@ -135,6 +135,7 @@ fn a_model_registered_outside_the_cli_trains_evaluates_and_infers() {
         &cfg,
         Some("flex"),
         &InferArgs {
+            texts: Vec::new(),
             files: vec![digit.clone()],
             top_k: Some(3),
             json: true,
@@ -149,6 +150,7 @@ fn a_model_registered_outside_the_cli_trains_evaluates_and_infers() {
         &cfg,
         Some("flex"),
         &InferArgs {
+            texts: Vec::new(),
             files: vec![digit.clone()],
             draw: Some(png.clone()),
             ..InferArgs::default()
@@ -170,6 +172,7 @@ fn a_model_registered_outside_the_cli_trains_evaluates_and_infers() {
         &cfg,
         Some("flex"),
         &InferArgs {
+            texts: Vec::new(),
             files: vec![digit],
             weights: Some(ckpt),
             ..InferArgs::default()

@@ -20,7 +20,9 @@
 pub mod bert;
 pub mod textcnn;
 
-pub use bert::{BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel};
+pub use bert::{
+    BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel,
+};
 pub use textcnn::{TextCnn, TextCnnConfig};
 
 /// Errors of the text zoo.
@@ -47,10 +49,14 @@ pub enum TextError {
     Weights(String),
 }
 
-/// Registers `textcnn`.
+/// Registers `textcnn` and `bert`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
         "TextCNN: 3/4/5-gram convolutions, max-over-time pooling (Kim 2014)",
+    )?;
+    registry.register::<BertClassifierConfig>(
+        "bert",
+        "BERT text classifier on the pooled output (Devlin et al. 2019; transformers' weights load)",
     )
 }

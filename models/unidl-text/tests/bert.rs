@@ -321,3 +321,188 @@ fn bad_bert_configs_and_weights_are_named() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// all-MiniLM-L6-v2 (`unidl data minilm`) and `gen_bert.py --minilm`'s
+/// outputs for it (`UNIDL_MINILM_REF`, written by `.ci/run`).
+fn minilm() -> Option<(PathBuf, PathBuf)> {
+    let how = "`unidl data minilm`, then `tests/reference/gen_bert.py --minilm <data>/minilm DIR` \
+               with UNIDL_MINILM_REF=DIR (.ci/run does both)";
+    let model = unidl_env::data_dir().join("minilm");
+    let reference = unidl_testkit::cached_reference("UNIDL_MINILM_REF", "minilm.json", how)?;
+    if !model.join("model.safetensors").is_file() {
+        let require = std::env::var("UNIDL_REQUIRE_ZOO_REF").is_ok_and(|v| v == "1");
+        assert!(!require, "{} is missing: {how}", model.display());
+        eprintln!("SKIPPED: {} is missing: {how}", model.display());
+        return None;
+    }
+    Some((model, reference))
+}
+
+#[test]
+fn minilm_weights_match_transformers_on_real_sentences() {
+    let Some((dir, reference)) = minilm() else {
+        return;
+    };
+    let dev = Device::flex();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("minilm.json")).unwrap())
+            .unwrap();
+    let io = load_state_dict_file(&reference.join("minilm.io.safetensors"), &dev).unwrap();
+    let cfg = BertConfig::from_hf_json(&dir.join("config.json")).unwrap();
+    let (model, report) = load_hf_weights(
+        cfg.init_model(&dev).unwrap(),
+        &dir.join("model.safetensors"),
+        true,
+    )
+    .unwrap();
+    eprintln!("{report}");
+    assert_eq!(model.num_params() as u64, meta["params"].as_u64().unwrap());
+    // the tokenizer.json through the tokenizers crate gives transformers' ids
+    let tok = unidl_data::text::TextTokenizer::load(dir.join("tokenizer.json")).unwrap();
+    let sentences: Vec<String> = serde_json::from_value(meta["sentences"].clone()).unwrap();
+    let encoded: Vec<Vec<u32>> = sentences
+        .iter()
+        .map(|s| tok.encode_with_special_tokens(s).unwrap())
+        .collect();
+    let t = encoded.iter().map(Vec::len).max().unwrap();
+    let (ids, mask): (Vec<i64>, Vec<bool>) = encoded
+        .iter()
+        .flat_map(|e| (0..t).map(|j| e.get(j).map_or((0, false), |&id| (id as i64, true))))
+        .unzip();
+    let want_ids: Vec<i64> = floats(&io, "input_ids").iter().map(|&x| x as i64).collect();
+    assert_eq!(ids, want_ids, "token ids");
+    let n = sentences.len();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [n, t]), &dev);
+    let attention = Tensor::<2, Bool>::from_data(TensorData::new(mask, [n, t]), &dev);
+    let hidden = model.encode(ids, None, Some(attention.clone()));
+    let m = floats(&io, "attention_mask");
+    check_close(
+        "MiniLM hidden states (real tokens)",
+        &real_rows(&values(hidden.clone()), &m, cfg.hidden_size),
+        &real_rows(&floats(&io, "hidden"), &m, cfg.hidden_size),
+        1e-4,
+    );
+    let pooled = mean_pool(hidden, attention);
+    check_close(
+        "sentence embeddings (mean pooled)",
+        &values(pooled.clone()),
+        &floats(&io, "mean_pooled"),
+        1e-4,
+    );
+    let unit = pooled.clone() / pooled.powf_scalar(2.0).sum_dim(1).sqrt();
+    let cosine = unit.clone().matmul(unit.transpose());
+    check_close(
+        "cosine similarities",
+        &values(cosine),
+        &floats(&io, "cosine"),
+        1e-4,
+    );
+}
+
+/// `[model] name = "bert"` through train, eval and infer (`--text`): a
+/// 2-layer BERT from scratch on the real SpamAssassin split, with a
+/// WordPiece `tokenizer.json` given as a pretrained `[data.tokenizer] file`
+/// (its `[CLS] … [SEP]` added); held-out accuracy clearly above the
+/// majority class (0.687); texts longer than the positions are refused.
+#[test]
+fn a_bert_config_trains_evaluates_and_infers_through_the_registry() {
+    use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
+    let data = unidl_run::data_dir().join("spam");
+    assert!(
+        data.join("train.jsonl").is_file(),
+        "{}: missing; run `cargo xtask data spam` (cargo xtask test does it first)",
+        data.display()
+    );
+    let dir = std::env::temp_dir().join(format!("unidl-bert-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let texts: Vec<String> = std::fs::read_to_string(data.join("train.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let tok =
+        TextTokenizer::train_wordpiece(&Corpus::texts(texts), 2000, 2, &SPECIAL_TOKENS).unwrap();
+    tok.save(dir.join("tokenizer.json")).unwrap();
+    let config = |max_length: usize| {
+        format!(
+            r#"seed = 1
+[model]
+name = "bert"
+[model.architecture]
+vocab_size = {vocab}
+hidden_size = 32
+num_hidden_layers = 2
+num_attention_heads = 4
+intermediate_size = 64
+max_position_embeddings = 64
+hidden_dropout_prob = 0.0
+attention_probs_dropout_prob = 0.0
+[data]
+format = "text_classification"
+train = "{train}"
+val = "{val}"
+[data.tokenizer]
+file = "tokenizer.json"
+max_length = {max_length}
+[optimizer]
+optimizer_method = "adam_w"
+base_learningrate = 0.001
+[trainer]
+epochs = 1
+batch_size = 32
+progress = false
+output_dir = "run"
+[infer]
+top_k = 2
+"#,
+            vocab = tok.vocab_size(),
+            train = data.join("train.jsonl").display(),
+            val = data.join("test.jsonl").display(),
+        )
+    };
+    let cfg = dir.join("bert.toml");
+    std::fs::write(&cfg, config(64)).unwrap();
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_text::register(&mut reg).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
+    let acc: f64 = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("{csv}");
+    assert!(
+        acc >= 0.8,
+        "held-out accuracy after one epoch: {acc}\n{csv}"
+    );
+    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
+    let out = unidl_run::infer_config(
+        &reg,
+        &cfg,
+        Some("flex"),
+        &unidl_run::InferArgs {
+            texts: vec![
+                "Dear friend, you WON $1,000,000! Click here to claim your FREE prize now".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out[0]["output"].as_array().unwrap().len(), 2, "{out:?}");
+    // a max_length beyond the learnt positions: the first long mail is named
+    std::fs::write(&cfg, config(100)).unwrap();
+    let e = unidl_run::eval_config(&reg, &cfg, Some("flex"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 64") && e.contains("max_length"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

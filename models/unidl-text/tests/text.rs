@@ -163,6 +163,7 @@ fn one_epoch_on_real_spam_reaches_95_percent() {
         &cfg,
         Some("flex"),
         &unidl_run::InferArgs {
+            texts: Vec::new(),
             files: vec![mail],
             ..Default::default()
         },

@@ -181,6 +181,7 @@ pub fn run_route_scored(
         &cfg,
         Some("flex"),
         &unidl_run::InferArgs {
+            texts: Vec::new(),
             files: vec![root.join("images/test/000005.jpg")],
             json: true,
             draw: Some(picture.clone()),

@@ -250,6 +250,7 @@ pub fn keypoint_route(
         &cfg,
         Some("flex"),
         &unidl_run::InferArgs {
+            texts: Vec::new(),
             files: vec![first],
             json: true,
             draw: Some(picture.clone()),

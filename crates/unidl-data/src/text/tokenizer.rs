@@ -340,7 +340,8 @@ impl TextTokenizer {
         std::fs::write(path, json).map_err(|e| DataError::io(path, e))
     }
 
-    /// Reads a `tokenizer.json`. A missing file is [`DataError::NotFound`],
+    /// Reads a `tokenizer.json` (its padding and truncation settings
+    /// dropped: collation pads, [`Tokenize`] cuts). A missing file is [`DataError::NotFound`],
     /// invalid JSON [`DataError::Parse`] (with its line) and JSON that is not
     /// a tokenizer [`DataError::Corrupt`], each naming the file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
@@ -369,6 +370,18 @@ impl TextTokenizer {
                 reason: format!("not a tokenizer.json: {e}"),
             },
         })?;
+        // Batches are padded by collation (to the batch's longest text) and
+        // cut by `Tokenize`'s `max_length`, so padding and truncation saved in
+        // the file (all-MiniLM-L6-v2's pad and cut every text to 128) are
+        // dropped: one place decides a text's length, the run config.
+        let mut inner = inner;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| DataError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("cannot drop its truncation: {e}"),
+            })?;
         Ok(TextTokenizer {
             inner,
             origin: path.display().to_string(),
@@ -380,6 +393,18 @@ impl TextTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.inner
             .encode(text, false)
+            .map(|enc| enc.get_ids().to_vec())
+            .map_err(|e| DataError::Invalid {
+                what: format!("tokenizer ({})", self.origin),
+                reason: format!("cannot encode {text:?}: {e}"),
+            })
+    }
+
+    /// Token ids of `text` with the special tokens the file's post-processor
+    /// adds (BERT's `[CLS] … [SEP]`): what a pretrained model was trained on.
+    pub fn encode_with_special_tokens(&self, text: &str) -> Result<Vec<u32>> {
+        self.inner
+            .encode(text, true)
             .map(|enc| enc.get_ids().to_vec())
             .map_err(|e| DataError::Invalid {
                 what: format!("tokenizer ({})", self.origin),

@@ -43,6 +43,10 @@ pub struct TextClassification {
     pub min_length: usize,
     /// Label smoothing ε in [0, 1).
     pub label_smoothing: f64,
+    /// Longest token sequence the model takes (BERT's learnt positions);
+    /// a longer one is an error naming the sample, never cut silently
+    /// (cut it with `[data.tokenizer] max_length`).
+    pub max_length: Option<usize>,
 }
 
 impl Default for TextClassification {
@@ -53,6 +57,7 @@ impl Default for TextClassification {
             pad_id: 0,
             min_length: 1,
             label_smoothing: 0.0,
+            max_length: None,
         }
     }
 }
@@ -89,6 +94,15 @@ impl TaskIo for TextClassification {
             .iter()
             .map(|s| tokens_of(s, &self.input))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(max) = self.max_length
+            && let Some((s, t)) = samples.iter().zip(&seqs).find(|(_, t)| t.len() > max)
+        {
+            return Err(TrainError::Model(format!(
+                "{}: {} tokens, but the model takes at most {max} (set [data.tokenizer] max_length)",
+                s.source,
+                t.len()
+            )));
+        }
         let (ids, mask) = pad_ids(&seqs, self.pad_id, self.min_length, device)?;
         Ok(TokenBatch {
             ids,

@@ -29,6 +29,9 @@ use unidl_tensor::module::ModuleApi;
 
 use crate::TextError;
 
+mod zoo;
+pub use zoo::BertClassifierConfig;
+
 /// The feed-forward activation (`hidden_act`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,92 @@
+//! BERT in `unidl` runs: `[model] name = "bert"` classifies texts with a
+//! classifier on the pooled output, from scratch or from pretrained
+//! `transformers` weights (`[pretrained] path = "data:minilm/model.safetensors"`,
+//! `strict = false`: the classifier is new).
+
+use std::path::Path;
+
+use burn::tensor::{Bool, Int, Tensor};
+use serde::{Deserialize, Serialize};
+use unidl_backend::Device;
+use unidl_run::{BoxError, DataFacts, ZooModel};
+use unidl_train::{SequenceClassifier, TextClassification};
+
+use super::{BertConfig, BertForSequenceClassification, load_hf_weights};
+use crate::TextError;
+
+/// `[model] name = "bert"`: the architecture (`[model.architecture]`,
+/// `transformers`' `BertConfig` keys; default bert-base) and the classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BertClassifierConfig {
+    /// The encoder; its `vocab_size` must be the run tokenizer's.
+    #[serde(default)]
+    pub architecture: BertConfig,
+    /// Classes (default: the data set's).
+    #[serde(default)]
+    pub num_classes: Option<usize>,
+}
+
+impl SequenceClassifier for BertForSequenceClassification {
+    fn classify_tokens(&self, ids: Tensor<2, Int>, mask: Tensor<2, Bool>) -> Tensor<2> {
+        self.forward(ids, Some(mask))
+    }
+}
+
+impl ZooModel for BertClassifierConfig {
+    type Model = BertForSequenceClassification;
+    type Task = TextClassification;
+
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
+        let arch = &self.architecture;
+        if let Some(v) = facts.vocab_size
+            && v != arch.vocab_size
+        {
+            return Err(TextError::Config {
+                key: "model.architecture.vocab_size".into(),
+                reason: format!(
+                    "{} does not match the run's tokenizer ({v} tokens): use the tokenizer the \
+                     weights were trained with ([data.tokenizer] file)",
+                    arch.vocab_size
+                ),
+            }
+            .into());
+        }
+        let classes = self
+            .num_classes
+            .or((!facts.class_names.is_empty()).then_some(facts.class_names.len()))
+            .ok_or_else(|| TextError::Config {
+                key: "model.num_classes".into(),
+                reason: "unknown: set it or use labelled data".into(),
+            })?;
+        Ok(arch.init_classifier(classes, device)?)
+    }
+
+    /// Texts longer than the learnt positions are refused, naming the sample.
+    fn adapt_task(&self, task: TextClassification) -> TextClassification {
+        TextClassification {
+            max_length: Some(self.architecture.max_position_embeddings),
+            ..task
+        }
+    }
+
+    /// `transformers` weights (`model.safetensors` or `pytorch_model.bin`,
+    /// with or without the `bert.` prefix) through [`load_hf_weights`].
+    fn load_weights(
+        &self,
+        model: Self::Model,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(Self::Model, String), BoxError> {
+        let (model, report) = load_hf_weights(model, path, strict)?;
+        if report.load.loaded.is_empty() {
+            return Err(format!(
+                "{}: no key matched the BERT model ({report})",
+                path.display()
+            )
+            .into());
+        }
+        Ok((model, report.to_string()))
+    }
+}
