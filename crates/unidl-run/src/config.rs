@@ -91,6 +91,9 @@ pub struct TaskConfig {
     /// Keypoint metrics: OKS σ per joint for keypoint AP (default COCO's 17).
     #[serde(default)]
     pub oks_sigmas: Option<Vec<f64>>,
+    /// Text similarity: the contrastive loss's temperature τ (default 0.05).
+    #[serde(default)]
+    pub temperature: Option<f64>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

@@ -67,6 +67,8 @@ pub enum TaskKind {
     KeypointRegression,
     /// Images → boxes with classes, scores and a mask each.
     InstanceSegmentation,
+    /// Token sequences → embeddings compared by cosine similarity.
+    TextSimilarity,
 }
 
 impl TaskKind {
@@ -88,6 +90,7 @@ impl TaskKind {
             TaskKind::KeypointHeatmaps => "keypoint_heatmaps",
             TaskKind::KeypointRegression => "keypoint_regression",
             TaskKind::InstanceSegmentation => "instance_segmentation",
+            TaskKind::TextSimilarity => "text_similarity",
         }
     }
 }

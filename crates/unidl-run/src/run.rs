@@ -99,6 +99,21 @@ impl Run {
             return Ok(None);
         }
         let path = self.tokenizer_path();
+        if !train && !path.exists() {
+            // a pretrained tokenizer serves a run that has not trained yet
+            // (inference with foreign `--weights`)
+            if let Some(file) = self
+                .cfg
+                .data
+                .tokenizer
+                .as_ref()
+                .and_then(|t| t.file.as_ref())
+            {
+                return Ok(Some(Arc::new(TextTokenizer::load(resolve(
+                    file, &self.base,
+                )?)?)));
+            }
+        }
         if !train || (resume && path.exists()) {
             if !path.exists() {
                 return Err(RunError::NotFound {
@@ -200,9 +215,16 @@ impl Run {
         t.extend(self.cfg.data.transforms.iter().cloned());
         if let Some(tc) = &self.cfg.data.tokenizer {
             let mut params = std::collections::BTreeMap::new();
+            // the run's saved tokenizer; before the first training, a
+            // pretrained `file` itself (inference with foreign weights)
+            let saved = self.tokenizer_path();
+            let path = match &tc.file {
+                Some(f) if !saved.exists() => resolve(f, &self.base).unwrap_or(saved),
+                _ => saved,
+            };
             params.insert(
                 "tokenizer".to_string(),
-                toml::Value::String(self.tokenizer_path().display().to_string()),
+                toml::Value::String(path.display().to_string()),
             );
             if let Some(n) = tc.max_length {
                 params.insert("max_length".to_string(), toml::Value::Integer(n as i64));
@@ -325,6 +347,12 @@ impl Run {
                 )))
             });
         };
+        // `data:<name>/…` names weights a data target prepared
+        let resolved = match w.to_str().and_then(|s| s.strip_prefix("data:")) {
+            Some(rest) => crate::config::data_dir().join(rest),
+            None => w.to_path_buf(),
+        };
+        let w = resolved.as_path();
         if !w.exists() {
             return Err(RunError::NotFound {
                 path: w.to_path_buf(),

@@ -8,7 +8,8 @@ use unidl_train::outputs::{ClassMap, Detection, InstanceMask, PredictedKeypoint}
 use unidl_train::postprocess::InstanceConfig;
 use unidl_train::{
     ClassScore, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
-    KeypointMetrics, KeypointRegression, ObjectDetection, PixelClassification, TextClassification,
+    KeypointMetrics, KeypointRegression, ObjectDetection, PixelClassification, SentenceEmbedding,
+    TextClassification, TextSimilarity,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -95,6 +96,45 @@ impl BuildTask for TextClassification {
 
     fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
         ranked(output)
+    }
+}
+
+impl BuildTask for TextSimilarity {
+    const KIND: TaskKind = TaskKind::TextSimilarity;
+
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(TextSimilarity {
+            class_names: facts.class_names.clone(),
+            pad_id: facts.pad_id.unwrap_or(0),
+            temperature: config.temperature.unwrap_or(0.05),
+            ..TextSimilarity::default()
+        })
+    }
+
+    /// A UTF-8 text file, whole, as input `text`.
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        TextClassification::read_input(path, data)
+    }
+
+    fn text_input(text: &str, data: &DataConfig) -> Result<Sample> {
+        TextClassification::text_input(text, data)
+    }
+
+    /// The nearest other input of the call and its cosine similarity.
+    fn describe(output: &SentenceEmbedding, _class_names: &[String]) -> String {
+        let near: Vec<String> = output
+            .neighbours
+            .iter()
+            .map(|n| format!("input {} (cosine {:.4})", n.index + 1, n.similarity))
+            .collect();
+        if near.is_empty() {
+            format!(
+                "{}-d embedding (give two or more inputs to compare)",
+                output.embedding.len()
+            )
+        } else {
+            format!("most similar: {}", near.join(", "))
+        }
     }
 }
 

@@ -86,6 +86,9 @@ pub enum Metric {
     Bleu,
     /// Perplexity ([`crate::metrics::Perplexity`]).
     Perplexity,
+    /// Share of samples whose nearest other sample (cosine of their
+    /// embeddings) has their label (text similarity).
+    NeighbourAccuracy,
 }
 
 impl Metric {
@@ -124,6 +127,7 @@ impl Metric {
             Metric::Wer => "wer",
             Metric::Bleu => "bleu",
             Metric::Perplexity => "perplexity",
+            Metric::NeighbourAccuracy => "neighbour_accuracy",
         }
     }
 

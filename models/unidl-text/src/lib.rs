@@ -22,6 +22,7 @@ pub mod textcnn;
 
 pub use bert::{
     BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel,
+    SentenceBertConfig,
 };
 pub use textcnn::{TextCnn, TextCnnConfig};
 
@@ -49,7 +50,7 @@ pub enum TextError {
     Weights(String),
 }
 
-/// Registers `textcnn` and `bert`.
+/// Registers `textcnn`, `bert` and `sentence_bert`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -58,5 +59,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<BertClassifierConfig>(
         "bert",
         "BERT text classifier on the pooled output (Devlin et al. 2019; transformers' weights load)",
+    )?;
+    registry.register::<SentenceBertConfig>(
+        "sentence_bert",
+        "BERT sentence embeddings (mean pooling, as sentence-transformers) for text similarity",
     )
 }

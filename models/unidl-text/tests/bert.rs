@@ -506,3 +506,156 @@ top_k = 2
     assert!(e.contains("at most 64") && e.contains("max_length"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `unidl infer --config configs/minilm_similarity.toml --weights
+/// data:minilm/model.safetensors --text … --text …` prints each sentence's
+/// most similar other with transformers' cosine similarity (the published
+/// weights, no training; the pretrained tokenizer serves the untrained run).
+#[test]
+fn minilm_similarity_through_the_registry_gives_transformers_cosines() {
+    let Some((_, reference)) = minilm() else {
+        return;
+    };
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("minilm.json")).unwrap())
+            .unwrap();
+    let io =
+        load_state_dict_file(&reference.join("minilm.io.safetensors"), &Device::flex()).unwrap();
+    let sentences: Vec<String> = serde_json::from_value(meta["sentences"].clone()).unwrap();
+    let cosine = floats(&io, "cosine");
+    let n = sentences.len();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::temp_dir().join(format!("unidl-minilm-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // the shipped config, with its output folder in a fresh place
+    let text = std::fs::read_to_string(repo.join("configs/minilm_similarity.toml"))
+        .unwrap()
+        .replace(
+            "output_dir = \"runs/minilm_similarity\"",
+            "output_dir = \"run\"",
+        );
+    let cfg = dir.join("minilm_similarity.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_text::register(&mut reg).unwrap();
+    let out = unidl_run::infer_config(
+        &reg,
+        &cfg,
+        Some("flex"),
+        &unidl_run::InferArgs {
+            texts: sentences.clone(),
+            weights: Some(PathBuf::from("data:minilm/model.safetensors")),
+            top_k: Some(n - 1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for (i, o) in out.iter().enumerate() {
+        let neighbours = o["output"]["neighbours"].as_array().unwrap();
+        assert_eq!(neighbours.len(), n - 1);
+        for nb in neighbours {
+            let j = nb["index"].as_u64().unwrap() as usize;
+            let got = nb["similarity"].as_f64().unwrap();
+            let want = f64::from(cosine[i * n + j]);
+            assert!((got - want).abs() < 1e-4, "cos({i}, {j}): {got} vs {want}");
+        }
+    }
+    // "The new movie is awesome." is nearest to "The new movie is so great."
+    assert_eq!(out[2]["output"]["neighbours"][0]["index"], 5, "{}", out[2]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `[model] name = "sentence_bert"` trains with the supervised contrastive
+/// loss and evaluates neighbour accuracy: a 2-layer BERT from scratch on
+/// SpamAssassin's held-out mails (the training split would take longer),
+/// evaluated on the same mails: above the majority class (0.687).
+#[test]
+fn a_sentence_bert_config_trains_and_evaluates_neighbour_accuracy() {
+    use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
+    let data = unidl_run::data_dir().join("spam");
+    assert!(
+        data.join("test.jsonl").is_file(),
+        "run `cargo xtask data spam`"
+    );
+    let dir = std::env::temp_dir().join(format!("unidl-sbert-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let texts: Vec<String> = std::fs::read_to_string(data.join("test.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let tok =
+        TextTokenizer::train_wordpiece(&Corpus::texts(texts), 1000, 2, &SPECIAL_TOKENS).unwrap();
+    tok.save(dir.join("tokenizer.json")).unwrap();
+    let split = data.join("test.jsonl").display().to_string();
+    let cfg = dir.join("sbert.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"seed = 1
+[model]
+name = "sentence_bert"
+[model.architecture]
+vocab_size = {vocab}
+hidden_size = 32
+num_hidden_layers = 2
+num_attention_heads = 4
+intermediate_size = 64
+max_position_embeddings = 48
+hidden_dropout_prob = 0.0
+attention_probs_dropout_prob = 0.0
+[task]
+temperature = 0.1
+[data]
+format = "text_classification"
+train = "{split}"
+val = "{split}"
+[data.tokenizer]
+file = "tokenizer.json"
+max_length = 48
+[optimizer]
+optimizer_method = "adam_w"
+base_learningrate = 0.001
+[trainer]
+epochs = 1
+batch_size = 32
+progress = false
+output_dir = "run"
+"#,
+            vocab = tok.vocab_size()
+        ),
+    )
+    .unwrap();
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_text::register(&mut reg).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    // the contrastive loss falls over the epoch (logged every 10 steps)
+    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
+    let header: Vec<&str> = steps.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "loss")
+        .unwrap_or_else(|| panic!("{header:?}"));
+    let losses: Vec<f64> = steps
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect();
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < first - 0.2, "loss {first} → {last}");
+    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap())
+            .unwrap();
+    let acc = scores["neighbour_accuracy"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{scores}"));
+    assert!(acc > 0.8, "neighbour accuracy {acc}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,6 +29,7 @@ mod detection;
 mod keypoints;
 mod segmentation;
 mod sequence;
+mod similarity;
 mod speech;
 mod text;
 mod video;
@@ -60,6 +61,10 @@ pub use sequence::{
     LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch, Seq2SeqModel,
     Seq2SeqSource, SequenceLikelihood, SequenceToSequence, SourceInput, TokenLikelihoods,
     token_cross_entropy,
+};
+pub use similarity::{
+    SentenceEmbedding, SentenceEmbeddings, SentenceEncoder, SimilarityEvaluation, TextSimilarity,
+    supervised_contrastive_loss,
 };
 pub use speech::{
     Alphabet, CtcModel, SpeechBatch, SpeechRecognition, TransducerModel, TransducerRecognition,

@@ -94,15 +94,7 @@ impl TaskIo for TextClassification {
             .iter()
             .map(|s| tokens_of(s, &self.input))
             .collect::<Result<Vec<_>>>()?;
-        if let Some(max) = self.max_length
-            && let Some((s, t)) = samples.iter().zip(&seqs).find(|(_, t)| t.len() > max)
-        {
-            return Err(TrainError::Model(format!(
-                "{}: {} tokens, but the model takes at most {max} (set [data.tokenizer] max_length)",
-                s.source,
-                t.len()
-            )));
-        }
+        check_max_length(samples, &seqs, self.max_length)?;
         let (ids, mask) = pad_ids(&seqs, self.pad_id, self.min_length, device)?;
         Ok(TokenBatch {
             ids,
@@ -133,4 +125,22 @@ impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassificati
     fn after_update(&self, model: M) -> M {
         model.constrain()
     }
+}
+
+/// A typed error naming the first sample longer than `max` tokens.
+pub(super) fn check_max_length(
+    samples: &[Sample],
+    seqs: &[&[u32]],
+    max: Option<usize>,
+) -> Result<()> {
+    if let Some(max) = max
+        && let Some((s, t)) = samples.iter().zip(seqs).find(|(_, t)| t.len() > max)
+    {
+        return Err(TrainError::Model(format!(
+            "{}: {} tokens, but the model takes at most {max} (set [data.tokenizer] max_length)",
+            s.source,
+            t.len()
+        )));
+    }
+    Ok(())
 }

@@ -9,9 +9,9 @@ use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ZooModel};
-use unidl_train::{SequenceClassifier, TextClassification};
+use unidl_train::{SentenceEncoder, SequenceClassifier, TextClassification, TextSimilarity};
 
-use super::{BertConfig, BertForSequenceClassification, load_hf_weights};
+use super::{BertConfig, BertForSequenceClassification, BertModel, load_hf_weights};
 use crate::TextError;
 
 /// `[model] name = "bert"`: the architecture (`[model.architecture]`,
@@ -39,19 +39,7 @@ impl ZooModel for BertClassifierConfig {
 
     fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
         let arch = &self.architecture;
-        if let Some(v) = facts.vocab_size
-            && v != arch.vocab_size
-        {
-            return Err(TextError::Config {
-                key: "model.architecture.vocab_size".into(),
-                reason: format!(
-                    "{} does not match the run's tokenizer ({v} tokens): use the tokenizer the \
-                     weights were trained with ([data.tokenizer] file)",
-                    arch.vocab_size
-                ),
-            }
-            .into());
-        }
+        check_vocab(arch, facts)?;
         let classes = self
             .num_classes
             .or((!facts.class_names.is_empty()).then_some(facts.class_names.len()))
@@ -79,14 +67,84 @@ impl ZooModel for BertClassifierConfig {
         strict: bool,
         _device: &Device,
     ) -> Result<(Self::Model, String), BoxError> {
-        let (model, report) = load_hf_weights(model, path, strict)?;
-        if report.load.loaded.is_empty() {
-            return Err(format!(
-                "{}: no key matched the BERT model ({report})",
-                path.display()
-            )
-            .into());
+        load_hf(model, path, strict)
+    }
+}
+
+/// `[model] name = "sentence_bert"`: BERT as a sentence encoder for
+/// `text_similarity` — the mean of the last layer's real-token
+/// representations, as sentence-transformers' all-MiniLM-L6-v2 pools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentenceBertConfig {
+    /// The encoder; its `vocab_size` must be the run tokenizer's.
+    #[serde(default)]
+    pub architecture: BertConfig,
+}
+
+impl SentenceEncoder for BertModel {
+    fn embed_tokens(&self, ids: Tensor<2, Int>, mask: Tensor<2, Bool>) -> Tensor<2> {
+        self.mean_pooled(ids, mask)
+    }
+}
+
+/// The run tokenizer's vocabulary must be the model's.
+fn check_vocab(arch: &BertConfig, facts: &DataFacts) -> Result<(), TextError> {
+    match facts.vocab_size {
+        Some(v) if v != arch.vocab_size => Err(TextError::Config {
+            key: "model.architecture.vocab_size".into(),
+            reason: format!(
+                "{} does not match the run's tokenizer ({v} tokens): use the tokenizer the \
+                 weights were trained with ([data.tokenizer] file)",
+                arch.vocab_size
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Loads `transformers` weights, refusing a file none of whose keys match.
+fn load_hf<M: unidl_tensor::module::ModuleApi>(
+    model: M,
+    path: &Path,
+    strict: bool,
+) -> Result<(M, String), BoxError> {
+    let (model, report) = load_hf_weights(model, path, strict)?;
+    if report.load.loaded.is_empty() {
+        return Err(format!(
+            "{}: no key matched the BERT model ({report})",
+            path.display()
+        )
+        .into());
+    }
+    Ok((model, report.to_string()))
+}
+
+impl ZooModel for SentenceBertConfig {
+    type Model = BertModel;
+    type Task = TextSimilarity;
+
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
+        check_vocab(&self.architecture, facts)?;
+        Ok(self.architecture.init_model(device)?)
+    }
+
+    /// Texts longer than the learnt positions are refused, naming the sample.
+    fn adapt_task(&self, task: TextSimilarity) -> TextSimilarity {
+        TextSimilarity {
+            max_length: Some(self.architecture.max_position_embeddings),
+            ..task
         }
-        Ok((model, report.to_string()))
+    }
+
+    /// `transformers` weights through [`load_hf_weights`].
+    fn load_weights(
+        &self,
+        model: Self::Model,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(Self::Model, String), BoxError> {
+        load_hf(model, path, strict)
     }
 }
