@@ -58,6 +58,10 @@ enum Command {
         /// Back-end.
         #[arg(long)]
         backend: Option<String>,
+        /// Weights: a unidl checkpoint, or a foreign one the model maps
+        /// (`data:<name>/…` for prepared downloads); default: the run's newest checkpoint.
+        #[arg(long)]
+        weights: Option<PathBuf>,
     },
     /// Run the model on input files (images, text files, … as its task reads them) (B.5).
     Infer {
@@ -130,9 +134,11 @@ fn main() -> Result<()> {
             backend,
             resume,
         } => unidl_run::train_config(&reg, &config, backend.as_deref(), resume)?,
-        Command::Eval { config, backend } => {
-            unidl_run::eval_config(&reg, &config, backend.as_deref())?
-        }
+        Command::Eval {
+            config,
+            backend,
+            weights,
+        } => unidl_run::eval_config_with(&reg, &config, backend.as_deref(), weights.as_deref())?,
         Command::Infer {
             config,
             backend,

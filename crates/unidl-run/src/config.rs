@@ -94,6 +94,9 @@ pub struct TaskConfig {
     /// Text similarity: the contrastive loss's temperature τ (default 0.05).
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// Masked language modelling: the share of tokens hidden (default 0.15).
+    #[serde(default)]
+    pub mask_probability: Option<f64>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

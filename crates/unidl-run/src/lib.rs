@@ -27,4 +27,6 @@ mod tasks;
 pub use config::{DataConfig, RunConfig, TaskConfig, TokenizerConfig, data_dir, resolve};
 pub use error::{BoxError, Result, RunError};
 pub use registry::{BuildTask, DataFacts, Entry, ModelRegistry, Output, TaskKind, ZooModel};
-pub use run::{InferArgs, Run, eval_config, infer_config, summary_config, train_config};
+pub use run::{
+    InferArgs, Run, eval_config, eval_config_with, infer_config, summary_config, train_config,
+};

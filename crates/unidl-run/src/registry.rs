@@ -21,7 +21,7 @@ use crate::error::{BoxError, Result, RunError};
 use crate::run::{InferArgs, Run};
 
 /// Facts about the data a model and its task are built for.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct DataFacts {
     /// Class names in index order (classification data sets).
     pub class_names: Vec<String>,
@@ -32,6 +32,8 @@ pub struct DataFacts {
     /// Keypoints per instance (keypoint data sets: the first labelled
     /// sample's count).
     pub joints: Option<usize>,
+    /// The run's tokenizer (text tasks that decode or mask tokens).
+    pub tokenizer: Option<std::sync::Arc<unidl_data::text::TextTokenizer>>,
 }
 
 impl DataFacts {
@@ -45,6 +47,7 @@ impl DataFacts {
             vocab_size: tokenizer.map(|t| t.vocab_size()),
             pad_id: tokenizer.and_then(|t| t.pad_id()),
             joints: None,
+            tokenizer: tokenizer.map(|t| std::sync::Arc::new(t.clone())),
         }
     }
 }
@@ -69,6 +72,8 @@ pub enum TaskKind {
     InstanceSegmentation,
     /// Token sequences → embeddings compared by cosine similarity.
     TextSimilarity,
+    /// Token sequences with hidden tokens → the hidden tokens.
+    MaskedLanguageModelling,
 }
 
 impl TaskKind {
@@ -91,6 +96,7 @@ impl TaskKind {
             TaskKind::KeypointRegression => "keypoint_regression",
             TaskKind::InstanceSegmentation => "instance_segmentation",
             TaskKind::TextSimilarity => "text_similarity",
+            TaskKind::MaskedLanguageModelling => "masked_language_modelling",
         }
     }
 }
@@ -183,7 +189,7 @@ pub trait ZooModel: DeserializeOwned + Debug + Clone + Send + Sync + 'static {
 /// The commands of one registered model, monomorphised for its types.
 pub(crate) trait Commands: Send + Sync {
     fn train(&self, run: &Run, resume: bool) -> Result<()>;
-    fn eval(&self, run: &Run) -> Result<()>;
+    fn eval(&self, run: &Run, weights: Option<&Path>) -> Result<()>;
     fn infer(&self, run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>>;
     fn summary(&self, run: &Run) -> Result<()>;
 }
@@ -194,8 +200,8 @@ impl<C: ZooModel> Commands for Typed<C> {
     fn train(&self, run: &Run, resume: bool) -> Result<()> {
         crate::run::train::<C>(run, resume)
     }
-    fn eval(&self, run: &Run) -> Result<()> {
-        crate::run::eval::<C>(run)
+    fn eval(&self, run: &Run, weights: Option<&Path>) -> Result<()> {
+        crate::run::eval::<C>(run, weights)
     }
     fn infer(&self, run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>> {
         crate::run::infer::<C>(run, args)

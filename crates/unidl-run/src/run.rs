@@ -487,7 +487,7 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
 }
 
 /// `unidl eval`.
-pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
+pub(crate) fn eval<C: ZooModel>(run: &Run, weights: Option<&Path>) -> Result<()> {
     let Some(val) = run.cfg.data.val.clone() else {
         return Err(RunError::Config {
             file: run.path.display().to_string(),
@@ -499,7 +499,7 @@ pub(crate) fn eval<C: ZooModel>(run: &Run) -> Result<()> {
     let ds = run.dataset(&val, false)?;
     let facts = run.facts(tokenizer.as_deref())?;
     let (cfg, model, task) = run.build::<C>(&facts)?;
-    let model = run.trained(&cfg, model, None)?;
+    let model = run.trained(&cfg, model, weights)?;
     let metrics = if run.cfg.eval.metrics.is_empty() {
         task.default_metrics()
     } else {
@@ -639,11 +639,23 @@ pub fn train_config(
 
 /// Opens `config` and runs `unidl eval`.
 pub fn eval_config(registry: &ModelRegistry, config: &Path, backend: Option<&str>) -> Result<()> {
+    eval_config_with(registry, config, backend, None)
+}
+
+/// [`eval_config`] of given `weights` instead of the run's newest
+/// checkpoint: a unidl checkpoint or foreign weights the model maps
+/// (`data:<name>/…` for a prepared download), as `unidl infer --weights`.
+pub fn eval_config_with(
+    registry: &ModelRegistry,
+    config: &Path,
+    backend: Option<&str>,
+    weights: Option<&Path>,
+) -> Result<()> {
     let run = Run::open(config, backend)?;
     registry
         .get(run.cfg.model_name(), &config.display().to_string())?
         .commands
-        .eval(&run)
+        .eval(&run, weights)
 }
 
 /// Opens `config` and runs `unidl infer`; returns the outputs as JSON

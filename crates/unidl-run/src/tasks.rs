@@ -7,9 +7,9 @@ use unidl_data::{Input, Sample};
 use unidl_train::outputs::{ClassMap, Detection, InstanceMask, PredictedKeypoint};
 use unidl_train::postprocess::InstanceConfig;
 use unidl_train::{
-    ClassScore, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
-    KeypointMetrics, KeypointRegression, ObjectDetection, PixelClassification, SentenceEmbedding,
-    TextClassification, TextSimilarity,
+    ClassScore, FilledText, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
+    KeypointMetrics, KeypointRegression, MaskedLanguageModelling, ObjectDetection,
+    PixelClassification, SentenceEmbedding, TextClassification, TextSimilarity,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -134,6 +134,50 @@ impl BuildTask for TextSimilarity {
             )
         } else {
             format!("most similar: {}", near.join(", "))
+        }
+    }
+}
+
+impl BuildTask for MaskedLanguageModelling {
+    const KIND: TaskKind = TaskKind::MaskedLanguageModelling;
+
+    /// `[MASK]`, padding and special tokens from the run's tokenizer.
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        let tokenizer = facts.tokenizer.clone().ok_or_else(|| RunError::Config {
+            file: "[data.tokenizer]".into(),
+            line: 0,
+            message: "masked language modelling needs the run's tokenizer ([data.tokenizer])"
+                .into(),
+        })?;
+        let mut task = MaskedLanguageModelling::for_tokenizer(tokenizer)?;
+        if let Some(p) = config.mask_probability {
+            task.probability = p;
+        }
+        Ok(task)
+    }
+
+    /// A UTF-8 text file, whole, as input `text` (its `[MASK]`s are filled).
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        TextClassification::read_input(path, data)
+    }
+
+    fn text_input(text: &str, data: &DataConfig) -> Result<Sample> {
+        TextClassification::text_input(text, data)
+    }
+
+    /// The filled text, or the predictions with their probabilities.
+    fn describe(output: &FilledText, _class_names: &[String]) -> String {
+        let shown: Vec<String> = output
+            .predictions
+            .iter()
+            .map(|p| {
+                let token = p.token.clone().unwrap_or_else(|| p.predicted.to_string());
+                format!("{token} ({:.3})", p.probability)
+            })
+            .collect();
+        match &output.text {
+            Some(t) => format!("{t}  [{}]", shown.join(", ")),
+            None => shown.join(", "),
         }
     }
 }

@@ -89,6 +89,8 @@ pub enum Metric {
     /// Share of samples whose nearest other sample (cosine of their
     /// embeddings) has their label (text similarity).
     NeighbourAccuracy,
+    /// Share of masked tokens predicted exactly (masked language modelling).
+    MaskedAccuracy,
 }
 
 impl Metric {
@@ -128,6 +130,7 @@ impl Metric {
             Metric::Bleu => "bleu",
             Metric::Perplexity => "perplexity",
             Metric::NeighbourAccuracy => "neighbour_accuracy",
+            Metric::MaskedAccuracy => "masked_accuracy",
         }
     }
 

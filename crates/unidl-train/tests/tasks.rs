@@ -572,3 +572,76 @@ fn supervised_contrastive_loss_matches_the_formula() {
     );
     assert!(e.grad(&loss.backward()).is_some());
 }
+
+/// Masked-LM collation: about 15 % of the real non-special tokens chosen,
+/// 80 % of those shown as `[MASK]`, 10 % random, 10 % unchanged; `[CLS]`,
+/// `[SEP]` and padding never chosen; the same batch masks the same way
+/// twice; a text with a `[MASK]` of its own has exactly that predicted.
+#[test]
+fn masked_lm_batches_hide_fifteen_percent_and_respect_given_masks() {
+    use std::sync::Arc;
+    use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
+    let dev = Device::flex();
+    let words = "the quick brown fox jumps over the lazy dog while a cat sleeps on the warm mat";
+    let tok = TextTokenizer::train_wordpiece(
+        &Corpus::texts(vec![words.to_string(); 4]),
+        60,
+        1,
+        &SPECIAL_TOKENS,
+    )
+    .unwrap();
+    let task = MaskedLanguageModelling::for_tokenizer(Arc::new(tok.clone())).unwrap();
+    let (cls, sep) = (
+        tok.token_to_id("[CLS]").unwrap(),
+        tok.token_to_id("[SEP]").unwrap(),
+    );
+    let ids: Vec<u32> = tok.encode(words).unwrap();
+    let samples: Vec<Sample> = (0..200)
+        .map(|i| {
+            // rotate so that the batch holds different texts
+            let mut t = ids.clone();
+            t.rotate_left(i % ids.len());
+            let mut t2 = vec![cls];
+            t2.extend(t);
+            t2.push(sep);
+            text(&t2, None, &format!("s{i}"))
+        })
+        .collect();
+    let b = task.collate(&samples, &dev).unwrap();
+    let shown: Vec<i64> = b.ids.to_data().convert::<i64>().try_into_vec().unwrap();
+    let t = b.ids.dims()[1];
+    let (mut chosen, mut masked, mut same, mut real) = (0usize, 0usize, 0usize, 0usize);
+    for (i, kinds) in b.kinds.iter().enumerate() {
+        for (j, &k) in kinds.iter().enumerate() {
+            let orig = b.original[i][j];
+            if orig == cls || orig == sep {
+                assert_eq!(k, 0, "special token chosen");
+                continue;
+            }
+            real += 1;
+            if k == 1 {
+                chosen += 1;
+                let s = shown[i * t + j] as u32;
+                masked += usize::from(s == task.mask_id);
+                same += usize::from(s == orig);
+            }
+        }
+    }
+    let rate = chosen as f64 / real as f64;
+    assert!((0.12..0.18).contains(&rate), "chosen {rate}");
+    let m = masked as f64 / chosen as f64;
+    assert!((0.74..0.86).contains(&m), "[MASK] share {m}");
+    assert!(same as f64 / chosen as f64 > 0.05, "unchanged share");
+    // deterministic for the same batch
+    let again = task.collate(&samples, &dev).unwrap();
+    assert_eq!(again.kinds, b.kinds);
+    // a text with its own [MASK]: exactly that position, not chosen at random
+    let mut given = vec![cls];
+    given.extend(&ids[..5]);
+    given[2] = task.mask_id;
+    given.push(sep);
+    let b = task.collate(&[text(&given, None, "given")], &dev).unwrap();
+    assert_eq!(b.kinds[0], vec![0, 0, 2, 0, 0, 0, 0]);
+    let predict: Vec<bool> = b.predict.to_data().try_into_vec().unwrap();
+    assert!(predict.iter().all(|p| !p), "given masks are not trained on");
+}

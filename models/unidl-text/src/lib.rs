@@ -21,8 +21,8 @@ pub mod bert;
 pub mod textcnn;
 
 pub use bert::{
-    BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel,
-    SentenceBertConfig,
+    BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification,
+    BertMlmConfig, BertModel, SentenceBertConfig,
 };
 pub use textcnn::{TextCnn, TextCnnConfig};
 
@@ -50,7 +50,7 @@ pub enum TextError {
     Weights(String),
 }
 
-/// Registers `textcnn`, `bert` and `sentence_bert`.
+/// Registers `textcnn`, `bert`, `sentence_bert` and `bert_mlm`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -63,5 +63,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<SentenceBertConfig>(
         "sentence_bert",
         "BERT sentence embeddings (mean pooling, as sentence-transformers) for text similarity",
+    )?;
+    registry.register::<BertMlmConfig>(
+        "bert_mlm",
+        "BERT masked-token generation (the masked-language-model head, tied decoder)",
     )
 }

@@ -27,6 +27,7 @@
 mod classification;
 mod detection;
 mod keypoints;
+mod masked_lm;
 mod segmentation;
 mod sequence;
 mod similarity;
@@ -54,6 +55,10 @@ pub use detection::{
 pub use keypoints::{
     HeatmapModel, KeypointBatch, KeypointHeatmaps, KeypointMetrics, KeypointRegression,
     LandmarkModel, TargetTensor, gaussian_heatmaps, joints_mse, landmark_mse,
+};
+pub use masked_lm::{
+    FilledText, MaskedLanguageModel, MaskedLanguageModelling, MaskedLmEvaluation, MaskedToken,
+    MaskedTokens, MlmBatch,
 };
 pub(crate) use segmentation::paint;
 pub use segmentation::{PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy};

@@ -30,7 +30,7 @@ use unidl_tensor::module::ModuleApi;
 use crate::TextError;
 
 mod zoo;
-pub use zoo::{BertClassifierConfig, SentenceBertConfig};
+pub use zoo::{BertClassifierConfig, BertMlmConfig, SentenceBertConfig};
 
 /// The feed-forward activation (`hidden_act`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

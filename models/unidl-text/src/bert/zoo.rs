@@ -9,9 +9,14 @@ use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ZooModel};
-use unidl_train::{SentenceEncoder, SequenceClassifier, TextClassification, TextSimilarity};
+use unidl_train::{
+    MaskedLanguageModel, MaskedLanguageModelling, SentenceEncoder, SequenceClassifier,
+    TextClassification, TextSimilarity,
+};
 
-use super::{BertConfig, BertForSequenceClassification, BertModel, load_hf_weights};
+use super::{
+    BertConfig, BertForMaskedLm, BertForSequenceClassification, BertModel, load_hf_weights,
+};
 use crate::TextError;
 
 /// `[model] name = "bert"`: the architecture (`[model.architecture]`,
@@ -138,6 +143,52 @@ impl ZooModel for SentenceBertConfig {
     }
 
     /// `transformers` weights through [`load_hf_weights`].
+    fn load_weights(
+        &self,
+        model: Self::Model,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(Self::Model, String), BoxError> {
+        load_hf(model, path, strict)
+    }
+}
+
+/// `[model] name = "bert_mlm"`: BERT with its masked-language-model head
+/// for `masked_language_modelling` (masked-token generation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BertMlmConfig {
+    /// The encoder; its `vocab_size` must be the run tokenizer's.
+    #[serde(default)]
+    pub architecture: BertConfig,
+}
+
+impl MaskedLanguageModel for BertForMaskedLm {
+    fn mlm_logits(&self, ids: Tensor<2, Int>, mask: Tensor<2, Bool>) -> Tensor<3> {
+        self.forward(ids, Some(mask))
+    }
+}
+
+impl ZooModel for BertMlmConfig {
+    type Model = BertForMaskedLm;
+    type Task = MaskedLanguageModelling;
+
+    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
+        check_vocab(&self.architecture, facts)?;
+        Ok(self.architecture.init_masked_lm(device)?)
+    }
+
+    /// Texts longer than the learnt positions are refused, naming the sample.
+    fn adapt_task(&self, task: MaskedLanguageModelling) -> MaskedLanguageModelling {
+        MaskedLanguageModelling {
+            max_length: Some(self.architecture.max_position_embeddings),
+            ..task
+        }
+    }
+
+    /// `transformers` weights (`BertForMaskedLM`'s, or an encoder's alone
+    /// with `strict = false`: the head then starts fresh).
     fn load_weights(
         &self,
         model: Self::Model,
