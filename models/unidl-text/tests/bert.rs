@@ -77,6 +77,19 @@ fn bert_matches_transformers_in_eval_mode() {
         report.load.missing.is_empty() && report.load.unexpected.is_empty(),
         "{report}"
     );
+    // a task model's checkpoint (`bert.…`) loads into the bare encoder too
+    let (_, r) = load_hf_weights(
+        cfg.init_model(&dev).unwrap(),
+        &reference_dir().join("bert_cls.safetensors"),
+        false,
+    )
+    .unwrap();
+    assert!(r.load.missing.is_empty(), "{r}");
+    assert_eq!(
+        r.load.unexpected,
+        vec!["classifier.bias", "classifier.weight"],
+        "{r}"
+    );
     let ids = int_input(&io, "input_ids", &dev);
     let types = int_input(&io, "token_type_ids", &dev);
     let attention = mask_input(&io, "attention_mask", &dev);
@@ -357,6 +370,19 @@ fn minilm_weights_match_transformers_on_real_sentences() {
     .unwrap();
     eprintln!("{report}");
     assert_eq!(model.num_params() as u64, meta["params"].as_u64().unwrap());
+    // the encoder's checkpoint also starts a classifier: only the new head is missing
+    let (_, r) = load_hf_weights(
+        cfg.init_classifier(2, &dev).unwrap(),
+        &dir.join("model.safetensors"),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        r.load.missing,
+        vec!["classifier.bias", "classifier.weight"],
+        "{r}"
+    );
+    assert_eq!(r.load.loaded.len(), 103, "{r}");
     // the tokenizer.json through the tokenizers crate gives transformers' ids
     let tok = unidl_data::text::TextTokenizer::load(dir.join("tokenizer.json")).unwrap();
     let sentences: Vec<String> = serde_json::from_value(meta["sentences"].clone()).unwrap();

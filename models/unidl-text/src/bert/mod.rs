@@ -625,7 +625,9 @@ pub fn hf_bert_rules() -> unidl_interop::Result<MappingRules> {
 }
 
 /// Loads a `transformers` BERT checkpoint (`model.safetensors`, or a
-/// `pytorch_model.bin`) into `model` through [`hf_bert_rules`]. With
+/// `pytorch_model.bin`) into `model` through [`hf_bert_rules`]; an encoder's
+/// checkpoint loads into a task model's `bert.` and a task model's into an
+/// encoder. With
 /// `strict`, a missing, unexpected or mis-shaped key is an error listing
 /// them all; otherwise the report lists them.
 pub fn load_hf_weights<M: ModuleApi>(
@@ -639,7 +641,21 @@ pub fn load_hf_weights<M: ModuleApi>(
         unidl_interop::read_pytorch(path)
     }
     .map_err(|e| TextError::Weights(e.to_string()))?;
-    let rules = hf_bert_rules().map_err(|e| TextError::Weights(e.to_string()))?;
+    // An encoder's checkpoint (`BertModel`: `embeddings.…`) into a task
+    // model (`bert.embeddings.…`) and the reverse, as `transformers` does
+    // with its `base_model_prefix`.
+    let model_prefixed = model.state_dict().keys().any(|k| k.starts_with("bert."));
+    let ckpt_prefixed = ckpt.tensors.keys().any(|k| k.starts_with("bert."));
+    let prefix = match (model_prefixed, ckpt_prefixed) {
+        (true, false) => {
+            MappingRules::new().rename(r"^(embeddings|encoder|pooler)\.(.*)$", "bert.$1.$2")
+        }
+        (false, true) => MappingRules::new().rename(r"^bert\.(.*)$", "$1"),
+        _ => Ok(MappingRules::new()),
+    };
+    let rules = prefix
+        .and_then(|p| Ok(p.then(hf_bert_rules()?)))
+        .map_err(|e| TextError::Weights(e.to_string()))?;
     unidl_interop::load_into(model, &ckpt, &rules, strict)
         .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
 }
