@@ -125,7 +125,7 @@ impl MultiHeadAttentionConfig {
     pub fn init(&self, device: &Device) -> MultiHeadAttention {
         let d_head = self.d_head.unwrap_or_else(|| {
             assert!(
-                self.n_heads > 0 && self.d_model % self.n_heads == 0,
+                self.n_heads > 0 && self.d_model.is_multiple_of(self.n_heads),
                 "d_model {} is not a multiple of n_heads {}",
                 self.d_model,
                 self.n_heads

@@ -11,11 +11,12 @@
 //!
 //! ## Architecture invariant
 //!
-//! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-train`,
-//! `unidl-run`) and Burn — never on the CLI or another zoo crate. Nothing is
-//! downloaded.
+//! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-nn`,
+//! `unidl-interop`, `unidl-train`, `unidl-run`) and Burn — never on the CLI
+//! or another zoo crate. Nothing is downloaded.
 //!
-//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-train`, `unidl-run`.
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`, `unidl-interop`, `unidl-train`, `unidl-run`.
+//! Dev-depends on: `unidl-data`, `unidl-env`, `unidl-testkit`.
 
 pub mod bert;
 pub mod textcnn;

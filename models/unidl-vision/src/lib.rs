@@ -33,7 +33,7 @@
 //!
 //! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`, `unidl-interop`,
 //! `unidl-train`, `unidl-run`.
-//! Dev-depends on: `unidl-data`.
+//! Dev-depends on: `unidl-data`, `unidl-testkit`.
 
 pub mod blocks;
 pub mod classification;
