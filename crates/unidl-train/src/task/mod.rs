@@ -16,6 +16,8 @@
 //! | [`PixelClassification`] | [`SemanticSegmenter`] | images + label maps `[B, H, W]` | per-pixel cross-entropy, `ignore_index` | class maps | mIoU, pixel accuracy |
 //! | [`KeypointHeatmaps`] | [`HeatmapModel`] | images + Gaussian heatmaps + joint weights | HRNet's weighted MSE | keypoints (quarter offset / DARK) | PCK, NME |
 //! | [`KeypointRegression`] | [`LandmarkModel`] | images + normalised coordinates | weighted L2 | keypoints | NME, PCK |
+//! | [`TextSimilarity`] | [`SentenceEncoder`] | padded ids + mask + labels | supervised contrastive (cosine, τ) | embedding + nearest texts | neighbour accuracy |
+//! | [`MaskedLanguageModelling`] | [`MaskedLanguageModel`] | ids with 15 % hidden (80/10/10) + targets | cross-entropy of the hidden positions | filled `[MASK]`s | masked accuracy |
 //! | [`LanguageModelling`] | [`LanguageModel`] | padded ids + mask | next-token cross-entropy | sequence likelihood | perplexity |
 //! | [`SequenceToSequence`] | [`Seq2SeqModel`] | source (ids or images) + `[BOS] y` / `y [EOS]` | cross-entropy without padding, label smoothing | greedy decoding → text | CER, WER, BLEU |
 //! | [`SpeechRecognition`] | [`CtcModel`] | frames `[B, T, F]` + lengths + label ids | CTC | CTC decoding → text | CER, WER |
