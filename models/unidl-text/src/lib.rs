@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | text classification | TextCNN (Kim 2014) | [`textcnn`] |
 //! | similarity, classification, masked-token filling | BERT (Devlin et al. 2019) | [`bert`] |
+//! | translation, text-to-text classification | T5 (Raffel et al. 2020) | [`t5`] |
 //!
 //! Each model is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
@@ -19,6 +20,7 @@
 //! Dev-depends on: `unidl-data`, `unidl-env`, `unidl-testkit`.
 
 pub mod bert;
+pub mod t5;
 pub mod textcnn;
 
 pub use bert::{

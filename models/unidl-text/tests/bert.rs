@@ -10,6 +10,8 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_tensor::module::{StateDict, load_state_dict_file};
 use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
+
+use super::common::{int_input, mask_input};
 use unidl_text::bert::{BertConfig, load_hf_weights, mean_pool};
 
 fn reference_dir() -> PathBuf {
@@ -23,20 +25,6 @@ fn meta() -> serde_json::Value {
 
 fn io(dev: &Device) -> StateDict {
     load_state_dict_file(&reference_dir().join("bert.io.safetensors"), dev).unwrap()
-}
-
-fn int_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Int> {
-    let t = &io[key];
-    let shape = [t.shape()[0], t.shape()[1]];
-    let v: Vec<i64> = floats(io, key).iter().map(|&x| x as i64).collect();
-    Tensor::from_data(TensorData::new(v, shape), dev)
-}
-
-fn mask_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Bool> {
-    let t = &io[key];
-    let shape = [t.shape()[0], t.shape()[1]];
-    let v: Vec<bool> = floats(io, key).iter().map(|&x| x > 0.5).collect();
-    Tensor::from_data(TensorData::new(v, shape), dev)
 }
 
 /// The rows of `hidden` (`[batch, tokens, width]`) at real tokens only

@@ -10,6 +10,8 @@ use unidl_backend::Device;
 use unidl_text::{TextCnn, TextCnnConfig};
 
 mod bert;
+mod common;
+mod t5;
 
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
     let mut v = Vec::new();

@@ -1,0 +1,276 @@
+//! T5 against `transformers` 5.23.0 (`tests/reference/gen_t5.py`): the
+//! parameter count of t5-small, `transformers`' relative-position buckets,
+//! and two reduced models (ReLU with a tied head, gated GELU with its own)
+//! — encoder states, logits, loss and gradients with a padded source and
+//! -100 labels — and cached step-by-step decoding equal to teacher forcing.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::tensor::{Int, Tensor, TensorData};
+use unidl_backend::Device;
+use unidl_tensor::module::{StateDict, load_state_dict_file};
+use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
+use unidl_text::t5::{
+    T5Config, T5DecoderCache, T5ForConditionalGeneration, load_hf_t5_weights,
+    relative_position_bucket,
+};
+
+use super::common::{int_input, mask_input};
+
+fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/t5")
+}
+
+fn meta() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(reference_dir().join("t5.json")).unwrap())
+        .unwrap()
+}
+
+fn model(case: &str, dev: &Device) -> (T5Config, T5ForConditionalGeneration, StateDict) {
+    let cfg: T5Config = serde_json::from_value(meta()["configs"][case].clone()).unwrap();
+    let (m, report) = load_hf_t5_weights(
+        cfg.init(dev).unwrap(),
+        &reference_dir().join(format!("t5_{case}.safetensors")),
+        true,
+    )
+    .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    let io = load_state_dict_file(
+        &reference_dir().join(format!("t5_{case}.io.safetensors")),
+        dev,
+    )
+    .unwrap();
+    (cfg, m, io)
+}
+
+#[test]
+fn t5_small_has_60_506_624_parameters() {
+    use burn::module::Module;
+    let m = T5Config::default().init(&Device::flex()).unwrap();
+    assert_eq!(m.num_params(), 60_506_624);
+    assert_eq!(meta()["t5_small_params"], 60_506_624);
+}
+
+/// `transformers`' `_relative_position_bucket` at t5-small's settings,
+/// values computed by hand from its formula.
+#[test]
+fn relative_buckets_follow_transformers() {
+    let b = |r, bi| relative_position_bucket(r, bi, 32, 128);
+    // bidirectional: 16 buckets per side, exact below 8, log-spaced to 128
+    assert_eq!(
+        [b(0, true), b(-1, true), b(1, true), b(-7, true), b(7, true)],
+        [0, 1, 17, 7, 23]
+    );
+    // 8 + floor(ln(d/8)/ln(16) · 8): d = 8 → 8, 20 → 10, 127 → 15, 1000 → 15
+    assert_eq!(
+        [
+            b(-8, true),
+            b(-20, true),
+            b(-127, true),
+            b(-1000, true),
+            b(20, true)
+        ],
+        [8, 10, 15, 15, 26]
+    );
+    // causal: only the past, 32 buckets
+    assert_eq!(
+        [
+            b(1, false),
+            b(0, false),
+            b(-5, false),
+            b(-16, false),
+            b(-200, false)
+        ],
+        [0, 0, 5, 16, 31]
+    );
+}
+
+fn check_case(case: &str) {
+    let dev = Device::flex().autodiff();
+    let (cfg, m, io) = model(case, &dev);
+    let ids = int_input(&io, "input_ids", &dev);
+    let attention = mask_input(&io, "attention_mask", &dev);
+    let labels_f = floats(&io, "labels");
+    let [b, t] = [2usize, labels_f.len() / 2];
+    // -100 → padding id for the decoder's inputs, ignored by the loss
+    let labels: Vec<i64> = labels_f
+        .iter()
+        .map(|&x| {
+            if x < 0.0 {
+                cfg.pad_token_id as i64
+            } else {
+                x as i64
+            }
+        })
+        .collect();
+    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
+    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
+        TensorData::new(
+            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
+            [b, t],
+        ),
+        &dev,
+    );
+    let encoded = m.encode(ids, attention);
+    check_close(
+        &format!("{case}: encoder states"),
+        &values(encoded.hidden.clone()),
+        &floats(&io, "encoder_hidden"),
+        1e-5,
+    );
+    let logits = m.decode(&encoded, m.shift_right(labels.clone()));
+    check_close(
+        &format!("{case}: logits"),
+        &values(logits.clone()),
+        &floats(&io, "logits"),
+        1e-5,
+    );
+    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
+    check_loss(&format!("{case}: loss"), &loss, floats(&io, "loss")[0]);
+    let grads = loss.backward();
+    let linear = |w: &Param<Tensor<2>>| w.grad(&grads).map(|g| values(g.transpose()));
+    let e0 = &m.encoder.block[0];
+    let d0 = &m.decoder.block[0];
+    let mut checks = vec![
+        ("shared.weight", m.shared.weight.grad(&grads).map(values)),
+        (
+            "encoder.block.0.layer.0.SelfAttention.q.weight",
+            linear(&e0.self_attention.attention.query.weight),
+        ),
+        (
+            "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+            e0.self_attention
+                .relative_attention_bias
+                .as_ref()
+                .unwrap()
+                .weight
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "encoder.block.1.layer.0.layer_norm.weight",
+            m.encoder.block[1].self_norm.gamma.grad(&grads).map(values),
+        ),
+        (
+            "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+            d0.self_attention
+                .relative_attention_bias
+                .as_ref()
+                .unwrap()
+                .weight
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "decoder.block.2.layer.1.EncDecAttention.v.weight",
+            linear(
+                &m.decoder.block[2]
+                    .cross_attention
+                    .as_ref()
+                    .unwrap()
+                    .attention
+                    .value
+                    .weight,
+            ),
+        ),
+        (
+            "decoder.final_layer_norm.weight",
+            m.decoder.final_layer_norm.gamma.grad(&grads).map(values),
+        ),
+    ];
+    if let Some(head) = &m.lm_head {
+        checks.push(("lm_head.weight", linear(&head.weight)));
+    }
+    for (name, got) in checks {
+        check_grad(
+            &format!("{case}: {name}"),
+            got,
+            &floats(&io, &format!("grad.{name}")),
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn relu_t5_with_a_tied_head_matches_transformers() {
+    check_case("relu");
+}
+
+#[test]
+fn gated_gelu_t5_with_its_own_head_matches_transformers() {
+    check_case("gated");
+}
+
+/// Decoding one step at a time through the key/value cache gives the
+/// teacher-forced logits of every position.
+#[test]
+fn cached_decoding_equals_teacher_forcing() {
+    let dev = Device::flex();
+    for case in ["relu", "gated"] {
+        let (_, m, io) = model(case, &dev);
+        let encoded = m.encode(
+            int_input(&io, "input_ids", &dev),
+            mask_input(&io, "attention_mask", &dev),
+        );
+        let decoder_ids = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![0i64, 12, 40, 3, 77, 0, 6, 6, 90, 14], [2, 5]),
+            &dev,
+        );
+        let full = values(m.decode(&encoded, decoder_ids.clone()));
+        let mut cache = T5DecoderCache::default();
+        let steps: Vec<Tensor<3>> = (0..5)
+            .map(|i| m.decode_step(&encoded, decoder_ids.clone().narrow(1, i, 1), &mut cache))
+            .collect();
+        assert_eq!(cache.len(), 5);
+        let stepped = values(Tensor::cat(steps, 1));
+        check_close(
+            &format!("{case}: cached steps vs teacher forcing"),
+            &stepped,
+            &full,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn bad_t5_configs_are_named() {
+    let dev = Device::flex();
+    for (cfg, key) in [
+        (
+            T5Config {
+                d_kv: 0,
+                ..T5Config::default()
+            },
+            "d_kv",
+        ),
+        (
+            T5Config {
+                eos_token_id: 40000,
+                ..T5Config::default()
+            },
+            "eos_token_id",
+        ),
+        (
+            T5Config {
+                relative_attention_num_buckets: 2,
+                ..T5Config::default()
+            },
+            "relative_attention_num_buckets",
+        ),
+        (
+            T5Config {
+                dropout_rate: 1.0,
+                ..T5Config::default()
+            },
+            "dropout_rate",
+        ),
+    ] {
+        let e = cfg.init(&dev).unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    let e = toml::from_str::<T5Config>("d_model = 64\nhidden_size = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hidden_size"), "{e}");
+}
