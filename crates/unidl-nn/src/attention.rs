@@ -114,6 +114,15 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Keeps batch rows `rows` (`[n]` indices, repeats allowed), in that
+    /// order: beam search reorders its hypotheses with it.
+    pub fn select(&self, rows: Tensor<1, burn::tensor::Int>) -> KvCache {
+        KvCache {
+            keys: self.keys.clone().map(|k| k.select(0, rows.clone())),
+            values: self.values.clone().map(|v| v.select(0, rows)),
+        }
+    }
 }
 
 impl MultiHeadAttentionConfig {

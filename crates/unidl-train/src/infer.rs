@@ -15,6 +15,18 @@ use crate::error::{Result, TrainError};
 pub trait Predictor<M>: Send + Sync {
     /// Raw outputs for a batch, first axis = sample.
     fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor>;
+
+    /// [`outputs`](Self::outputs) under a call's options (generation
+    /// settings reach the model here); by default the options do not matter.
+    fn outputs_with(
+        &self,
+        model: &M,
+        samples: &[Sample],
+        device: &Device,
+        _options: &InferOptions,
+    ) -> Result<Tensor> {
+        self.outputs(model, samples, device)
+    }
 }
 
 /// The base class of post-processing (Post-a): raw outputs of a batch →
@@ -112,6 +124,10 @@ pub struct InferOptions {
     /// per sample of the batch handed to post-processing.
     #[serde(default)]
     pub geometry: Vec<crate::geometry::ImageGeometry>,
+    /// How encoder–decoders generate (`[infer.generation]`; default: the
+    /// task's own settings).
+    #[serde(default)]
+    pub generation: Option<crate::decoding::GenerationConfig>,
 }
 
 fn default_batch() -> usize {
@@ -136,6 +152,7 @@ impl Default for InferOptions {
             iou_threshold: default_iou(),
             max_detections: default_max_detections(),
             geometry: Vec::new(),
+            generation: None,
         }
     }
 }
@@ -168,6 +185,9 @@ impl InferOptions {
         }
         for (i, g) in self.geometry.iter().enumerate() {
             g.validate(&format!("infer.geometry[{i}]"))?;
+        }
+        if let Some(g) = &self.generation {
+            g.validate()?;
         }
         Ok(())
     }
@@ -312,7 +332,9 @@ impl<M: Module, P: Predictor<M>, Q: PostProcess> Inference<M, P, Q> {
         let mut out = Vec::with_capacity(prepared.len());
         let per_sample = options.geometry.len() > 1 && options.geometry.len() == prepared.len();
         for (k, chunk) in prepared.chunks(options.batch_size).enumerate() {
-            let raw = self.predictor.outputs(&self.model, chunk, &self.device)?;
+            let raw = self
+                .predictor
+                .outputs_with(&self.model, chunk, &self.device, options)?;
             let start = k * options.batch_size;
             if let Some(tracked) = &tracked {
                 let own = InferOptions {

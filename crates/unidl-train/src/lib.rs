@@ -22,6 +22,7 @@
 //! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-data`.
 
 pub mod callback;
+pub mod decoding;
 pub mod draw;
 pub mod error;
 pub mod eval;

@@ -45,7 +45,7 @@ use unidl_tensor::Tensor;
 
 use crate::error::Result;
 use crate::eval::{EvaluationTask, Metric};
-use crate::infer::{PostProcess, Predictor};
+use crate::infer::{InferOptions, PostProcess, Predictor};
 
 pub use classification::{
     ClassTargets, ImageBatch, ImageClassification, ImageClassifier, soft_cross_entropy,
@@ -65,9 +65,9 @@ pub use masked_lm::{
 pub(crate) use segmentation::paint;
 pub use segmentation::{PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy};
 pub use sequence::{
-    LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch, Seq2SeqModel,
-    Seq2SeqSource, SequenceLikelihood, SequenceToSequence, SourceInput, TokenLikelihoods,
-    token_cross_entropy,
+    DecodingState, LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch,
+    Seq2SeqModel, Seq2SeqSource, SequenceLikelihood, SequenceToSequence, SourceInput,
+    TokenLikelihoods, row_index, token_cross_entropy,
 };
 pub use similarity::{
     SentenceEmbedding, SentenceEmbeddings, SentenceEncoder, SimilarityEvaluation, TextSimilarity,
@@ -124,6 +124,18 @@ pub trait Task<M>: TaskIo {
     /// post-processor reads).
     fn forward(&self, model: &M, batch: &Self::Batch) -> Result<Tensor>;
 
+    /// [`forward`](Self::forward) with a call's inference options (B.5.2):
+    /// tasks whose forward depends on them (generation settings) override
+    /// it; by default the options do not matter.
+    fn forward_with(
+        &self,
+        model: &M,
+        batch: &Self::Batch,
+        _options: &InferOptions,
+    ) -> Result<Tensor> {
+        self.forward(model, batch)
+    }
+
     /// The scalar training loss of a batch (targets required).
     fn loss(&self, model: &M, batch: &Self::Batch) -> Result<Tensor>;
 
@@ -148,6 +160,17 @@ impl<M: Module, T: Task<M>> Predictor<M> for TaskPredictor<T> {
     fn outputs(&self, model: &M, samples: &[Sample], device: &Device) -> Result<Tensor> {
         let batch = self.0.collate(samples, device)?;
         self.0.forward(model, &batch)
+    }
+
+    fn outputs_with(
+        &self,
+        model: &M,
+        samples: &[Sample],
+        device: &Device,
+        options: &InferOptions,
+    ) -> Result<Tensor> {
+        let batch = self.0.collate(samples, device)?;
+        self.0.forward_with(model, &batch, options)
     }
 }
 

@@ -263,7 +263,65 @@ pub enum Seq2SeqSource {
     Images(BTensor<4>),
 }
 
-/// An encoder–decoder (what [`SequenceToSequence`] trains).
+impl Seq2SeqSource {
+    /// Number of sources.
+    pub fn len(&self) -> usize {
+        match self {
+            Seq2SeqSource::Tokens { ids, .. } => ids.dims()[0],
+            Seq2SeqSource::Images(x) => x.dims()[0],
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The device the source lives on.
+    pub fn device(&self) -> Device {
+        match self {
+            Seq2SeqSource::Tokens { ids, .. } => ids.device(),
+            Seq2SeqSource::Images(x) => x.device(),
+        }
+    }
+
+    /// Rows `rows` of the source, in that order (repeats allowed).
+    pub fn select(&self, rows: &[usize]) -> Seq2SeqSource {
+        let index = row_index(rows, &self.device());
+        match self {
+            Seq2SeqSource::Tokens { ids, mask } => Seq2SeqSource::Tokens {
+                ids: ids.clone().select(0, index.clone()),
+                mask: mask.clone().int().select(0, index).bool(),
+            },
+            Seq2SeqSource::Images(x) => Seq2SeqSource::Images(x.clone().select(0, index)),
+        }
+    }
+}
+
+/// `rows` as an index tensor.
+pub fn row_index(rows: &[usize], device: &Device) -> BTensor<1, Int> {
+    let v: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    BTensor::from_data(burn::tensor::TensorData::new(v, [rows.len()]), device)
+}
+
+/// Where step-by-step decoding stands: what a model needs to predict the
+/// next token of every row.
+pub enum DecodingState {
+    /// No cache: the source and every row's tokens so far (`[BOS]` first),
+    /// the whole prefix re-run through [`Seq2SeqModel::seq2seq_logits`] at
+    /// every step.
+    Recompute {
+        /// The source.
+        source: Seq2SeqSource,
+        /// Each row's decoder tokens so far.
+        prefix: Vec<Vec<u32>>,
+    },
+    /// A model's own state (its encoder output and key/value caches).
+    Model(Box<dyn std::any::Any + Send>),
+}
+
+/// An encoder–decoder (what [`SequenceToSequence`] trains and
+/// [`generate`](crate::decoding::generate) decodes).
 pub trait Seq2SeqModel {
     /// # Shapes
     /// source (ids `[B, S]` + mask, or images), decoder ids `[B, T]` + mask →
@@ -275,6 +333,47 @@ pub trait Seq2SeqModel {
         decoder_ids: BTensor<2, Int>,
         decoder_mask: BTensor<2, Bool>,
     ) -> BTensor<3>;
+
+    /// Starts decoding `source`. The default keeps the source and re-runs
+    /// the prefix each step; models with a cache return
+    /// [`DecodingState::Model`] and override the next two methods too.
+    fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState> {
+        Ok(DecodingState::Recompute {
+            source: source.clone(),
+            prefix: vec![Vec::new(); source.len()],
+        })
+    }
+
+    /// Appends `tokens` (one per row) and returns the logits of every row's
+    /// next token, `[rows, V]`.
+    fn decode_next(&self, state: &mut DecodingState, tokens: &[u32]) -> Result<BTensor<2>> {
+        let DecodingState::Recompute { source, prefix } = state else {
+            return Err(TrainError::Model(
+                "this model keeps its own decoding state but does not decode with it".into(),
+            ));
+        };
+        for (p, &t) in prefix.iter_mut().zip(tokens) {
+            p.push(t);
+        }
+        let (ids, mask) = pad_ids(prefix, 0, 1, &source.device())?;
+        let [b, t] = ids.dims();
+        let logits = self.seq2seq_logits(source, ids, mask);
+        let v = logits.dims()[2];
+        Ok(logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]))
+    }
+
+    /// Keeps rows `rows` of the state, in that order (beam search).
+    fn reorder(&self, state: DecodingState, rows: &[usize]) -> Result<DecodingState> {
+        match state {
+            DecodingState::Recompute { source, prefix } => Ok(DecodingState::Recompute {
+                source: source.select(rows),
+                prefix: rows.iter().map(|&r| prefix[r].clone()).collect(),
+            }),
+            DecodingState::Model(_) => Err(TrainError::Model(
+                "this model keeps its own decoding state but does not reorder it".into(),
+            )),
+        }
+    }
 }
 
 /// Where the source of a sequence-to-sequence sample comes from.
@@ -301,8 +400,9 @@ pub struct SequenceToSequence {
     pub eos_id: u32,
     /// Label smoothing ε in [0, 1).
     pub label_smoothing: f64,
-    /// Longest generated sequence (greedy decoding).
-    pub max_length: usize,
+    /// How outputs are generated (greedy, beams, sampling; longest output);
+    /// a call's `InferOptions::generation` overrides it.
+    pub generation: crate::decoding::GenerationConfig,
     /// Encodes target texts when samples have no target ids; also decodes outputs.
     pub target_tokenizer: Option<Arc<TextTokenizer>>,
 }
@@ -444,47 +544,51 @@ impl TaskIo for SequenceToSequence {
     }
 }
 
-impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
-    /// Greedy decoding: `[BOS]`, then the most likely token at each step,
-    /// until every sequence has produced `[EOS]` or `max_length` tokens.
-    /// Output: ids `[B, L]` (after `[EOS]`, padding).
-    fn forward(&self, model: &M, batch: &Seq2SeqBatch) -> Result<Tensor> {
-        let device = match &batch.source {
-            Seq2SeqSource::Tokens { ids, .. } => ids.device(),
-            Seq2SeqSource::Images(x) => x.device(),
+impl SequenceToSequence {
+    fn generate<M: Seq2SeqModel>(
+        &self,
+        model: &M,
+        batch: &Seq2SeqBatch,
+        cfg: &crate::decoding::GenerationConfig,
+    ) -> Result<Tensor> {
+        let ids = crate::decoding::SpecialIds {
+            bos: self.bos_id,
+            eos: self.eos_id,
+            pad: self.pad_id,
         };
-        let b = batch.len;
-        let mut seqs: Vec<Vec<u32>> = vec![vec![self.bos_id]; b];
-        let mut done = vec![false; b];
-        for _ in 0..self.max_length.max(1) {
-            let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, &device)?;
-            let t = ids.dims()[1];
-            let logits = model.seq2seq_logits(&batch.source, ids, mask); // [B, t, V]
-            let v = logits.dims()[2];
-            let last = logits.slice([0..b, t - 1..t, 0..v]).argmax(2); // [B, 1, 1]
-            let next: Vec<i64> = last
-                .into_data()
-                .convert::<i64>()
-                .try_into_vec()
-                .map_err(|e| TrainError::Model(format!("greedy decoding: {e:?}")))?;
-            for (k, s) in seqs.iter_mut().enumerate() {
-                if !done[k] {
-                    s.push(next[k] as u32);
-                    done[k] = next[k] as u32 == self.eos_id;
-                } else {
-                    s.push(self.pad_id);
-                }
-            }
-            if done.iter().all(|d| *d) {
-                break;
-            }
-        }
-        let l = seqs[0].len() - 1;
+        let seqs = crate::decoding::generate(model, &batch.source, ids, cfg)?;
+        let l = seqs.iter().map(Vec::len).max().unwrap_or(0).max(1);
         let flat: Vec<i64> = seqs
             .iter()
-            .flat_map(|s| s[1..].iter().map(|&x| i64::from(x)))
+            .flat_map(|s| (0..l).map(move |i| i64::from(s.get(i).copied().unwrap_or(self.pad_id))))
             .collect();
-        Ok(Tensor::from_i64(flat, &[b, l], &device)?)
+        Ok(Tensor::from_i64(
+            flat,
+            &[seqs.len(), l],
+            &batch.source.device(),
+        )?)
+    }
+}
+
+impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
+    /// Generation with the task's settings ([`crate::decoding::generate`]):
+    /// ids `[B, L]`, each row up to its `[EOS]`, then padding.
+    fn forward(&self, model: &M, batch: &Seq2SeqBatch) -> Result<Tensor> {
+        self.generate(model, batch, &self.generation)
+    }
+
+    /// Generation with the call's `generation` settings when it has some.
+    fn forward_with(
+        &self,
+        model: &M,
+        batch: &Seq2SeqBatch,
+        options: &InferOptions,
+    ) -> Result<Tensor> {
+        self.generate(
+            model,
+            batch,
+            options.generation.as_ref().unwrap_or(&self.generation),
+        )
     }
 
     fn loss(&self, model: &M, batch: &Seq2SeqBatch) -> Result<Tensor> {

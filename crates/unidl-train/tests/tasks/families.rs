@@ -553,7 +553,10 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
         bos_id: bos,
         eos_id: eos,
         label_smoothing: 0.1,
-        max_length: 6,
+        generation: unidl_train::decoding::GenerationConfig {
+            max_length: 6,
+            ..Default::default()
+        },
         target_tokenizer: None,
     };
     let mut a = tokens(&[3, 4], "a");
@@ -833,4 +836,126 @@ fn mu_law_round_trips_and_waveform_batches_train_on_the_next_sample() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("notaudio") && e.contains("mono"), "{e}");
+}
+
+/// A decoder whose next-token distribution depends on the prefix (vocab:
+/// 0 `[BOS]`/padding, 1 `[EOS]`, 2 `A`, 3 `B`): first A 0.5, B 0.4,
+/// `[EOS]` 0.1; after A: A 0.35, B 0.35, `[EOS]` 0.3; after B: `[EOS]`
+/// 0.9, A 0.05, B 0.05; later always `[EOS]` 0.6, A 0.2, B 0.2. Greedy says
+/// "A A …", the most likely sequence is "B `[EOS]`" (0.36).
+#[derive(Module, Debug)]
+struct Branching {
+    unused: Param<BT<1>>,
+}
+
+fn branching_probs(prefix: &[u32]) -> [f32; 4] {
+    match prefix {
+        [_] => [0.0, 0.1, 0.5, 0.4],
+        [_, 2] => [0.0, 0.3, 0.35, 0.35],
+        [_, 3] => [0.0, 0.9, 0.05, 0.05],
+        _ => [0.0, 0.6, 0.2, 0.2],
+    }
+}
+
+impl Seq2SeqModel for Branching {
+    fn seq2seq_logits(&self, _s: &Seq2SeqSource, ids: BT<2, Int>, _m: BT<2, Bool>) -> BT<3> {
+        let [b, t] = ids.dims();
+        let rows: Vec<i64> = ids.to_data().convert::<i64>().try_into_vec().unwrap();
+        let mut v = Vec::with_capacity(b * t * 4);
+        for r in 0..b {
+            let row: Vec<u32> = rows[r * t..(r + 1) * t].iter().map(|&x| x as u32).collect();
+            for p in 0..t {
+                v.extend(branching_probs(&row[..=p]).map(|q| q.max(1e-9).ln()));
+            }
+        }
+        BT::from_data(TensorData::new(v, [b, t, 4]), &ids.device())
+    }
+}
+
+#[test]
+fn generation_is_greedy_beam_searched_or_sampled_and_stops_at_eos() {
+    use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};
+    let d = dev();
+    let model = Branching {
+        unused: Param::from_tensor(BT::zeros([1], &d)),
+    };
+    let ids = BT::<2, Int>::from_data(TensorData::new(vec![5i64, 5], [2, 1]), &d);
+    let mask = BT::<2, Bool>::from_data(TensorData::new(vec![true, true], [2, 1]), &d);
+    let source = Seq2SeqSource::Tokens { ids, mask };
+    let special = SpecialIds {
+        bos: 0,
+        eos: 1,
+        pad: 0,
+    };
+    let run = |cfg: GenerationConfig| generate(&model, &source, special, &cfg).unwrap();
+    // greedy: A, then A (0.35 ties B: the lower id wins), then [EOS]
+    let greedy = run(GenerationConfig {
+        max_length: 5,
+        ..Default::default()
+    });
+    assert_eq!(greedy, vec![vec![2, 2, 1]; 2]);
+    // two beams find "B [EOS]" (0.36 against "A [EOS]" 0.15, "A A [EOS]" 0.105)
+    let beams = run(GenerationConfig {
+        max_length: 5,
+        num_beams: 2,
+        ..Default::default()
+    });
+    assert_eq!(beams, vec![vec![3, 1]; 2]);
+    // max_length cuts a sequence that has not ended
+    let short = run(GenerationConfig {
+        max_length: 1,
+        ..Default::default()
+    });
+    assert_eq!(short, vec![vec![2]; 2]);
+    // sampling: seeded, reproducible; top_k = 1 is greedy
+    let sampled = |seed| {
+        run(GenerationConfig {
+            max_length: 5,
+            do_sample: true,
+            seed,
+            ..Default::default()
+        })
+    };
+    assert_eq!(sampled(3), sampled(3));
+    let firsts: std::collections::BTreeSet<u32> = (0..40)
+        .flat_map(|s| sampled(s).into_iter().map(|r| r[0]))
+        .collect();
+    assert!(firsts.contains(&2) && firsts.contains(&3), "{firsts:?}");
+    let top1 = run(GenerationConfig {
+        max_length: 5,
+        do_sample: true,
+        top_k: 1,
+        seed: 9,
+        ..Default::default()
+    });
+    assert_eq!(top1, greedy);
+    // top_p = 0.45 keeps only A at the first step (its 0.5 reaches it)
+    let nucleus: std::collections::BTreeSet<u32> = (0..20)
+        .flat_map(|seed| {
+            run(GenerationConfig {
+                max_length: 1,
+                do_sample: true,
+                top_p: 0.45,
+                seed,
+                ..Default::default()
+            })
+            .into_iter()
+            .map(|r| r[0])
+        })
+        .collect();
+    assert_eq!(nucleus, [2].into_iter().collect());
+    // bad settings are named
+    let e = generate(
+        &model,
+        &source,
+        special,
+        &GenerationConfig {
+            num_beams: 2,
+            do_sample: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("generation.do_sample"), "{e}");
 }
