@@ -163,12 +163,13 @@ fn test(rest: &[String]) -> Result<()> {
         println!("xtask test: NOT RUN: {s}");
     }
     // The quick-start and TextCNN tests train on real MNIST digits and
-    // SpamAssassin mails, the similarity config reads Brown's genres, all
-    // from the data cache; prepared by the dev-profile
+    // SpamAssassin mails, the similarity config reads Brown's genres, T5
+    // translates GIMP's en→de pairs, all from the data cache; prepared by the dev-profile
     // `unidl`, whose dependencies the test build shares.
     data::ensure("mnist", data::Build::Dev)?;
     data::ensure("spam", data::Build::Dev)?;
     data::ensure("brown", data::Build::Dev)?;
+    data::ensure("gimp-de", data::Build::Dev)?;
     let mut args: Vec<String> = [
         "test",
         "--workspace",

@@ -97,6 +97,12 @@ pub struct TaskConfig {
     /// Masked language modelling: the share of tokens hidden (default 0.15).
     #[serde(default)]
     pub mask_probability: Option<f64>,
+    /// Sequence to sequence: how outputs are generated (`[task.generation]`:
+    /// `max_length`, `num_beams`, `length_penalty`, `do_sample`,
+    /// `temperature`, `top_k`, `top_p`, `seed`); `[infer.generation]`
+    /// overrides it for inference.
+    #[serde(default)]
+    pub generation: Option<unidl_train::decoding::GenerationConfig>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

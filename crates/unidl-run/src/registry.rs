@@ -74,6 +74,8 @@ pub enum TaskKind {
     TextSimilarity,
     /// Token sequences with hidden tokens → the hidden tokens.
     MaskedLanguageModelling,
+    /// Token sequences → token sequences (translation).
+    SequenceToSequence,
 }
 
 impl TaskKind {
@@ -97,6 +99,7 @@ impl TaskKind {
             TaskKind::InstanceSegmentation => "instance_segmentation",
             TaskKind::TextSimilarity => "text_similarity",
             TaskKind::MaskedLanguageModelling => "masked_language_modelling",
+            TaskKind::SequenceToSequence => "sequence_to_sequence",
         }
     }
 }

@@ -138,7 +138,8 @@ impl Run {
         Ok(Some(Arc::new(tok)))
     }
 
-    /// Trains the `[data.tokenizer]` on the training texts, or reads its
+    /// Trains the `[data.tokenizer]` on the training texts (inputs and target
+    /// texts: one vocabulary for both sides of a translation), or reads its
     /// pretrained `file` (not saved).
     fn train_tokenizer(&self) -> Result<TextTokenizer> {
         let Some(tc) = &self.cfg.data.tokenizer else {
@@ -163,6 +164,10 @@ impl Run {
         for i in 0..raw.len() {
             let s = unidl_data::get_sample(&raw, i)?;
             if let Some(Input::Text(t)) = s.inputs.get("text") {
+                texts.push(t.clone());
+            }
+            // a translation's target side shares the vocabulary
+            if let Some(t) = &s.targets.text {
                 texts.push(t.clone());
             }
         }

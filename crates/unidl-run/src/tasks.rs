@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use unidl_data::{Input, Sample};
-use unidl_train::outputs::{ClassMap, Detection, InstanceMask, PredictedKeypoint};
+use unidl_train::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
 use unidl_train::postprocess::InstanceConfig;
 use unidl_train::{
     ClassScore, FilledText, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
     KeypointMetrics, KeypointRegression, MaskedLanguageModelling, ObjectDetection,
-    PixelClassification, SentenceEmbedding, TextClassification, TextSimilarity,
+    PixelClassification, SentenceEmbedding, SequenceToSequence, SourceInput, TextClassification,
+    TextSimilarity,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -179,6 +180,54 @@ impl BuildTask for MaskedLanguageModelling {
             Some(t) => format!("{t}  [{}]", shown.join(", ")),
             None => shown.join(", "),
         }
+    }
+}
+
+impl BuildTask for SequenceToSequence {
+    const KIND: TaskKind = TaskKind::SequenceToSequence;
+
+    /// Source tokens from the run's tokenizer, which also encodes the target
+    /// texts and decodes the outputs: `[CLS]` starts the decoder, `[SEP]`
+    /// ends a sequence, `[PAD]` pads.
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        let tokenizer = facts.tokenizer.clone().ok_or_else(|| RunError::Config {
+            file: "[data.tokenizer]".into(),
+            line: 0,
+            message: "sequence to sequence needs the run's tokenizer ([data.tokenizer])".into(),
+        })?;
+        let id = |token: &str| {
+            tokenizer.token_to_id(token).ok_or_else(|| RunError::Config {
+                file: "[data.tokenizer]".into(),
+                line: 0,
+                message: format!("the tokenizer has no {token} token (sequence to sequence needs [PAD], [CLS], [SEP])"),
+            })
+        };
+        Ok(SequenceToSequence {
+            source: SourceInput::Tokens("tokens".into()),
+            pad_id: id(unidl_data::text::PAD)?,
+            bos_id: id(unidl_data::text::CLS)?,
+            eos_id: id(unidl_data::text::SEP)?,
+            label_smoothing: config.label_smoothing,
+            generation: config.generation.clone().unwrap_or_default(),
+            target_tokenizer: Some(tokenizer),
+        })
+    }
+
+    /// A UTF-8 text file, whole, as the source `text`.
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        TextClassification::read_input(path, data)
+    }
+
+    fn text_input(text: &str, data: &DataConfig) -> Result<Sample> {
+        TextClassification::text_input(text, data)
+    }
+
+    /// The generated text.
+    fn describe(output: &DecodedSequence, _class_names: &[String]) -> String {
+        output
+            .text
+            .clone()
+            .unwrap_or_else(|| format!("{:?}", output.ids))
     }
 }
 

@@ -53,7 +53,7 @@ pub enum TextError {
     Weights(String),
 }
 
-/// Registers `textcnn`, `bert`, `sentence_bert` and `bert_mlm`.
+/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm` and `t5`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -70,5 +70,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<BertMlmConfig>(
         "bert_mlm",
         "BERT masked-token generation (the masked-language-model head, tied decoder)",
+    )?;
+    registry.register::<t5::T5ModelConfig>(
+        "t5",
+        "T5 encoder-decoder for translation (Raffel et al. 2020; transformers' weights load)",
     )
 }

@@ -788,3 +788,57 @@ pub fn load_hf_t5_weights<M: ModuleApi>(
     unidl_interop::load_into(model, &ckpt, &rules, strict)
         .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
 }
+
+/// `[model] name = "t5"`: T5 for `sequence_to_sequence` (translation); the
+/// architecture under `[model.architecture]` with `transformers`' keys
+/// (default t5-small). The run's tokenizer encodes both sides, so its
+/// vocabulary size must be the model's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct T5ModelConfig {
+    /// The architecture.
+    #[serde(default)]
+    pub architecture: T5Config,
+}
+
+impl unidl_run::ZooModel for T5ModelConfig {
+    type Model = T5ForConditionalGeneration;
+    type Task = unidl_train::SequenceToSequence;
+
+    fn init(
+        &self,
+        facts: &unidl_run::DataFacts,
+        device: &Device,
+    ) -> Result<Self::Model, unidl_run::BoxError> {
+        if let Some(v) = facts.vocab_size
+            && v != self.architecture.vocab_size
+        {
+            return Err(TextError::Config {
+                key: "model.architecture.vocab_size".into(),
+                reason: format!(
+                    "{} does not match the run's tokenizer ({v} tokens)",
+                    self.architecture.vocab_size
+                ),
+            }
+            .into());
+        }
+        Ok(self.architecture.init(device)?)
+    }
+
+    /// `transformers` weights through [`load_hf_t5_weights`].
+    fn load_weights(
+        &self,
+        model: Self::Model,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(Self::Model, String), unidl_run::BoxError> {
+        let (model, report) = load_hf_t5_weights(model, path, strict)?;
+        if report.load.loaded.is_empty() {
+            return Err(
+                format!("{}: no key matched the T5 model ({report})", path.display()).into(),
+            );
+        }
+        Ok((model, report.to_string()))
+    }
+}
