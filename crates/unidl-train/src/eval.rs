@@ -91,6 +91,8 @@ pub enum Metric {
     NeighbourAccuracy,
     /// Share of masked tokens predicted exactly (masked language modelling).
     MaskedAccuracy,
+    /// Corpus chrF, character n-gram F-score (sacrebleu's defaults, 0–100).
+    Chrf,
 }
 
 impl Metric {
@@ -131,6 +133,7 @@ impl Metric {
             Metric::Perplexity => "perplexity",
             Metric::NeighbourAccuracy => "neighbour_accuracy",
             Metric::MaskedAccuracy => "masked_accuracy",
+            Metric::Chrf => "chrf",
         }
     }
 

@@ -15,8 +15,8 @@ use unidl_data::{PreparedDataset, Sample};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
 use crate::metrics::{
-    Bleu, BleuSmoothing, BoxMap, ErrorRate, ErrorUnit, KeypointAp, MaskMap, Nme, Normalizer, Pck,
-    PoseGroundTruth, PosePrediction, SegmentationCounts, VocMap,
+    Bleu, BleuSmoothing, BoxMap, ChrF, ErrorRate, ErrorUnit, KeypointAp, MaskMap, Nme, Normalizer,
+    Pck, PoseGroundTruth, PosePrediction, SegmentationCounts, VocMap,
 };
 use crate::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
 
@@ -446,11 +446,12 @@ struct TextMetrics {
     cer: ErrorRate,
     wer: ErrorRate,
     bleu: Bleu,
+    chrf: ChrF,
 }
 
 impl EvaluationTask<DecodedSequence> for TextTask {
     fn supports(&self, m: Metric) -> bool {
-        matches!(m, Metric::Cer | Metric::Wer | Metric::Bleu)
+        matches!(m, Metric::Cer | Metric::Wer | Metric::Bleu | Metric::Chrf)
     }
 
     fn start(
@@ -463,6 +464,7 @@ impl EvaluationTask<DecodedSequence> for TextTask {
             cer: ErrorRate::new(ErrorUnit::Char),
             wer: ErrorRate::new(ErrorUnit::Word),
             bleu: Bleu::new(BleuSmoothing::Exp),
+            chrf: ChrF::new(),
         }))
     }
 }
@@ -481,6 +483,7 @@ impl TaskMetrics<DecodedSequence> for TextMetrics {
             self.cer.update(&[hyp], &[reference])?;
             self.wer.update(&[hyp], &[reference])?;
             self.bleu.update(hyp, &[reference])?;
+            self.chrf.update(hyp, &[reference])?;
         }
         Ok(())
     }
@@ -492,6 +495,7 @@ impl TaskMetrics<DecodedSequence> for TextMetrics {
                 Ok(match m {
                     Metric::Cer => ("cer".to_string(), self.cer.compute()?),
                     Metric::Wer => ("wer".to_string(), self.wer.compute()?),
+                    Metric::Chrf => ("chrf".to_string(), self.chrf.compute()),
                     _ => ("bleu".to_string(), self.bleu.compute().score),
                 })
             })

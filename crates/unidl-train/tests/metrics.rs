@@ -1003,3 +1003,37 @@ mod evaluator {
         }
     }
 }
+
+/// chrF against sacrebleu 2.6.0's `CHRF()` (`reference/gen_chrf.py`):
+/// corpus scores with one and two references, and every sentence alone.
+#[test]
+fn chrf_matches_sacrebleu() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/chrf.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let hyps = strings(&r["hypotheses"]);
+    let (a, b) = (strings(&r["refs_a"]), strings(&r["refs_b"]));
+    let mut one = ChrF::new();
+    let mut two = ChrF::new();
+    for (i, h) in hyps.iter().enumerate() {
+        one.update(h, &[&a[i]]).unwrap();
+        two.update(h, &[&a[i], &b[i]]).unwrap();
+        let mut s = ChrF::new();
+        s.update(h, &[&a[i]]).unwrap();
+        close(
+            &format!("chrf sentence {i}"),
+            s.compute(),
+            f(&r["sentences"][i]),
+        );
+    }
+    close(
+        "chrf corpus, one reference",
+        one.compute(),
+        f(&r["corpus_one_ref"]),
+    );
+    close(
+        "chrf corpus, two references",
+        two.compute(),
+        f(&r["corpus_two_refs"]),
+    );
+    assert!(ChrF::new().update("x", &[] as &[&str]).is_err());
+}

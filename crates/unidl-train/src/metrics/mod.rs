@@ -18,7 +18,7 @@
 //! | semantic segmentation | [`SegmentationCounts`], [`segmentation_scores`] | mmseg's `IoUMetric` convention written in numpy, checked against torchmetrics `MulticlassJaccardIndex` and scikit-learn |
 //! | keypoints | [`Pck`], [`Nme`], [`pck`], [`nme`] | MMPose's own `keypoint_pck_accuracy`, `keypoint_nme` |
 //! | keypoints (COCO) | [`KeypointAp`], [`keypoint_ap()`], [`object_keypoint_similarity`] | pycocotools (`keypoints`) |
-//! | text, speech | [`ErrorRate`], [`cer`], [`wer`], [`Bleu`], [`corpus_bleu`], [`Perplexity`] | jiwer, sacrebleu, torchmetrics |
+//! | text, speech | [`ErrorRate`], [`cer`], [`wer`], [`Bleu`], [`corpus_bleu`], [`ChrF`], [`Perplexity`] | jiwer, sacrebleu, torchmetrics |
 //!
 //! The reference values of the tests come from
 //! `crates/unidl-train/tests/reference/gen_task_metrics.py` and, for keypoint
@@ -43,7 +43,7 @@ pub use keypoint_ap::{
 pub use keypoints::{Nme, Normalizer, Pck, PckScores, nme, pck};
 pub use segmentation::{SegmentationCounts, SegmentationScores, segmentation_scores};
 pub use text::{
-    Bleu, BleuScore, BleuSmoothing, ErrorRate, ErrorUnit, Perplexity, cer, corpus_bleu,
+    Bleu, BleuScore, BleuSmoothing, ChrF, ErrorRate, ErrorUnit, Perplexity, cer, corpus_bleu,
     levenshtein, perplexity, perplexity_from_mean_nll, tokenize_13a, wer,
 };
 

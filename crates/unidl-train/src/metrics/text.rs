@@ -454,3 +454,116 @@ pub fn perplexity_from_mean_nll(mean_nll: f64) -> Result<f64> {
     m.update_mean_nll(mean_nll, 1)?;
     m.compute()
 }
+
+/// Corpus chrF (Popović 2015) as sacrebleu's `CHRF()` defaults: character
+/// n-grams of orders 1–6 with whitespace removed, match statistics summed
+/// over the corpus (per hypothesis, those of the first reference with the
+/// best sentence F-score), precision and recall averaged over the orders
+/// both sides have n-grams of, then `F_β` with β = 2, on a 0–100 scale.
+#[derive(Debug, Clone, Default)]
+pub struct ChrF {
+    /// Per order: hypothesis n-grams, reference n-grams, matches.
+    stats: [[u64; 3]; CHRF_ORDER],
+}
+
+/// chrF's character n-gram orders.
+const CHRF_ORDER: usize = 6;
+/// chrF's β (recall weighs β² times precision).
+const CHRF_BETA: f64 = 2.0;
+
+fn char_ngrams(text: &str) -> Vec<HashMap<String, u64>> {
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (1..=CHRF_ORDER)
+        .map(|n| {
+            let mut m = HashMap::new();
+            for w in chars.windows(n) {
+                *m.entry(w.iter().collect::<String>()).or_insert(0) += 1;
+            }
+            m
+        })
+        .collect()
+}
+
+fn chrf_stats(
+    hyp: &[HashMap<String, u64>],
+    reference: &[HashMap<String, u64>],
+) -> [[u64; 3]; CHRF_ORDER] {
+    let mut s = [[0u64; 3]; CHRF_ORDER];
+    for n in 0..CHRF_ORDER {
+        s[n][0] = hyp[n].values().sum();
+        s[n][1] = reference[n].values().sum();
+        s[n][2] = hyp[n]
+            .iter()
+            .map(|(g, c)| (*c).min(reference[n].get(g).copied().unwrap_or(0)))
+            .sum();
+    }
+    s
+}
+
+fn chrf_score(stats: &[[u64; 3]; CHRF_ORDER]) -> f64 {
+    // precision and recall averaged over the orders both sides have
+    // n-grams of (sacrebleu's effective order)
+    let (mut prec, mut rec, mut orders) = (0.0, 0.0, 0usize);
+    for [hyp, reference, matched] in stats {
+        if *hyp > 0 && *reference > 0 {
+            prec += *matched as f64 / *hyp as f64;
+            rec += *matched as f64 / *reference as f64;
+            orders += 1;
+        }
+    }
+    if orders == 0 {
+        return 0.0;
+    }
+    let (prec, rec) = (prec / orders as f64, rec / orders as f64);
+    let f = CHRF_BETA * CHRF_BETA;
+    if prec + rec > 0.0 {
+        100.0 * (1.0 + f) * prec * rec / (f * prec + rec)
+    } else {
+        0.0
+    }
+}
+
+impl ChrF {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one hypothesis with its references (at least one).
+    pub fn update<H: AsRef<str>, R: AsRef<str>>(
+        &mut self,
+        hypothesis: H,
+        references: &[R],
+    ) -> Result<()> {
+        if references.is_empty() {
+            return Err(bad(
+                "references",
+                "each hypothesis needs at least one reference",
+            ));
+        }
+        let hyp = char_ngrams(hypothesis.as_ref());
+        let best = references
+            .iter()
+            .map(|r| chrf_stats(&hyp, &char_ngrams(r.as_ref())))
+            .fold(None::<([[u64; 3]; CHRF_ORDER], f64)>, |best, s| {
+                let score = chrf_score(&s);
+                match best {
+                    Some((_, b)) if b >= score => best,
+                    _ => Some((s, score)),
+                }
+            })
+            .expect("at least one reference")
+            .0;
+        for (acc, s) in self.stats.iter_mut().zip(best) {
+            for k in 0..3 {
+                acc[k] += s[k];
+            }
+        }
+        Ok(())
+    }
+
+    /// The corpus score, 0–100.
+    pub fn compute(&self) -> f64 {
+        chrf_score(&self.stats)
+    }
+}

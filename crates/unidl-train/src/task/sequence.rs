@@ -540,7 +540,7 @@ impl TaskIo for SequenceToSequence {
     }
 
     fn default_metrics(&self) -> Vec<Metric> {
-        vec![Metric::Cer, Metric::Wer, Metric::Bleu]
+        vec![Metric::Bleu, Metric::Chrf, Metric::Cer, Metric::Wer]
     }
 }
 
