@@ -20,6 +20,7 @@
 //! Dev-depends on: `unidl-data`, `unidl-env`, `unidl-testkit`.
 
 pub mod bert;
+mod hf;
 pub mod t5;
 pub mod textcnn;
 

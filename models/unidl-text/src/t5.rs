@@ -768,12 +768,7 @@ pub fn load_hf_t5_weights<M: ModuleApi>(
     path: &Path,
     strict: bool,
 ) -> Result<(M, Report), TextError> {
-    let ckpt = if path.extension().is_some_and(|e| e == "safetensors") {
-        unidl_interop::read_safetensors(path, Framework::PyTorch)
-    } else {
-        unidl_interop::read_pytorch(path)
-    }
-    .map_err(|e| TextError::Weights(e.to_string()))?;
+    let ckpt = crate::hf::read_checkpoint(path)?;
     // a tied model's checkpoint carries `lm_head.weight` as a copy of `shared`
     let tied = !model.state_dict().contains_key("lm_head.weight");
     let rules = (|| -> unidl_interop::Result<MappingRules> {
@@ -783,10 +778,8 @@ pub fn load_hf_t5_weights<M: ModuleApi>(
             MappingRules::new()
         };
         Ok(r.then(hf_t5_rules()?))
-    })()
-    .map_err(|e| TextError::Weights(e.to_string()))?;
-    unidl_interop::load_into(model, &ckpt, &rules, strict)
-        .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
+    })();
+    crate::hf::load_checkpoint(model, &ckpt, rules, strict, path)
 }
 
 /// `[model] name = "t5"`: T5 for `sequence_to_sequence` (translation); the

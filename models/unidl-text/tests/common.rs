@@ -20,3 +20,106 @@ pub fn mask_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Bool> {
     let v: Vec<bool> = floats(io, key).iter().map(|&x| x > 0.5).collect();
     Tensor::from_data(TensorData::new(v, shape), dev)
 }
+
+/// The texts (`text` field) of a JSON-lines data set.
+pub fn jsonl_texts(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A run through the registry in a fresh temporary folder (removed at the
+/// end): its tokenizer, config, training records and scores.
+pub struct Route {
+    /// The folder (the config's base; the run writes `run/`).
+    pub dir: std::path::PathBuf,
+    /// The text zoo's registry.
+    pub reg: unidl_run::ModelRegistry,
+}
+
+impl Route {
+    /// A fresh folder `unidl-<name>-<pid>` in the temp dir.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("unidl-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut reg = unidl_run::ModelRegistry::new();
+        unidl_text::register(&mut reg).unwrap();
+        Route { dir, reg }
+    }
+
+    /// A WordPiece vocabulary of `size` trained on `texts`, saved as
+    /// `tokenizer.json` in the folder.
+    pub fn wordpiece(&self, texts: Vec<String>, size: usize) -> unidl_data::text::TextTokenizer {
+        use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
+        let tok = TextTokenizer::train_wordpiece(&Corpus::texts(texts), size, 2, &SPECIAL_TOKENS)
+            .unwrap();
+        tok.save(self.dir.join("tokenizer.json")).unwrap();
+        tok
+    }
+
+    /// Writes the run config; returns its path.
+    pub fn config(&self, text: &str) -> std::path::PathBuf {
+        let path = self.dir.join("run.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `unidl train` on flex.
+    pub fn train(&self, cfg: &std::path::Path) {
+        unidl_run::train_config(&self.reg, cfg, Some("flex"), false).unwrap();
+    }
+
+    /// `unidl eval` on flex; the scores it recorded.
+    pub fn eval(&self, cfg: &std::path::Path) -> serde_json::Value {
+        unidl_run::eval_config(&self.reg, cfg, Some("flex")).unwrap();
+        let path = self.dir.join("run/eval/scores.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// `unidl infer --text …` on flex.
+    pub fn infer(&self, cfg: &std::path::Path, texts: &[&str]) -> Vec<serde_json::Value> {
+        unidl_run::infer_config(
+            &self.reg,
+            cfg,
+            Some("flex"),
+            &unidl_run::InferArgs {
+                texts: texts.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// The training losses `steps.csv` logged (every 10 steps and the last).
+    pub fn losses(&self) -> Vec<f64> {
+        let steps = std::fs::read_to_string(self.dir.join("run/steps.csv")).unwrap();
+        let header: Vec<&str> = steps.lines().next().unwrap().split(',').collect();
+        let col = header.iter().position(|h| *h == "loss").unwrap();
+        steps
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// Asserts that the logged loss fell by more than `by` (first against last).
+    pub fn assert_loss_fell(&self, by: f64) {
+        let l = self.losses();
+        let (first, last) = (l[0], l[l.len() - 1]);
+        assert!(last < first - by, "loss {first} → {last}: {l:?}");
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

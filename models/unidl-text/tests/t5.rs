@@ -16,7 +16,7 @@ use unidl_text::t5::{
     relative_position_bucket,
 };
 
-use super::common::{int_input, mask_input};
+use super::common::{Route, int_input, mask_input};
 
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/t5")
@@ -341,30 +341,22 @@ fn cached_generation_equals_uncached_generation() {
 /// and WER, and `--text` prints a translation with the config's beams.
 #[test]
 fn a_t5_config_trains_evaluates_and_translates() {
-    use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
     let data = unidl_run::data_dir().join("gimp-de");
     assert!(
         data.join("test.tsv").is_file(),
         "{}: missing; run `cargo xtask data gimp-de` (cargo xtask test does it first)",
         data.display()
     );
-    let dir = std::env::temp_dir().join(format!("unidl-t5-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let route = Route::new("t5-run");
     let split = data.join("test.tsv");
     let texts: Vec<String> = std::fs::read_to_string(&split)
         .unwrap()
         .lines()
         .flat_map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
         .collect();
-    let tok =
-        TextTokenizer::train_wordpiece(&Corpus::texts(texts), 1200, 2, &SPECIAL_TOKENS).unwrap();
-    tok.save(dir.join("tokenizer.json")).unwrap();
-    let cfg = dir.join("t5.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"seed = 1
+    let tok = route.wordpiece(texts, 1200);
+    let cfg = route.config(&format!(
+        r#"seed = 1
 [model]
 name = "t5"
 [model.architecture]
@@ -397,43 +389,16 @@ output_dir = "run"
 max_length = 16
 num_beams = 3
 "#,
-            vocab = tok.vocab_size(),
-            split = split.display()
-        ),
-    )
-    .unwrap();
-    let mut reg = unidl_run::ModelRegistry::new();
-    unidl_text::register(&mut reg).unwrap();
-    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
-    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
-    let losses: Vec<f64> = steps
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
-    let (first, last) = (losses[0], losses[losses.len() - 1]);
-    assert!(
-        last < first - 1.0,
-        "translation loss {first} → {last}\n{steps}"
-    );
-    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap())
-            .unwrap();
-    for m in ["bleu", "cer", "wer"] {
+        vocab = tok.vocab_size(),
+        split = split.display()
+    ));
+    route.train(&cfg);
+    route.assert_loss_fell(0.8);
+    let scores = route.eval(&cfg);
+    for m in ["bleu", "chrf", "cer", "wer"] {
         assert!(scores[m].as_f64().is_some(), "{m}: {scores}");
     }
-    let out = unidl_run::infer_config(
-        &reg,
-        &cfg,
-        Some("flex"),
-        &unidl_run::InferArgs {
-            texts: vec!["Open the image".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let out = route.infer(&cfg, &["Open the image"]);
     let ids = out[0]["output"]["ids"].as_array().unwrap();
     assert!(!ids.is_empty() && ids.len() <= 16, "{out:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -635,12 +635,7 @@ pub fn load_hf_weights<M: ModuleApi>(
     path: &Path,
     strict: bool,
 ) -> Result<(M, Report), TextError> {
-    let ckpt = if path.extension().is_some_and(|e| e == "safetensors") {
-        unidl_interop::read_safetensors(path, Framework::PyTorch)
-    } else {
-        unidl_interop::read_pytorch(path)
-    }
-    .map_err(|e| TextError::Weights(e.to_string()))?;
+    let ckpt = crate::hf::read_checkpoint(path)?;
     // An encoder's checkpoint (`BertModel`: `embeddings.…`) into a task
     // model (`bert.embeddings.…`) and the reverse, as `transformers` does
     // with its `base_model_prefix`.
@@ -653,9 +648,6 @@ pub fn load_hf_weights<M: ModuleApi>(
         (false, true) => MappingRules::new().rename(r"^bert\.(.*)$", "$1"),
         _ => Ok(MappingRules::new()),
     };
-    let rules = prefix
-        .and_then(|p| Ok(p.then(hf_bert_rules()?)))
-        .map_err(|e| TextError::Weights(e.to_string()))?;
-    unidl_interop::load_into(model, &ckpt, &rules, strict)
-        .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
+    let rules = prefix.and_then(|p| Ok(p.then(hf_bert_rules()?)));
+    crate::hf::load_checkpoint(model, &ckpt, rules, strict, path)
 }

@@ -114,15 +114,7 @@ fn load_hf<M: unidl_tensor::module::ModuleApi>(
     path: &Path,
     strict: bool,
 ) -> Result<(M, String), BoxError> {
-    let (model, report) = load_hf_weights(model, path, strict)?;
-    if report.load.loaded.is_empty() {
-        return Err(format!(
-            "{}: no key matched the BERT model ({report})",
-            path.display()
-        )
-        .into());
-    }
-    Ok((model, report.to_string()))
+    crate::hf::zoo_loaded(load_hf_weights(model, path, strict), path, "BERT")
 }
 
 impl ZooModel for SentenceBertConfig {

@@ -1,0 +1,50 @@
+//! Reading `transformers` checkpoints, shared by the text models' loaders.
+
+use std::path::Path;
+
+use unidl_interop::{Checkpoint, Framework, MappingRules, Report};
+use unidl_tensor::module::ModuleApi;
+
+use crate::TextError;
+
+/// Reads a `transformers` checkpoint: `model.safetensors` or a
+/// `pytorch_model.bin` (any `torch.save` format `unidl-interop` reads).
+pub(crate) fn read_checkpoint(path: &Path) -> Result<Checkpoint, TextError> {
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        unidl_interop::read_safetensors(path, Framework::PyTorch)
+    } else {
+        unidl_interop::read_pytorch(path)
+    }
+    .map_err(|e| TextError::Weights(e.to_string()))
+}
+
+/// Loads `ckpt` (read from `path`) into `model` through `rules`.
+pub(crate) fn load_checkpoint<M: ModuleApi>(
+    model: M,
+    ckpt: &Checkpoint,
+    rules: unidl_interop::Result<MappingRules>,
+    strict: bool,
+    path: &Path,
+) -> Result<(M, Report), TextError> {
+    let rules = rules.map_err(|e| TextError::Weights(e.to_string()))?;
+    unidl_interop::load_into(model, ckpt, &rules, strict)
+        .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
+}
+
+/// A loader's result as `ZooModel::load_weights` returns it: a file none of
+/// whose keys matched the model (`what`) is refused.
+pub(crate) fn zoo_loaded<M>(
+    loaded: Result<(M, Report), TextError>,
+    path: &Path,
+    what: &str,
+) -> Result<(M, String), unidl_run::BoxError> {
+    let (model, report) = loaded?;
+    if report.load.loaded.is_empty() {
+        return Err(format!(
+            "{}: no key matched the {what} model ({report})",
+            path.display()
+        )
+        .into());
+    }
+    Ok((model, report.to_string()))
+}
