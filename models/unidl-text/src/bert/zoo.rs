@@ -38,44 +38,6 @@ impl SequenceClassifier for BertForSequenceClassification {
     }
 }
 
-impl ZooModel for BertClassifierConfig {
-    type Model = BertForSequenceClassification;
-    type Task = TextClassification;
-
-    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
-        let arch = &self.architecture;
-        check_vocab(arch, facts)?;
-        let classes = self
-            .num_classes
-            .or((!facts.class_names.is_empty()).then_some(facts.class_names.len()))
-            .ok_or_else(|| TextError::Config {
-                key: "model.num_classes".into(),
-                reason: "unknown: set it or use labelled data".into(),
-            })?;
-        Ok(arch.init_classifier(classes, device)?)
-    }
-
-    /// Texts longer than the learnt positions are refused, naming the sample.
-    fn adapt_task(&self, task: TextClassification) -> TextClassification {
-        TextClassification {
-            max_length: Some(self.architecture.max_position_embeddings),
-            ..task
-        }
-    }
-
-    /// `transformers` weights (`model.safetensors` or `pytorch_model.bin`,
-    /// with or without the `bert.` prefix) through [`load_hf_weights`].
-    fn load_weights(
-        &self,
-        model: Self::Model,
-        path: &Path,
-        strict: bool,
-        _device: &Device,
-    ) -> Result<(Self::Model, String), BoxError> {
-        load_hf(model, path, strict)
-    }
-}
-
 /// `[model] name = "sentence_bert"`: BERT as a sentence encoder for
 /// `text_similarity` — the mean of the last layer's real-token
 /// representations, as sentence-transformers' all-MiniLM-L6-v2 pools.
@@ -108,44 +70,6 @@ fn check_vocab(arch: &BertConfig, facts: &DataFacts) -> Result<(), TextError> {
     }
 }
 
-/// Loads `transformers` weights, refusing a file none of whose keys match.
-fn load_hf<M: unidl_tensor::module::ModuleApi>(
-    model: M,
-    path: &Path,
-    strict: bool,
-) -> Result<(M, String), BoxError> {
-    crate::hf::zoo_loaded(load_hf_weights(model, path, strict), path, "BERT")
-}
-
-impl ZooModel for SentenceBertConfig {
-    type Model = BertModel;
-    type Task = TextSimilarity;
-
-    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
-        check_vocab(&self.architecture, facts)?;
-        Ok(self.architecture.init_model(device)?)
-    }
-
-    /// Texts longer than the learnt positions are refused, naming the sample.
-    fn adapt_task(&self, task: TextSimilarity) -> TextSimilarity {
-        TextSimilarity {
-            max_length: Some(self.architecture.max_position_embeddings),
-            ..task
-        }
-    }
-
-    /// `transformers` weights through [`load_hf_weights`].
-    fn load_weights(
-        &self,
-        model: Self::Model,
-        path: &Path,
-        strict: bool,
-        _device: &Device,
-    ) -> Result<(Self::Model, String), BoxError> {
-        load_hf(model, path, strict)
-    }
-}
-
 /// `[model] name = "bert_mlm"`: BERT with its masked-language-model head
 /// for `masked_language_modelling` (masked-token generation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,32 +86,67 @@ impl MaskedLanguageModel for BertForMaskedLm {
     }
 }
 
-impl ZooModel for BertMlmConfig {
-    type Model = BertForMaskedLm;
-    type Task = MaskedLanguageModelling;
+/// The `ZooModel` impl every BERT run model shares: the run tokenizer's
+/// vocabulary checked, texts longer than the learnt positions refused
+/// (naming the sample), `transformers` weights loaded (`BertForMaskedLM`'s
+/// or `BertForSequenceClassification`'s, or an encoder's alone with
+/// `strict = false`: a new head then starts fresh).
+macro_rules! bert_zoo_model {
+    ($config:ty, $model:ty, $task:ident, |$cfg:ident, $facts:ident, $device:ident| $init:expr) => {
+        impl ZooModel for $config {
+            type Model = $model;
+            type Task = $task;
 
-    fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
-        check_vocab(&self.architecture, facts)?;
-        Ok(self.architecture.init_masked_lm(device)?)
-    }
+            fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
+                check_vocab(&self.architecture, facts)?;
+                let ($cfg, $facts, $device) = (self, facts, device);
+                $init
+            }
 
-    /// Texts longer than the learnt positions are refused, naming the sample.
-    fn adapt_task(&self, task: MaskedLanguageModelling) -> MaskedLanguageModelling {
-        MaskedLanguageModelling {
-            max_length: Some(self.architecture.max_position_embeddings),
-            ..task
+            fn adapt_task(&self, task: $task) -> $task {
+                $task {
+                    max_length: Some(self.architecture.max_position_embeddings),
+                    ..task
+                }
+            }
+
+            fn load_weights(
+                &self,
+                model: Self::Model,
+                path: &Path,
+                strict: bool,
+                _device: &Device,
+            ) -> Result<(Self::Model, String), BoxError> {
+                crate::hf::zoo_loaded(load_hf_weights(model, path, strict), path, "BERT")
+            }
         }
-    }
-
-    /// `transformers` weights (`BertForMaskedLM`'s, or an encoder's alone
-    /// with `strict = false`: the head then starts fresh).
-    fn load_weights(
-        &self,
-        model: Self::Model,
-        path: &Path,
-        strict: bool,
-        _device: &Device,
-    ) -> Result<(Self::Model, String), BoxError> {
-        load_hf(model, path, strict)
-    }
+    };
 }
+
+bert_zoo_model!(
+    BertClassifierConfig,
+    BertForSequenceClassification,
+    TextClassification,
+    |cfg, facts, device| {
+        let classes = cfg
+            .num_classes
+            .or((!facts.class_names.is_empty()).then_some(facts.class_names.len()))
+            .ok_or_else(|| TextError::Config {
+                key: "model.num_classes".into(),
+                reason: "unknown: set it or use labelled data".into(),
+            })?;
+        Ok(cfg.architecture.init_classifier(classes, device)?)
+    }
+);
+bert_zoo_model!(
+    SentenceBertConfig,
+    BertModel,
+    TextSimilarity,
+    |cfg, _facts, device| Ok(cfg.architecture.init_model(device)?)
+);
+bert_zoo_model!(
+    BertMlmConfig,
+    BertForMaskedLm,
+    MaskedLanguageModelling,
+    |cfg, _facts, device| Ok(cfg.architecture.init_masked_lm(device)?)
+);
