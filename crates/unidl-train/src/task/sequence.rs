@@ -306,6 +306,7 @@ pub fn row_index(rows: &[usize], device: &Device) -> BTensor<1, Int> {
 
 /// Where step-by-step decoding stands: what a model needs to predict the
 /// next token of every row.
+#[allow(clippy::large_enum_variant)] // one per generation call, moved, never stored in bulk
 pub enum DecodingState {
     /// No cache: the source and every row's tokens so far (`[BOS]` first),
     /// the whole prefix re-run through [`Seq2SeqModel::seq2seq_logits`] at
