@@ -281,10 +281,17 @@ fn training_starts_from_a_torchvision_checkpoint() {
         "{out}"
     );
 
-    // the small CNN has no foreign counterpart to map
+    // a missing file is named with its key
     let cfg = config(&dir, "");
     let text = std::fs::read_to_string(&cfg).unwrap() + "[pretrained]\npath = \"x.pth\"\n";
     std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("[pretrained] path = x.pth") && out.contains("not found"),
+        "{out}"
+    );
+    // the small CNN has no foreign counterpart to map
+    std::fs::write(cfg.parent().unwrap().join("x.pth"), b"not a checkpoint").unwrap();
     let (ok, out) = unidl(&["train", "--config", cfg.to_str().unwrap()]);
     assert!(
         !ok && out.contains("[pretrained] path") && out.contains("no mapping for foreign weights"),

@@ -422,7 +422,9 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
     let (cfg, mut model, task) = run.build::<C>(&facts)?;
     if let Some(p) = &run.cfg.pretrained {
         // `data:<name>/…` (pretrained weights a data target prepared) or a path
-        let path = resolve(&p.path.to_string_lossy(), &run.base)?;
+        let path = resolve(&p.path.to_string_lossy(), &run.base).map_err(|e| {
+            run.model_error(format!("[pretrained] path = {}: {e}", p.path.display()).into())
+        })?;
         let (m, report) = cfg
             .load_weights(model, &path, p.strict, &run.device)
             .map_err(|e| {
