@@ -29,7 +29,7 @@ use unidl_data::{PreparedDataset, Sample};
 use unidl_tensor::Tensor;
 
 use super::sequence::token_cross_entropy;
-use super::{Task, TaskIo, pad_ids, tokens_of};
+use super::{Task, TaskIo, pad_ids};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric, Scores, TaskMetrics};
 use crate::infer::{InferOptions, PostProcess};
@@ -306,14 +306,7 @@ impl TaskIo for MaskedLanguageModelling {
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<MlmBatch> {
-        if samples.is_empty() {
-            return Err(TrainError::Model("text batch: no samples".into()));
-        }
-        let seqs = samples
-            .iter()
-            .map(|s| tokens_of(s, &self.input))
-            .collect::<Result<Vec<_>>>()?;
-        super::text::check_max_length(samples, &seqs, self.max_length)?;
+        let seqs = super::text::token_sequences(samples, &self.input, self.max_length)?;
         let chosen = self.choose(&seqs)?;
         let shown: Vec<&[u32]> = chosen.iter().map(|(s, _)| s.as_slice()).collect();
         let (ids, mask) = pad_ids(&shown, self.pad_id, 1, device)?;

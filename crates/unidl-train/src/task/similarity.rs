@@ -20,7 +20,7 @@ use unidl_tensor::Tensor;
 
 use super::classification::ClassTargets;
 use super::text::TokenBatch;
-use super::{EvaluationTask, Task, TaskIo, pad_ids, tokens_of};
+use super::{EvaluationTask, Task, TaskIo, pad_ids};
 use crate::error::{Result, TrainError};
 use crate::eval::TaskMetrics;
 use crate::eval::{Metric, Scores};
@@ -185,20 +185,13 @@ impl TaskIo for TextSimilarity {
     }
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<TokenBatch> {
-        if samples.is_empty() {
-            return Err(TrainError::Model("text batch: no samples".into()));
-        }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(TrainError::Config {
                 key: "task.temperature".into(),
                 reason: format!("{} is not a positive number", self.temperature),
             });
         }
-        let seqs = samples
-            .iter()
-            .map(|s| tokens_of(s, &self.input))
-            .collect::<Result<Vec<_>>>()?;
-        super::text::check_max_length(samples, &seqs, self.max_length)?;
+        let seqs = super::text::token_sequences(samples, &self.input, self.max_length)?;
         let (ids, mask) = pad_ids(&seqs, self.pad_id, 1, device)?;
         Ok(TokenBatch {
             ids,

@@ -87,14 +87,7 @@ impl TaskIo for TextClassification {
 
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<TokenBatch> {
         check_smoothing(self.label_smoothing)?;
-        if samples.is_empty() {
-            return Err(TrainError::Model("text batch: no samples".into()));
-        }
-        let seqs = samples
-            .iter()
-            .map(|s| tokens_of(s, &self.input))
-            .collect::<Result<Vec<_>>>()?;
-        check_max_length(samples, &seqs, self.max_length)?;
+        let seqs = token_sequences(samples, &self.input, self.max_length)?;
         let (ids, mask) = pad_ids(&seqs, self.pad_id, self.min_length, device)?;
         Ok(TokenBatch {
             ids,
@@ -127,14 +120,23 @@ impl<M: SequenceClassifier + Send + Sync + 'static> Task<M> for TextClassificati
     }
 }
 
-/// A typed error naming the first sample longer than `max` tokens.
-pub(super) fn check_max_length(
-    samples: &[Sample],
-    seqs: &[&[u32]],
+/// The token ids of input `input` of every sample of a batch: a typed error
+/// for an empty batch, a sample without the input, or one longer than `max`
+/// tokens (named, never cut).
+pub(super) fn token_sequences<'a>(
+    samples: &'a [Sample],
+    input: &str,
     max: Option<usize>,
-) -> Result<()> {
+) -> Result<Vec<&'a [u32]>> {
+    if samples.is_empty() {
+        return Err(TrainError::Model("text batch: no samples".into()));
+    }
+    let seqs = samples
+        .iter()
+        .map(|s| tokens_of(s, input))
+        .collect::<Result<Vec<_>>>()?;
     if let Some(max) = max
-        && let Some((s, t)) = samples.iter().zip(seqs).find(|(_, t)| t.len() > max)
+        && let Some((s, t)) = samples.iter().zip(&seqs).find(|(_, t)| t.len() > max)
     {
         return Err(TrainError::Model(format!(
             "{}: {} tokens, but the model takes at most {max} (set [data.tokenizer] max_length)",
@@ -142,5 +144,5 @@ pub(super) fn check_max_length(
             t.len()
         )));
     }
-    Ok(())
+    Ok(seqs)
 }
