@@ -40,14 +40,14 @@ impl DataFacts {
     /// The facts of `class_names` and (text runs) the run's tokenizer.
     pub fn new(
         class_names: Vec<String>,
-        tokenizer: Option<&unidl_data::text::TextTokenizer>,
+        tokenizer: Option<&std::sync::Arc<unidl_data::text::TextTokenizer>>,
     ) -> Self {
         DataFacts {
             class_names,
             vocab_size: tokenizer.map(|t| t.vocab_size()),
             pad_id: tokenizer.and_then(|t| t.pad_id()),
             joints: None,
-            tokenizer: tokenizer.map(|t| std::sync::Arc::new(t.clone())),
+            tokenizer: tokenizer.cloned(),
         }
     }
 }

@@ -275,7 +275,7 @@ impl Run {
 
     /// Facts for building the model and task: class names (saved with the
     /// run by `train`, else read from the data), vocabulary and padding id.
-    pub fn facts(&self, tokenizer: Option<&TextTokenizer>) -> Result<DataFacts> {
+    pub fn facts(&self, tokenizer: Option<&Arc<TextTokenizer>>) -> Result<DataFacts> {
         let class_names = match std::fs::read_to_string(self.classes_file()) {
             Ok(t) => serde_json::from_str(&t).map_err(|e| RunError::Config {
                 file: self.classes_file().display().to_string(),
@@ -416,7 +416,7 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         val.as_ref().map_or(0, PreparedDataset::len)
     );
     // Training defines the class names (saved for eval and infer below).
-    let facts = DataFacts::new(train.classes(), tokenizer.as_deref());
+    let facts = DataFacts::new(train.classes(), tokenizer.as_ref());
     let classes = serde_json::to_string(&facts.class_names).unwrap_or_default();
     write_atomic(&run.classes_file(), classes.as_bytes()).map_err(io)?;
     let (cfg, mut model, task) = run.build::<C>(&facts)?;
@@ -504,7 +504,7 @@ pub(crate) fn eval<C: ZooModel>(run: &Run, weights: Option<&Path>) -> Result<()>
     };
     let tokenizer = run.tokenizer(false, false)?;
     let ds = run.dataset(&val, false)?;
-    let facts = run.facts(tokenizer.as_deref())?;
+    let facts = run.facts(tokenizer.as_ref())?;
     let (cfg, model, task) = run.build::<C>(&facts)?;
     let model = run.trained(&cfg, model, weights)?;
     let metrics = if run.cfg.eval.metrics.is_empty() {
@@ -544,7 +544,7 @@ pub(crate) fn eval<C: ZooModel>(run: &Run, weights: Option<&Path>) -> Result<()>
 /// `unidl infer`; returns the outputs as JSON (what `--json` prints).
 pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serde_json::Value>> {
     let tokenizer = run.tokenizer(false, false)?;
-    let facts = run.facts(tokenizer.as_deref())?;
+    let facts = run.facts(tokenizer.as_ref())?;
     let (cfg, model, task) = run.build::<C>(&facts)?;
     let model = run.trained(&cfg, model, args.weights.as_deref())?;
     let mut options = run.cfg.infer.clone();
@@ -618,7 +618,7 @@ pub(crate) fn summary<C: ZooModel>(run: &Run) -> Result<()> {
     let tokenizer = run
         .tokenizer(false, false)
         .or_else(|_| run.tokenizer(true, false))?;
-    let facts = run.facts(tokenizer.as_deref())?;
+    let facts = run.facts(tokenizer.as_ref())?;
     let (_, model, task) = run.build::<C>(&facts)?;
     let spec = run.cfg.data.val.as_ref().unwrap_or(&run.cfg.data.train);
     let ds = run.dataset(spec, false)?;
