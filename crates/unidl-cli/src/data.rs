@@ -101,6 +101,15 @@ const GIMP: Package = Package {
     licence: "GPL-3+",
 };
 
+const FREEDICT_DE: Package = Package {
+    key: "dict-freedict-eng-deu",
+    registry: Registry::Apt,
+    spec: "dict-freedict-eng-deu=2022.04.21-1",
+    file: "dict-freedict-eng-deu_2022.04.21-1_all.deb",
+    sha256: "e85da1519a4d5efdbd7a5a169e828b97920f91e899f45d56fd5b2266a05b5906",
+    licence: "GPL-3 / AGPL-3 (FreeDict from Ding)",
+};
+
 /// A data set this command prepares.
 struct Target {
     name: &'static str,
@@ -116,7 +125,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 11] = [
+const TARGETS: [Target; 12] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -155,6 +164,14 @@ const TARGETS: [Target; 11] = [
         packages: &[&GIMP],
         tools: &[],
         options: &["--limit"],
+        layout: 1,
+    },
+    Target {
+        name: "freedict-de",
+        about: "FreeDict English->German dictionary (460,000 headwords) -> dictionary.tsv (headword<TAB>translation...)",
+        packages: &[&FREEDICT_DE],
+        tools: &[],
+        options: &[],
         layout: 1,
     },
     Target {
@@ -358,6 +375,25 @@ pub fn run(rest: &[String]) -> Result<()> {
             arg(&mut args, "--in", &pkg_dir(&GIMP));
             args.extend(["--lang".into(), lang.unwrap_or("de").to_string()]);
             "gimp"
+        }
+        "freedict-de" => {
+            let dir = pkg_dir(&FREEDICT_DE).join("usr/share/dictd");
+            let dict = dir.join("freedict-eng-deu.dict");
+            if !dict.is_file() {
+                let gz = dir.join("freedict-eng-deu.dict.dz");
+                let text = Command::new("gzip")
+                    .arg("-dc")
+                    .arg(&gz)
+                    .output()
+                    .context("running gzip")?;
+                if !text.status.success() {
+                    bail!("gzip -dc {} failed", gz.display());
+                }
+                std::fs::write(&dict, text.stdout)?;
+            }
+            arg(&mut args, "--index", &dir.join("freedict-eng-deu.index"));
+            arg(&mut args, "--dict", &dict);
+            "freedict"
         }
         "spoken-digits" => "spoken-digits",
         "shapes-video" => {
@@ -601,6 +637,7 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             10,
             limit,
         )?,
+        "freedict" => prepare::freedict(&path("--index")?, &path("--dict")?, out)?,
         "spoken-digits" => prepare::spoken_digits(
             out,
             &prepare::SpokenDigitsOptions {

@@ -8,6 +8,7 @@
 //! unidl models
 //! unidl data    <mnist|spam|…|list> [--if-missing] [--out DIR] [--per-class N] …
 //! unidl backends
+//! unidl baseline --dictionary data:freedict-de/dictionary.tsv --train data:gimp-de/train.tsv --test data:gimp-de/test.tsv
 //! ```
 //!
 //! The binary names no model: the zoo crates enabled by cargo features
@@ -113,6 +114,22 @@ enum Command {
     },
     /// Print the capability report of every back-end.
     Backends,
+    /// Score the word-by-word translation of a dictionary on held-out
+    /// pairs (BLEU, chrF): the baseline of translation models.
+    Baseline {
+        /// `dictionary.tsv` (`unidl data freedict-de`).
+        #[arg(long)]
+        dictionary: String,
+        /// Training pairs: their targets choose among a word's translations.
+        #[arg(long)]
+        train: String,
+        /// Held-out pairs to score.
+        #[arg(long)]
+        test: String,
+        /// Translations to print.
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+    },
 }
 
 /// The models of every zoo crate compiled in.
@@ -186,6 +203,22 @@ fn main() -> Result<()> {
             for r in unidl_backend::capabilities() {
                 println!("{r}");
             }
+        }
+        Command::Baseline {
+            dictionary,
+            train,
+            test,
+            examples,
+        } => {
+            let here = std::env::current_dir()?;
+            let s = unidl_run::baseline::word_by_word(&dictionary, &train, &test, &here, examples)?;
+            for (source, hypothesis, reference) in &s.examples {
+                println!("{source}\n  -> {hypothesis}\n  reference: {reference}");
+            }
+            println!(
+                "word by word on {} pairs: bleu {:.2}  chrf {:.2}",
+                s.pairs, s.bleu, s.chrf
+            );
         }
     }
     Ok(())

@@ -224,6 +224,8 @@ pub enum TokenizerKind {
     BpeBytes,
     /// BPE over whitespace/punctuation-split words.
     BpeWords,
+    /// SentencePiece-style unigram (T5's kind): case and spacing kept.
+    Unigram,
 }
 
 /// `[data.tokenizer]`: trained on the training set's texts when the run

@@ -5,6 +5,8 @@
 //!   `[pretrained]`); unknown keys are errors naming file, line and key.
 //! - [`registry`]: [`ModelRegistry`], where zoo crates register each model
 //!   ([`ZooModel`]: its serde config type, model and task) under a name.
+//! - [`baseline`]: baselines learnt models are measured against (the
+//!   word-by-word translation of a dictionary).
 //! - [`run`]: the task-generic `train`/`eval`/`infer`/`summary` commands, one
 //!   implementation for every registered model.
 //!
@@ -18,6 +20,7 @@
 //! Depends on: `unidl-env`, `unidl-backend`, `unidl-tensor`, `unidl-data`,
 //! `unidl-train`.
 
+pub mod baseline;
 pub mod config;
 pub mod error;
 pub mod registry;

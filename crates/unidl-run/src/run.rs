@@ -200,6 +200,12 @@ impl Run {
                     BpeKind::Whitespace
                 },
             )?,
+            TokenizerKind::Unigram => TextTokenizer::train_unigram(
+                &corpus,
+                vocab_size,
+                tc.min_frequency,
+                &SPECIAL_TOKENS,
+            )?,
         })
     }
 

@@ -67,6 +67,13 @@ impl ParallelText {
     }
 }
 
+impl ParallelText {
+    /// The `(source, target)` pairs, in file order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(s, t, _)| (s.as_str(), t.as_str()))
+    }
+}
+
 impl Dataset for ParallelText {
     fn len(&self) -> usize {
         self.pairs.len()

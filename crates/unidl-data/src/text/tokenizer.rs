@@ -12,14 +12,17 @@ use tokenizers::decoders::bpe::BPEDecoder;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::ModelWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
+use tokenizers::normalizers::unicode::NFKC;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::{
-    AddedToken, NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString,
-    PreTokenizer, Tokenizer,
+    AddedToken, Model, NormalizedString, Normalizer, OffsetReferential, OffsetType,
+    PreTokenizedString, PreTokenizer, Tokenizer,
 };
 
 use crate::error::{DataError, Result};
@@ -202,6 +205,45 @@ fn word_counts(
     Ok(map)
 }
 
+/// The trained unigram model with a reproducible order: `tokenizers` 0.23
+/// appends characters the EM pruned away with scores rising by 1e-4 in the
+/// iteration order of a hash set (different in every process); they are
+/// given those scores again in character order, and ties are broken by
+/// the piece, so the same corpus always gives the same ids.
+fn canonical_unigram(model: &Unigram, n_special: usize) -> std::result::Result<Unigram, String> {
+    let vocab: Vec<(String, f64)> = model.iter().map(|(p, s)| (p.clone(), *s)).collect();
+    let (specials, pieces) = vocab.split_at(n_special.min(vocab.len()));
+    let mut pieces = pieces.to_vec();
+    // The re-added characters: the lowest scores, spaced by the trainer's
+    // penalty step from the lowest one.
+    const STEP: f64 = 1e-4;
+    let lowest = pieces.iter().map(|(_, s)| *s).fold(f64::INFINITY, f64::min);
+    let mut added: Vec<usize> = Vec::new();
+    for k in 0.. {
+        let target = lowest + STEP * k as f64;
+        let hit = pieces.iter().enumerate().position(|(i, (p, s))| {
+            (s - target).abs() < STEP * 1e-3 && p.chars().count() == 1 && !added.contains(&i)
+        });
+        match hit {
+            Some(i) => added.push(i),
+            None => break,
+        }
+    }
+    let mut chars: Vec<String> = added.iter().map(|&i| pieces[i].0.clone()).collect();
+    chars.sort();
+    for (k, (&i, c)) in added.iter().zip(&chars).enumerate() {
+        pieces[i] = (c.clone(), lowest + STEP * k as f64);
+    }
+    pieces.sort_by(|(pa, a), (pb, b)| b.total_cmp(a).then_with(|| pa.cmp(pb)));
+    let unk = model.token_to_id(UNK).map(|i| i as usize);
+    Unigram::from(
+        specials.iter().cloned().chain(pieces).collect(),
+        unk,
+        model.byte_fallback(),
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// Puts `model` into `tokenizer` and registers the special tokens.
 fn finish(
     mut tokenizer: Tokenizer,
@@ -314,6 +356,68 @@ impl TextTokenizer {
         trainer
             .do_train(&word_counts(&tokenizer, corpus, what)?, &mut model)
             .map_err(|e| training_error(what, e))?;
+        finish(tokenizer, model, specials, what)
+    }
+
+    /// Trains a SentencePiece-style unigram tokeniser (T5's kind): NFKC
+    /// normalisation, words marked by a leading `▁` (so decoding restores the
+    /// spacing exactly, case and accents kept), pieces chosen by the unigram
+    /// language model's EM and pruning (Kudo 2018).
+    ///
+    /// `vocab_size` counts the special tokens, which get the first ids in the
+    /// order given and must include [`UNK`] (characters never seen become it).
+    /// Training is reproducible, as for [`train_wordpiece`](Self::train_wordpiece);
+    /// `min_frequency` drops words seen fewer times from the training counts.
+    pub fn train_unigram(
+        corpus: &Corpus,
+        vocab_size: usize,
+        min_frequency: u64,
+        special_tokens: &[&str],
+    ) -> Result<Self> {
+        let specials = check_training(vocab_size, special_tokens)?;
+        if !special_tokens.contains(&UNK) {
+            return Err(DataError::config(
+                "special_tokens",
+                format!("a unigram tokeniser needs {UNK} among its special tokens"),
+            ));
+        }
+        let what = "unigram training";
+        let mut tokenizer = Tokenizer::new(Unigram::default());
+        tokenizer
+            .with_normalizer(Some(NFKC))
+            .map_err(|e| training_error(what, e))?;
+        let metaspace = Metaspace::new('▁', PrependScheme::Always, true);
+        tokenizer.with_pre_tokenizer(Some(metaspace.clone()));
+        tokenizer.with_decoder(Some(metaspace));
+        let trainer = UnigramTrainerBuilder::default()
+            .vocab_size(u32::try_from(vocab_size).map_err(|_| {
+                DataError::config("vocab_size", format!("{vocab_size} is too large"))
+            })?)
+            .special_tokens(specials.clone())
+            .unk_token(Some(UNK.to_string()))
+            .show_progress(false)
+            .build()
+            .map_err(|e| training_error(what, e))?;
+        // Sorted (word, count) pairs: the trainer's seeds and EM follow the
+        // order it is given.
+        let mut sentences: Vec<(String, u32)> = word_counts(&tokenizer, corpus, what)?
+            .into_iter()
+            .filter(|(_, c)| *c >= min_frequency)
+            .map(|(w, c)| (w.to_string(), u32::try_from(c).unwrap_or(u32::MAX)))
+            .collect();
+        sentences.sort();
+        if sentences.is_empty() {
+            return Err(training_error(
+                what,
+                format!("no word is seen {min_frequency} times or more"),
+            ));
+        }
+        let mut model = Unigram::default();
+        trainer
+            .do_train(sentences, &mut model)
+            .map_err(|e| training_error(what, e))?;
+        let model =
+            canonical_unigram(&model, special_tokens.len()).map_err(|e| training_error(what, e))?;
         finish(tokenizer, model, specials, what)
     }
 
