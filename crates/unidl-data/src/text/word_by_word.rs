@@ -41,14 +41,67 @@ pub struct WordByWord {
     max_phrase: usize,
 }
 
+/// Length in bytes of the printf placeholder (`%s`, `%1$d`, `%.2f`, `%%`)
+/// starting at `text[i]`, if one does.
+fn placeholder(text: &str, i: usize) -> Option<usize> {
+    let rest = text.get(i..)?.strip_prefix('%')?;
+    let bytes = rest.as_bytes();
+    let mut k = 0;
+    let digits = |k: &mut usize| {
+        while *k < bytes.len() && bytes[*k].is_ascii_digit() {
+            *k += 1;
+        }
+    };
+    if bytes.first() == Some(&b'%') {
+        return Some(2);
+    }
+    digits(&mut k);
+    if k > 0 && bytes.get(k) == Some(&b'$') {
+        k += 1;
+    } else {
+        k = 0;
+    }
+    while k < bytes.len() && b"-+#0'".contains(&bytes[k]) {
+        k += 1;
+    }
+    digits(&mut k);
+    if bytes.get(k) == Some(&b'.') {
+        k += 1;
+        digits(&mut k);
+    }
+    while k < bytes.len() && b"hlLqjzt".contains(&bytes[k]) {
+        k += 1;
+    }
+    bytes
+        .get(k)
+        .filter(|b| b.is_ascii_alphabetic())
+        .map(|_| k + 2)
+}
+
 /// A piece of the source: a word (letters, digits, apostrophes and inner
-/// hyphens) or anything else (kept verbatim).
+/// hyphens) or anything else (kept verbatim, printf placeholders such as
+/// `%s` included).
 fn pieces(text: &str) -> Vec<(bool, &str)> {
     let mut out: Vec<(bool, &str)> = Vec::new();
     let mut start = 0;
     let mut in_word = None;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut skip_until = 0;
     for (k, &(i, c)) in chars.iter().enumerate() {
+        if i < skip_until {
+            continue;
+        }
+        if let Some(n) = (c == '%').then(|| placeholder(text, i)).flatten() {
+            skip_until = i + n;
+            if in_word != Some(false) {
+                if let Some(w) = in_word {
+                    out.push((w, &text[start..i]));
+                }
+                start = i;
+                in_word = Some(false);
+            }
+            continue;
+        }
         let next_is_letter = chars.get(k + 1).is_some_and(|(_, n)| n.is_alphanumeric());
         let word_char = c.is_alphanumeric()
             || ((c == '\'' || c == '-') && in_word == Some(true) && next_is_letter);
@@ -203,6 +256,14 @@ impl WordByWord {
                 i += 1;
                 continue;
             }
+            // Single letters other than "a" and "I" are names (an X cursor,
+            // the R channel), not words.
+            if piece.chars().count() == 1 && piece != "a" && piece != "A" && piece != "I" {
+                out.push_str(piece);
+                i += 1;
+                first_word = false;
+                continue;
+            }
             // The longest phrase starting here: words separated by single spaces.
             let mut best: Option<(usize, &str)> = None;
             let mut phrase = fold(piece);
@@ -249,11 +310,17 @@ mod tests {
 
     #[test]
     fn pieces_keep_everything_and_split_words() {
-        let p = pieces("Can't open %s — x-ray, 2 files.");
+        let text = "Can't open %s — x-ray, 2 files at %1$d%% (%.2f)";
+        let p = pieces(text);
         let words: Vec<&str> = p.iter().filter(|(w, _)| *w).map(|(_, s)| *s).collect();
-        assert_eq!(words, ["Can't", "open", "s", "x-ray", "2", "files"]);
+        assert_eq!(words, ["Can't", "open", "x-ray", "2", "files", "at"]);
         let all: String = p.iter().map(|(_, s)| *s).collect();
-        assert_eq!(all, "Can't open %s — x-ray, 2 files.");
+        assert_eq!(all, text);
+        assert_eq!(placeholder("%s", 0), Some(2));
+        assert_eq!(placeholder("%1$s", 0), Some(4));
+        assert_eq!(placeholder("%-10.3lf", 0), Some(8));
+        assert_eq!(placeholder("% of", 0), None);
+        assert_eq!(placeholder("100%", 3), None);
     }
 
     #[test]
