@@ -996,3 +996,66 @@ fn keypoint_crops_are_centred_scaled_padded_and_renumbered() {
             .contains("margin")
     );
 }
+
+/// A dictd dictionary: `(headword, body)` entries → (`.index`, `.dict`).
+fn dictd(entries: &[(&str, &str)]) -> (String, String) {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let enc = |mut v: usize| {
+        let mut s = Vec::new();
+        loop {
+            s.push(B64[v % 64]);
+            v /= 64;
+            if v == 0 {
+                break;
+            }
+        }
+        s.reverse();
+        String::from_utf8(s).unwrap()
+    };
+    let (mut index, mut dict) = (String::new(), String::new());
+    for (word, body) in entries {
+        index.push_str(&format!("{word}\t{}\t{}\n", enc(dict.len()), enc(body.len())));
+        dict.push_str(body);
+    }
+    (index, dict)
+}
+
+#[test]
+fn freedict_becomes_a_sorted_dictionary_tsv() {
+    let dir = tmp("freedict");
+    let (index, dict) = dictd(&[
+        ("00-database-info", "about the file\n"),
+        ("open", "open /ˈəʊpən/ <v>\nöffnen <v, trans>\n      \"open\" - öffnen\n\n"),
+        ("image", "image /ˈɪmɪdʒ/\nAbbild <neut>\n see: {images}\n\n"),
+        ("open", "open /ˈəʊpən/\ngeöffnet, offen <adj>\n"),
+        ("image", "image /ˈɪmɪdʒ/\nBild <neut> [optisches]\n"),
+        ("open", "open /ˈəʊpən/\nöffnen\n"),
+    ]);
+    write(&dir.join("d.index"), &index);
+    write(&dir.join("d.dict"), &dict);
+    let n = freedict(&dir.join("d.index"), &dir.join("d.dict"), &dir.join("out")).unwrap();
+    assert_eq!(n.train, 2);
+    assert_eq!(
+        read_text(&dir.join("out/dictionary.tsv")).unwrap(),
+        "image\tAbbild\tBild\nopen\töffnen\tgeöffnet\toffen\n"
+    );
+    // the same input gives the same bytes
+    let first = tree(&dir.join("out"));
+    freedict(&dir.join("d.index"), &dir.join("d.dict"), &dir.join("out")).unwrap();
+    assert_eq!(tree(&dir.join("out")), first);
+
+    // a malformed index line and an entry beyond the file are typed errors
+    write(&dir.join("bad.index"), "open\tA\n");
+    let err = freedict(&dir.join("bad.index"), &dir.join("d.dict"), &dir.join("o2")).unwrap_err();
+    assert!(
+        matches!(&err, PrepareError::Data(DataError::Parse { line: Some(1), .. })),
+        "{err}"
+    );
+    write(&dir.join("far.index"), "open\tA\tBBBB\n");
+    let err = freedict(&dir.join("far.index"), &dir.join("d.dict"), &dir.join("o3")).unwrap_err();
+    assert!(
+        matches!(&err, PrepareError::Data(DataError::Corrupt { path, .. }) if path.ends_with("d.dict")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"open\""), "{err}");
+}

@@ -294,3 +294,51 @@ fn missing_data_names_the_command_that_prepares_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_word_by_word_baseline_scores_a_dictionary_on_held_out_pairs() {
+    let gimp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gimp_de");
+    let dir = tmp("baseline");
+    let dict = dir.join("dictionary.tsv");
+    let score = |entries: &str| {
+        std::fs::write(&dict, entries).unwrap();
+        baseline::word_by_word(
+            dict.to_str().unwrap(),
+            "train.tsv",
+            "test.tsv",
+            &gimp,
+            3,
+        )
+        .unwrap()
+    };
+    // A one-word dictionary leaves the English as it is …
+    let none = score("zebra\tZebra\n");
+    // … a useful one moves it towards the German references.
+    let some = score(
+        "image\tAbbild\tBild\nlayer\tSchicht\tEbene\nlayers\tEbenen\nvisible\tsichtbar\tSichtbare\n\
+         add\thinzufügen\nborder\tRand\nto\tzu\tzum\nan\tein\teinen\na\tein\teinen\nthe\tder\tdie\tdas\n\
+         bottom\tUnten\nat\tan\tbei\ntext\tText\npath\tPfad\nselection\tAuswahl\ncolor\tFarbe\n",
+    );
+    assert_eq!(none.pairs, some.pairs);
+    assert!(some.chrf > none.chrf + 1.0, "{} vs {}", some.chrf, none.chrf);
+    assert!(some.bleu >= none.bleu, "{} vs {}", some.bleu, none.bleu);
+    assert_eq!(some.examples.len(), 3);
+    // the scores are the metrics' own on the translations shown
+    let wbw = {
+        let mut w = unidl_data::text::WordByWord::load(&dict).unwrap();
+        let train = unidl_data::dataset::ParallelText::open(&gimp.join("train.tsv")).unwrap();
+        w.fit_target(train.pairs().map(|(_, t)| t));
+        w
+    };
+    for (source, translation, _) in &some.examples {
+        assert_eq!(&wbw.translate(source), translation);
+    }
+
+    // a missing dictionary and a malformed line are typed errors naming the file
+    let err = baseline::word_by_word("nowhere.tsv", "train.tsv", "test.tsv", &gimp, 0).unwrap_err();
+    assert!(err.to_string().contains("nowhere.tsv"), "{err}");
+    std::fs::write(&dict, "image\tBild\nlayer\n").unwrap();
+    let err = baseline::word_by_word(dict.to_str().unwrap(), "train.tsv", "test.tsv", &gimp, 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("dictionary.tsv:2"), "{err}");
+}

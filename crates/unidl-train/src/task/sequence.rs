@@ -402,7 +402,9 @@ pub struct SequenceToSequence {
     /// Label smoothing ε in [0, 1).
     pub label_smoothing: f64,
     /// How outputs are generated (greedy, beams, sampling; longest output);
-    /// a call's `InferOptions::generation` overrides it.
+    /// a call's `InferOptions::generation` overrides it. Training targets
+    /// are cut to `max_length - 1` tokens (plus `[EOS]`): what generation
+    /// can produce.
     pub generation: crate::decoding::GenerationConfig,
     /// Encodes target texts when samples have no target ids; also decodes outputs.
     pub target_tokenizer: Option<Arc<TextTokenizer>>,
@@ -478,7 +480,18 @@ impl TaskIo for SequenceToSequence {
             .map(|s| self.targets(s))
             .collect::<Result<Vec<_>>>()?;
         let (decoder_ids, labels, label_mask) = if targets.iter().all(Option::is_some) {
-            let ys: Vec<Vec<u32>> = targets.into_iter().flatten().collect();
+            // Targets are cut where generation stops (`max_length` tokens
+            // with `[EOS]`): longer ones cannot be produced, and one long
+            // outlier would pad the whole batch to its length.
+            let keep = self.generation.max_length.saturating_sub(1).max(1);
+            let ys: Vec<Vec<u32>> = targets
+                .into_iter()
+                .flatten()
+                .map(|mut y| {
+                    y.truncate(keep);
+                    y
+                })
+                .collect();
             let dec: Vec<Vec<u32>> = ys
                 .iter()
                 .map(|y| {

@@ -611,6 +611,13 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
         )
         .unwrap();
     assert_eq!(decoded[0].ids, [5, 3, 4]);
+    // targets longer than generation can produce are cut (max_length 6:
+    // five tokens and EOS), so one long outlier does not pad the batch
+    let mut long = tokens(&[3], "long");
+    long.targets.token_ids = vec![3, 4, 5, 3, 4, 5, 3, 4];
+    let batch = task.collate(&[long], &d).unwrap();
+    assert_eq!(i64s(batch.labels.clone().unwrap()), [3, 4, 5, 3, 4, 2]);
+    assert_eq!(i64s(batch.decoder_ids.clone().unwrap()), [1, 3, 4, 5, 3, 4]);
     let mut c = tokens(&[3], "c");
     c.targets.text = Some("hallo".into());
     let e = task.collate(&[c], &d).unwrap_err().to_string();
