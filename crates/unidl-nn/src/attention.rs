@@ -297,7 +297,7 @@ pub fn causal_mask(queries: usize, keys: usize, offset: usize, device: &Device) 
 }
 
 /// The lowest finite value of `dtype` (what masked scores are set to).
-fn lowest_finite(dtype: DType) -> f32 {
+pub(crate) fn lowest_finite(dtype: DType) -> f32 {
     match dtype {
         DType::F16 => -65504.0,
         DType::BF16 => -3.38e38,

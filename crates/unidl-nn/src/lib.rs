@@ -21,6 +21,7 @@
 //! | [`pool`]       | `MaxPool1d`/`2d`, `AvgPool1d`/`2d`, `AdaptiveAvgPool1d`/`2d`/`3d`                        | Burn   |
 //! | [`pool`]       | [`MaxPool3d`], [`AvgPool3d`], [`AdaptiveMaxPool1d`]/[`2d`](AdaptiveMaxPool2d)/[`3d`](AdaptiveMaxPool3d) | here |
 //! | [`pool`]       | [`GlobalAvgPool1d`]/`2d`/`3d`, [`GlobalMaxPool1d`]/`2d`/`3d`                             | here   |
+//! | [`relative_attention`] | [`RelativeAttention`] (Transformer-XL/XLNet relative attention: content, position and segment terms, two streams), [`rel_shift`], [`sinusoid_relative_positions`], [`segment_matrix`] | here |
 //! | [`rnn`]        | [`Rnn`], [`Lstm`], [`Gru`]: multi-layer, bidirectional, PyTorch semantics and names      | here   |
 //!
 //! Everything is also re-exported at the crate root.
@@ -48,6 +49,7 @@ pub mod conv;
 pub mod layers;
 pub mod norm;
 pub mod pool;
+pub mod relative_attention;
 pub mod rnn;
 
 pub use activation::*;
@@ -56,6 +58,7 @@ pub use conv::*;
 pub use layers::*;
 pub use norm::*;
 pub use pool::*;
+pub use relative_attention::*;
 pub use rnn::*;
 
 /// Burn's run-time device (re-exported from `unidl-backend`).

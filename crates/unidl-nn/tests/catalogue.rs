@@ -1271,3 +1271,220 @@ fn batch_norm_wrappers_share_batch_norm_parameter_names() {
     assert_eq!(param_paths(&BatchNorm2dConfig::new(4).init(&d)), plain);
     assert_eq!(param_paths(&BatchNorm3dConfig::new(4).init(&d)), plain);
 }
+
+// ---------------------------------------------------------------------------
+// Relative attention (Transformer-XL / XLNet) against its definition.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rel_shift_moves_each_distance_into_place() {
+    // x[i][p] = p → out[i][j] = queries − i + j
+    let (q, k) = (3, 3);
+    let data: Vec<f32> = (0..q).flat_map(|_| (0..q + k).map(|p| p as f32)).collect();
+    let out = to_vec(rel_shift(tensor(data, [1, 1, q, q + k], &dev()), k));
+    let want: Vec<f32> = (0..q)
+        .flat_map(|i| (0..k).map(move |j| (q - i + j) as f32))
+        .collect();
+    assert_eq!(out, want);
+}
+
+/// A relative-attention layer with random parameters (`[d_model, heads, d_head]`).
+fn random_relative_attention(d: usize, n: usize, h: usize) -> RelativeAttention {
+    let mut a = RelativeAttentionConfig::new(d, n, h).init(&dev());
+    let p3 = |seed| Param::from_tensor(random([d, n, h], seed).mul_scalar(0.5));
+    let p2 = |seed| Param::from_tensor(random([n, h], seed));
+    a.query = p3(1201);
+    a.key = p3(1202);
+    a.value = p3(1203);
+    a.output = p3(1204);
+    a.position = p3(1205);
+    a.content_bias = p2(1206);
+    a.position_bias = p2(1207);
+    a.segment_bias = p2(1208);
+    a.segment_embed = Param::from_tensor(random([2, n, h], 1209));
+    a
+}
+
+/// `Σ_d x[d] · w[d, head, ·]`.
+fn head_projection(x: &[f32], w: &[f32], n: usize, h: usize, head: usize) -> Vec<f32> {
+    (0..h)
+        .map(|c| {
+            x.iter()
+                .enumerate()
+                .map(|(d, xd)| xd * w[(d * n + head) * h + c])
+                .sum()
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
+/// The attention output of query rows `qx` (`[rows][d]`) at positions
+/// `at` over keys `kx` (`[keys][d]`) written out from the definition:
+/// content, position (the encoding of `i − j`) and segment terms, scaled,
+/// masked, softmax, values, output projection.
+#[allow(clippy::too_many_arguments)]
+fn naive_relative_attention(
+    a: &RelativeAttention,
+    qx: &[Vec<f32>],
+    at: &[usize],
+    kx: &[Vec<f32>],
+    segments: &[usize],
+    masked: &dyn Fn(usize, usize) -> bool,
+    d: usize,
+    n: usize,
+    h: usize,
+) -> Vec<f32> {
+    let w = |p: &Param<Tensor<3>>| to_vec(p.val());
+    let b = |p: &Param<Tensor<2>>| to_vec(p.val());
+    let (wq, wk, wv, wo, wr) = (
+        w(&a.query),
+        w(&a.key),
+        w(&a.value),
+        w(&a.output),
+        w(&a.position),
+    );
+    let (u, v, sb) = (b(&a.content_bias), b(&a.position_bias), b(&a.segment_bias));
+    let seg = to_vec(a.segment_embed.val());
+    let encoding = |dist: f32| -> Vec<f32> {
+        let f: Vec<f32> = (0..d / 2)
+            .map(|k| 1.0 / 10000f32.powf((2 * k) as f32 / d as f32))
+            .collect();
+        f.iter()
+            .map(|f| (dist * f).sin())
+            .chain(f.iter().map(|f| (dist * f).cos()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (row, &i) in qx.iter().zip(at) {
+        let mut y = vec![0.0f32; d];
+        for head in 0..n {
+            let bias = |p: &[f32]| p[head * h..(head + 1) * h].to_vec();
+            let q = head_projection(row, &wq, n, h, head);
+            let scores: Vec<f32> = (0..kx.len())
+                .map(|j| {
+                    let k = head_projection(&kx[j], &wk, n, h, head);
+                    let r = head_projection(&encoding(i as f32 - j as f32), &wr, n, h, head);
+                    let s = usize::from(segments[i] != segments[j]);
+                    let s = &seg[(s * n + head) * h..(s * n + head + 1) * h];
+                    let score = dot(&plus(&q, &bias(&u)), &k)
+                        + dot(&plus(&q, &bias(&v)), &r)
+                        + dot(&plus(&q, &bias(&sb)), s);
+                    if masked(i, j) {
+                        f32::NEG_INFINITY
+                    } else {
+                        score / (h as f32).sqrt()
+                    }
+                })
+                .collect();
+            let top = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = scores.iter().map(|s| (s - top).exp()).collect();
+            let z: f32 = e.iter().sum();
+            let mut vec = vec![0.0f32; h];
+            for (j, ej) in e.iter().enumerate() {
+                let vj = head_projection(&kx[j], &wv, n, h, head);
+                for c in 0..h {
+                    vec[c] += ej / z * vj[c];
+                }
+            }
+            for (dd, yd) in y.iter_mut().enumerate() {
+                *yd += (0..h)
+                    .map(|c| vec[c] * wo[(dd * n + head) * h + c])
+                    .sum::<f32>();
+            }
+        }
+        out.extend(y);
+    }
+    out
+}
+
+#[test]
+fn relative_attention_matches_its_definition() {
+    let (d, n, h, t) = (6, 2, 3, 5);
+    let a = random_relative_attention(d, n, h);
+    let rows_of = |x: &Tensor<3>| -> Vec<Vec<f32>> {
+        to_vec(x.clone()).chunks(d).map(<[f32]>::to_vec).collect()
+    };
+    let x = random([1, t, d], 1210);
+    let x_rows = rows_of(&x);
+    let segments = [0usize, 0, 1, 1, 2];
+    let seg_ids = Tensor::<2, Int>::from_data(
+        TensorData::new(
+            segments.iter().map(|&s| s as i64).collect::<Vec<_>>(),
+            [1, t],
+        ),
+        &dev(),
+    );
+    // key 1 is hidden from every other token in the content stream; the
+    // query stream never sees key 1 nor its own token
+    let content_hidden = |i: usize, j: usize| j == 1 && i != 1;
+    let query_hidden = |i: usize, j: usize| j == 1 || i == j;
+    let mask = |f: &dyn Fn(usize, usize) -> bool| {
+        let m: Vec<bool> = (0..t).flat_map(|i| (0..t).map(move |j| f(i, j))).collect();
+        Tensor::<3, burn::tensor::Bool>::from_data(TensorData::new(m, [1, t, t]), &dev())
+    };
+    let ctx = RelativeContext {
+        positions: sinusoid_relative_positions(t, t, d, None, &dev()),
+        segments: Some(segment_matrix(seg_ids.clone(), seg_ids)),
+        content_mask: Some(mask(&content_hidden)),
+        query_mask: Some(mask(&query_hidden)),
+    };
+    let every: Vec<usize> = (0..t).collect();
+    let naive = |rows: &[Vec<f32>], at: &[usize], hidden: &dyn Fn(usize, usize) -> bool| {
+        naive_relative_attention(&a, rows, at, &x_rows, &segments, hidden, d, n, h)
+    };
+    let content = to_vec(a.forward(x.clone(), &ctx));
+    assert_close(
+        &content,
+        &naive(&x_rows, &every, &content_hidden),
+        1e-5,
+        "content stream",
+    );
+
+    // the query stream with one row per token …
+    let g = random([1, t, d], 1211);
+    let g_rows = rows_of(&g);
+    let (h_out, g_out) = a.forward_two_stream(x.clone(), g.clone(), None, &ctx);
+    assert_close(&to_vec(h_out), &content, 1e-6, "content stream of two");
+    assert_close(
+        &to_vec(g_out),
+        &naive(&g_rows, &every, &query_hidden),
+        1e-5,
+        "query stream",
+    );
+    // … and for tokens 4 and 1 only, through a target mapping
+    let picked = [4usize, 1];
+    let mut map = vec![0.0f32; 2 * t];
+    map[picked[0]] = 1.0;
+    map[t + picked[1]] = 1.0;
+    let g_picked = Tensor::cat(
+        picked.iter().map(|&p| g.clone().narrow(1, p, 1)).collect(),
+        1,
+    );
+    let (_, mapped) = a.forward_two_stream(x, g_picked, Some(tensor(map, [1, 2, t], &dev())), &ctx);
+    let picked_rows: Vec<Vec<f32>> = picked.iter().map(|&p| g_rows[p].clone()).collect();
+    assert_close(
+        &to_vec(mapped),
+        &naive(&picked_rows, &picked, &query_hidden),
+        1e-5,
+        "query stream through a target mapping",
+    );
+}
+
+#[test]
+fn clamped_position_encodings_repeat_the_clamped_distance() {
+    // distances 4, 3, …, −3 clamped to ±2: rows 0–2 are distance 2, rows 6–7 −2
+    let p = to_vec(sinusoid_relative_positions(4, 4, 6, Some(2), &dev()));
+    let row = |r: usize| p[r * 6..(r + 1) * 6].to_vec();
+    assert_eq!(row(0), row(2));
+    assert_eq!(row(6), row(7));
+    assert_ne!(row(2), row(3));
+    // distance 0 (row 4): sin 0 = 0, cos 0 = 1
+    assert_eq!(row(4), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+}

@@ -48,3 +48,18 @@ pub(crate) fn zoo_loaded<M>(
     }
     Ok((model, report.to_string()))
 }
+
+/// A `transformers` `config.json` as a JSON object; `path` names it in errors.
+pub(crate) fn read_json_object(
+    path: &Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, TextError> {
+    let file_error = |reason: String| TextError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    match serde_json::from_str(&text).map_err(|e| file_error(e.to_string()))? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(file_error("not a JSON object".into())),
+    }
+}

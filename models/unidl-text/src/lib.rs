@@ -5,6 +5,7 @@
 //! | text classification | TextCNN (Kim 2014) | [`textcnn`] |
 //! | similarity, classification, masked-token filling | BERT (Devlin et al. 2019) | [`bert`] |
 //! | translation, text-to-text classification | T5 (Raffel et al. 2020) | [`t5`] |
+//! | text classification | XLNet (Yang et al. 2019) | [`xlnet`] |
 //!
 //! Each model is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
@@ -23,12 +24,14 @@ pub mod bert;
 mod hf;
 pub mod t5;
 pub mod textcnn;
+pub mod xlnet;
 
 pub use bert::{
     BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification,
     BertMlmConfig, BertModel, SentenceBertConfig,
 };
 pub use textcnn::{TextCnn, TextCnnConfig};
+pub use xlnet::{XLNetConfig, XLNetForSequenceClassification, XLNetModel};
 
 /// Errors of the text zoo.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +55,17 @@ pub enum TextError {
     /// Foreign weights do not load (the report lists every key at fault).
     #[error("weights: {0}")]
     Weights(String),
+    /// A model's input does not fit (a shape, an empty batch); names the input.
+    #[error("input `{name}`: {reason}")]
+    Input {
+        /// The input.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm` and `t5`.
+/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm`, `t5` and `xlnet`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -75,5 +86,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<t5::T5ModelConfig>(
         "t5",
         "T5 encoder-decoder for translation (Raffel et al. 2020; transformers' weights load)",
+    )?;
+    registry.register::<xlnet::XLNetClassifierConfig>(
+        "xlnet",
+        "XLNet text classifier on the last real token's summary (Yang et al. 2019; transformers' weights load)",
     )
 }

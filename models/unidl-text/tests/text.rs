@@ -12,6 +12,7 @@ use unidl_text::{TextCnn, TextCnnConfig};
 mod bert;
 mod common;
 mod t5;
+mod xlnet;
 
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
     let mut v = Vec::new();
