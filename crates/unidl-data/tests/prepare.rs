@@ -1014,7 +1014,11 @@ fn dictd(entries: &[(&str, &str)]) -> (String, String) {
     };
     let (mut index, mut dict) = (String::new(), String::new());
     for (word, body) in entries {
-        index.push_str(&format!("{word}\t{}\t{}\n", enc(dict.len()), enc(body.len())));
+        index.push_str(&format!(
+            "{word}\t{}\t{}\n",
+            enc(dict.len()),
+            enc(body.len())
+        ));
         dict.push_str(body);
     }
     (index, dict)
@@ -1025,7 +1029,10 @@ fn freedict_becomes_a_sorted_dictionary_tsv() {
     let dir = tmp("freedict");
     let (index, dict) = dictd(&[
         ("00-database-info", "about the file\n"),
-        ("open", "open /ˈəʊpən/ <v>\nöffnen <v, trans>\n      \"open\" - öffnen\n\n"),
+        (
+            "open",
+            "open /ˈəʊpən/ <v>\nöffnen <v, trans>\n      \"open\" - öffnen\n\n",
+        ),
         ("image", "image /ˈɪmɪdʒ/\nAbbild <neut>\n see: {images}\n\n"),
         ("open", "open /ˈəʊpən/\ngeöffnet, offen <adj>\n"),
         ("image", "image /ˈɪmɪdʒ/\nBild <neut> [optisches]\n"),
@@ -1048,7 +1055,10 @@ fn freedict_becomes_a_sorted_dictionary_tsv() {
     write(&dir.join("bad.index"), "open\tA\n");
     let err = freedict(&dir.join("bad.index"), &dir.join("d.dict"), &dir.join("o2")).unwrap_err();
     assert!(
-        matches!(&err, PrepareError::Data(DataError::Parse { line: Some(1), .. })),
+        matches!(
+            &err,
+            PrepareError::Data(DataError::Parse { line: Some(1), .. })
+        ),
         "{err}"
     );
     write(&dir.join("far.index"), "open\tA\tBBBB\n");

@@ -299,17 +299,11 @@ fn missing_data_names_the_command_that_prepares_it() {
 fn the_word_by_word_baseline_scores_a_dictionary_on_held_out_pairs() {
     let gimp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gimp_de");
     let dir = tmp("baseline");
+    std::fs::create_dir_all(&dir).unwrap();
     let dict = dir.join("dictionary.tsv");
     let score = |entries: &str| {
         std::fs::write(&dict, entries).unwrap();
-        baseline::word_by_word(
-            dict.to_str().unwrap(),
-            "train.tsv",
-            "test.tsv",
-            &gimp,
-            3,
-        )
-        .unwrap()
+        baseline::word_by_word(dict.to_str().unwrap(), "train.tsv", "test.tsv", &gimp, 3).unwrap()
     };
     // A one-word dictionary leaves the English as it is …
     let none = score("zebra\tZebra\n");
@@ -320,7 +314,12 @@ fn the_word_by_word_baseline_scores_a_dictionary_on_held_out_pairs() {
          bottom\tUnten\nat\tan\tbei\ntext\tText\npath\tPfad\nselection\tAuswahl\ncolor\tFarbe\n",
     );
     assert_eq!(none.pairs, some.pairs);
-    assert!(some.chrf > none.chrf + 1.0, "{} vs {}", some.chrf, none.chrf);
+    assert!(
+        some.chrf > none.chrf + 1.0,
+        "{} vs {}",
+        some.chrf,
+        none.chrf
+    );
     assert!(some.bleu >= none.bleu, "{} vs {}", some.bleu, none.bleu);
     assert_eq!(some.examples.len(), 3);
     // the scores are the metrics' own on the translations shown
