@@ -110,6 +110,39 @@ const FREEDICT_DE: Package = Package {
     licence: "GPL-3 / AGPL-3 (FreeDict from Ding)",
 };
 
+const FONTS_DEJAVU: Package = Package {
+    key: "fonts-dejavu-core",
+    registry: Registry::Apt,
+    spec: "fonts-dejavu-core=2.37-6",
+    file: "fonts-dejavu-core_2.37-6_all.deb",
+    sha256: "8892669e51aab4dc56682c8e39d8ddb7d70fad83c369344e1e240bf3ca22bb76",
+    licence: "Bitstream Vera / public domain",
+};
+const FONTS_LIBERATION: Package = Package {
+    key: "fonts-liberation2",
+    registry: Registry::Apt,
+    spec: "fonts-liberation2=2.1.5-1",
+    file: "fonts-liberation2_2.1.5-1_all.deb",
+    sha256: "35ffaa54f117e633e89a5da89af235a073b34dbe582726fbf6989568f7fd9bda",
+    licence: "OFL-1.1",
+};
+const FONTS_URW: Package = Package {
+    key: "fonts-urw-base35",
+    registry: Registry::Apt,
+    spec: "fonts-urw-base35=20200910-7",
+    file: "fonts-urw-base35_20200910-7_all.deb",
+    sha256: "93e4997c99c4c31ea88c5d37e2259af0a0c826b9358931d5a69f794f7f0c73ac",
+    licence: "AGPL-3 with font exception",
+};
+const FONTS_FREEFONT: Package = Package {
+    key: "fonts-freefont-ttf",
+    registry: Registry::Apt,
+    spec: "fonts-freefont-ttf=20120503-10",
+    file: "fonts-freefont-ttf_20120503-10_all.deb",
+    sha256: "4ca1c21ebc479198a3a5879d236c8317d6f7b2f1c403f7890e24c02eead05615",
+    licence: "GPL-3+ with font exception",
+};
+
 /// A data set this command prepares.
 struct Target {
     name: &'static str,
@@ -125,7 +158,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 12] = [
+const TARGETS: [Target; 13] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -172,6 +205,19 @@ const TARGETS: [Target; 12] = [
         packages: &[&FREEDICT_DE],
         tools: &[],
         options: &[],
+        layout: 1,
+    },
+    Target {
+        name: "text-lines",
+        about: "printed lines of Brown text (run `unidl data brown` first), 50 training faces (DejaVu, Liberation, URW), FreeFont held out, noise and blur, 384x32 -> images/<split>/*.png, train.jsonl, test.jsonl",
+        packages: &[
+            &FONTS_DEJAVU,
+            &FONTS_LIBERATION,
+            &FONTS_URW,
+            &FONTS_FREEFONT,
+        ],
+        tools: &[],
+        options: &["--limit", "--seed"],
         layout: 1,
     },
     Target {
@@ -394,6 +440,18 @@ pub fn run(rest: &[String]) -> Result<()> {
             arg(&mut args, "--index", &dir.join("freedict-eng-deu.index"));
             arg(&mut args, "--dict", &dict);
             "freedict"
+        }
+        "text-lines" => {
+            let src = data_dir().join("brown");
+            if !src.join("train.jsonl").is_file() {
+                bail!(
+                    "{} has no Brown corpus: run `unidl data brown` first",
+                    src.display()
+                );
+            }
+            arg(&mut args, "--in", &src);
+            arg(&mut args, "--fonts", &work);
+            "text-lines"
         }
         "spoken-digits" => "spoken-digits",
         "shapes-video" => {
@@ -637,6 +695,19 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             10,
             limit,
         )?,
+        "text-lines" => {
+            let fonts = path("--fonts")?;
+            let (train, test) = text_line_fonts(&fonts)?;
+            let mut opts = prepare::TextLineOptions {
+                seed,
+                ..Default::default()
+            };
+            if let Some(n) = limit {
+                opts.train_lines = n;
+                opts.test_lines = (n / 10).max(1);
+            }
+            prepare::text_lines(&path("--in")?, &train, &test, out, &opts)?
+        }
         "freedict" => prepare::freedict(&path("--index")?, &path("--dict")?, out)?,
         "spoken-digits" => prepare::spoken_digits(
             out,
@@ -675,4 +746,38 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
         )?,
         other => bail!("no converter for `{other}`"),
     })
+}
+
+/// The font files of the unpacked font packages under `work`: FreeFont's
+/// are held out for the test lines; symbol, dingbat and script faces
+/// (URW Standard Symbols, D050000L, Z003) are left out.
+fn text_line_fonts(work: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (pkg, dir) in [
+        (&FONTS_DEJAVU, "usr/share/fonts/truetype/dejavu"),
+        (&FONTS_LIBERATION, "usr/share/fonts/truetype/liberation2"),
+        (&FONTS_URW, "usr/share/fonts/opentype/urw-base35"),
+        (&FONTS_FREEFONT, "usr/share/fonts/truetype/freefont"),
+    ] {
+        let dir = work.join(pkg.key).join(dir);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                (name.ends_with(".ttf") || name.ends_with(".otf"))
+                    && !["StandardSymbols", "D050000L", "Z003"]
+                        .iter()
+                        .any(|x| name.starts_with(x))
+            })
+            .collect();
+        files.sort();
+        if pkg.key == FONTS_FREEFONT.key {
+            test.extend(files);
+        } else {
+            train.extend(files);
+        }
+    }
+    Ok((train, test))
 }

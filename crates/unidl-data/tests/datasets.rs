@@ -863,3 +863,45 @@ fn video_folder_uniform_frames_resized() {
     assert_eq!(report.failures.len(), 1, "{report}");
     assert!(report.failures[0].source.ends_with("truncated.mp4"));
 }
+
+#[test]
+fn image_text_manifests_give_images_with_their_text() {
+    let dir = tmp("image-text");
+    std::fs::create_dir_all(dir.join("img")).unwrap();
+    let img = Image {
+        width: 8,
+        height: 4,
+        channels: 1,
+        data: vec![0.5; 32],
+    };
+    unidl_data::parse::save_png(&img, &dir.join("img/a.png")).unwrap();
+    let m = dir.join("lines.jsonl");
+    std::fs::write(
+        &m,
+        "{\"path\": \"img/a.png\", \"text\": \"The jury said\", \"font\": \"X\"}\n{\"path\": \"img/a.png\", \"text\": \"it did\"}\n",
+    )
+    .unwrap();
+    assert_eq!(guess_format(&m).unwrap(), DatasetFormat::ImageText);
+    let mut p = DatasetParams::default();
+    p.channels = Some(3);
+    let ds = construct_dataset(&m, &p).unwrap();
+    assert_eq!(ds.len(), 2);
+    let s = get_sample(&ds, 0).unwrap();
+    assert_eq!(s.targets.text.as_deref(), Some("The jury said"));
+    let Some(Input::Image(i)) = s.inputs.get("image") else {
+        panic!("no image input");
+    };
+    assert_eq!((i.width, i.height, i.channels), (8, 4, 3));
+    // a row without text is a parse error naming the line
+    std::fs::write(
+        &m,
+        "{\"path\": \"img/a.png\", \"text\": \"a\"}\n{\"path\": \"img/a.png\"}\n",
+    )
+    .unwrap();
+    let err = construct_dataset(&m, &params(DatasetFormat::ImageText)).unwrap_err();
+    assert!(
+        err.to_string().contains("lines.jsonl:2") && err.to_string().contains("text"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

