@@ -5,6 +5,7 @@
 //! | text classification | TextCNN (Kim 2014) | [`textcnn`] |
 //! | similarity, classification, masked-token filling | BERT (Devlin et al. 2019) | [`bert`] |
 //! | translation, text-to-text classification | T5 (Raffel et al. 2020) | [`t5`] |
+//! | byte-level translation | ByteNet (Kalchbrenner et al. 2016) | [`bytenet`] |
 //! | text classification | XLNet (Yang et al. 2019) | [`xlnet`] |
 //!
 //! Each model is a documented `…Config` (serde, unknown keys refused) with
@@ -21,6 +22,7 @@
 //! Dev-depends on: `unidl-data`, `unidl-env`, `unidl-testkit`.
 
 pub mod bert;
+pub mod bytenet;
 mod hf;
 pub mod t5;
 pub mod textcnn;
@@ -30,6 +32,7 @@ pub use bert::{
     BertClassifierConfig, BertConfig, BertForMaskedLm, BertForSequenceClassification,
     BertMlmConfig, BertModel, SentenceBertConfig,
 };
+pub use bytenet::{ByteNet, ByteNetConfig};
 pub use textcnn::{TextCnn, TextCnnConfig};
 pub use xlnet::{XLNetConfig, XLNetForSequenceClassification, XLNetModel};
 
@@ -65,7 +68,7 @@ pub enum TextError {
     },
 }
 
-/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm`, `t5` and `xlnet`.
+/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm`, `t5`, `bytenet` and `xlnet`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -86,6 +89,10 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<t5::T5ModelConfig>(
         "t5",
         "T5 encoder-decoder for translation (Raffel et al. 2020; transformers' weights load)",
+    )?;
+    registry.register::<bytenet::ByteNetModelConfig>(
+        "bytenet",
+        "ByteNet: byte-level translation with stacked dilated convolutions, dynamically unfolded (Kalchbrenner et al. 2016)",
     )?;
     registry.register::<xlnet::XLNetClassifierConfig>(
         "xlnet",

@@ -10,6 +10,7 @@ use unidl_backend::Device;
 use unidl_text::{TextCnn, TextCnnConfig};
 
 mod bert;
+mod bytenet;
 mod common;
 mod t5;
 mod xlnet;
