@@ -118,7 +118,7 @@ pub fn freedict(index: &Path, dict: &Path, out: &Path) -> PrepareResult<Prepared
         if word.starts_with("00-database") || word.starts_with("00database") {
             continue;
         }
-        let end = offset.checked_add(length).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(length);
         if end > dict_bytes.len() as u64 {
             return Err(DataError::Corrupt {
                 path: dict.to_path_buf(),
