@@ -7,6 +7,7 @@
 //! | translation, text-to-text classification | T5 (Raffel et al. 2020) | [`t5`] |
 //! | byte-level translation | ByteNet (Kalchbrenner et al. 2016) | [`bytenet`] |
 //! | text classification | XLNet (Yang et al. 2019) | [`xlnet`] |
+//! | optical character recognition (image → text) | TrOCR (Li et al. 2021) | [`trocr`] |
 //!
 //! Each model is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
@@ -26,6 +27,7 @@ pub mod bytenet;
 mod hf;
 pub mod t5;
 pub mod textcnn;
+pub mod trocr;
 pub mod xlnet;
 
 pub use bert::{
@@ -34,6 +36,7 @@ pub use bert::{
 };
 pub use bytenet::{ByteNet, ByteNetConfig};
 pub use textcnn::{TextCnn, TextCnnConfig};
+pub use trocr::{TrOcr, TrOcrConfig};
 pub use xlnet::{XLNetConfig, XLNetForSequenceClassification, XLNetModel};
 
 /// Errors of the text zoo.
@@ -68,7 +71,7 @@ pub enum TextError {
     },
 }
 
-/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm`, `t5`, `bytenet` and `xlnet`.
+/// Registers `textcnn`, `bert`, `sentence_bert`, `bert_mlm`, `t5`, `bytenet`, `xlnet` and `trocr`.
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<TextCnnConfig>(
         "textcnn",
@@ -97,5 +100,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<xlnet::XLNetClassifierConfig>(
         "xlnet",
         "XLNet text classifier on the last real token's summary (Yang et al. 2019; transformers' weights load)",
+    )?;
+    registry.register::<trocr::TrOcrModelConfig>(
+        "trocr",
+        "TrOCR: a ViT/DeiT image encoder and a Transformer text decoder for text-line OCR (Li et al. 2021; transformers' weights load)",
     )
 }
