@@ -13,6 +13,7 @@ mod bert;
 mod bytenet;
 mod common;
 mod t5;
+mod trocr;
 mod xlnet;
 
 fn ids(rows: &[&[i64]], t: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {

@@ -20,10 +20,7 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the function.
-    pub fn apply<const D: usize>(
-        self,
-        x: burn::tensor::Tensor<D>,
-    ) -> burn::tensor::Tensor<D> {
+    pub fn apply<const D: usize>(self, x: burn::tensor::Tensor<D>) -> burn::tensor::Tensor<D> {
         use burn::tensor::activation::{gelu, gelu_approximate, relu};
         match self {
             Activation::Gelu => gelu(x),
@@ -332,9 +329,15 @@ impl TrOcrDecoderConfig {
         for (key, v) in [
             ("decoder.vocab_size", self.vocab_size),
             ("decoder.d_model", self.d_model),
-            ("decoder.decoder_attention_heads", self.decoder_attention_heads),
+            (
+                "decoder.decoder_attention_heads",
+                self.decoder_attention_heads,
+            ),
             ("decoder.decoder_ffn_dim", self.decoder_ffn_dim),
-            ("decoder.max_position_embeddings", self.max_position_embeddings),
+            (
+                "decoder.max_position_embeddings",
+                self.max_position_embeddings,
+            ),
         ] {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".into()));
@@ -365,7 +368,10 @@ impl TrOcrDecoderConfig {
             ("decoder.pad_token_id", self.pad_token_id),
             ("decoder.bos_token_id", self.bos_token_id),
             ("decoder.eos_token_id", self.eos_token_id),
-            ("decoder.decoder_start_token_id", self.decoder_start_token_id),
+            (
+                "decoder.decoder_start_token_id",
+                self.decoder_start_token_id,
+            ),
         ] {
             if id >= self.vocab_size {
                 return Err(bad(

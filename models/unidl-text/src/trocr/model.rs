@@ -32,7 +32,13 @@ impl TrOcrEncoderConfig {
     fn init_encoder(&self, device: &Device) -> VitEncoder {
         let (d, std) = (self.hidden_size, 0.02);
         let p = self.patch_size;
-        let token = || Param::from_tensor(Tensor::random([1, 1, d], Distribution::Normal(0.0, std), device));
+        let token = || {
+            Param::from_tensor(Tensor::random(
+                [1, 1, d],
+                Distribution::Normal(0.0, std),
+                device,
+            ))
+        };
         VitEncoder {
             embeddings: VitEmbeddings {
                 cls_token: token(),
@@ -138,9 +144,9 @@ impl TrOcrConfig {
         let dec = &self.decoder;
         Ok(TrOcr {
             encoder: self.encoder.init_encoder(device),
-            enc_to_dec_proj: self.projects_encoder().then(|| {
-                linear(self.encoder.hidden_size, dec.d_model, true, 0.02, device)
-            }),
+            enc_to_dec_proj: self
+                .projects_encoder()
+                .then(|| linear(self.encoder.hidden_size, dec.d_model, true, 0.02, device)),
             decoder: dec.init_decoder(device),
             output_projection: (!dec.tie_word_embeddings)
                 .then(|| linear(dec.d_model, dec.vocab_size, false, dec.init_std, device)),
@@ -354,39 +360,40 @@ impl TrOcrDecoder {
             .forward(ids.clone())
             .mul_scalar(self.embed_scale);
         let d = x.dims()[2];
-        let pos = match &self.embed_positions {
-            Some(table) => {
-                let p: Vec<i64> = (0..t).map(|i| (past + i + POSITION_OFFSET) as i64).collect();
-                let p = Tensor::<1, Int>::from_data(TensorData::new(p, [t]), &device);
-                table.forward(p.unsqueeze::<2>()).expand([b, t, d])
-            }
-            None => {
-                // fairseq's positions: padding keeps `pad`, the others count
-                // from `pad + 1` (after the cached steps)
-                let v: Vec<i64> = ids
-                    .to_data()
-                    .convert::<i64>()
-                    .try_to_vec()
-                    .map_err(|e| TextError::Input {
-                        name: "decoder_input_ids".into(),
-                        reason: format!("{e:?}"),
-                    })?;
-                let mut rows = Vec::with_capacity(b * t * d);
-                for r in v.chunks(t) {
-                    let mut seen = 0;
-                    for &id in r {
-                        let position = if id as usize == self.pad {
-                            self.pad
-                        } else {
-                            seen += 1;
-                            self.pad + past + seen
-                        };
-                        rows.extend(sinusoid(position, self.pad, d));
-                    }
+        let pos =
+            match &self.embed_positions {
+                Some(table) => {
+                    let p: Vec<i64> = (0..t)
+                        .map(|i| (past + i + POSITION_OFFSET) as i64)
+                        .collect();
+                    let p = Tensor::<1, Int>::from_data(TensorData::new(p, [t]), &device);
+                    table.forward(p.unsqueeze::<2>()).expand([b, t, d])
                 }
-                Tensor::<3>::from_data(TensorData::new(rows, [b, t, d]), &device)
-            }
-        };
+                None => {
+                    // fairseq's positions: padding keeps `pad`, the others count
+                    // from `pad + 1` (after the cached steps)
+                    let v: Vec<i64> = ids.to_data().convert::<i64>().try_to_vec().map_err(|e| {
+                        TextError::Input {
+                            name: "decoder_input_ids".into(),
+                            reason: format!("{e:?}"),
+                        }
+                    })?;
+                    let mut rows = Vec::with_capacity(b * t * d);
+                    for r in v.chunks(t) {
+                        let mut seen = 0;
+                        for &id in r {
+                            let position = if id as usize == self.pad {
+                                self.pad
+                            } else {
+                                seen += 1;
+                                self.pad + past + seen
+                            };
+                            rows.extend(sinusoid(position, self.pad, d));
+                        }
+                    }
+                    Tensor::<3>::from_data(TensorData::new(rows, [b, t, d]), &device)
+                }
+            };
         let mut x = x + pos;
         if let Some(norm) = &self.layernorm_embedding {
             x = norm.forward(x);
@@ -431,9 +438,11 @@ impl TrOcrDecoder {
         let none = AttentionMask::default();
         for (i, layer) in self.layers.iter().enumerate() {
             let a = match cache.as_deref_mut() {
-                Some(c) => layer
-                    .self_attn
-                    .forward_cached(x.clone(), &mut c.self_attention[i], &causal),
+                Some(c) => {
+                    layer
+                        .self_attn
+                        .forward_cached(x.clone(), &mut c.self_attention[i], &causal)
+                }
                 None => layer.self_attn.forward(x.clone(), None, &causal),
             };
             x = layer

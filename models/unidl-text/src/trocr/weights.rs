@@ -104,9 +104,7 @@ pub fn load_hf_trocr_weights<M: ModuleApi>(
     strict: bool,
 ) -> Result<(M, Report), TextError> {
     let ckpt = crate::hf::read_checkpoint(path)?;
-    let tied = !model
-        .state_dict()
-        .contains_key("output_projection.weight");
+    let tied = !model.state_dict().contains_key("output_projection.weight");
     let rules = (|| -> unidl_interop::Result<MappingRules> {
         let r = if tied {
             MappingRules::new().ignore(r"^decoder\.output_projection\.weight$")?

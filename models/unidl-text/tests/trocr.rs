@@ -1,0 +1,329 @@
+//! TrOCR against `transformers` 5.23.0 (`tests/reference/gen_trocr.py`):
+//! a reduced `VisionEncoderDecoderModel` (ViT on 32×64 images, TrOCR
+//! decoder of another width, so `enc_to_dec_proj` exists) — encoder states,
+//! logits, loss and gradients with -100 labels —, TrOCR-small's parameter
+//! count, cached decoding equal to teacher forcing, and typed errors.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, Param};
+use burn::tensor::{Int, Tensor, TensorData};
+use unidl_backend::Device;
+use unidl_tensor::module::{StateDict, load_state_dict_file};
+use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
+use unidl_text::trocr::{TrOcr, TrOcrConfig, TrOcrDecoderCache, load_hf_trocr_weights};
+
+fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/trocr")
+}
+
+fn meta() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(reference_dir().join("trocr.json")).unwrap())
+        .unwrap()
+}
+
+/// The reduced configuration: the generator's keys, plus what ViT lacks
+/// (no distillation token).
+fn config() -> TrOcrConfig {
+    let mut c = meta()["config"].clone();
+    c["encoder"]["distillation_token"] = false.into();
+    serde_json::from_value(c).unwrap()
+}
+
+fn model(dev: &Device) -> (TrOcrConfig, TrOcr, StateDict) {
+    let cfg = config();
+    let (m, report) = load_hf_trocr_weights(
+        cfg.init(dev).unwrap(),
+        &reference_dir().join("trocr.safetensors"),
+        true,
+    )
+    .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    let io = load_state_dict_file(&reference_dir().join("trocr.io.safetensors"), dev).unwrap();
+    (cfg, m, io)
+}
+
+fn pixels(io: &StateDict, dev: &Device) -> Tensor<4> {
+    let s = io["pixel_values"].shape();
+    Tensor::from_data(
+        TensorData::new(floats(io, "pixel_values"), [s[0], s[1], s[2], s[3]]),
+        dev,
+    )
+}
+
+#[test]
+fn trocr_small_has_the_reference_parameter_count() {
+    let m = TrOcrConfig::default().init(&Device::flex()).unwrap();
+    let want = meta()["trocr_small_params"].as_u64().unwrap() as usize;
+    eprintln!("TrOCR-small: {} parameters", m.num_params());
+    assert_eq!(m.num_params(), want);
+    assert_eq!(want, 61_154_176);
+}
+
+#[test]
+fn reduced_trocr_matches_transformers() {
+    let dev = Device::flex().autodiff();
+    let (cfg, m, io) = model(&dev);
+    assert!(m.enc_to_dec_proj.is_some() && m.output_projection.is_some());
+    let labels_f = floats(&io, "labels");
+    let [b, t] = [2usize, labels_f.len() / 2];
+    // -100 → padding id for the decoder's inputs (as shift_tokens_right), ignored by the loss
+    let pad = cfg.decoder.pad_token_id as i64;
+    let labels: Vec<i64> = labels_f
+        .iter()
+        .map(|&x| if x < 0.0 { pad } else { x as i64 })
+        .collect();
+    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
+    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
+        TensorData::new(
+            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
+            [b, t],
+        ),
+        &dev,
+    );
+    let px = pixels(&io, &dev);
+    check_close(
+        "encoder states",
+        &values(m.encoder_states(px.clone()).unwrap()),
+        &floats(&io, "encoder_hidden"),
+        1e-5,
+    );
+    let encoded = m.encode(px).unwrap();
+    let logits = m.decode(&encoded, m.shift_right(labels.clone())).unwrap();
+    check_close(
+        "logits",
+        &values(logits.clone()),
+        &floats(&io, "logits"),
+        1e-5,
+    );
+    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
+    check_loss("loss", &loss, floats(&io, "loss")[0]);
+    let grads = loss.backward();
+    let linear = |w: &Param<Tensor<2>>| w.grad(&grads).map(|g| values(g.transpose()));
+    let e = &m.encoder;
+    let d = &m.decoder;
+    let checks = vec![
+        (
+            "encoder.embeddings.patch_embeddings.projection.weight",
+            e.embeddings
+                .patch_embeddings
+                .weight
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "encoder.embeddings.cls_token",
+            e.embeddings.cls_token.grad(&grads).map(values),
+        ),
+        (
+            "encoder.embeddings.position_embeddings",
+            e.embeddings.position_embeddings.grad(&grads).map(values),
+        ),
+        (
+            "encoder.layers.0.attention.q_proj.weight",
+            linear(&e.layers[0].attention.query.weight),
+        ),
+        (
+            "encoder.layers.1.layernorm_before.weight",
+            e.layers[1].layernorm_before.gamma.grad(&grads).map(values),
+        ),
+        (
+            "encoder.layernorm.weight",
+            e.layernorm.gamma.grad(&grads).map(values),
+        ),
+        (
+            "enc_to_dec_proj.weight",
+            linear(&m.enc_to_dec_proj.as_ref().unwrap().weight),
+        ),
+        (
+            "decoder.model.decoder.embed_tokens.weight",
+            d.embed_tokens.weight.grad(&grads).map(values),
+        ),
+        (
+            "decoder.model.decoder.embed_positions.weight",
+            d.embed_positions
+                .as_ref()
+                .unwrap()
+                .weight
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "decoder.model.decoder.layers.0.encoder_attn.k_proj.weight",
+            linear(&d.layers[0].encoder_attn.key.weight),
+        ),
+        (
+            "decoder.model.decoder.layers.1.fc1.weight",
+            linear(&d.layers[1].fc1.weight),
+        ),
+        (
+            "decoder.model.decoder.layers.1.final_layer_norm.weight",
+            d.layers[1].final_layer_norm.gamma.grad(&grads).map(values),
+        ),
+        (
+            "decoder.output_projection.weight",
+            linear(&m.output_projection.as_ref().unwrap().weight),
+        ),
+    ];
+    for (name, got) in checks {
+        check_grad(name, got, &floats(&io, &format!("grad.{name}")), 1e-4);
+    }
+}
+
+/// Decoding one step at a time through the key/value cache gives the
+/// teacher-forced logits of every position; greedy and beam generation
+/// run on the cache.
+#[test]
+fn cached_decoding_equals_teacher_forcing() {
+    use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};
+    let dev = Device::flex();
+    let (cfg, m, io) = model(&dev);
+    let px = pixels(&io, &dev);
+    let encoded = m.encode(px.clone()).unwrap();
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(vec![2i64, 12, 40, 3, 57, 2, 6, 6, 30, 14], [2, 5]),
+        &dev,
+    );
+    let full = values(m.decode(&encoded, ids.clone()).unwrap());
+    let mut cache = TrOcrDecoderCache::default();
+    let steps: Vec<Tensor<3>> = (0..5)
+        .map(|i| {
+            m.decode_step(&encoded, ids.clone().narrow(1, i, 1), &mut cache)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(cache.len(), 5);
+    check_close(
+        "cached steps vs teacher forcing",
+        &values(Tensor::cat(steps, 1)),
+        &full,
+        1e-5,
+    );
+    let source = unidl_train::Seq2SeqSource::Images(px);
+    let special = SpecialIds {
+        bos: cfg.decoder.decoder_start_token_id as u32,
+        eos: cfg.decoder.eos_token_id as u32,
+        pad: cfg.decoder.pad_token_id as u32,
+    };
+    for gen_cfg in [
+        GenerationConfig {
+            max_length: 6,
+            ..Default::default()
+        },
+        GenerationConfig {
+            max_length: 6,
+            num_beams: 3,
+            ..Default::default()
+        },
+    ] {
+        let out = generate(&m, &source, special, &gen_cfg).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| !s.is_empty() && s.len() <= 6), "{out:?}");
+    }
+}
+
+/// Sinusoidal positions (no learned table) and a tied output projection
+/// build, run and decode through the cache as under teacher forcing.
+#[test]
+fn sinusoidal_tied_variant_caches_consistently() {
+    let dev = Device::flex();
+    let mut cfg = config();
+    cfg.decoder.use_learned_position_embeddings = false;
+    cfg.decoder.tie_word_embeddings = true;
+    let m = cfg.init(&dev).unwrap();
+    assert!(m.output_projection.is_none() && m.decoder.embed_positions.is_none());
+    let px = Tensor::<4>::ones([1, 3, 32, 64], &dev);
+    let encoded = m.encode(px).unwrap();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![2i64, 7, 8, 9], [1, 4]), &dev);
+    let full = values(m.decode(&encoded, ids.clone()).unwrap());
+    let mut cache = TrOcrDecoderCache::default();
+    let steps: Vec<Tensor<3>> = (0..4)
+        .map(|i| {
+            m.decode_step(&encoded, ids.clone().narrow(1, i, 1), &mut cache)
+                .unwrap()
+        })
+        .collect();
+    check_close(
+        "sinusoidal: cached vs teacher forcing",
+        &values(Tensor::cat(steps, 1)),
+        &full,
+        1e-5,
+    );
+}
+
+#[test]
+fn bad_configs_and_inputs_are_named() {
+    let dev = Device::flex();
+    let base = config();
+    let cases: Vec<(Box<dyn Fn(&mut TrOcrConfig)>, &str)> = vec![
+        (Box::new(|c| c.encoder.patch_size = 5), "encoder.image_size"),
+        (
+            Box::new(|c| c.encoder.num_attention_heads = 5),
+            "encoder.num_attention_heads",
+        ),
+        (
+            Box::new(|c| c.decoder.decoder_attention_heads = 5),
+            "decoder.decoder_attention_heads",
+        ),
+        (
+            Box::new(|c| c.decoder.eos_token_id = 60),
+            "decoder.eos_token_id",
+        ),
+        (Box::new(|c| c.decoder.dropout = 1.0), "decoder.dropout"),
+        (
+            Box::new(|c| c.decoder.cross_attention_hidden_size = Some(7)),
+            "decoder.cross_attention_hidden_size",
+        ),
+    ];
+    for (edit, key) in cases {
+        let mut c = base.clone();
+        edit(&mut c);
+        let e = c.init(&dev).unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    let e = serde_json::from_str::<TrOcrConfig>(r#"{"decoder": {"d_modle": 3}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("d_modle"), "{e}");
+    // a pair or one number for the image size
+    let c: TrOcrConfig = serde_json::from_str(r#"{"encoder": {"image_size": [32, 384]}}"#).unwrap();
+    assert_eq!(c.encoder.image_size.hw(), [32, 384]);
+
+    let m = base.init(&dev).unwrap();
+    let e = m
+        .encode(Tensor::<4>::zeros([1, 3, 32, 32], &dev))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pixel_values"), "{e}");
+    let enc = m.encode(Tensor::<4>::zeros([1, 3, 32, 64], &dev)).unwrap();
+    let long = Tensor::<2, Int>::zeros([1, 41], &dev);
+    let e = m.decode(&enc, long).unwrap_err().to_string();
+    assert!(
+        e.contains("decoder_input_ids") && e.contains("max_position_embeddings"),
+        "{e}"
+    );
+}
+
+/// `trocr` is registered for sequence to sequence and switches the task's
+/// source to images.
+#[test]
+fn the_zoo_model_reads_images() {
+    use unidl_run::ZooModel;
+    let task = unidl_train::SequenceToSequence {
+        source: unidl_train::SourceInput::Tokens("tokens".into()),
+        pad_id: 0,
+        bos_id: 1,
+        eos_id: 2,
+        label_smoothing: 0.0,
+        generation: Default::default(),
+        target_tokenizer: None,
+    };
+    let zoo = unidl_text::trocr::TrOcrModelConfig {
+        architecture: config(),
+    };
+    assert_eq!(zoo.adapt_task(task).source, unidl_train::SourceInput::Image);
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_text::register(&mut reg).unwrap();
+    let entry = reg.get("trocr", "test").unwrap();
+    assert_eq!(entry.task, unidl_run::TaskKind::SequenceToSequence);
+}
