@@ -255,7 +255,8 @@ fn sinusoidal_tied_variant_caches_consistently() {
 fn bad_configs_and_inputs_are_named() {
     let dev = Device::flex();
     let base = config();
-    let cases: Vec<(Box<dyn Fn(&mut TrOcrConfig)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut TrOcrConfig)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|c| c.encoder.patch_size = 5), "encoder.image_size"),
         (
             Box::new(|c| c.encoder.num_attention_heads = 5),

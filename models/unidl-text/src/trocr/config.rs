@@ -309,7 +309,7 @@ impl TrOcrEncoderConfig {
                 ),
             ));
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(bad(
                 "encoder.layer_norm_eps",
                 format!("{} is not positive", self.layer_norm_eps),
