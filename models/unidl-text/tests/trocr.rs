@@ -328,3 +328,87 @@ fn the_zoo_model_reads_images() {
     let entry = reg.get("trocr", "test").unwrap();
     assert_eq!(entry.task, unidl_run::TaskKind::SequenceToSequence);
 }
+
+/// A DeiT encoder (distillation token), sinusoidal positions over padded
+/// decoder inputs, GELU, a tied output projection and cross-attention that
+/// reads the encoder's width (no `enc_to_dec_proj`) against `transformers`.
+#[test]
+fn deit_sinusoidal_tied_trocr_matches_transformers() {
+    let dev = Device::flex().autodiff();
+    let cfg: TrOcrConfig = serde_json::from_value(meta()["deit_config"].clone()).unwrap();
+    let (m, report) = load_hf_trocr_weights(
+        cfg.init(&dev).unwrap(),
+        &reference_dir().join("trocr_deit.safetensors"),
+        true,
+    )
+    .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    assert!(m.enc_to_dec_proj.is_none() && m.output_projection.is_none());
+    let io =
+        load_state_dict_file(&reference_dir().join("trocr_deit.io.safetensors"), &dev).unwrap();
+    let labels_f = floats(&io, "labels");
+    let [b, t] = [2usize, labels_f.len() / 2];
+    let pad = cfg.decoder.pad_token_id as i64;
+    let labels: Vec<i64> = labels_f
+        .iter()
+        .map(|&x| if x < 0.0 { pad } else { x as i64 })
+        .collect();
+    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
+    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
+        TensorData::new(
+            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
+            [b, t],
+        ),
+        &dev,
+    );
+    let px = pixels(&io, &dev);
+    check_close(
+        "deit: encoder states",
+        &values(m.encoder_states(px.clone()).unwrap()),
+        &floats(&io, "encoder_hidden"),
+        1e-5,
+    );
+    let logits = m.forward(px, m.shift_right(labels.clone())).unwrap();
+    check_close(
+        "deit: logits",
+        &values(logits.clone()),
+        &floats(&io, "logits"),
+        1e-5,
+    );
+    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
+    check_loss("deit: loss", &loss, floats(&io, "loss")[0]);
+    let grads = loss.backward();
+    let checks = vec![
+        (
+            "encoder.embeddings.distillation_token",
+            m.encoder
+                .embeddings
+                .distillation_token
+                .as_ref()
+                .unwrap()
+                .grad(&grads)
+                .map(values),
+        ),
+        (
+            "decoder.model.decoder.embed_tokens.weight",
+            m.decoder.embed_tokens.weight.grad(&grads).map(values),
+        ),
+        (
+            "decoder.model.decoder.layers.0.encoder_attn.k_proj.weight",
+            m.decoder.layers[0]
+                .encoder_attn
+                .key
+                .weight
+                .grad(&grads)
+                .map(|g| values(g.transpose())),
+        ),
+    ];
+    for (name, got) in checks {
+        check_grad(
+            &format!("deit: {name}"),
+            got,
+            &floats(&io, &format!("grad.{name}")),
+            1e-4,
+        );
+    }
+}

@@ -137,6 +137,54 @@ def reduced(out):
     }
 
 
+def deit_case(out):
+    """DeiT encoder (distillation token), sinusoidal positions, tied output
+    projection, GELU, cross-attention reading the encoder's width
+    (`cross_attention_hidden_size`, no `enc_to_dec_proj`), padded labels."""
+    torch.manual_seed(6)
+    enc = {**ENCODER, "image_size": [16, 32]}
+    dec = {**DECODER, "activation_function": "gelu", "use_learned_position_embeddings": False,
+           "scale_embedding": False, "cross_attention_hidden_size": 32}
+    enc_cfg = DeiTConfig(**enc, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    dec_cfg = TrOCRConfig(**dec, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                          tie_word_embeddings=True)
+    enc_cfg._attn_implementation = "eager"
+    dec_cfg._attn_implementation = "eager"
+    model = VisionEncoderDecoderModel(encoder=DeiTModel(enc_cfg, add_pooling_layer=False),
+                                      decoder=TrOCRForCausalLM(dec_cfg))
+    model.config.decoder_start_token_id = DECODER["decoder_start_token_id"]
+    model.config.pad_token_id = DECODER["pad_token_id"]
+    d = model.decoder
+    assert d.output_projection.weight is d.model.decoder.embed_tokens.weight
+    assert not hasattr(model, "enc_to_dec_proj") or model.enc_to_dec_proj is None
+    with torch.no_grad():
+        for k, p in model.named_parameters():
+            if "norm" in k and k.endswith("weight"):
+                p.copy_(torch.rand_like(p) * 0.5 + 0.75)
+            elif k.endswith("_token") or k.endswith("position_embeddings"):
+                p.copy_(torch.randn_like(p) * 0.5)
+    model.eval()
+    pixels = torch.randn(2, 3, 16, 32)
+    labels = torch.tensor([[12, 40, 3, 2, -100, -100], [6, 6, 30, 14, 51, 2]])
+    o = model(pixel_values=pixels, labels=labels)
+    o.loss.backward()
+    state = contiguous(model.state_dict())
+    save_file(state, os.path.join(out, "trocr_deit.safetensors"))
+    io = {
+        "pixel_values": pixels,
+        "labels": labels.float(),
+        "encoder_hidden": o.encoder_last_hidden_state,
+        "logits": o.logits,
+        "loss": o.loss.reshape(1),
+        "grad.encoder.embeddings.distillation_token": model.encoder.embeddings.distillation_token.grad,
+        "grad.decoder.model.decoder.embed_tokens.weight": d.model.decoder.embed_tokens.weight.grad,
+        "grad.decoder.model.decoder.layers.0.encoder_attn.k_proj.weight":
+            d.model.decoder.layers[0].encoder_attn.k_proj.weight.grad,
+    }
+    save_file(contiguous(io), os.path.join(out, "trocr_deit.io.safetensors"))
+    return {"encoder": {**enc, "distillation_token": True}, "decoder": {**dec, "tie_word_embeddings": True}}
+
+
 def small_params():
     enc = DeiTConfig(image_size=384, patch_size=16, hidden_size=384, num_hidden_layers=12,
                      num_attention_heads=6, intermediate_size=1536, qkv_bias=True)
@@ -155,7 +203,8 @@ def main(out):
     os.makedirs(out, exist_ok=True)
     config = reduced(out)
     small = small_params()
-    meta = {"name": "trocr", "config": config, "grads": GRADS, "trocr_small_params": small}
+    deit = deit_case(out)
+    meta = {"name": "trocr", "config": config, "deit_config": deit, "grads": GRADS, "trocr_small_params": small}
     with open(os.path.join(out, "trocr.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(f"reduced TrOCR references in {out}; TrOCR-small parameters {small}")
