@@ -1,5 +1,5 @@
 //! TrOCR against `transformers` 5.23.0 (`tests/reference/gen_trocr.py`):
-//! a reduced `VisionEncoderDecoderModel` (ViT on 32×64 images, TrOCR
+//! a reduced `VisionEncoderDecoderModel` (ViT on 16×32 images, TrOCR
 //! decoder of another width, so `enc_to_dec_proj` exists) — encoder states,
 //! logits, loss and gradients with -100 labels —, TrOCR-small's parameter
 //! count, cached decoding equal to teacher forcing, and typed errors.
@@ -232,7 +232,7 @@ fn sinusoidal_tied_variant_caches_consistently() {
     cfg.decoder.tie_word_embeddings = true;
     let m = cfg.init(&dev).unwrap();
     assert!(m.output_projection.is_none() && m.decoder.embed_positions.is_none());
-    let px = Tensor::<4>::ones([1, 3, 32, 64], &dev);
+    let px = Tensor::<4>::ones([1, 3, 16, 32], &dev);
     let encoded = m.encode(px).unwrap();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![2i64, 7, 8, 9], [1, 4]), &dev);
     let full = values(m.decode(&encoded, ids.clone()).unwrap());
@@ -296,7 +296,7 @@ fn bad_configs_and_inputs_are_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("pixel_values"), "{e}");
-    let enc = m.encode(Tensor::<4>::zeros([1, 3, 32, 64], &dev)).unwrap();
+    let enc = m.encode(Tensor::<4>::zeros([1, 3, 16, 32], &dev)).unwrap();
     let long = Tensor::<2, Int>::zeros([1, 41], &dev);
     let e = m.decode(&enc, long).unwrap_err().to_string();
     assert!(

@@ -5,14 +5,17 @@ transformers 5.23.0 on torch 2.9.0 (the torch venv).
 
     python gen_trocr.py [OUT]   reduced random model (committed: tests/reference/trocr/)
 
-A reduced `VisionEncoderDecoderModel` (ViT encoder on non-square 32x64
-images, patch 8, hidden 32, 2 layers, 4 heads; `TrOCRForCausalLM` decoder,
+A reduced `VisionEncoderDecoderModel` (ViT encoder on non-square 16x32
+images, patch 4, hidden 32, 2 layers, 4 heads; `TrOCRForCausalLM` decoder,
 vocabulary 60, d_model 24 so that `enc_to_dec_proj` exists, 2 layers, 4
 heads, ffn 48, learned positions, layernorm_embedding, scaled embedding,
 its own output projection) with seeded weights, random layer norms, dropout
 0, eval mode. Saved: the state dict (`transformers`' names, the encoder's
-unused pooler included), the inputs (pixel values, labels with -100), the
+unused pooler left out), the inputs (pixel values, labels with -100), the
 encoder's last hidden state, the logits, the loss and a few gradients.
+A second case, `trocr_deit`: a DeiT encoder (distillation token, hidden
+16, 1 layer), sinusoidal positions over padded decoder inputs, GELU, a tied
+output projection, `cross_attention_hidden_size` = 16 (no projection).
 Also the parameter count of TrOCR-small (`microsoft/trocr-small-printed`'s
 architecture, built from configs, random init, nothing downloaded):
 DeiT-small 384x384 encoder and a 6-layer d_model-256 decoder, untied
@@ -37,8 +40,8 @@ from transformers import (
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 ENCODER = dict(
-    image_size=[32, 64],
-    patch_size=8,
+    image_size=[16, 32],
+    patch_size=4,
     num_channels=3,
     hidden_size=32,
     num_hidden_layers=2,
@@ -113,14 +116,15 @@ def reduced(out):
             elif k.endswith("cls_token") or k.endswith("position_embeddings"):
                 p.copy_(torch.randn_like(p) * 0.5)
     model.eval()
-    pixels = torch.randn(2, 3, 32, 64)
+    pixels = torch.randn(2, 3, 16, 32)
     labels = torch.tensor([[12, 40, 3, 57, 2, -100, -100], [6, 6, 30, 14, 51, 9, 2]])
     o = model(pixel_values=pixels, labels=labels)
     o.loss.backward()
     named = dict(model.named_parameters())
     assert all(k in named for k in GRADS), [k for k in GRADS if k not in named]
     grads = {f"grad.{k}": named[k].grad for k in GRADS}
-    state = contiguous(model.state_dict())
+    # the encoder's pooler is unused by TrOCR (the loader ignores it): left out, to keep the file small
+    state = contiguous({k: v for k, v in model.state_dict().items() if ".pooler." not in k})
     save_file(state, os.path.join(out, "trocr.safetensors"))
     io = {
         "pixel_values": pixels,
@@ -142,9 +146,10 @@ def deit_case(out):
     projection, GELU, cross-attention reading the encoder's width
     (`cross_attention_hidden_size`, no `enc_to_dec_proj`), padded labels."""
     torch.manual_seed(6)
-    enc = {**ENCODER, "image_size": [16, 32]}
-    dec = {**DECODER, "activation_function": "gelu", "use_learned_position_embeddings": False,
-           "scale_embedding": False, "cross_attention_hidden_size": 32}
+    enc = {**ENCODER, "hidden_size": 16, "num_hidden_layers": 1, "intermediate_size": 20}
+    dec = {**DECODER, "decoder_layers": 1, "activation_function": "gelu",
+           "use_learned_position_embeddings": False, "scale_embedding": False,
+           "cross_attention_hidden_size": 16}
     enc_cfg = DeiTConfig(**enc, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     dec_cfg = TrOCRConfig(**dec, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
                           tie_word_embeddings=True)
