@@ -213,9 +213,19 @@ impl BuildTask for SequenceToSequence {
         })
     }
 
-    /// A UTF-8 text file, whole, as the source `text`.
+    /// An image (`.png`, `.jpg`, `.jpeg`, `.bmp`: OCR models) as input
+    /// `image`, any other file as UTF-8 text, whole, as the source `text`.
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        TextClassification::read_input(path, data)
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        if ["png", "jpg", "jpeg", "bmp"].contains(&ext.as_str()) {
+            image_input(path, data)
+        } else {
+            TextClassification::read_input(path, data)
+        }
     }
 
     fn text_input(text: &str, data: &DataConfig) -> Result<Sample> {
