@@ -882,8 +882,10 @@ fn image_text_manifests_give_images_with_their_text() {
     )
     .unwrap();
     assert_eq!(guess_format(&m).unwrap(), DatasetFormat::ImageText);
-    let mut p = DatasetParams::default();
-    p.channels = Some(3);
+    let p = DatasetParams {
+        channels: Some(3),
+        ..DatasetParams::default()
+    };
     let ds = construct_dataset(&m, &p).unwrap();
     assert_eq!(ds.len(), 2);
     let s = get_sample(&ds, 0).unwrap();

@@ -1119,7 +1119,8 @@ fn text_lines_render_held_out_text_in_held_out_fonts() {
         seed: 3,
     };
     let out = dir.join("out");
-    let n = text_lines(&brown, &[sans.clone()], &[serif.clone()], &out, &opts).unwrap();
+    let (train_fonts, test_fonts) = (vec![sans], vec![serif]);
+    let n = text_lines(&brown, &train_fonts, &test_fonts, &out, &opts).unwrap();
     assert_eq!((n.train, n.test), (4, 2));
     let train = read_jsonl(&out.join("train.jsonl")).unwrap();
     let test = read_jsonl(&out.join("test.jsonl")).unwrap();
@@ -1141,13 +1142,13 @@ fn text_lines_render_held_out_text_in_held_out_fonts() {
     }
     // the same inputs give the same bytes
     let first = tree(&out);
-    text_lines(&brown, &[sans.clone()], &[serif.clone()], &out, &opts).unwrap();
+    text_lines(&brown, &train_fonts, &test_fonts, &out, &opts).unwrap();
     assert_eq!(tree(&out), first);
     // asking for more lines than the text gives, and a non-font, are named errors
     let err = text_lines(
         &brown,
-        &[sans.clone()],
-        &[serif.clone()],
+        &train_fonts,
+        &test_fonts,
         &dir.join("o2"),
         &TextLineOptions {
             test_lines: 50,
@@ -1160,7 +1161,7 @@ fn text_lines_render_held_out_text_in_held_out_fonts() {
     let err = text_lines(
         &brown,
         &[dir.join("bad.ttf")],
-        &[serif],
+        &test_fonts,
         &dir.join("o3"),
         &opts,
     )

@@ -63,3 +63,23 @@ pub(crate) fn read_json_object(
         _ => Err(file_error("not a JSON object".into())),
     }
 }
+
+/// The run tokenizer's vocabulary must be the model's: a mismatch is
+/// [`TextError::Config`] naming `key` (e.g. `model.architecture.vocab_size`).
+pub(crate) fn check_vocab(
+    facts: &unidl_run::DataFacts,
+    vocab_size: usize,
+    key: &str,
+) -> Result<(), TextError> {
+    match facts.vocab_size {
+        Some(v) if v != vocab_size => Err(TextError::Config {
+            key: key.into(),
+            reason: format!(
+                "{vocab_size} does not match the run's tokenizer ({v} tokens): use the \
+                 tokenizer the weights were trained with ([data.tokenizer] file) or a \
+                 vocabulary of this size"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}

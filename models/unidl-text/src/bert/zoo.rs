@@ -57,17 +57,7 @@ impl SentenceEncoder for BertModel {
 
 /// The run tokenizer's vocabulary must be the model's.
 fn check_vocab(arch: &BertConfig, facts: &DataFacts) -> Result<(), TextError> {
-    match facts.vocab_size {
-        Some(v) if v != arch.vocab_size => Err(TextError::Config {
-            key: "model.architecture.vocab_size".into(),
-            reason: format!(
-                "{} does not match the run's tokenizer ({v} tokens): use the tokenizer the \
-                 weights were trained with ([data.tokenizer] file)",
-                arch.vocab_size
-            ),
-        }),
-        _ => Ok(()),
-    }
+    crate::hf::check_vocab(facts, arch.vocab_size, "model.architecture.vocab_size")
 }
 
 /// `[model] name = "bert_mlm"`: BERT with its masked-language-model head

@@ -138,18 +138,11 @@ impl unidl_run::ZooModel for TrOcrModelConfig {
         facts: &unidl_run::DataFacts,
         device: &Device,
     ) -> Result<Self::Model, unidl_run::BoxError> {
-        if let Some(v) = facts.vocab_size
-            && v != self.architecture.decoder.vocab_size
-        {
-            return Err(TextError::Config {
-                key: "model.architecture.decoder.vocab_size".into(),
-                reason: format!(
-                    "{} does not match the run's tokenizer ({v} tokens)",
-                    self.architecture.decoder.vocab_size
-                ),
-            }
-            .into());
-        }
+        crate::hf::check_vocab(
+            facts,
+            self.architecture.decoder.vocab_size,
+            "model.architecture.decoder.vocab_size",
+        )?;
         Ok(self.architecture.init(device)?)
     }
 

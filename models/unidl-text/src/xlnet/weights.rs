@@ -121,19 +121,11 @@ impl ZooModel for XLNetClassifierConfig {
     type Task = TextClassification;
 
     fn init(&self, facts: &DataFacts, device: &Device) -> Result<Self::Model, BoxError> {
-        if let Some(v) = facts.vocab_size
-            && v != self.architecture.vocab_size
-        {
-            return Err(TextError::Config {
-                key: "model.architecture.vocab_size".into(),
-                reason: format!(
-                    "{} does not match the run's tokenizer ({v} tokens): use the tokenizer the \
-                     weights were trained with ([data.tokenizer] file)",
-                    self.architecture.vocab_size
-                ),
-            }
-            .into());
-        }
+        crate::hf::check_vocab(
+            facts,
+            self.architecture.vocab_size,
+            "model.architecture.vocab_size",
+        )?;
         let classes = self
             .num_classes
             .or((!facts.class_names.is_empty()).then_some(facts.class_names.len()))
