@@ -31,6 +31,30 @@ pub(crate) fn load_checkpoint<M: ModuleApi>(
         .map_err(|e| TextError::Weights(format!("{}: {e}", path.display())))
 }
 
+/// Reads `path` and loads it through `rules` into a model whose output
+/// head may be tied to its embedding: when `model` has no `own_head`
+/// parameter, the checkpoint's copy of the head (keys matching
+/// `checkpoint_head`) is ignored.
+pub(crate) fn load_with_tied_head<M: ModuleApi>(
+    model: M,
+    path: &Path,
+    strict: bool,
+    own_head: &str,
+    checkpoint_head: &str,
+    rules: unidl_interop::Result<MappingRules>,
+) -> Result<(M, Report), TextError> {
+    let ckpt = read_checkpoint(path)?;
+    let tied = !model.state_dict().contains_key(own_head);
+    let rules = rules.and_then(|r| {
+        Ok(if tied {
+            MappingRules::new().ignore(checkpoint_head)?.then(r)
+        } else {
+            r
+        })
+    });
+    load_checkpoint(model, &ckpt, rules, strict, path)
+}
+
 /// A loader's result as `ZooModel::load_weights` returns it: a file none of
 /// whose keys matched the model (`what`) is refused.
 pub(crate) fn zoo_loaded<M>(

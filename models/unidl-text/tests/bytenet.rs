@@ -307,7 +307,7 @@ impl unidl_train::Seq2SeqModel for Uncached<'_> {
         source: &unidl_train::Seq2SeqSource,
         decoder_ids: Tensor<2, Int>,
         decoder_mask: Tensor<2, Bool>,
-    ) -> Tensor<3> {
+    ) -> unidl_train::Result<Tensor<3>> {
         self.0.seq2seq_logits(source, decoder_ids, decoder_mask)
     }
 }

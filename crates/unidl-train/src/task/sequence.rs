@@ -285,6 +285,27 @@ impl Seq2SeqSource {
         }
     }
 
+    /// The token ids and their mask, or an error naming `model` when the
+    /// source is images.
+    pub fn tokens(&self, model: &str) -> Result<(BTensor<2, Int>, BTensor<2, Bool>)> {
+        match self {
+            Seq2SeqSource::Tokens { ids, mask } => Ok((ids.clone(), mask.clone())),
+            Seq2SeqSource::Images(_) => Err(TrainError::Model(format!(
+                "{model} reads token ids; the task gives images"
+            ))),
+        }
+    }
+
+    /// The images, or an error naming `model` when the source is token ids.
+    pub fn images(&self, model: &str) -> Result<BTensor<4>> {
+        match self {
+            Seq2SeqSource::Images(x) => Ok(x.clone()),
+            Seq2SeqSource::Tokens { .. } => Err(TrainError::Model(format!(
+                "{model} reads images; the task gives token ids"
+            ))),
+        }
+    }
+
     /// Rows `rows` of the source, in that order (repeats allowed).
     pub fn select(&self, rows: &[usize]) -> Seq2SeqSource {
         let index = row_index(rows, &self.device());
@@ -327,13 +348,15 @@ pub trait Seq2SeqModel {
     /// # Shapes
     /// source (ids `[B, S]` + mask, or images), decoder ids `[B, T]` + mask →
     /// logits `[B, T, V]`; position `t` predicts target token `t` from the
-    /// decoder tokens `≤ t` (teacher forcing).
+    /// decoder tokens `≤ t` (teacher forcing). A source the model cannot
+    /// read (images for a text model, a wrong image size, ids beyond the
+    /// vocabulary) is an error, not a panic.
     fn seq2seq_logits(
         &self,
         source: &Seq2SeqSource,
         decoder_ids: BTensor<2, Int>,
         decoder_mask: BTensor<2, Bool>,
-    ) -> BTensor<3>;
+    ) -> Result<BTensor<3>>;
 
     /// Starts decoding `source`. The default keeps the source and re-runs
     /// the prefix each step; models with a cache return
@@ -358,7 +381,7 @@ pub trait Seq2SeqModel {
         }
         let (ids, mask) = pad_ids(prefix, 0, 1, &source.device())?;
         let [b, t] = ids.dims();
-        let logits = self.seq2seq_logits(source, ids, mask);
+        let logits = self.seq2seq_logits(source, ids, mask)?;
         let v = logits.dims()[2];
         Ok(logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]))
     }
@@ -614,7 +637,7 @@ impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
         };
         // `[BOS] y` and `y [EOS]` have the same real positions.
         let decoder_mask = m.clone();
-        let logits = model.seq2seq_logits(&batch.source, d.clone(), decoder_mask);
+        let logits = model.seq2seq_logits(&batch.source, d.clone(), decoder_mask)?;
         Ok(Tensor::from_burn(token_cross_entropy(
             logits,
             l.clone(),

@@ -532,14 +532,20 @@ struct ByPosition {
 }
 
 impl Seq2SeqModel for ByPosition {
-    fn seq2seq_logits(&self, _s: &Seq2SeqSource, ids: BT<2, Int>, _m: BT<2, Bool>) -> BT<3> {
+    fn seq2seq_logits(
+        &self,
+        _s: &Seq2SeqSource,
+        ids: BT<2, Int>,
+        _m: BT<2, Bool>,
+    ) -> unidl_train::Result<BT<3>> {
         let [b, t] = ids.dims();
         let v = self.table.val().dims()[1];
-        self.table
+        Ok(self
+            .table
             .val()
             .slice([0..t, 0..v])
             .unsqueeze_dim::<3>(0)
-            .expand([b, t, v])
+            .expand([b, t, v]))
     }
 }
 
@@ -618,6 +624,10 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
     let batch = task.collate(&[long], &d).unwrap();
     assert_eq!(i64s(batch.labels.clone().unwrap()), [3, 4, 5, 3, 4, 2]);
     assert_eq!(i64s(batch.decoder_ids.clone().unwrap()), [1, 3, 4, 5, 3, 4]);
+    // a model reading the other kind of source gets an error naming it
+    assert!(batch.source.tokens("T5").is_ok());
+    let e = batch.source.images("TrOCR").unwrap_err().to_string();
+    assert!(e.contains("TrOCR reads images"), "{e}");
     let mut c = tokens(&[3], "c");
     c.targets.text = Some("hallo".into());
     let e = task.collate(&[c], &d).unwrap_err().to_string();
@@ -865,7 +875,12 @@ fn branching_probs(prefix: &[u32]) -> [f32; 4] {
 }
 
 impl Seq2SeqModel for Branching {
-    fn seq2seq_logits(&self, _s: &Seq2SeqSource, ids: BT<2, Int>, _m: BT<2, Bool>) -> BT<3> {
+    fn seq2seq_logits(
+        &self,
+        _s: &Seq2SeqSource,
+        ids: BT<2, Int>,
+        _m: BT<2, Bool>,
+    ) -> unidl_train::Result<BT<3>> {
         let [b, t] = ids.dims();
         let rows: Vec<i64> = ids.to_data().convert::<i64>().try_into_vec().unwrap();
         let mut v = Vec::with_capacity(b * t * 4);
@@ -875,7 +890,7 @@ impl Seq2SeqModel for Branching {
                 v.extend(branching_probs(&row[..=p]).map(|q| q.max(1e-9).ln()));
             }
         }
-        BT::from_data(TensorData::new(v, [b, t, 4]), &ids.device())
+        Ok(BT::from_data(TensorData::new(v, [b, t, 4]), &ids.device()))
     }
 }
 

@@ -13,15 +13,6 @@ struct ByteNetState {
     cache: ByteNetDecoderCache,
 }
 
-fn token_source(source: &Seq2SeqSource) -> Result<(Tensor<2, Int>, Tensor<2, Bool>), TrainError> {
-    match source {
-        Seq2SeqSource::Tokens { ids, mask } => Ok((ids.clone(), mask.clone())),
-        Seq2SeqSource::Images(_) => Err(TrainError::Model(
-            "ByteNet reads token ids; the task gives images".into(),
-        )),
-    }
-}
-
 fn model_error(e: crate::TextError) -> TrainError {
     TrainError::Model(format!("ByteNet: {e}"))
 }
@@ -30,23 +21,19 @@ impl Seq2SeqModel for ByteNet {
     /// Teacher forcing: the decoder ids are the task's `[BOS] y` (the mask
     /// is not needed: the decoder is causal and padded positions are
     /// ignored by the loss).
-    ///
-    /// # Panics
-    /// On an image source or ids the model cannot read (the trait returns
-    /// no `Result`; [`ByteNet::forward`] reports them as errors).
+    /// An image source or ids the model cannot read are errors.
     fn seq2seq_logits(
         &self,
         source: &Seq2SeqSource,
         decoder_ids: Tensor<2, Int>,
         _decoder_mask: Tensor<2, Bool>,
-    ) -> Tensor<3> {
-        let (ids, mask) = token_source(source).expect("ByteNet is built for token sources");
-        self.forward(ids, mask, decoder_ids)
-            .unwrap_or_else(|e| panic!("ByteNet: {e}"))
+    ) -> Result<Tensor<3>, TrainError> {
+        let (ids, mask) = source.tokens("ByteNet")?;
+        self.forward(ids, mask, decoder_ids).map_err(model_error)
     }
 
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
-        let (ids, mask) = token_source(source)?;
+        let (ids, mask) = source.tokens("ByteNet")?;
         Ok(DecodingState::Model(Box::new(ByteNetState {
             encoded: self.encode(ids, mask).map_err(model_error)?,
             cache: ByteNetDecoderCache::default(),

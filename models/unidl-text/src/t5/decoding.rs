@@ -13,15 +13,6 @@ struct T5State {
     cache: T5DecoderCache,
 }
 
-fn token_source(source: &Seq2SeqSource) -> Result<(Tensor<2, Int>, Tensor<2, Bool>), TrainError> {
-    match source {
-        Seq2SeqSource::Tokens { ids, mask } => Ok((ids.clone(), mask.clone())),
-        Seq2SeqSource::Images(_) => Err(TrainError::Model(
-            "T5 reads token ids; the task gives images".into(),
-        )),
-    }
-}
-
 impl Seq2SeqModel for T5ForConditionalGeneration {
     /// Teacher forcing: the decoder ids are the task's `[BOS] y` (T5's
     /// start token is the padding id; the mask is not needed: the decoder
@@ -31,13 +22,13 @@ impl Seq2SeqModel for T5ForConditionalGeneration {
         source: &Seq2SeqSource,
         decoder_ids: Tensor<2, Int>,
         _decoder_mask: Tensor<2, Bool>,
-    ) -> Tensor<3> {
-        let (ids, mask) = token_source(source).expect("T5 is built for token sources");
-        self.forward(ids, mask, decoder_ids)
+    ) -> Result<Tensor<3>, TrainError> {
+        let (ids, mask) = source.tokens("T5")?;
+        Ok(self.forward(ids, mask, decoder_ids))
     }
 
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
-        let (ids, mask) = token_source(source)?;
+        let (ids, mask) = source.tokens("T5")?;
         Ok(DecodingState::Model(Box::new(T5State {
             encoded: self.encode(ids, mask),
             cache: T5DecoderCache::default(),

@@ -47,18 +47,15 @@ pub fn load_hf_t5_weights<M: ModuleApi>(
     path: &Path,
     strict: bool,
 ) -> Result<(M, Report), TextError> {
-    let ckpt = crate::hf::read_checkpoint(path)?;
     // a tied model's checkpoint carries `lm_head.weight` as a copy of `shared`
-    let tied = !model.state_dict().contains_key("lm_head.weight");
-    let rules = (|| -> unidl_interop::Result<MappingRules> {
-        let r = if tied {
-            MappingRules::new().ignore(r"^lm_head\.weight$")?
-        } else {
-            MappingRules::new()
-        };
-        Ok(r.then(hf_t5_rules()?))
-    })();
-    crate::hf::load_checkpoint(model, &ckpt, rules, strict, path)
+    crate::hf::load_with_tied_head(
+        model,
+        path,
+        strict,
+        "lm_head.weight",
+        r"^lm_head\.weight$",
+        hf_t5_rules(),
+    )
 }
 
 /// `[model] name = "t5"`: T5 for `sequence_to_sequence` (translation); the

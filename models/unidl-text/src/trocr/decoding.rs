@@ -12,15 +12,6 @@ struct TrOcrState {
     cache: TrOcrDecoderCache,
 }
 
-fn image_source(source: &Seq2SeqSource) -> Result<Tensor<4>, TrainError> {
-    match source {
-        Seq2SeqSource::Images(x) => Ok(x.clone()),
-        Seq2SeqSource::Tokens { .. } => Err(TrainError::Model(
-            "TrOCR reads images; the task gives token ids".into(),
-        )),
-    }
-}
-
 fn model_error(e: crate::TextError) -> TrainError {
     TrainError::Model(e.to_string())
 }
@@ -29,23 +20,20 @@ impl Seq2SeqModel for TrOcr {
     /// Teacher forcing: the decoder ids are the task's `[BOS] y` (the mask
     /// is not needed: the decoder is causal and padded positions are
     /// ignored by the loss).
-    ///
-    /// # Panics
-    /// On a token source or images of another size than the configured one
-    /// (this trait method returns no `Result`; [`TrOcr::forward`] does).
+    /// A token source or images of another size than the configured one
+    /// are errors.
     fn seq2seq_logits(
         &self,
         source: &Seq2SeqSource,
         decoder_ids: Tensor<2, Int>,
         _decoder_mask: Tensor<2, Bool>,
-    ) -> Tensor<3> {
-        let pixels = image_source(source).expect("TrOCR is built for image sources");
-        self.forward(pixels, decoder_ids)
-            .unwrap_or_else(|e| panic!("TrOCR: {e}"))
+    ) -> Result<Tensor<3>, TrainError> {
+        let pixels = source.images("TrOCR")?;
+        self.forward(pixels, decoder_ids).map_err(model_error)
     }
 
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
-        let pixels = image_source(source)?;
+        let pixels = source.images("TrOCR")?;
         Ok(DecodingState::Model(Box::new(TrOcrState {
             encoded: self.encode(pixels).map_err(model_error)?,
             cache: TrOcrDecoderCache::default(),

@@ -103,17 +103,14 @@ pub fn load_hf_trocr_weights<M: ModuleApi>(
     path: &Path,
     strict: bool,
 ) -> Result<(M, Report), TextError> {
-    let ckpt = crate::hf::read_checkpoint(path)?;
-    let tied = !model.state_dict().contains_key("output_projection.weight");
-    let rules = (|| -> unidl_interop::Result<MappingRules> {
-        let r = if tied {
-            MappingRules::new().ignore(r"^decoder\.output_projection\.weight$")?
-        } else {
-            MappingRules::new()
-        };
-        Ok(r.then(hf_trocr_rules()?))
-    })();
-    crate::hf::load_checkpoint(model, &ckpt, rules, strict, path)
+    crate::hf::load_with_tied_head(
+        model,
+        path,
+        strict,
+        "output_projection.weight",
+        r"^decoder\.output_projection\.weight$",
+        hf_trocr_rules(),
+    )
 }
 
 /// `[model] name = "trocr"`: TrOCR for `sequence_to_sequence` with image
