@@ -51,7 +51,7 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
-    /// Evaluate the newest checkpoint on the validation data (B.6).
+    /// Evaluate the trained model (its best checkpoint with `keep_best`, else its newest) on the validation data (B.6).
     Eval {
         /// Run config (TOML).
         #[arg(long)]
@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         backend: Option<String>,
         /// Weights: a unidl checkpoint, or a foreign one the model maps
-        /// (`data:<name>/…` for prepared downloads); default: the run's newest checkpoint.
+        /// (`data:<name>/…` for prepared downloads); default: the run's best checkpoint with `keep_best`, else its newest.
         #[arg(long)]
         weights: Option<PathBuf>,
     },
@@ -76,7 +76,7 @@ enum Command {
         #[arg(long)]
         top_k: Option<usize>,
         /// Weights: a unidl checkpoint, or a foreign one the model maps
-        /// (torchvision `.pth`/safetensors); default: the run's newest checkpoint.
+        /// (torchvision `.pth`/safetensors); default: the run's best checkpoint with `keep_best`, else its newest.
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Print the post-processed outputs as JSON.

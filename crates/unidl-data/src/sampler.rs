@@ -32,7 +32,19 @@ pub struct SamplerConfig {
     /// Number of shards (data-parallel world size, ≥ 1).
     #[serde(default = "one")]
     pub world_size: usize,
+    /// Batch samples of similar length together, so that little of a batch
+    /// is padding (text): the (shuffled) order is cut into groups of
+    /// [`LENGTH_GROUP_BATCHES`] batches, each group sorted by length and cut
+    /// into batches, and the batches shuffled. Needs the data set's
+    /// lengths ([`Sampler::with_lengths`]).
+    #[serde(default)]
+    pub group_by_length: bool,
 }
+
+/// Batches per group of a length-grouped sampler: wide enough to find
+/// samples of similar length, narrow enough that every group still mixes
+/// the data (`transformers`' `LengthGroupedSampler` uses 50).
+pub const LENGTH_GROUP_BATCHES: usize = 50;
 
 fn one() -> usize {
     1
@@ -49,6 +61,7 @@ impl SamplerConfig {
             seed: 0,
             rank: 0,
             world_size: 1,
+            group_by_length: false,
         }
     }
 }
@@ -69,18 +82,57 @@ pub struct Sampler {
     len: usize,
     state: SamplerState,
     order: Vec<usize>,
+    /// Per-sample lengths (length-grouped batching).
+    lengths: Option<std::sync::Arc<Vec<usize>>>,
 }
 
 pub use crate::transform::permutation;
 
-/// `construct_sampler(sampler_config, dataset)` (B.2.1).
+/// `construct_sampler(sampler_config, dataset)` (B.2.1). With
+/// `group_by_length`, the data set must know its samples' lengths
+/// ([`crate::Dataset::length`]), else a config error names the key.
 pub fn construct_sampler(config: &SamplerConfig, dataset: &PreparedDataset) -> Result<Sampler> {
-    Sampler::new(config.clone(), dataset.len())
+    if config.group_by_length {
+        let lengths = dataset.lengths().ok_or_else(|| {
+            DataError::config(
+                "group_by_length",
+                format!(
+                    "the data set at {} does not know its samples' lengths (text data sets with inline texts do)",
+                    dataset.root().display()
+                ),
+            )
+        })?;
+        Sampler::with_lengths(config.clone(), lengths)
+    } else {
+        Sampler::new(config.clone(), dataset.len())
+    }
 }
 
 impl Sampler {
-    /// A sampler over `len` samples; config errors name the key.
+    /// A sampler over samples of the given lengths: batches of similar
+    /// lengths when `config.group_by_length` (see [`SamplerConfig`]).
+    pub fn with_lengths(config: SamplerConfig, lengths: Vec<usize>) -> Result<Self> {
+        let mut s = Sampler::checked(config, lengths.len())?;
+        s.lengths = Some(std::sync::Arc::new(lengths));
+        s.order = s.epoch_order(0);
+        Ok(s)
+    }
+
+    /// A sampler over `len` samples; config errors name the key;
+    /// `group_by_length` needs [`Sampler::with_lengths`].
     pub fn new(config: SamplerConfig, len: usize) -> Result<Self> {
+        if config.group_by_length {
+            return Err(DataError::config(
+                "group_by_length",
+                "grouping by length needs the samples' lengths (Sampler::with_lengths)",
+            ));
+        }
+        let mut s = Sampler::checked(config, len)?;
+        s.order = s.epoch_order(0);
+        Ok(s)
+    }
+
+    fn checked(config: SamplerConfig, len: usize) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(DataError::config("batch_size", "must be at least 1"));
         }
@@ -104,14 +156,13 @@ impl Sampler {
                 ),
             ));
         }
-        let mut s = Sampler {
+        Ok(Sampler {
             config,
             len,
             state: SamplerState::default(),
             order: Vec::new(),
-        };
-        s.order = s.epoch_order(0);
-        Ok(s)
+            lengths: None,
+        })
     }
 
     fn epoch_order(&self, epoch: u64) -> Vec<usize> {
@@ -120,10 +171,45 @@ impl Sampler {
         } else {
             (0..self.len).collect()
         };
-        all.into_iter()
+        let shard: Vec<usize> = all
+            .into_iter()
             .skip(self.config.rank)
             .step_by(self.config.world_size)
-            .collect()
+            .collect();
+        match &self.lengths {
+            Some(lengths) if self.config.group_by_length => self.grouped(shard, lengths, epoch),
+            _ => shard,
+        }
+    }
+
+    /// `order` regrouped: groups of [`LENGTH_GROUP_BATCHES`] batches sorted
+    /// longest first, cut into batches; the full batches shuffled (when the
+    /// sampler shuffles), a last partial batch kept last so that every
+    /// batch starts at a multiple of `batch_size`.
+    fn grouped(&self, order: Vec<usize>, lengths: &[usize], epoch: u64) -> Vec<usize> {
+        let bs = self.config.batch_size;
+        let mut sorted = Vec::with_capacity(order.len());
+        for group in order.chunks(bs * LENGTH_GROUP_BATCHES) {
+            let mut g = group.to_vec();
+            // stable: equal lengths keep their (shuffled) order
+            g.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+            sorted.extend(g);
+        }
+        let full = sorted.len() / bs;
+        let batch_order: Vec<usize> = if self.config.shuffle {
+            crate::transform::shuffled(
+                full,
+                &mut crate::transform::rng_for(self.config.seed, 0x1E46_7B0C, epoch),
+            )
+        } else {
+            (0..full).collect()
+        };
+        let mut out = Vec::with_capacity(sorted.len());
+        for b in batch_order {
+            out.extend_from_slice(&sorted[b * bs..(b + 1) * bs]);
+        }
+        out.extend_from_slice(&sorted[full * bs..]);
+        out
     }
 
     /// The config.

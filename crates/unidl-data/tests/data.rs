@@ -795,6 +795,91 @@ fn restored_sampler_continues_at_exactly_the_next_batch() {
     assert_eq!(rest, full[5..]);
 }
 
+/// Length-grouped batching: every sample once per epoch; within a group of
+/// `LENGTH_GROUP_BATCHES` batches the batches hold neighbours in length, so
+/// far less of a batch is padding than with plain shuffling; the order
+/// still changes between epochs; a resumed sampler continues exactly; a
+/// data set without lengths is a config error naming the key.
+#[test]
+fn length_grouped_batches_hold_samples_of_similar_length() {
+    let n = 1000;
+    let lengths: Vec<usize> = (0..n).map(|i| (i * 7919) % 251 + 1).collect();
+    let cfg = SamplerConfig {
+        shuffle: true,
+        repeat: true,
+        seed: 4,
+        group_by_length: true,
+        ..SamplerConfig::new(8)
+    };
+    let mut s = Sampler::with_lengths(cfg.clone(), lengths.clone()).unwrap();
+    assert_eq!(s.batches_per_epoch(), 125);
+    let epoch = |s: &mut Sampler| -> Vec<Vec<usize>> {
+        (0..125)
+            .map(|_| {
+                s.next_batch()
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, i)| i)
+                    .collect()
+            })
+            .collect()
+    };
+    let e0 = epoch(&mut s);
+    let mut seen: Vec<usize> = e0.iter().flatten().copied().collect();
+    seen.sort();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+    // padding: sum over batches of (max length * size - sum of lengths)
+    let padding = |batches: &[Vec<usize>]| -> usize {
+        batches
+            .iter()
+            .map(|b| {
+                let m = b.iter().map(|&i| lengths[i]).max().unwrap();
+                b.iter().map(|&i| m - lengths[i]).sum::<usize>()
+            })
+            .sum()
+    };
+    let mut plain = Sampler::new(
+        SamplerConfig {
+            group_by_length: false,
+            ..cfg.clone()
+        },
+        n,
+    )
+    .unwrap();
+    let p0 = epoch(&mut plain);
+    assert!(
+        padding(&e0) * 10 < padding(&p0),
+        "grouped {} vs shuffled {}",
+        padding(&e0),
+        padding(&p0)
+    );
+    let e1 = epoch(&mut s);
+    assert_ne!(e0, e1, "a new epoch, a new order");
+    // resuming mid-epoch continues at exactly the next batch
+    let mut b = Sampler::with_lengths(cfg.clone(), lengths.clone()).unwrap();
+    for _ in 0..130 {
+        b.next_batch();
+    }
+    let mut c = Sampler::with_lengths(cfg.clone(), lengths.clone()).unwrap();
+    c.restore(b.state()).unwrap();
+    let next: Vec<usize> = c
+        .next_batch()
+        .unwrap()
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    assert_eq!(next, e1[5]);
+    // without lengths: a config error naming the key
+    let e = Sampler::new(cfg.clone(), n).unwrap_err().to_string();
+    assert!(e.contains("group_by_length"), "{e}");
+    let ds = construct_dataset(&image_folder("nolengths", 2), &DatasetParams::default()).unwrap();
+    let e = construct_sampler(&cfg, &ds).unwrap_err().to_string();
+    assert!(
+        e.contains("group_by_length") && e.contains("lengths"),
+        "{e}"
+    );
+}
+
 #[test]
 fn iterate_sample_and_batch_follow_the_sampler() {
     let d = image_folder("iter", 3);

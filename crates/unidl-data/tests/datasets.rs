@@ -704,6 +704,11 @@ fn parallel_text_tsv_and_jsonl() {
     assert_eq!(text_input(&s), "Good morning");
     assert_eq!(s.targets.text.as_deref(), Some("Guten Morgen"));
     assert!(s.source.ends_with("en_de.tsv:4"), "{}", s.source);
+    // a pair's length is its source's and target's characters
+    assert_eq!(
+        ds.lengths().unwrap()[1],
+        "Good morning".len() + "Guten Morgen".len()
+    );
 
     let j = fixture("parallel/en_de.jsonl");
     assert_eq!(guess_format(&j).unwrap(), DatasetFormat::ParallelText);
@@ -894,6 +899,11 @@ fn image_text_manifests_give_images_with_their_text() {
         panic!("no image input");
     };
     assert_eq!((i.width, i.height, i.channels), (8, 4, 3));
+    // lengths (for length-grouped batching) are the texts' characters;
+    // only text is an input of a text-classification set, not of OCR lines
+    assert_eq!(ds.lengths(), Some(vec![13, 6]));
+    assert!(!DatasetFormat::ImageText.has_text_inputs());
+    assert!(DatasetFormat::TextClassification.has_text_inputs());
     // a row without text is a parse error naming the line
     std::fs::write(
         &m,

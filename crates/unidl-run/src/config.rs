@@ -103,6 +103,11 @@ pub struct TaskConfig {
     /// overrides it for inference.
     #[serde(default)]
     pub generation: Option<unidl_train::decoding::GenerationConfig>,
+    /// Sequence to sequence on a classification data set (text-to-text
+    /// classification, as T5): `true` makes each sample's target its class
+    /// name; evaluation then reports exact-match accuracy and macro F1.
+    #[serde(default)]
+    pub label_targets: bool,
 }
 
 /// `[eval]`: what `unidl eval` computes.

@@ -51,7 +51,7 @@ pub struct InferArgs {
     pub top_k: Option<usize>,
     /// Weights: a unidl checkpoint (directory or `model.safetensors`) or a
     /// foreign checkpoint the model's zoo maps (torchvision `.pth`, …).
-    /// Default: the run's newest checkpoint.
+    /// Default: the run's best checkpoint with `keep_best`, else its newest.
     pub weights: Option<PathBuf>,
     /// Print the post-processed outputs as JSON.
     pub json: bool,
@@ -224,7 +224,20 @@ impl Run {
             Vec::new()
         };
         t.extend(self.cfg.data.transforms.iter().cloned());
-        if let Some(tc) = &self.cfg.data.tokenizer {
+        // Inputs are tokenized where the data has text inputs; OCR lines and
+        // transcripts only have text targets, which the task encodes.
+        let text_inputs = self
+            .cfg
+            .data
+            .format
+            .map(Ok)
+            .unwrap_or_else(|| {
+                resolve(&self.cfg.data.train, &self.base)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| unidl_data::dataset::guess_format(&p).map_err(|e| e.to_string()))
+            })
+            .map_or(true, unidl_data::dataset::DatasetFormat::has_text_inputs);
+        if let Some(tc) = self.cfg.data.tokenizer.as_ref().filter(|_| text_inputs) {
             let mut params = std::collections::BTreeMap::new();
             // the run's saved tokenizer; before the first training, a
             // pretrained `file` itself (inference with foreign weights)
@@ -338,7 +351,8 @@ impl Run {
     }
 
     /// Weights for eval/infer: `weights` (a unidl checkpoint, else a foreign
-    /// one the zoo maps) or the run's newest checkpoint.
+    /// one the zoo maps), or the run's `checkpoints/best` when it trained
+    /// with `keep_best`, else its newest checkpoint.
     fn trained<C: ZooModel>(
         &self,
         cfg: &C,
@@ -346,17 +360,20 @@ impl Run {
         weights: Option<&Path>,
     ) -> Result<C::Model> {
         let Some(w) = weights else {
-            return load_model_checkpoint(
-                model,
-                &self.output_dir(),
-                CheckpointChoice::Latest,
-                &self.device,
-            )
-            .map_err(|e| {
-                RunError::Train(unidl_train::TrainError::Checkpoint(format!(
-                    "{e} (run `unidl train` first, or pass --weights)"
-                )))
-            });
+            let choice = if self.cfg.trainer.keep_best
+                && unidl_train::find_checkpoint(&self.output_dir(), CheckpointChoice::Best).is_ok()
+            {
+                CheckpointChoice::Best
+            } else {
+                CheckpointChoice::Latest
+            };
+            return load_model_checkpoint(model, &self.output_dir(), choice, &self.device).map_err(
+                |e| {
+                    RunError::Train(unidl_train::TrainError::Checkpoint(format!(
+                        "{e} (run `unidl train` first, or pass --weights)"
+                    )))
+                },
+            );
         };
         // `data:<name>/…` names weights a data target prepared
         let resolved = match w.to_str().and_then(|s| s.strip_prefix("data:")) {

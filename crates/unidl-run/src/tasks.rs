@@ -202,6 +202,18 @@ impl BuildTask for SequenceToSequence {
                 message: format!("the tokenizer has no {token} token (sequence to sequence needs [PAD], [CLS], [SEP])"),
             })
         };
+        let label_targets = if config.label_targets {
+            if facts.class_names.is_empty() {
+                return Err(RunError::Config {
+                    file: "[task]".into(),
+                    line: 0,
+                    message: "label_targets = true needs a classification data set (its class names are the targets)".into(),
+                });
+            }
+            facts.class_names.clone()
+        } else {
+            Vec::new()
+        };
         Ok(SequenceToSequence {
             source: SourceInput::Tokens("tokens".into()),
             pad_id: id(unidl_data::text::PAD)?,
@@ -210,6 +222,7 @@ impl BuildTask for SequenceToSequence {
             label_smoothing: config.label_smoothing,
             generation: config.generation.clone().unwrap_or_default(),
             target_tokenizer: Some(tokenizer),
+            label_targets,
         })
     }
 

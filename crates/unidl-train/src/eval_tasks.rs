@@ -8,7 +8,7 @@
 //! | [`InstanceSegmentationTask`] | `Vec<InstanceMask>` | `masks`, `boxes`, `crowd` | `mask_map`, `mask_map_50`, `mask_map_75`; box `map`, `map_50`, `map_75` |
 //! | [`SemanticSegmentationTask`] | `ClassMap` | `masks` (painted into a label map) | `miou`, `pixel_accuracy` |
 //! | [`KeypointTask`] | `Vec<PredictedKeypoint>` | `keypoints`, first box; for keypoint AP `instance_keypoints`, `keypoint_boxes`, `crowd`, `areas` | `pck`, `nme`, `keypoint_ap`, `keypoint_ap_50`, `keypoint_ap_75`, `keypoint_ap_medium`, `keypoint_ap_large`, `keypoint_ar` |
-//! | [`TextTask`] | `DecodedSequence` | `text` | `cer`, `wer`, `bleu` |
+//! | [`TextTask`] | `DecodedSequence` | `text` (or `label`'s class name) | `cer`, `wer`, `bleu`, `chrf`, `accuracy` (exact match), `f1_macro` (with class names) |
 
 use unidl_data::{PreparedDataset, Sample};
 
@@ -436,22 +436,39 @@ impl TaskMetrics<Vec<PredictedKeypoint>> for KpMetrics {
     }
 }
 
-/// Text and speech outputs against `targets.text`: CER, WER and corpus BLEU
-/// (sacrebleu's defaults, 0–100).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TextTask;
+/// Text and speech outputs against `targets.text`: CER, WER, corpus BLEU
+/// (sacrebleu's defaults, 0–100) and chrF; exact-match `accuracy` and
+/// macro `f1_macro` for text-to-text classification.
+///
+/// With `class_names` (text-to-text classification, the target is its class
+/// name), a sample without `targets.text` is compared with the name of its
+/// `targets.label`; an output that is no class name counts as wrong, and the
+/// macro averages run over the classes (scikit-learn's label set: those
+/// present in targets or predictions).
+#[derive(Debug, Clone, Default)]
+pub struct TextTask {
+    /// The class names the outputs are read as (empty: free text).
+    pub class_names: Vec<String>,
+}
 
 struct TextMetrics {
     metrics: Vec<Metric>,
+    class_names: Vec<String>,
     cer: ErrorRate,
     wer: ErrorRate,
     bleu: Bleu,
     chrf: ChrF,
+    /// Class index of each output (`class_names.len()`: none) and target.
+    predicted: Vec<usize>,
+    target: Vec<usize>,
 }
 
 impl EvaluationTask<DecodedSequence> for TextTask {
     fn supports(&self, m: Metric) -> bool {
-        matches!(m, Metric::Cer | Metric::Wer | Metric::Bleu | Metric::Chrf)
+        matches!(
+            m,
+            Metric::Cer | Metric::Wer | Metric::Bleu | Metric::Chrf | Metric::Accuracy
+        ) || (m == Metric::F1Macro && !self.class_names.is_empty())
     }
 
     fn start(
@@ -461,11 +478,43 @@ impl EvaluationTask<DecodedSequence> for TextTask {
     ) -> Result<Box<dyn TaskMetrics<DecodedSequence>>> {
         Ok(Box::new(TextMetrics {
             metrics: metrics.to_vec(),
+            class_names: self.class_names.clone(),
             cer: ErrorRate::new(ErrorUnit::Char),
             wer: ErrorRate::new(ErrorUnit::Word),
             bleu: Bleu::new(BleuSmoothing::Exp),
             chrf: ChrF::new(),
+            predicted: Vec::new(),
+            target: Vec::new(),
         }))
+    }
+}
+
+impl TextMetrics {
+    /// The sample's reference: its text, or its label's class name.
+    fn reference<'a>(&'a self, s: &'a Sample) -> Result<&'a str> {
+        if let Some(t) = s.targets.text.as_deref() {
+            return Ok(t);
+        }
+        match s.targets.label {
+            Some(l) if !self.class_names.is_empty() => {
+                self.class_names.get(l).map(String::as_str).ok_or_else(|| {
+                    TrainError::Model(format!(
+                        "sample `{}`: label {l} is outside the {} class names",
+                        s.source,
+                        self.class_names.len()
+                    ))
+                })
+            }
+            _ => Err(TrainError::Model(format!(
+                "sample `{}` has no target text",
+                s.source
+            ))),
+        }
+    }
+
+    /// Index of `text` among the class names; `None` when it is none.
+    fn class_of(&self, text: &str) -> Option<usize> {
+        self.class_names.iter().position(|c| c == text)
     }
 }
 
@@ -477,13 +526,21 @@ impl TaskMetrics<DecodedSequence> for TextMetrics {
                     "text metrics need decoded text: give the post-processor a vocabulary".into(),
                 )
             })?;
-            let reference = s.targets.text.as_deref().ok_or_else(|| {
-                TrainError::Model(format!("sample `{}` has no target text", s.source))
-            })?;
-            self.cer.update(&[hyp], &[reference])?;
-            self.wer.update(&[hyp], &[reference])?;
-            self.bleu.update(hyp, &[reference])?;
-            self.chrf.update(hyp, &[reference])?;
+            let reference = self.reference(s)?.to_string();
+            self.cer.update(&[hyp], &[reference.as_str()])?;
+            self.wer.update(&[hyp], &[reference.as_str()])?;
+            self.bleu.update(hyp, &[reference.as_str()])?;
+            self.chrf.update(hyp, &[reference.as_str()])?;
+            let none = self.class_names.len();
+            let (h, r) = (hyp.trim(), reference.trim());
+            if none == 0 {
+                // free text: exact match only
+                self.target.push(0);
+                self.predicted.push(usize::from(h != r));
+            } else {
+                self.target.push(self.class_of(r).unwrap_or(none));
+                self.predicted.push(self.class_of(h).unwrap_or(none));
+            }
         }
         Ok(())
     }
@@ -496,9 +553,47 @@ impl TaskMetrics<DecodedSequence> for TextMetrics {
                     Metric::Cer => ("cer".to_string(), self.cer.compute()?),
                     Metric::Wer => ("wer".to_string(), self.wer.compute()?),
                     Metric::Chrf => ("chrf".to_string(), self.chrf.compute()),
+                    Metric::Accuracy => ("accuracy".to_string(), self.exact_match()),
+                    Metric::F1Macro => ("f1_macro".to_string(), self.macro_f1()),
                     _ => ("bleu".to_string(), self.bleu.compute().score),
                 })
             })
             .collect()
+    }
+}
+
+impl TextMetrics {
+    /// Share of outputs equal to their reference (surrounding spaces aside).
+    fn exact_match(&self) -> f64 {
+        if self.target.is_empty() {
+            return 0.0;
+        }
+        let hits = self
+            .predicted
+            .iter()
+            .zip(&self.target)
+            .filter(|(p, t)| {
+                p == t && (self.class_names.is_empty() || **t < self.class_names.len())
+            })
+            .count();
+        hits as f64 / self.target.len() as f64
+    }
+
+    /// Macro F1 over the classes present in targets or outputs; outputs that
+    /// are no class name are wrong and belong to no class.
+    fn macro_f1(&self) -> f64 {
+        let n = self.class_names.len();
+        let prf = crate::eval::per_class_prf(&crate::eval::confusion_matrix(
+            &self.predicted,
+            &self.target,
+            n + 1,
+        ));
+        let present: Vec<usize> = (0..n)
+            .filter(|c| self.predicted.contains(c) || self.target.contains(c))
+            .collect();
+        if present.is_empty() {
+            return 0.0;
+        }
+        present.iter().map(|&c| prf[c].2).sum::<f64>() / present.len() as f64
     }
 }

@@ -12,6 +12,7 @@ use unidl_text::{TextCnn, TextCnnConfig};
 mod bert;
 mod bytenet;
 mod common;
+mod full_size;
 mod t5;
 mod trocr;
 mod xlnet;

@@ -318,6 +318,7 @@ fn the_zoo_model_reads_images() {
         label_smoothing: 0.0,
         generation: Default::default(),
         target_tokenizer: None,
+        label_targets: Vec::new(),
     };
     let zoo = unidl_text::trocr::TrOcrModelConfig {
         architecture: config(),
@@ -411,4 +412,48 @@ fn deit_sinusoidal_tied_trocr_matches_transformers() {
             1e-4,
         );
     }
+}
+
+/// `position_init = "sincos_2d"`: `[CLS]` and the distillation token start
+/// at zero, each patch at the sines and cosines of its row (first half of
+/// the width) and column (second half); the default stays `transformers`'
+/// normal draw; an unknown value is an error naming the choices.
+#[test]
+fn sincos_position_init_encodes_rows_and_columns() {
+    use unidl_text::trocr::PositionInit;
+    let enc: unidl_text::trocr::TrOcrEncoderConfig = toml::from_str(
+        "image_size = [32, 64]\npatch_size = 16\nnum_channels = 1\nhidden_size = 16\n\
+         num_hidden_layers = 1\nnum_attention_heads = 2\nintermediate_size = 32\n\
+         position_init = \"sincos_2d\"",
+    )
+    .unwrap();
+    assert_eq!(enc.position_init, PositionInit::Sincos2d);
+    let cfg = TrOcrConfig {
+        encoder: enc,
+        ..TrOcrConfig::default()
+    };
+    let m = cfg.init(&Device::flex()).unwrap();
+    let p = values(m.encoder.embeddings.position_embeddings.val());
+    let d = 16;
+    // [CLS], distillation, then a 2 x 4 grid
+    assert_eq!(p.len(), (2 + 8) * d);
+    assert!(p[..2 * d].iter().all(|&x| x == 0.0));
+    for (r, c) in [(0usize, 0usize), (1, 2), (1, 3)] {
+        let row = &p[(2 + r * 4 + c) * d..][..d];
+        // frequency k: 1 / 10000^(k / 4); k = 0 is 1
+        assert!((row[0] - (r as f32).sin()).abs() < 1e-6, "{row:?}");
+        assert!((row[4] - (r as f32).cos()).abs() < 1e-6, "{row:?}");
+        assert!((row[8] - (c as f32).sin()).abs() < 1e-6, "{row:?}");
+        assert!((row[12] - (c as f32).cos()).abs() < 1e-6, "{row:?}");
+        let f1 = 1.0 / 10000f32.powf(0.25);
+        assert!((row[9] - (c as f32 * f1).sin()).abs() < 1e-6, "{row:?}");
+    }
+    assert_eq!(
+        TrOcrConfig::default().encoder.position_init,
+        PositionInit::Normal
+    );
+    let e = toml::from_str::<unidl_text::trocr::TrOcrEncoderConfig>("position_init = \"fixed\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sincos_2d") && e.contains("normal"), "{e}");
 }

@@ -511,7 +511,7 @@ fn bad_xlnet_configs_inputs_and_weights_are_named() {
 
 /// Three classes of short synthetic texts, each marked by its keywords
 /// among shared filler words (a fixed pseudo-random draw).
-fn synthetic_split(n: usize, seed: u64) -> Vec<(String, &'static str)> {
+pub(super) fn synthetic_split(n: usize, seed: u64) -> Vec<(String, &'static str)> {
     const CLASSES: [(&str, [&str; 5]); 3] = [
         ("animal", ["cat", "dog", "horse", "bird", "fish"]),
         ("food", ["bread", "apple", "cheese", "soup", "rice"]),
@@ -563,7 +563,7 @@ fn synthetic_split(n: usize, seed: u64) -> Vec<(String, &'static str)> {
         .collect()
 }
 
-fn write_jsonl(path: &Path, rows: &[(String, &str)]) {
+pub(super) fn write_jsonl(path: &Path, rows: &[(String, &str)]) {
     let text: String = rows
         .iter()
         .map(|(t, l)| format!("{}\n", serde_json::json!({"text": t, "label": l})))

@@ -63,4 +63,9 @@ impl Dataset for ImageText {
     fn source(&self, index: usize) -> Option<String> {
         self.items.get(index).map(|(p, _)| p.display().to_string())
     }
+
+    /// Characters of the line's text (the decoder's length).
+    fn length(&self, index: usize) -> Option<usize> {
+        self.items.get(index).map(|(_, t)| t.chars().count())
+    }
 }

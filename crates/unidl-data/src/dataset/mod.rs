@@ -71,6 +71,12 @@ pub trait Dataset: Send + Sync + std::fmt::Debug {
     fn source(&self, _index: usize) -> Option<String> {
         None
     }
+    /// A cheap size of sample `index` without loading it — characters of
+    /// its text (inline texts; sources plus targets of pairs; an OCR line's
+    /// text) — for length-grouped batching; `None` where unknown.
+    fn length(&self, _index: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// Layout of the files under a data-set path.
@@ -99,6 +105,20 @@ pub enum DatasetFormat {
     ImageText,
     /// `root/<class>/<clip>.{mp4,mkv,avi,mov,webm}` ([`VideoFolder`]).
     VideoFolder,
+}
+
+impl DatasetFormat {
+    /// True for the layouts whose samples have a `text` input (what a
+    /// tokenizer reads); false where text is only a target (OCR lines,
+    /// transcripts) or absent.
+    pub fn has_text_inputs(self) -> bool {
+        matches!(
+            self,
+            DatasetFormat::TextClassification
+                | DatasetFormat::TextFolder
+                | DatasetFormat::ParallelText
+        )
+    }
 }
 
 /// `construct_dataset` parameters (a `[dataset]` table in a run config).
@@ -210,6 +230,12 @@ impl PreparedDataset {
         self.inner.len()
     }
 
+    /// Every sample's [`Dataset::length`] (for length-grouped batching), or
+    /// `None` when the data set does not know one.
+    pub fn lengths(&self) -> Option<Vec<usize>> {
+        (0..self.len()).map(|i| self.inner.length(i)).collect()
+    }
+
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
@@ -300,6 +326,9 @@ impl Dataset for Subset {
     }
     fn source(&self, index: usize) -> Option<String> {
         self.inner.source(*self.indices.get(index)?)
+    }
+    fn length(&self, index: usize) -> Option<usize> {
+        self.inner.length(*self.indices.get(index)?)
     }
 }
 

@@ -92,4 +92,11 @@ impl Dataset for ParallelText {
     fn source(&self, index: usize) -> Option<String> {
         self.pairs.get(index).map(|p| p.2.clone())
     }
+
+    /// Characters of the source and the target.
+    fn length(&self, index: usize) -> Option<usize> {
+        self.pairs
+            .get(index)
+            .map(|(s, t, _)| s.chars().count() + t.chars().count())
+    }
 }

@@ -105,6 +105,14 @@ impl Dataset for TextClassification {
         self.classes.clone()
     }
 
+    /// Characters of an inline text; `None` for files (not read here).
+    fn length(&self, index: usize) -> Option<usize> {
+        match &self.items.get(index)?.0 {
+            TextSource::Inline(t, _) => Some(t.chars().count()),
+            TextSource::File(_) => None,
+        }
+    }
+
     fn source(&self, index: usize) -> Option<String> {
         self.items.get(index).map(|(s, _)| match s {
             TextSource::Inline(_, line) => line.clone(),

@@ -410,8 +410,10 @@ pub enum SourceInput {
 }
 
 /// Sequence to sequence. Targets are `targets.token_ids`, or `targets.text`
-/// encoded with `target_tokenizer`; the decoder reads `[BOS] y` and learns
-/// `y [EOS]`; padding is ignored in the loss.
+/// encoded with `target_tokenizer`, or — text-to-text classification, when
+/// `label_targets` holds the class names — the name of `targets.label`; the
+/// decoder reads `[BOS] y` and learns `y [EOS]`; padding is ignored in the
+/// loss.
 #[derive(Debug, Clone)]
 pub struct SequenceToSequence {
     /// The source.
@@ -431,6 +433,10 @@ pub struct SequenceToSequence {
     pub generation: crate::decoding::GenerationConfig,
     /// Encodes target texts when samples have no target ids; also decodes outputs.
     pub target_tokenizer: Option<Arc<TextTokenizer>>,
+    /// Text-to-text classification: the class names, one per label. A
+    /// sample with a `label` and no target text learns its class's name;
+    /// evaluation adds exact-match accuracy and macro F1. Empty: off.
+    pub label_targets: Vec<String>,
 }
 
 /// A collated sequence-to-sequence batch.
@@ -455,7 +461,21 @@ impl SequenceToSequence {
         if !s.targets.token_ids.is_empty() {
             return Ok(Some(s.targets.token_ids.clone()));
         }
-        match (&s.targets.text, &self.target_tokenizer) {
+        let named;
+        let text = match (&s.targets.text, s.targets.label) {
+            (None, Some(l)) if !self.label_targets.is_empty() => {
+                named = Some(self.label_targets.get(l).cloned().ok_or_else(|| {
+                    TrainError::Model(format!(
+                        "{}: label {l} is outside the {} class names",
+                        s.source,
+                        self.label_targets.len()
+                    ))
+                })?);
+                &named
+            }
+            (t, _) => t,
+        };
+        match (text, &self.target_tokenizer) {
             (Some(t), Some(tok)) => Ok(Some(tok.encode(t)?)),
             (Some(_), None) => Err(TrainError::Model(format!(
                 "{}: a target text but no target tokenizer to encode it",
@@ -573,11 +593,19 @@ impl TaskIo for SequenceToSequence {
     }
 
     fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
-        Box::new(TextTask)
+        Box::new(TextTask {
+            class_names: self.label_targets.clone(),
+        })
     }
 
+    /// BLEU, chrF, CER and WER; exact-match accuracy and macro F1 for
+    /// text-to-text classification.
     fn default_metrics(&self) -> Vec<Metric> {
-        vec![Metric::Bleu, Metric::Chrf, Metric::Cer, Metric::Wer]
+        if self.label_targets.is_empty() {
+            vec![Metric::Bleu, Metric::Chrf, Metric::Cer, Metric::Wer]
+        } else {
+            vec![Metric::Accuracy, Metric::F1Macro]
+        }
     }
 }
 

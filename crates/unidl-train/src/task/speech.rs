@@ -403,7 +403,7 @@ impl TaskIo for SpeechRecognition {
     }
 
     fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
-        Box::new(TextTask)
+        Box::new(TextTask::default())
     }
 
     fn default_metrics(&self) -> Vec<Metric> {
@@ -508,7 +508,7 @@ impl TaskIo for TransducerRecognition {
     }
 
     fn evaluation(&self) -> Box<dyn EvaluationTask<DecodedSequence>> {
-        Box::new(TextTask)
+        Box::new(TextTask::default())
     }
 
     fn default_metrics(&self) -> Vec<Metric> {

@@ -64,6 +64,12 @@ pub struct TrainerConfig {
     /// task's loss.
     #[serde(default)]
     pub loss: Option<String>,
+    /// Batch training samples of similar length together (text: less
+    /// padding, so faster steps); the order is still shuffled each epoch
+    /// (`unidl_data::SamplerConfig::group_by_length`). Needs a data set that
+    /// knows its samples' lengths.
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 fn two() -> usize {
@@ -99,6 +105,7 @@ impl TrainerConfig {
             progress: None,
             metrics: Vec::new(),
             loss: None,
+            group_by_length: false,
         }
     }
 

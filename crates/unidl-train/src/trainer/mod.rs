@@ -102,18 +102,22 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
         });
     }
     schedule.validate()?;
-    let sampler = Sampler::new(
-        SamplerConfig {
-            shuffle: true,
-            seed: config.seed,
-            repeat: true,
-            ..SamplerConfig::new(config.batch_size)
-        },
-        train_dataset.len(),
-    )
-    .map_err(|e| TrainError::Config {
-        key: "batch_size".into(),
-        reason: e.to_string(),
+    let sampler_config = SamplerConfig {
+        shuffle: true,
+        seed: config.seed,
+        repeat: true,
+        group_by_length: config.group_by_length,
+        ..SamplerConfig::new(config.batch_size)
+    };
+    let sampler = unidl_data::construct_sampler(&sampler_config, &train_dataset).map_err(|e| {
+        TrainError::Config {
+            key: if config.group_by_length {
+                "trainer.group_by_length".into()
+            } else {
+                "batch_size".into()
+            },
+            reason: e.to_string(),
+        }
     })?;
     let device = if device.is_autodiff() {
         device.clone()

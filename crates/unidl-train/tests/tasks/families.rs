@@ -564,6 +564,7 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
             ..Default::default()
         },
         target_tokenizer: None,
+        label_targets: Vec::new(),
     };
     let mut a = tokens(&[3, 4], "a");
     a.targets.token_ids = vec![5, 3, 4];
@@ -635,6 +636,110 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
         e.contains("c: a target text but no target tokenizer"),
         "{e}"
     );
+}
+
+/// Text-to-text classification (T5's way): a labelled sample learns its
+/// class name, and evaluation reads outputs as classes — exact-match
+/// accuracy and macro F1 over the classes, an output that names no class
+/// being wrong (hand-computed).
+#[test]
+fn text_to_text_classification_learns_class_names_and_scores_them() {
+    use unidl_data::text::{Corpus, SPECIAL_TOKENS, TextTokenizer};
+    let d = dev();
+    let names: Vec<String> = ["news", "fiction", "humor"].map(String::from).to_vec();
+    let tok = std::sync::Arc::new(
+        TextTokenizer::train_wordpiece(
+            &Corpus::texts(["news fiction humor the a story"]),
+            60,
+            1,
+            &SPECIAL_TOKENS,
+        )
+        .unwrap(),
+    );
+    let task = SequenceToSequence {
+        source: SourceInput::Tokens("tokens".into()),
+        pad_id: 0,
+        bos_id: 2,
+        eos_id: 3,
+        label_smoothing: 0.0,
+        generation: Default::default(),
+        target_tokenizer: Some(tok.clone()),
+        label_targets: names.clone(),
+    };
+    let mut a = tokens(&[7, 8], "a");
+    a.targets.label = Some(1);
+    let batch = task.collate(&[a.clone()], &d).unwrap();
+    let fiction: Vec<i64> = tok
+        .encode("fiction")
+        .unwrap()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    let mut want = fiction.clone();
+    want.push(3);
+    assert_eq!(i64s(batch.labels.unwrap()), want);
+    // a label beyond the class names is an error naming the sample
+    a.targets.label = Some(5);
+    let e = task.collate(&[a], &d).unwrap_err().to_string();
+    assert!(e.contains("label 5") && e.contains("3 class names"), "{e}");
+
+    // targets a a b c; outputs a b b "zzz"
+    let eval = <SequenceToSequence as TaskIo>::evaluation(&task);
+    assert_eq!(
+        <SequenceToSequence as TaskIo>::default_metrics(&task),
+        [Metric::Accuracy, Metric::F1Macro]
+    );
+    let mut acc = eval
+        .start(
+            &[Metric::Accuracy, Metric::F1Macro, Metric::Cer],
+            &empty_dataset(),
+        )
+        .unwrap();
+    let samples: Vec<Sample> = [0usize, 0, 1, 2]
+        .iter()
+        .map(|&l| {
+            let mut s = tokens(&[7], "s");
+            s.targets.label = Some(l);
+            s
+        })
+        .collect();
+    let outputs: Vec<outputs::DecodedSequence> = ["news", " fiction", "fiction", "zzz"]
+        .iter()
+        .map(|t| outputs::DecodedSequence {
+            ids: vec![],
+            text: Some(t.to_string()),
+            log_prob: 0.0,
+        })
+        .collect();
+    acc.update(&outputs, &samples).unwrap();
+    let scores = acc.compute().unwrap();
+    let get = |k: &str| scores.iter().find(|(n, _)| n == k).unwrap().1;
+    assert!((get("accuracy") - 0.5).abs() < 1e-12, "{scores:?}");
+    // news: p 1, r 1/2; fiction: p 1/2, r 1; humor: 0 -> (2/3 + 2/3 + 0) / 3
+    assert!((get("f1_macro") - 4.0 / 9.0).abs() < 1e-12, "{scores:?}");
+    assert!(get("cer") > 0.0);
+    // free text (no class names): exact match only, no macro F1
+    let plain = TextTask::default();
+    assert!(plain.supports(Metric::Accuracy) && !plain.supports(Metric::F1Macro));
+}
+
+fn empty_dataset() -> unidl_data::PreparedDataset {
+    #[derive(Debug)]
+    struct Empty;
+    impl unidl_data::Dataset for Empty {
+        fn len(&self) -> usize {
+            0
+        }
+        fn get(&self, _: usize) -> unidl_data::Result<Sample> {
+            unreachable!()
+        }
+    }
+    unidl_data::PreparedDataset::new(
+        std::sync::Arc::new(Empty),
+        unidl_data::transform::Compose(vec![]),
+        0,
+        ".".into(),
+    )
 }
 
 // ---------------------------------------------------------------- speech

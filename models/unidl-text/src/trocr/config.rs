@@ -95,6 +95,26 @@ pub struct TrOcrEncoderConfig {
     /// Dropout on the attention probabilities.
     #[serde(default)]
     pub attention_probs_dropout_prob: f64,
+    /// How the learned position embeddings start (a unidl key; no effect on
+    /// loaded weights): `normal` (σ 0.02, `transformers`') or `sincos_2d`
+    /// (each patch's row and column as sines and cosines, half the width
+    /// each, as MAE's fixed embeddings; `[CLS]` and distillation positions
+    /// zero), which lets a model trained from scratch tell patches apart
+    /// from its first step.
+    #[serde(default)]
+    pub position_init: PositionInit,
+}
+
+/// The starting values of the encoder's learned position embeddings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionInit {
+    /// Normal with σ 0.02 (`transformers`' initialisation).
+    #[default]
+    Normal,
+    /// Two-dimensional sines and cosines of the patch's row and column.
+    #[serde(rename = "sincos_2d")]
+    Sincos2d,
 }
 
 /// The TrOCR decoder with `transformers`' `TrOCRConfig` names; the defaults

@@ -21,7 +21,9 @@ mod decoding;
 mod model;
 mod weights;
 
-pub use config::{Activation, ImageSize, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig};
+pub use config::{
+    Activation, ImageSize, PositionInit, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig,
+};
 pub use model::{
     POSITION_OFFSET, TrOcr, TrOcrDecoder, TrOcrDecoderCache, TrOcrDecoderLayer, VitEmbeddings,
     VitEncoder, VitLayer,

@@ -11,7 +11,7 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_nn::{AttentionMask, KvCache, MultiHeadAttention, MultiHeadAttentionConfig};
 
-use super::{Activation, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig};
+use super::{Activation, PositionInit, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig};
 use crate::TextError;
 
 /// `transformers`' learned positions start at index 2 (fairseq's offset).
@@ -29,6 +29,32 @@ fn layer_norm(d: usize, eps: f64, device: &Device) -> LayerNorm {
 }
 
 impl TrOcrEncoderConfig {
+    /// `[positions, hidden]` row-major: zeros for `[CLS]` (and the
+    /// distillation token), then per patch (raster order) sines and cosines
+    /// of its row in the first half of the width and of its column in the
+    /// second, at frequencies 1/10000^(k/(width/4)).
+    fn sincos_positions(&self) -> Vec<f32> {
+        let d = self.hidden_size;
+        let [gh, gw] = self.grid();
+        let specials = self.positions() - gh * gw;
+        let quarter = d / 4;
+        let mut v = vec![0.0f32; self.positions() * d];
+        for r in 0..gh {
+            for c in 0..gw {
+                let row = &mut v[(specials + r * gw + c) * d..][..d];
+                for (half, pos) in [(0, r), (1, c)] {
+                    for k in 0..quarter {
+                        let freq = 1.0 / 10000f64.powf(k as f64 / quarter.max(1) as f64);
+                        let a = pos as f64 * freq;
+                        row[half * d / 2 + k] = a.sin() as f32;
+                        row[half * d / 2 + quarter + k] = a.cos() as f32;
+                    }
+                }
+            }
+        }
+        v
+    }
+
     fn init_encoder(&self, device: &Device) -> VitEncoder {
         let (d, std) = (self.hidden_size, 0.02);
         let p = self.patch_size;
@@ -43,11 +69,17 @@ impl TrOcrEncoderConfig {
             embeddings: VitEmbeddings {
                 cls_token: token(),
                 distillation_token: self.distillation_token.then(token),
-                position_embeddings: Param::from_tensor(Tensor::random(
-                    [1, self.positions(), d],
-                    Distribution::Normal(0.0, std),
-                    device,
-                )),
+                position_embeddings: Param::from_tensor(match self.position_init {
+                    PositionInit::Normal => Tensor::random(
+                        [1, self.positions(), d],
+                        Distribution::Normal(0.0, std),
+                        device,
+                    ),
+                    PositionInit::Sincos2d => Tensor::from_data(
+                        TensorData::new(self.sincos_positions(), [1, self.positions(), d]),
+                        device,
+                    ),
+                }),
                 patch_embeddings: Conv2dConfig::new([self.num_channels, d], [p, p])
                     .with_stride([p, p])
                     .init(device),
