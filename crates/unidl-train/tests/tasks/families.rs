@@ -713,7 +713,13 @@ fn text_to_text_classification_learns_class_names_and_scores_them() {
         .collect();
     acc.update(&outputs, &samples).unwrap();
     let scores = acc.compute().unwrap();
-    let get = |k: &str| scores.iter().find(|(n, _)| n == k).unwrap().1;
+    let get = |k: &str| -> f64 {
+        scores
+            .iter()
+            .find(|(n, _)| n.as_str() == k)
+            .map(|(_, v)| *v)
+            .unwrap()
+    };
     assert!((get("accuracy") - 0.5).abs() < 1e-12, "{scores:?}");
     // news: p 1, r 1/2; fiction: p 1/2, r 1; humor: 0 -> (2/3 + 2/3 + 0) / 3
     assert!((get("f1_macro") - 4.0 / 9.0).abs() < 1e-12, "{scores:?}");
@@ -721,25 +727,6 @@ fn text_to_text_classification_learns_class_names_and_scores_them() {
     // free text (no class names): exact match only, no macro F1
     let plain = TextTask::default();
     assert!(plain.supports(Metric::Accuracy) && !plain.supports(Metric::F1Macro));
-}
-
-fn empty_dataset() -> unidl_data::PreparedDataset {
-    #[derive(Debug)]
-    struct Empty;
-    impl unidl_data::Dataset for Empty {
-        fn len(&self) -> usize {
-            0
-        }
-        fn get(&self, _: usize) -> unidl_data::Result<Sample> {
-            unreachable!()
-        }
-    }
-    unidl_data::PreparedDataset::new(
-        std::sync::Arc::new(Empty),
-        unidl_data::transform::Compose(vec![]),
-        0,
-        ".".into(),
-    )
 }
 
 // ---------------------------------------------------------------- speech
