@@ -65,6 +65,16 @@ impl Route {
         tok
     }
 
+    /// A synthetic 3-class task (`animal`, `food`, `weather`, each marked by
+    /// its keywords among shared filler words): 192 training rows in
+    /// `train.jsonl`, 60 held out in `val.jsonl`; returns the training texts.
+    pub fn synthetic_classes(&self) -> Vec<String> {
+        let train = synthetic_split(192, 1);
+        write_jsonl(&self.dir.join("train.jsonl"), &train);
+        write_jsonl(&self.dir.join("val.jsonl"), &synthetic_split(60, 2));
+        train.into_iter().map(|(t, _)| t).collect()
+    }
+
     /// Writes the run config; returns its path.
     pub fn config(&self, text: &str) -> std::path::PathBuf {
         let path = self.dir.join("run.toml");
@@ -122,4 +132,66 @@ impl Drop for Route {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Three classes of short synthetic texts, each marked by its keywords
+/// among shared filler words (a fixed pseudo-random draw).
+fn synthetic_split(n: usize, seed: u64) -> Vec<(String, &'static str)> {
+    const CLASSES: [(&str, [&str; 5]); 3] = [
+        ("animal", ["cat", "dog", "horse", "bird", "fish"]),
+        ("food", ["bread", "apple", "cheese", "soup", "rice"]),
+        ("weather", ["rain", "snow", "wind", "storm", "sunshine"]),
+    ];
+    const FILLER: [&str; 24] = [
+        "the",
+        "a",
+        "today",
+        "we",
+        "saw",
+        "some",
+        "very",
+        "big",
+        "small",
+        "near",
+        "house",
+        "river",
+        "city",
+        "old",
+        "new",
+        "it",
+        "was",
+        "and",
+        "then",
+        "again",
+        "morning",
+        "quiet",
+        "garden",
+        "yesterday",
+    ];
+    let mut state = seed;
+    let mut next = |m: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % m as u64) as usize
+    };
+    (0..n)
+        .map(|i| {
+            let (label, keys) = CLASSES[i % 3];
+            let mut words: Vec<&str> = (0..5 + next(5)).map(|_| FILLER[next(24)]).collect();
+            for _ in 0..1 + next(2) {
+                let at = next(words.len() + 1);
+                words.insert(at, keys[next(5)]);
+            }
+            (words.join(" "), label)
+        })
+        .collect()
+}
+
+fn write_jsonl(path: &std::path::Path, rows: &[(String, &str)]) {
+    let text: String = rows
+        .iter()
+        .map(|(t, l)| format!("{}\n", serde_json::json!({"text": t, "label": l})))
+        .collect();
+    std::fs::write(path, text).unwrap();
 }

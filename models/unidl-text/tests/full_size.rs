@@ -50,6 +50,23 @@ fn labels(
     )
 }
 
+/// `got` within [`TOL`] of the reference's `key`.
+fn same<const D: usize>(what: &str, got: Tensor<D>, io: &StateDict, key: &str) {
+    check_close(what, &values(got), &floats(io, key), TOL);
+}
+
+/// Teacher-forced logits and their loss against the reference's.
+fn same_logits_and_loss(
+    what: &str,
+    logits: Tensor<3>,
+    (labels, keep): (Tensor<2, Int>, Tensor<2, burn::tensor::Bool>),
+    io: &StateDict,
+) {
+    same(&format!("{what} logits"), logits.clone(), io, "logits");
+    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
+    check_loss(&format!("{what} loss"), &loss, floats(io, "loss")[0]);
+}
+
 #[test]
 fn bert_base_matches_transformers() {
     use unidl_text::bert::{BertConfig, load_hf_weights};
@@ -90,19 +107,9 @@ fn bert_base_matches_transformers() {
         &real(floats(&io, "hidden")),
         TOL,
     );
-    check_close(
-        "bert-base pooled",
-        &values(out.pooled.unwrap()),
-        &floats(&io, "pooled"),
-        TOL,
-    );
+    same("bert-base pooled", out.pooled.unwrap(), &io, "pooled");
     let logits = m.forward_with_types(ids, Some(types), Some(attention));
-    check_close(
-        "bert-base logits",
-        &values(logits),
-        &floats(&io, "logits"),
-        TOL,
-    );
+    same("bert-base logits", logits, &io, "logits");
 }
 
 #[test]
@@ -127,21 +134,14 @@ fn t5_small_matches_transformers() {
         int_input(&io, "input_ids", &dev),
         mask_input(&io, "attention_mask", &dev),
     );
-    check_close(
+    same(
         "t5-small encoder states",
-        &values(encoded.hidden.clone()),
-        &floats(&io, "encoder_hidden"),
-        TOL,
+        encoded.hidden.clone(),
+        &io,
+        "encoder_hidden",
     );
     let logits = m.decode(&encoded, m.shift_right(labels.clone()));
-    check_close(
-        "t5-small logits",
-        &values(logits.clone()),
-        &floats(&io, "logits"),
-        TOL,
-    );
-    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
-    check_loss("t5-small loss", &loss, floats(&io, "loss")[0]);
+    same_logits_and_loss("t5-small", logits, (labels, keep), &io);
 }
 
 #[test]
@@ -170,19 +170,9 @@ fn xlnet_base_matches_transformers() {
         .transformer
         .forward(ids.clone(), Some(types.clone()), Some(attention.clone()))
         .unwrap();
-    check_close(
-        "xlnet-base hidden states",
-        &values(hidden),
-        &floats(&io, "hidden"),
-        TOL,
-    );
+    same("xlnet-base hidden states", hidden, &io, "hidden");
     let logits = m.forward(ids, Some(types), Some(attention)).unwrap();
-    check_close(
-        "xlnet-base logits",
-        &values(logits),
-        &floats(&io, "logits"),
-        TOL,
-    );
+    same("xlnet-base logits", logits, &io, "logits");
 }
 
 #[test]
@@ -207,21 +197,14 @@ fn trocr_small_matches_transformers() {
         TensorData::new(floats(&io, "pixel_values"), [s[0], s[1], s[2], s[3]]),
         &dev,
     );
-    check_close(
+    same(
         "trocr-small encoder states",
-        &values(m.encoder_states(px.clone()).unwrap()),
-        &floats(&io, "encoder_hidden"),
-        TOL,
+        m.encoder_states(px.clone()).unwrap(),
+        &io,
+        "encoder_hidden",
     );
     let (labels, keep) = labels(&io, cfg.decoder.pad_token_id as i64, &dev);
     let encoded = m.encode(px).unwrap();
     let logits = m.decode(&encoded, m.shift_right(labels.clone())).unwrap();
-    check_close(
-        "trocr-small logits",
-        &values(logits.clone()),
-        &floats(&io, "logits"),
-        TOL,
-    );
-    let loss = unidl_train::token_cross_entropy(logits, labels, keep, 0.0);
-    check_loss("trocr-small loss", &loss, floats(&io, "loss")[0]);
+    same_logits_and_loss("trocr-small", logits, (labels, keep), &io);
 }

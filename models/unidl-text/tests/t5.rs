@@ -410,13 +410,8 @@ num_beams = 3
 /// `unidl infer` prints a class name.
 #[test]
 fn t5_classifies_text_to_text_through_the_registry() {
-    use super::xlnet::{synthetic_split, write_jsonl};
     let route = Route::new("t5-classify");
-    let train = synthetic_split(192, 1);
-    let val = synthetic_split(60, 2);
-    write_jsonl(&route.dir.join("train.jsonl"), &train);
-    write_jsonl(&route.dir.join("val.jsonl"), &val);
-    let mut texts: Vec<String> = train.iter().map(|(t, _)| t.clone()).collect();
+    let mut texts = route.synthetic_classes();
     texts.extend(["animal", "food", "weather"].map(String::from));
     let tok = route.wordpiece(texts, 120);
     let cfg = route.config(&format!(

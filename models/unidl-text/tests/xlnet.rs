@@ -509,68 +509,6 @@ fn bad_xlnet_configs_inputs_and_weights_are_named() {
     );
 }
 
-/// Three classes of short synthetic texts, each marked by its keywords
-/// among shared filler words (a fixed pseudo-random draw).
-pub(super) fn synthetic_split(n: usize, seed: u64) -> Vec<(String, &'static str)> {
-    const CLASSES: [(&str, [&str; 5]); 3] = [
-        ("animal", ["cat", "dog", "horse", "bird", "fish"]),
-        ("food", ["bread", "apple", "cheese", "soup", "rice"]),
-        ("weather", ["rain", "snow", "wind", "storm", "sunshine"]),
-    ];
-    const FILLER: [&str; 24] = [
-        "the",
-        "a",
-        "today",
-        "we",
-        "saw",
-        "some",
-        "very",
-        "big",
-        "small",
-        "near",
-        "house",
-        "river",
-        "city",
-        "old",
-        "new",
-        "it",
-        "was",
-        "and",
-        "then",
-        "again",
-        "morning",
-        "quiet",
-        "garden",
-        "yesterday",
-    ];
-    let mut state = seed;
-    let mut next = |m: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 33) % m as u64) as usize
-    };
-    (0..n)
-        .map(|i| {
-            let (label, keys) = CLASSES[i % 3];
-            let mut words: Vec<&str> = (0..5 + next(5)).map(|_| FILLER[next(24)]).collect();
-            for _ in 0..1 + next(2) {
-                let at = next(words.len() + 1);
-                words.insert(at, keys[next(5)]);
-            }
-            (words.join(" "), label)
-        })
-        .collect()
-}
-
-pub(super) fn write_jsonl(path: &Path, rows: &[(String, &str)]) {
-    let text: String = rows
-        .iter()
-        .map(|(t, l)| format!("{}\n", serde_json::json!({"text": t, "label": l})))
-        .collect();
-    std::fs::write(path, text).unwrap();
-}
-
 /// `[model] name = "xlnet"` through train, eval and infer, starting from
 /// the reduced reference checkpoint (`[pretrained]`, strict: a 3-class
 /// `XLNetForSequenceClassification` with a 120-token vocabulary, so the
@@ -579,11 +517,8 @@ pub(super) fn write_jsonl(path: &Path, rows: &[(String, &str)]) {
 #[test]
 fn an_xlnet_config_trains_from_transformers_weights_through_the_registry() {
     let route = Route::new("xlnet-run");
-    let train = synthetic_split(192, 1);
-    let val = synthetic_split(60, 2);
-    write_jsonl(&route.dir.join("train.jsonl"), &train);
-    write_jsonl(&route.dir.join("val.jsonl"), &val);
-    let tok = route.wordpiece(train.iter().map(|(t, _)| t.clone()).collect(), 120);
+    let texts = route.synthetic_classes();
+    let tok = route.wordpiece(texts, 120);
     assert_eq!(
         tok.vocab_size(),
         120,
