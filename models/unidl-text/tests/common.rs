@@ -21,6 +21,23 @@ pub fn mask_input(io: &StateDict, key: &str, dev: &Device) -> Tensor<2, Bool> {
     Tensor::from_data(TensorData::new(v, shape), dev)
 }
 
+/// The saved `labels` (`[rows, cols]`, -100 where ignored) as decoder
+/// label ids with -100 replaced by `pad` (as `shift_tokens_right` does),
+/// and where they are real (what the loss counts).
+pub fn padded_labels(io: &StateDict, pad: i64, dev: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+    let s = io["labels"].shape();
+    let f = floats(io, "labels");
+    let ids: Vec<i64> = f
+        .iter()
+        .map(|&x| if x < 0.0 { pad } else { x as i64 })
+        .collect();
+    let keep: Vec<bool> = f.iter().map(|&x| x >= 0.0).collect();
+    (
+        Tensor::from_data(TensorData::new(ids, [s[0], s[1]]), dev),
+        Tensor::from_data(TensorData::new(keep, [s[0], s[1]]), dev),
+    )
+}
+
 /// The texts (`text` field) of a JSON-lines data set.
 pub fn jsonl_texts(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -12,7 +12,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::{StateDict, load_state_dict_file};
 use unidl_testkit::{check_close, check_loss, floats, values};
 
-use super::common::{int_input, mask_input};
+use super::common::{int_input, mask_input, padded_labels};
 
 const TOL: f32 = 1e-4;
 
@@ -29,25 +29,6 @@ fn reference() -> Option<(PathBuf, serde_json::Value)> {
 
 fn io(dir: &std::path::Path, name: &str, dev: &Device) -> StateDict {
     load_state_dict_file(&dir.join(format!("{name}.io.safetensors")), dev).unwrap()
-}
-
-/// Labels with -100 as padding ids, and where they are real.
-fn labels(
-    io: &StateDict,
-    pad: i64,
-    dev: &Device,
-) -> (Tensor<2, Int>, Tensor<2, burn::tensor::Bool>) {
-    let s = io["labels"].shape();
-    let f = floats(io, "labels");
-    let ids: Vec<i64> = f
-        .iter()
-        .map(|&x| if x < 0.0 { pad } else { x as i64 })
-        .collect();
-    let keep: Vec<bool> = f.iter().map(|&x| x >= 0.0).collect();
-    (
-        Tensor::from_data(TensorData::new(ids, [s[0], s[1]]), dev),
-        Tensor::from_data(TensorData::new(keep, [s[0], s[1]]), dev),
-    )
 }
 
 /// `got` within [`TOL`] of the reference's `key`.
@@ -129,7 +110,7 @@ fn t5_small_matches_transformers() {
     .unwrap();
     assert!(report.load.missing.is_empty(), "{report}");
     assert_eq!(meta["t5_small"]["params"], 60_506_624u64);
-    let (labels, keep) = labels(&io, cfg.pad_token_id as i64, &dev);
+    let (labels, keep) = padded_labels(&io, cfg.pad_token_id as i64, &dev);
     let encoded = m.encode(
         int_input(&io, "input_ids", &dev),
         mask_input(&io, "attention_mask", &dev),
@@ -203,7 +184,7 @@ fn trocr_small_matches_transformers() {
         &io,
         "encoder_hidden",
     );
-    let (labels, keep) = labels(&io, cfg.decoder.pad_token_id as i64, &dev);
+    let (labels, keep) = padded_labels(&io, cfg.decoder.pad_token_id as i64, &dev);
     let encoded = m.encode(px).unwrap();
     let logits = m.decode(&encoded, m.shift_right(labels.clone())).unwrap();
     same_logits_and_loss("trocr-small", logits, (labels, keep), &io);

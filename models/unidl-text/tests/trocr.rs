@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::common::padded_labels;
 use burn::module::{Module, Param};
 use burn::tensor::{Int, Tensor, TensorData};
 use unidl_backend::Device;
@@ -65,22 +66,8 @@ fn reduced_trocr_matches_transformers() {
     let dev = Device::flex().autodiff();
     let (cfg, m, io) = model(&dev);
     assert!(m.enc_to_dec_proj.is_some() && m.output_projection.is_some());
-    let labels_f = floats(&io, "labels");
-    let [b, t] = [2usize, labels_f.len() / 2];
     // -100 → padding id for the decoder's inputs (as shift_tokens_right), ignored by the loss
-    let pad = cfg.decoder.pad_token_id as i64;
-    let labels: Vec<i64> = labels_f
-        .iter()
-        .map(|&x| if x < 0.0 { pad } else { x as i64 })
-        .collect();
-    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
-    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
-        TensorData::new(
-            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
-            [b, t],
-        ),
-        &dev,
-    );
+    let (labels, keep) = padded_labels(&io, cfg.decoder.pad_token_id as i64, &dev);
     let px = pixels(&io, &dev);
     check_close(
         "encoder states",
@@ -347,21 +334,8 @@ fn deit_sinusoidal_tied_trocr_matches_transformers() {
     assert!(m.enc_to_dec_proj.is_none() && m.output_projection.is_none());
     let io =
         load_state_dict_file(&reference_dir().join("trocr_deit.io.safetensors"), &dev).unwrap();
-    let labels_f = floats(&io, "labels");
-    let [b, t] = [2usize, labels_f.len() / 2];
-    let pad = cfg.decoder.pad_token_id as i64;
-    let labels: Vec<i64> = labels_f
-        .iter()
-        .map(|&x| if x < 0.0 { pad } else { x as i64 })
-        .collect();
-    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
-    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
-        TensorData::new(
-            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
-            [b, t],
-        ),
-        &dev,
-    );
+    // -100 → padding id for the decoder's inputs (as shift_tokens_right), ignored by the loss
+    let (labels, keep) = padded_labels(&io, cfg.decoder.pad_token_id as i64, &dev);
     let px = pixels(&io, &dev);
     check_close(
         "deit: encoder states",
