@@ -16,7 +16,7 @@ use unidl_text::t5::{
     relative_position_bucket,
 };
 
-use super::common::{Route, int_input, mask_input};
+use super::common::{Route, int_input, mask_input, padded_labels};
 
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/t5")
@@ -91,27 +91,8 @@ fn check_case(case: &str) {
     let (cfg, m, io) = model(case, &dev);
     let ids = int_input(&io, "input_ids", &dev);
     let attention = mask_input(&io, "attention_mask", &dev);
-    let labels_f = floats(&io, "labels");
-    let [b, t] = [2usize, labels_f.len() / 2];
     // -100 → padding id for the decoder's inputs, ignored by the loss
-    let labels: Vec<i64> = labels_f
-        .iter()
-        .map(|&x| {
-            if x < 0.0 {
-                cfg.pad_token_id as i64
-            } else {
-                x as i64
-            }
-        })
-        .collect();
-    let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [b, t]), &dev);
-    let keep = Tensor::<2, burn::tensor::Bool>::from_data(
-        TensorData::new(
-            labels_f.iter().map(|&x| x >= 0.0).collect::<Vec<_>>(),
-            [b, t],
-        ),
-        &dev,
-    );
+    let (labels, keep) = padded_labels(&io, cfg.pad_token_id as i64, &dev);
     let encoded = m.encode(ids, attention);
     check_close(
         &format!("{case}: encoder states"),
