@@ -459,8 +459,24 @@ fn st_dtype(d: DType) -> Option<safetensors::Dtype> {
 
 /// Writes a state dict as safetensors, atomically (temporary file + fsync + rename).
 pub fn save_state_dict(state: &StateDict, path: &Path) -> Result<(), ModuleError> {
-    let io = |reason: String| ModuleError::Io {
+    let data = state_dict_to_bytes(state).map_err(|e| match e {
+        ModuleError::Io { reason, .. } => ModuleError::Io {
+            path: path.to_path_buf(),
+            reason,
+        },
+        other => other,
+    })?;
+    write_atomic(path, &data).map_err(|e| ModuleError::Io {
         path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// A state dict as the bytes of a safetensors file (what
+/// [`save_state_dict`] writes; e.g. to send it to other processes).
+pub fn state_dict_to_bytes(state: &StateDict) -> Result<Vec<u8>, ModuleError> {
+    let io = |reason: String| ModuleError::Io {
+        path: "(in memory)".into(),
         reason,
     };
     let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -482,8 +498,7 @@ pub fn save_state_dict(state: &StateDict, path: &Path) -> Result<(), ModuleError
                 .map_err(|e| io(format!("tensor `{k}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let data = safetensors::serialize(views, None).map_err(|e| io(e.to_string()))?;
-    write_atomic(path, &data).map_err(|e| io(e.to_string()))
+    safetensors::serialize(views, None).map_err(|e| io(e.to_string()))
 }
 
 /// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
@@ -518,7 +533,20 @@ pub fn load_state_dict_file(path: &Path, device: &Device) -> Result<StateDict, M
         reason,
     };
     let bytes = fs::read(path).map_err(|e| io(e.to_string()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    state_dict_from_bytes(&bytes, device).map_err(|e| match e {
+        ModuleError::Io { reason, .. } => io(reason),
+        other => other,
+    })
+}
+
+/// A state dict from the bytes of a safetensors file, on `device` (the
+/// inverse of [`state_dict_to_bytes`]); malformed bytes are an error.
+pub fn state_dict_from_bytes(bytes: &[u8], device: &Device) -> Result<StateDict, ModuleError> {
+    let io = |reason: String| ModuleError::Io {
+        path: "(in memory)".into(),
+        reason,
+    };
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| io(format!("not a valid safetensors file: {e}")))?;
     let mut out = StateDict::new();
     for (name, view) in st.tensors() {

@@ -54,6 +54,15 @@ pub enum TrainError {
         /// The shape received.
         got: Vec<usize>,
     },
+    /// A data-parallel rank failed or timed out in a collective (the job
+    /// ends on every rank; the message names the rank and the cause).
+    #[error("rank {rank}: {reason}")]
+    Distributed {
+        /// The rank that reports it.
+        rank: usize,
+        /// What went wrong.
+        reason: String,
+    },
     /// Reading or collating data failed.
     #[error(transparent)]
     Data(#[from] unidl_data::DataError),

@@ -7,6 +7,8 @@
 //! - [`trainer`]: `construct_trainer`, `train_one_batch`, `train_one_epoch`,
 //!   `train` (B.4), atomic checkpoints and exact resume.
 //!
+//! - [`dist`]: data-parallel training over a process group ([`Collective`]):
+//!   parameters from rank 0, gradients averaged in buckets, shared records.
 //! - [`infer`]: `construct_inference`, `infer_one_sample`, `infer_samples`
 //!   (B.5) and post-processing (classification top-k).
 //! - [`postprocess`]: detection (box decoding, NMS), semantic and instance
@@ -23,6 +25,7 @@
 
 pub mod callback;
 pub mod decoding;
+pub mod dist;
 pub mod draw;
 pub mod error;
 pub mod eval;
@@ -42,6 +45,7 @@ pub use callback::{
     BatchEnd, Callback, EarlyStopping, EarlyStoppingConfig, EpochEnd, Monitor, PlateauConfig,
     PlateauLr, ProgressBar, TrainBegin,
 };
+pub use dist::{Collective, ThreadGroup, average_gradients};
 pub use error::{Result, TrainError};
 pub use eval::{
     ClassificationTask, EvalConfig, EvaluationTask, Evaluator, Metric, Scores, TaskMetrics,

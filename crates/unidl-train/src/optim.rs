@@ -362,6 +362,19 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Averages the pending gradients over the ranks of `group` (the
+    /// data-parallel step between backward and update); no-op with one rank.
+    pub fn average_gradients<M: Module>(
+        &mut self,
+        model: &M,
+        group: &dyn crate::dist::Collective,
+    ) -> Result<()> {
+        if let Some(grads) = self.grads.as_mut() {
+            crate::dist::average_gradients(model, grads, group, crate::dist::BUCKET_BYTES)?;
+        }
+        Ok(())
+    }
+
     /// Drops held gradients (after a failed step).
     pub fn clear_gradients(&mut self) {
         self.grads = None;

@@ -421,6 +421,18 @@ mod trainer {
         range: Option<[usize; 2]>,
         edit: impl FnOnce(&mut TrainerConfig),
     ) -> Trainer<SmallCnn, ImageClassification> {
+        let adam = OptimizerConfig::new(OptimizerMethod::Adam, 3e-3);
+        trainer_opt(model, epochs, out_dir, range, &adam, edit)
+    }
+
+    fn trainer_opt(
+        model: SmallCnn,
+        epochs: usize,
+        out_dir: PathBuf,
+        range: Option<[usize; 2]>,
+        optimizer: &OptimizerConfig,
+        edit: impl FnOnce(&mut TrainerConfig),
+    ) -> Trainer<SmallCnn, ImageClassification> {
         let dev = Device::flex();
         let params = DatasetParams {
             seed: 3,
@@ -443,7 +455,7 @@ mod trainer {
         edit(&mut cfg);
         construct_trainer(
             model,
-            &OptimizerConfig::new(OptimizerMethod::Adam, 3e-3),
+            optimizer,
             Schedule::Constant,
             ImageClassification::default(),
             cfg,
@@ -1003,6 +1015,173 @@ mod trainer {
         // and training goes on from there, replacing the partial directory's name space
         r.train().unwrap();
         assert_eq!(r.global_step(), 4);
+    }
+
+    /// Flat float values of a model's state dict, in key order.
+    fn weights(m: &SmallCnn) -> Vec<(String, Vec<f32>)> {
+        let sd = m.valid().state_dict();
+        sd.iter()
+            .map(|(k, t)| (k.clone(), t.to_vec_f32().unwrap()))
+            .collect()
+    }
+
+    /// G-c (issue 19): two data-parallel ranks with batch 8 each end with
+    /// the weights of one process with batch 16 after 50 momentum-SGD steps (the
+    /// ranks' strided shards of one permutation make up its batches; the
+    /// averaged gradient is its gradient), although rank 1 starts from other
+    /// weights (rank 0's are broadcast). Ranks are threads here
+    /// (`ThreadGroup`); `tests/dist_mpi.rs` runs the same over `mpirun`.
+    #[test]
+    fn two_ranks_with_batch_b_equal_one_process_with_batch_2b() {
+        let range = Some([0, 160]); // 10 batches of 16, 5 epochs = 50 steps
+        let sgd = OptimizerConfig::new(OptimizerMethod::Momentum, 0.02);
+        // Parameters are drawn lazily: read each model right after seeding.
+        let seeded = |seed| {
+            let dev = Device::flex();
+            unidl_backend::seed(&dev, seed);
+            let m = SmallCnn::new(&dev);
+            let w = weights(&m);
+            (m, w)
+        };
+        let ((m0, w0), (m1, w1)) = (seeded(1), seeded(99));
+        assert_ne!(w0, w1);
+        let mut single = trainer_opt(m0.clone(), 5, out("dp-single"), range, &sgd, |c| {
+            c.batch_size = 16
+        });
+        let losses: Vec<f64> = (0..5).map(|e| single.train_one_epoch(e).unwrap()).collect();
+        assert_eq!(single.global_step(), 50);
+        assert!(losses[4] < losses[0] * 0.8, "it trains: {losses:?}");
+        let expected = weights(single.model());
+        assert_ne!(expected, w0);
+        let groups = ThreadGroup::new(2, std::time::Duration::from_secs(120));
+        let handles: Vec<_> = groups
+            .into_iter()
+            .zip([m0, m1])
+            .map(|(g, m)| {
+                let rank = g.rank();
+                let dir = out(&format!("dp-rank{rank}"));
+                let mut t = trainer_opt(m, 5, dir, range, &sgd, |c| c.batch_size = 8);
+                std::thread::spawn(move || {
+                    t.set_collective(std::sync::Arc::new(g)).unwrap();
+                    for e in 0..5 {
+                        t.train_one_epoch(e).unwrap();
+                    }
+                    (t.global_step(), weights(t.model()))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for (rank, (steps, got)) in results.iter().enumerate() {
+            assert_eq!(*steps, 50, "rank {rank}");
+            for ((k, a), (k2, b)) in expected.iter().zip(got) {
+                assert_eq!(k, k2);
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(worst <= 1e-5, "rank {rank} `{k}`: max |diff| {worst}");
+            }
+        }
+        // and the ranks agree with each other exactly
+        assert_eq!(results[0].1, results[1].1);
+    }
+
+    /// Only rank 0 writes checkpoints and records; every rank gets the same
+    /// epoch records (training loss averaged over ranks, rank 0's validation).
+    #[test]
+    fn only_rank_0_writes_and_every_rank_sees_the_same_records() {
+        let groups = ThreadGroup::new(2, std::time::Duration::from_secs(120));
+        let dirs: Vec<PathBuf> = (0..2).map(|r| out(&format!("dp-records{r}"))).collect();
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|g| {
+                let dir = dirs[g.rank()].clone();
+                let mut t = trainer(1, 1, dir, Some([0, 64]));
+                std::thread::spawn(move || {
+                    t.set_collective(std::sync::Arc::new(g)).unwrap();
+                    t.train().unwrap()
+                })
+            })
+            .collect();
+        let records: Vec<Vec<EpochRecord>> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(records[0].len(), 1);
+        let strip = |r: &EpochRecord| EpochRecord {
+            seconds: 0.0,
+            ..r.clone()
+        };
+        assert_eq!(strip(&records[0][0]), strip(&records[1][0]));
+        assert!(records[0][0].val_loss.is_some());
+        assert!(dirs[0].join("checkpoints").is_dir());
+        assert!(!dirs[1].exists(), "rank 1 wrote {}", dirs[1].display());
+    }
+
+    /// A rank whose partner never comes fails with an error naming the rank
+    /// and the timeout (no hang); mismatched sizes are an error too.
+    #[test]
+    fn a_missing_rank_is_a_timeout_error_naming_the_rank() {
+        let mut groups = ThreadGroup::new(2, std::time::Duration::from_millis(200));
+        let lonely = groups.remove(0);
+        let mut v = [1.0f32, 2.0];
+        let e = lonely.all_reduce_sum_f32(&mut v).unwrap_err().to_string();
+        assert!(e.starts_with("rank 0:") && e.contains("timed out"), "{e}");
+        // the group is broken now: the other rank learns it at once
+        let e = groups[0]
+            .all_reduce_sum_f32(&mut v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("rank 1:"), "{e}");
+
+        let groups = ThreadGroup::new(2, std::time::Duration::from_secs(5));
+        let h: Vec<_> = groups
+            .into_iter()
+            .map(|g| {
+                std::thread::spawn(move || {
+                    let mut v = vec![1.0f64; 2 + g.rank()];
+                    g.all_reduce_sum_f64(&mut v)
+                })
+            })
+            .collect();
+        let errs: Vec<String> = h
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err().map(|e| e.to_string()))
+            .collect();
+        assert!(!errs.is_empty() && errs[0].contains("values"), "{errs:?}");
+    }
+
+    /// The collectives sum, broadcast and keep their order over many rounds.
+    #[test]
+    fn thread_group_collectives_sum_and_broadcast() {
+        let groups = ThreadGroup::new(3, std::time::Duration::from_secs(30));
+        let h: Vec<_> = groups
+            .into_iter()
+            .map(|g| {
+                std::thread::spawn(move || {
+                    let r = g.rank();
+                    let mut out = Vec::new();
+                    for round in 0..20 {
+                        let mut v = [r as f32, (round * 10 + r) as f32];
+                        g.all_reduce_sum_f32(&mut v).unwrap();
+                        out.push(v.to_vec());
+                        let mut b = if r == round % 3 {
+                            vec![round as u8; round + 1]
+                        } else {
+                            vec![]
+                        };
+                        g.broadcast_bytes(&mut b, round % 3).unwrap();
+                        assert_eq!(b, vec![round as u8; round + 1]);
+                    }
+                    out
+                })
+            })
+            .collect();
+        for h in h {
+            let out = h.join().unwrap();
+            for (round, v) in out.iter().enumerate() {
+                assert_eq!(v, &vec![3.0, (round * 30 + 3) as f32]);
+            }
+        }
     }
 }
 

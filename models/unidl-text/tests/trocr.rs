@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_tensor::module::{StateDict, load_state_dict_file};
 use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
-use unidl_text::trocr::{TrOcr, TrOcrConfig, TrOcrDecoderCache, load_hf_trocr_weights};
+use unidl_text::trocr::{ImageSize, TrOcr, TrOcrConfig, TrOcrDecoderCache, load_hf_trocr_weights};
 
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/trocr")
@@ -244,7 +244,10 @@ fn bad_configs_and_inputs_are_named() {
     let base = config();
     type Edit = Box<dyn Fn(&mut TrOcrConfig)>;
     let cases: Vec<(Edit, &str)> = vec![
-        (Box::new(|c| c.encoder.patch_size = 5), "encoder.image_size"),
+        (
+            Box::new(|c| c.encoder.patch_size = ImageSize::Square(5)),
+            "encoder.image_size",
+        ),
         (
             Box::new(|c| c.encoder.num_attention_heads = 5),
             "encoder.num_attention_heads",
@@ -430,4 +433,40 @@ fn sincos_position_init_encodes_rows_and_columns() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("sincos_2d") && e.contains("normal"), "{e}");
+}
+
+/// `patch_size = [height, width]` (as `transformers`' `ViTConfig` takes
+/// it): full-height strips of a text line; the embedding convolution's
+/// kernel is `[height, width]` in that order, the grid and the positions
+/// follow, and a width the patch does not divide is a typed error.
+#[test]
+fn rectangular_patches_cut_full_height_strips() {
+    let enc: unidl_text::trocr::TrOcrEncoderConfig = toml::from_str(
+        "image_size = [8, 24]\npatch_size = [8, 4]\nnum_channels = 1\nhidden_size = 16\n\
+         num_hidden_layers = 1\nnum_attention_heads = 2\nintermediate_size = 32",
+    )
+    .unwrap();
+    assert_eq!(enc.patch_size, ImageSize::Pair([8, 4]));
+    assert_eq!(enc.grid(), [1, 6]);
+    assert_eq!(enc.positions(), 6 + 2);
+    let cfg = TrOcrConfig {
+        encoder: enc.clone(),
+        ..TrOcrConfig::default()
+    };
+    let m = cfg.init(&Device::flex()).unwrap();
+    assert_eq!(
+        m.encoder.embeddings.patch_embeddings.weight.dims(),
+        [16, 1, 8, 4]
+    );
+    let pixels = Tensor::<4>::ones([2, 1, 8, 24], &Device::flex());
+    assert_eq!(m.encoder.forward(pixels).unwrap().dims(), [2, 8, 16]);
+    let bad = TrOcrConfig {
+        encoder: unidl_text::trocr::TrOcrEncoderConfig {
+            patch_size: ImageSize::Pair([8, 5]),
+            ..enc
+        },
+        ..TrOcrConfig::default()
+    };
+    let e = bad.init(&Device::flex()).unwrap_err().to_string();
+    assert!(e.contains("encoder.image_size") && e.contains("8×5"), "{e}");
 }

@@ -85,7 +85,7 @@ impl burn::module::ModuleMapper for Ids {
 }
 
 impl<M: Module, T: Task<M>> Trainer<M, T> {
-    fn checkpoint_dir(&self, step: u64) -> PathBuf {
+    pub(super) fn checkpoint_dir(&self, step: u64) -> PathBuf {
         self.config
             .output_dir
             .join("checkpoints")

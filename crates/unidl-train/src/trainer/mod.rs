@@ -23,6 +23,7 @@ use unidl_data::{
 use crate::callback::{
     BatchEnd, Callback, EarlyStopping, EpochEnd, PlateauLr, ProgressBar, TrainBegin,
 };
+use crate::dist::Collective;
 use crate::error::{Result, TrainError};
 use crate::eval::Scores;
 use crate::infer::{InferOptions, PostProcess};
@@ -30,6 +31,7 @@ use crate::optim::{Optimizer, OptimizerConfig, construct_optimizer, update_learn
 use crate::records::{ModelSummary, RunRecorder};
 use crate::schedule::Schedule;
 use crate::task::Task;
+use unidl_tensor::module::ModuleApi;
 
 pub use checkpoint::{CheckpointChoice, find_checkpoint, load_model_checkpoint};
 pub use config::{EpochRecord, TrainerConfig};
@@ -57,6 +59,8 @@ pub struct Trainer<M: Module, T: Task<M>> {
     /// Sum and count of the training losses of the sampler's current epoch
     /// (checkpointed, so that an epoch resumed midway reports its true mean).
     epoch_losses: (f64, u64),
+    /// The data-parallel group, when training on several ranks.
+    group: Option<Arc<dyn Collective>>,
 }
 
 /// `construct_trainer(model, trainer_config)` (B.4.1): config errors name the key;
@@ -102,23 +106,7 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
         });
     }
     schedule.validate()?;
-    let sampler_config = SamplerConfig {
-        shuffle: true,
-        seed: config.seed,
-        repeat: true,
-        group_by_length: config.group_by_length,
-        ..SamplerConfig::new(config.batch_size)
-    };
-    let sampler = unidl_data::construct_sampler(&sampler_config, &train_dataset).map_err(|e| {
-        TrainError::Config {
-            key: if config.group_by_length {
-                "trainer.group_by_length".into()
-            } else {
-                "batch_size".into()
-            },
-            reason: e.to_string(),
-        }
-    })?;
+    let sampler = training_sampler(&config, &train_dataset, 0, 1)?;
     let device = if device.is_autodiff() {
         device.clone()
     } else {
@@ -127,7 +115,7 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
     // `train()` puts every parameter back into its configured gradient-tracking state.
     let model = model.fork(&device).train();
     let optimizer = construct_optimizer(&model, optimizer)?;
-    Ok(Trainer {
+    let mut trainer = Trainer {
         model: Some(model),
         optimizer,
         schedule,
@@ -144,6 +132,40 @@ pub fn construct_trainer<M: Module, T: Task<M>>(
         callbacks: Vec::new(),
         batch_transforms: Vec::new(),
         epoch_losses: (0.0, 0),
+        group: None,
+    };
+    if let Some(group) = crate::dist::global() {
+        trainer.set_collective(group)?;
+    }
+    Ok(trainer)
+}
+
+/// The shuffling, repeating training sampler of `config` over `train`, for
+/// data-parallel rank `rank` of `world` (strided shards of one permutation,
+/// so that the ranks' batches together are one process's batch of
+/// `world × batch_size`).
+fn training_sampler(
+    config: &TrainerConfig,
+    train: &PreparedDataset,
+    rank: usize,
+    world: usize,
+) -> Result<Sampler> {
+    let sampler_config = SamplerConfig {
+        shuffle: true,
+        seed: config.seed,
+        repeat: true,
+        group_by_length: config.group_by_length,
+        rank,
+        world_size: world,
+        ..SamplerConfig::new(config.batch_size)
+    };
+    unidl_data::construct_sampler(&sampler_config, train).map_err(|e| TrainError::Config {
+        key: if config.group_by_length {
+            "trainer.group_by_length".into()
+        } else {
+            "batch_size".into()
+        },
+        reason: e.to_string(),
     })
 }
 
@@ -199,6 +221,85 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         self.batch_transforms = transforms;
     }
 
+    /// Makes this trainer rank `group.rank()` of a data-parallel run: its
+    /// sampler reads that rank's shard, its parameters become rank 0's
+    /// (broadcast), each step averages the gradients over the ranks before
+    /// the update, the epoch's training loss is the mean over ranks and its
+    /// validation (run by rank 0) is shared, and only rank 0 writes
+    /// checkpoints, records and progress. Call it before training (after
+    /// [`Trainer::resume`] or before; a resumed state is broadcast too).
+    pub fn set_collective(&mut self, group: Arc<dyn Collective>) -> Result<()> {
+        let state = self.sampler.state();
+        let mut sampler =
+            training_sampler(&self.config, &self.train, group.rank(), group.world_size())?;
+        sampler
+            .restore(state)
+            .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        self.sampler = sampler;
+        self.group = Some(group);
+        self.broadcast_state()
+    }
+
+    /// The data-parallel group, if any.
+    pub fn collective(&self) -> Option<&Arc<dyn Collective>> {
+        self.group.as_ref()
+    }
+
+    /// Whether this trainer writes checkpoints and records (single process, or rank 0).
+    pub fn is_leader(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.is_leader())
+    }
+
+    /// Rank 0's model weights (and the progress it resumed from) on every rank.
+    fn broadcast_state(&mut self) -> Result<()> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        if group.world_size() <= 1 {
+            return Ok(());
+        }
+        let rank = group.rank();
+        let mut bytes = if group.is_leader() {
+            unidl_tensor::module::state_dict_to_bytes(&self.model().valid().state_dict())
+                .map_err(|e| crate::dist::dist_error(rank, e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        group.broadcast_bytes(&mut bytes, 0)?;
+        if !group.is_leader() {
+            let sd = unidl_tensor::module::state_dict_from_bytes(&bytes, &self.device)
+                .map_err(|e| crate::dist::dist_error(rank, e.to_string()))?;
+            let model = self.model.take().expect("model present between steps");
+            self.model = Some(
+                model
+                    .load_state_dict(&sd)
+                    .map_err(|e| crate::dist::dist_error(rank, e.to_string()))?,
+            );
+        }
+        // Every rank must stand at the same step: a resume on one rank only
+        // would desynchronise the collectives.
+        let mut step = [self.global_step as f64, -(self.global_step as f64)];
+        group.all_reduce_sum_f64(&mut step)?;
+        let n = group.world_size() as f64;
+        if step[0] != self.global_step as f64 * n || step[1] != -(self.global_step as f64) * n {
+            return Err(crate::dist::dist_error(
+                rank,
+                format!(
+                    "the ranks start from different steps (this rank: {}); resume every rank from the same checkpoint",
+                    self.global_step
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The seed of step-dependent randomness, distinct per rank (rank 0 and
+    /// a single process: the configured seed).
+    fn rank_seed(&self) -> u64 {
+        let rank = self.group.as_ref().map_or(0, |g| g.rank()) as u64;
+        self.config.seed ^ rank.wrapping_mul(0xD1B5_4A32_D192_ED03)
+    }
+
     /// `train_one_batch({X, Y}) -> loss` (B.4.2): collation, loss, backward,
     /// NaN guard, update, learning-rate step. With `micro_batches > 1` the
     /// batch is split and the gradients accumulated before the one update. A
@@ -218,14 +319,19 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     fn train_collated(&mut self, parts: Parts<T::Batch>) -> Result<f64> {
         unidl_backend::seed(
             &self.device,
-            self.config.seed ^ self.global_step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            self.rank_seed() ^ self.global_step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let lr = self.optimizer.config().base_learningrate
             * self.schedule.factor(self.global_step)
             * self.lr_scale;
         self.optimizer.set_learning_rate(lr)?;
         let model = self.model.take().expect("model present between steps");
-        let result = self.accumulate(&model, &parts);
+        let mut result = self.accumulate(&model, &parts);
+        if let (Ok(_), Some(group)) = (&result, &self.group)
+            && let Err(e) = self.optimizer.average_gradients(&model, group.as_ref())
+        {
+            result = Err(e);
+        }
         let value = match result {
             Ok(v) => v,
             Err(e) => {
@@ -304,7 +410,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             .div_ceil(self.config.batch_size) as u64;
         let remaining = batches.saturating_sub(done);
         let (task, device) = (self.task.clone(), self.device.clone());
-        let (micro, seed) = (self.config.micro_batches, self.config.seed);
+        let (micro, seed) = (self.config.micro_batches, self.rank_seed());
         let mixes = self.batch_transforms.clone();
         let loader: DataLoader<Collated<Parts<T::Batch>>, TrainError> = DataLoader::with_collate(
             self.train.clone(),
@@ -452,7 +558,8 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     /// The built-in callbacks the config asks for.
     fn builtin_callbacks(&self) -> Result<Vec<Box<dyn Callback>>> {
         let mut v: Vec<Box<dyn Callback>> = Vec::new();
-        if self.config.records {
+        let leader = self.is_leader();
+        if self.config.records && leader {
             v.push(Box::new(RunRecorder::new(
                 self.config.output_dir.clone(),
                 self.config.log_every,
@@ -462,7 +569,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             .config
             .progress
             .unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stderr()));
-        if progress {
+        if progress && leader {
             v.push(Box::new(ProgressBar::new()));
         }
         if let Some(p) = &self.config.reduce_lr_on_plateau {
@@ -523,13 +630,8 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         for epoch in self.records.len()..self.config.epochs {
             let t0 = std::time::Instant::now();
             let train_loss = self.train_one_epoch(epoch)?;
-            let (val_loss, val_scores) = match &self.val {
-                Some(v) => {
-                    let (l, scores) = self.validate_scores(v)?;
-                    (Some(l), scores)
-                }
-                None => (None, Scores::new()),
-            };
+            let train_loss = self.mean_over_ranks(train_loss)?;
+            let (val_loss, val_scores) = self.shared_validation()?;
             let val_accuracy = val_scores.get("accuracy").copied();
             self.records.push(EpochRecord {
                 epoch,
@@ -540,7 +642,12 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                 seconds: t0.elapsed().as_secs_f64(),
                 val_scores,
             });
-            let dir = self.save_checkpoint()?;
+            let leader = self.is_leader();
+            let dir = if leader {
+                self.save_checkpoint()?
+            } else {
+                self.checkpoint_dir(self.global_step)
+            };
             let record = self.records.last().expect("just pushed").clone();
             let mut end = EpochEnd {
                 record: &record,
@@ -567,10 +674,14 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
                     );
                 }
                 // The scale and the stop are part of the state a resume must see.
-                self.rewrite_state(&dir)?;
+                if leader {
+                    self.rewrite_state(&dir)?;
+                }
             }
-            self.update_best(&dir)?;
-            on_epoch(&record, &dir)?;
+            if leader {
+                self.update_best(&dir)?;
+                on_epoch(&record, &dir)?;
+            }
             if stop {
                 return Ok(Some(
                     reason.unwrap_or_else(|| "stopped by a callback".into()),
@@ -578,6 +689,56 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             }
         }
         Ok(None)
+    }
+
+    /// `value` averaged over the ranks (itself on one process).
+    fn mean_over_ranks(&self, value: f64) -> Result<f64> {
+        match &self.group {
+            Some(g) if g.world_size() > 1 => {
+                let mut v = [value];
+                g.all_reduce_sum_f64(&mut v)?;
+                Ok(v[0] / g.world_size() as f64)
+            }
+            _ => Ok(value),
+        }
+    }
+
+    /// The validation loss and scores, computed by rank 0 alone and sent to
+    /// every rank (so that plateau, early-stopping and best-checkpoint
+    /// decisions agree everywhere).
+    fn shared_validation(&self) -> Result<(Option<f64>, Scores)> {
+        let Some(val) = &self.val else {
+            return Ok((None, Scores::new()));
+        };
+        let group = match &self.group {
+            Some(g) if g.world_size() > 1 => g,
+            _ => {
+                let (l, scores) = self.validate_scores(val)?;
+                return Ok((Some(l), scores));
+            }
+        };
+        let rank = group.rank();
+        let mut bytes = if group.is_leader() {
+            // A failed validation on rank 0 still reaches the others (as an
+            // error message), so that no rank waits for it.
+            let outcome: std::result::Result<(f64, Scores), String> =
+                self.validate_scores(val).map_err(|e| e.to_string());
+            serde_json::to_vec(&outcome)
+                .map_err(|e| crate::dist::dist_error(rank, e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        group.broadcast_bytes(&mut bytes, 0)?;
+        let outcome: std::result::Result<(f64, Scores), String> = serde_json::from_slice(&bytes)
+            .map_err(|e| crate::dist::dist_error(rank, format!("validation record: {e}")))?;
+        match outcome {
+            Ok((l, scores)) => Ok((Some(l), scores)),
+            Err(e) if group.is_leader() => Err(TrainError::Model(e)),
+            Err(e) => Err(crate::dist::dist_error(
+                0,
+                format!("validation failed: {e}"),
+            )),
+        }
     }
 
     /// Why an earlier run stopped early, if it did (kept in checkpoints, so a

@@ -30,7 +30,7 @@ impl Activation {
     }
 }
 
-/// An image size: one number (square) or `[height, width]` (text lines).
+/// An image or patch size: one number (square) or `[height, width]` (text lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ImageSize {
@@ -58,9 +58,12 @@ pub struct TrOcrEncoderConfig {
     /// Input size (`[height, width]` or one number); both multiples of `patch_size`.
     #[serde(default = "image_size")]
     pub image_size: ImageSize,
-    /// Side of the square patches (the embedding convolution's kernel and stride).
+    /// Patch size, one number (square) or `[height, width]` as
+    /// `transformers`' `ViTConfig` accepts (the embedding convolution's
+    /// kernel and stride); full-height strips (`[32, 8]` on a 32-pixel
+    /// line) give every character whole to the tokens that cover it.
     #[serde(default = "patch_size")]
-    pub patch_size: usize,
+    pub patch_size: ImageSize,
     /// Image channels.
     #[serde(default = "channels")]
     pub num_channels: usize,
@@ -202,8 +205,8 @@ pub struct TrOcrConfig {
 fn image_size() -> ImageSize {
     ImageSize::Square(384)
 }
-fn patch_size() -> usize {
-    16
+fn patch_size() -> ImageSize {
+    ImageSize::Square(16)
 }
 fn channels() -> usize {
     3
@@ -287,8 +290,8 @@ fn dropout_ok(key: &str, p: f64) -> Result<(), TextError> {
 impl TrOcrEncoderConfig {
     /// Patches along `[height, width]`.
     pub fn grid(&self) -> [usize; 2] {
-        let [h, w] = self.image_size.hw();
-        [h / self.patch_size, w / self.patch_size]
+        let ([h, w], [ph, pw]) = (self.image_size.hw(), self.patch_size.hw());
+        [h / ph, w / pw]
     }
 
     /// Encoder positions: the patches, `[CLS]` and the distillation token.
@@ -299,8 +302,9 @@ impl TrOcrEncoderConfig {
 
     /// Checks the sizes; a typed error names the key (`encoder.…`).
     pub fn validate(&self) -> Result<(), TextError> {
+        let [ph, pw] = self.patch_size.hw();
         for (key, v) in [
-            ("encoder.patch_size", self.patch_size),
+            ("encoder.patch_size", ph.min(pw)),
             ("encoder.num_channels", self.num_channels),
             ("encoder.hidden_size", self.hidden_size),
             ("encoder.num_attention_heads", self.num_attention_heads),
@@ -311,13 +315,10 @@ impl TrOcrEncoderConfig {
             }
         }
         let [h, w] = self.image_size.hw();
-        if h == 0 || w == 0 || h % self.patch_size != 0 || w % self.patch_size != 0 {
+        if h == 0 || w == 0 || h % ph != 0 || w % pw != 0 {
             return Err(bad(
                 "encoder.image_size",
-                format!(
-                    "{h}×{w} is not a non-empty multiple of patch_size {}",
-                    self.patch_size
-                ),
+                format!("{h}×{w} is not a non-empty multiple of patch_size {ph}×{pw}"),
             ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {

@@ -57,7 +57,7 @@ impl TrOcrEncoderConfig {
 
     fn init_encoder(&self, device: &Device) -> VitEncoder {
         let (d, std) = (self.hidden_size, 0.02);
-        let p = self.patch_size;
+        let p = self.patch_size.hw();
         let token = || {
             Param::from_tensor(Tensor::random(
                 [1, 1, d],
@@ -80,8 +80,8 @@ impl TrOcrEncoderConfig {
                         device,
                     ),
                 }),
-                patch_embeddings: Conv2dConfig::new([self.num_channels, d], [p, p])
-                    .with_stride([p, p])
+                patch_embeddings: Conv2dConfig::new([self.num_channels, d], p)
+                    .with_stride(p)
                     .init(device),
                 dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
             },
