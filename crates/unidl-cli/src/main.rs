@@ -14,9 +14,12 @@
 //! The binary names no model: the zoo crates enabled by cargo features
 //! (`vision`, `text`; all by default) register theirs in [`registry`].
 //!
+//! Under `mpirun -np N` (built with the `mpi` feature) `unidl train` runs
+//! data-parallel over the N processes (`unidl-dist`).
+//!
 //! Depends on: `unidl-env`, `unidl-backend`, `unidl-data`, `unidl-run`,
-//! `unidl-vision` (optional, feature `vision`), `unidl-text` (optional,
-//! feature `text`).
+//! `unidl-dist`, `unidl-vision` (optional, feature `vision`), `unidl-text`
+//! (optional, feature `text`).
 
 mod data;
 
@@ -144,8 +147,28 @@ fn registry() -> Result<ModelRegistry> {
 }
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // Started by `mpirun` as one of several ranks: join the MPI world, so
+    // that `train` runs data-parallel (docs/DISTRIBUTED.md).
+    let group = unidl_dist::init_from_env()?;
+    if let Some(g) = &group {
+        unidl_dist::install_global(g.clone());
+    }
+    let result = run(cli);
+    match (&result, &group) {
+        (Err(e), Some(g)) => {
+            // End every rank now rather than leave them waiting for this one.
+            eprintln!("Error: rank {}: {e:?}", g.rank());
+            g.abort(1);
+        }
+        _ => unidl_dist::finalize(),
+    }
+    result
+}
+
+fn run(cli: Cli) -> Result<()> {
     let reg = registry()?;
-    match Cli::parse().command {
+    match cli.command {
         Command::Train {
             config,
             backend,

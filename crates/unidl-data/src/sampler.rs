@@ -171,10 +171,18 @@ impl Sampler {
         } else {
             (0..self.len).collect()
         };
+        // Every rank gets the same number of samples (data-parallel ranks
+        // step together): the order is padded to a multiple of world_size
+        // with its own first samples, as PyTorch's DistributedSampler does.
+        let world = self.config.world_size;
+        let padded = all.len().div_ceil(world) * world;
         let shard: Vec<usize> = all
-            .into_iter()
+            .iter()
+            .cycle()
+            .take(padded)
+            .copied()
             .skip(self.config.rank)
-            .step_by(self.config.world_size)
+            .step_by(world)
             .collect();
         match &self.lengths {
             Some(lengths) if self.config.group_by_length => self.grouped(shard, lengths, epoch),

@@ -708,8 +708,20 @@ fn sampler_batches_repeat_drop_last_and_shard() {
         e1.iter().map(|(_, i)| *i).collect::<Vec<_>>(),
         "epochs are shuffled differently"
     );
-    // shards are disjoint and cover the set
+    // shards are equal in size (ranks step together), cover the set, and
+    // overlap only in the padding: the permutation's first samples again
     let mut all = Vec::new();
+    let mut perm = Sampler::new(
+        SamplerConfig {
+            shuffle: true,
+            ..SamplerConfig::new(2)
+        },
+        10,
+    )
+    .unwrap();
+    let perm: Vec<usize> = std::iter::from_fn(|| perm.next_index())
+        .map(|(_, i)| i)
+        .collect();
     for rank in 0..3 {
         let mut s = Sampler::new(
             SamplerConfig {
@@ -721,10 +733,21 @@ fn sampler_batches_repeat_drop_last_and_shard() {
             10,
         )
         .unwrap();
-        all.extend(std::iter::from_fn(|| s.next_index()).map(|(_, i)| i));
+        let shard: Vec<usize> = std::iter::from_fn(|| s.next_index())
+            .map(|(_, i)| i)
+            .collect();
+        assert_eq!(shard.len(), 4, "rank {rank}: 10 samples padded to 12");
+        assert_eq!(s.batches_per_epoch(), 2);
+        // strided: rank r holds positions r, r + 3, … of the one permutation
+        for (k, &i) in shard.iter().enumerate() {
+            assert_eq!(i, perm[(rank + 3 * k) % 10], "rank {rank}");
+        }
+        all.extend(shard);
     }
     all.sort();
-    assert_eq!(all, (0..10).collect::<Vec<_>>());
+    let mut expected: Vec<usize> = (0..10).chain(perm[..2].iter().copied()).collect();
+    expected.sort();
+    assert_eq!(all, expected);
     assert!(Sampler::new(SamplerConfig::new(0), 10).is_err());
     assert!(
         Sampler::new(

@@ -7,14 +7,16 @@
 //! - [`data_dir`]: the data cache (`UNIDL_DATA_DIR`, default `~/.cache/unidl/data`);
 //! - [`torch_venv`]: the Python venv with torch for the `tch` back-end
 //!   (`UNIDL_TORCH_VENV`, default `$XDG_CACHE_HOME/unidl/torch-venv`);
-//! - [`backend_choice`]: explicit argument > `UNIDL_BACKEND` > config key > `flex`.
+//! - [`backend_choice`]: explicit argument > `UNIDL_BACKEND` > config key > `flex`;
+//! - [`mpirun_command`]: how a data-parallel run is launched (`mpirun`).
 //!
 //! Architecture invariant: no dependencies, no Burn; nothing here touches a
 //! device.
 //!
 //! Depends on: none.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The environment variable naming the back-end.
 pub const BACKEND_VAR: &str = "UNIDL_BACKEND";
@@ -84,6 +86,65 @@ pub fn data_set_names<'a>(specs: impl IntoIterator<Item = &'a str>) -> Vec<Strin
 /// The back-end kind of a spec (`wgpu:0` → `wgpu`).
 pub fn backend_kind(spec: &str) -> &str {
     spec.split(':').next().unwrap_or("flex")
+}
+
+/// Whether `mpirun` (Open MPI's launcher) is on the `PATH`; the error says
+/// what to install.
+pub fn mpirun_available() -> Result<(), String> {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("mpirun").is_file()))
+        .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err("`mpirun` is not on the PATH (apt-get install openmpi-bin libopenmpi-dev)".into())
+    }
+}
+
+/// `mpirun -np <procs> … <program> <args>` for a data-parallel run:
+/// `--oversubscribe` (more ranks than cores is allowed, e.g. 4 ranks on 2
+/// cores for a scaling curve), `--bind-to none` (ranks are not pinned; each
+/// uses the threads its back-end starts), `--allow-run-as-root` when running
+/// as root (containers, CI), every `UNIDL_*` variable and `LD_LIBRARY_PATH`
+/// exported to the ranks (`-x`, which matters on other hosts), then `extra`
+/// (e.g. `--hostfile FILE` or `-H a,b`: docs/DISTRIBUTED.md).
+pub fn mpirun_command(procs: usize, program: &Path, args: &[String], extra: &[String]) -> Command {
+    let mut cmd = Command::new("mpirun");
+    cmd.args([
+        "-np",
+        &procs.to_string(),
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+    ]);
+    if is_root() {
+        cmd.arg("--allow-run-as-root");
+    }
+    let mut names: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("UNIDL_") || k == "LD_LIBRARY_PATH")
+        .collect();
+    names.sort();
+    for k in names {
+        cmd.args(["-x", &k]);
+    }
+    cmd.args(extra);
+    cmd.arg(program);
+    cmd.args(args);
+    cmd
+}
+
+/// Whether the effective user is root (Open MPI refuses root without
+/// `--allow-run-as-root`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

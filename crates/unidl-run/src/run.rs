@@ -417,13 +417,28 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         path: out.clone(),
         source,
     };
+    // Data-parallel ranks other than 0 train silently (rank 0 prints and
+    // writes the records; every rank writes the same config and class files).
+    let group = unidl_train::dist::global();
+    let leader = group.as_ref().is_none_or(|g| g.is_leader());
+    macro_rules! say {
+        ($($t:tt)*) => { if leader { println!($($t)*); } };
+    }
     std::fs::create_dir_all(&out).map_err(io)?;
     write_atomic(&out.join("config.toml"), run.text.as_bytes()).map_err(io)?;
-    println!(
+    say!(
         "unidl train: `{}` on back-end `{}`",
         run.path.display(),
         run.backend
     );
+    if let Some(g) = &group {
+        say!(
+            "data-parallel: {} ranks, batch {} per rank ({} per step)",
+            g.world_size(),
+            run.cfg.trainer.batch_size,
+            g.world_size() * run.cfg.trainer.batch_size
+        );
+    }
     let tokenizer = run.tokenizer(true, resume)?;
     let train = run.dataset(&run.cfg.data.train, true)?;
     let val = run
@@ -433,7 +448,7 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         .as_deref()
         .map(|v| run.dataset(v, false))
         .transpose()?;
-    println!(
+    say!(
         "data: {} training samples, {} held-out",
         train.len(),
         val.as_ref().map_or(0, PreparedDataset::len)
@@ -453,7 +468,7 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
             .map_err(|e| {
                 run.model_error(format!("[pretrained] path = {}: {e}", path.display()).into())
             })?;
-        println!("pretrained: {}: {report}", path.display());
+        say!("pretrained: {}: {report}", path.display());
         model = m;
     }
     let shown = run
@@ -487,9 +502,10 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
             .collect::<unidl_data::Result<_>>()?,
     );
     if resume && trainer.resume()? {
-        println!("resumed at step {}", trainer.global_step());
+        say!("resumed at step {}", trainer.global_step());
     }
-    println!("{}", trainer.summary()?);
+    let summary = trainer.summary()?;
+    say!("{summary}");
     trainer.train_with(|r, dir| {
         let score = r
             .val_scores
@@ -507,9 +523,9 @@ pub(crate) fn train<C: ZooModel>(run: &Run, resume: bool) -> Result<()> {
         Ok(())
     })?;
     if let Some(reason) = trainer.stopped_reason() {
-        println!("{reason}");
+        say!("{reason}");
     }
-    println!(
+    say!(
         "records: {} (epochs.csv, steps.csv, curves.png, summary.txt)",
         out.display()
     );

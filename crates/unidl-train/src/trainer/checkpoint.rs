@@ -187,12 +187,18 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
 
     /// Continues from the newest complete checkpoint in `output_dir` (if any);
     /// returns whether one was loaded.
+    ///
+    /// In a data-parallel run every rank calls it: each loads the newest
+    /// checkpoint it finds (one shared folder, written by rank 0), then rank
+    /// 0's weights are broadcast and the ranks' steps compared — a rank that
+    /// found another checkpoint (or none) is an error naming it.
     pub fn resume(&mut self) -> Result<bool> {
-        let Some(dir) = list_checkpoints(&self.config.output_dir).pop() else {
-            return Ok(false);
-        };
-        self.load_checkpoint(&dir)?;
-        Ok(true)
+        let found = list_checkpoints(&self.config.output_dir).pop();
+        if let Some(dir) = &found {
+            self.load_checkpoint(dir)?;
+        }
+        self.broadcast_state()?;
+        Ok(found.is_some())
     }
 
     /// Loads a checkpoint directory written by [`Trainer::save_checkpoint`].

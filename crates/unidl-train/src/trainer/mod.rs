@@ -251,7 +251,7 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     }
 
     /// Rank 0's model weights (and the progress it resumed from) on every rank.
-    fn broadcast_state(&mut self) -> Result<()> {
+    pub(super) fn broadcast_state(&mut self) -> Result<()> {
         let Some(group) = self.group.clone() else {
             return Ok(());
         };

@@ -23,6 +23,13 @@ pub struct SimpleCnnConfig {
     /// Input side length (square images, a multiple of 4).
     #[serde(default = "twenty_eight")]
     pub image_size: usize,
+    /// Dropout before the classifier, in `[0, 1)`.
+    #[serde(default = "quarter")]
+    pub dropout: f64,
+}
+
+fn quarter() -> f64 {
+    0.25
 }
 
 fn one() -> usize {
@@ -47,12 +54,15 @@ impl SimpleCnnConfig {
                 });
             }
         }
-        Ok(SimpleCnn::new(
-            self.in_channels,
-            self.num_classes,
-            self.image_size,
-            device,
-        ))
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(crate::VisionError::Config {
+                key: "simple_cnn.dropout".into(),
+                reason: format!("{} is outside [0, 1)", self.dropout),
+            });
+        }
+        let mut m = SimpleCnn::new(self.in_channels, self.num_classes, self.image_size, device);
+        m.dropout = DropoutConfig::new(self.dropout).init();
+        Ok(m)
     }
 }
 
