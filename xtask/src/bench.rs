@@ -1,4 +1,4 @@
-//! `cargo xtask bench <train|data|zoo> [--backend NAME] [--quick]
+//! `cargo xtask bench <train|data|zoo|dist> [--backend NAME] [--quick]
 //! [--only train|infer] [--no-baseline]` (the last two: zoo only): builds a
 //! benchmark in release with the back-end's feature and runs it. Each
 //! benchmark prints its own figures and ratios against baselines measured in
@@ -8,21 +8,22 @@
 use anyhow::{Result, bail};
 
 /// (name, package, bench target).
-const BENCHES: [(&str, &str, &str); 3] = [
+const BENCHES: [(&str, &str, &str); 4] = [
     ("train", "unidl-train", "train_step"),
     ("data", "unidl-data", "loader"),
     ("zoo", "unidl-vision", "zoo"),
+    ("dist", "unidl-dist", "dist"),
 ];
 
 /// Runs the command.
 pub fn run(rest: &[String]) -> Result<()> {
     let Some(which) = rest.first() else {
         bail!(
-            "usage: cargo xtask bench <train|data|zoo> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
+            "usage: cargo xtask bench <train|data|zoo|dist> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
         );
     };
     let Some(&(_, package, target)) = BENCHES.iter().find(|b| b.0 == which) else {
-        bail!("unknown benchmark `{which}`; expected train, data or zoo");
+        bail!("unknown benchmark `{which}`; expected train, data, zoo or dist");
     };
     let backend = crate::flag(rest, "--backend")
         .or_else(|| std::env::var("UNIDL_BACKEND").ok())
@@ -31,8 +32,15 @@ pub fn run(rest: &[String]) -> Result<()> {
     crate::env::availability(&name)?;
     let mut cmd = crate::env::cargo(&[name.as_str()]);
     cmd.args(["bench", "-p", package, "--bench", target]);
+    let mut features = Vec::new();
     if name != "flex" {
-        cmd.args(["--features", &format!("unidl-backend/{name}")]);
+        features.push(format!("unidl-backend/{name}"));
+    }
+    if which == "dist" {
+        features.push("unidl-dist/mpi".into());
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     cmd.env("UNIDL_BACKEND", &backend);
     cmd.env("UNIDL_TORCH_VENV", crate::env::torch_venv());

@@ -5,7 +5,8 @@
 //! Commands:
 //! - `demo [--backend NAME]` — the quick-start demo (a few training steps, loss printed).
 //! - `test [--backends a,b,…]` — every test; the conformance suite on every available back-end.
-//! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release.
+//! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release;
+//!   `train … --procs N` trains data-parallel on N processes (`mpirun`, docs/DISTRIBUTED.md).
 //! - `data <name>` — prepare a real data set from a registry package (`unidl data`).
 //! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
 //! - `fuzz [target|all] [--time S] [--cases N] [--seed K]` — the mutation fuzzer of every reader.
@@ -140,6 +141,15 @@ fn test(rest: &[String]) -> Result<()> {
             ));
         }
     }
+    match mpi_available() {
+        Ok(()) => {
+            features.push("unidl-dist/mpi".into());
+            features.push("unidl-cli/mpi".into());
+        }
+        Err(e) => skipped.push(format!(
+            "data-parallel tests over mpirun (unidl-dist, unidl-cli `mpi`): {e}"
+        )),
+    }
     let zoo_ref = std::env::var_os("UNIDL_ZOO_REF").map(std::path::PathBuf::from);
     if !zoo_ref.as_ref().is_some_and(|d| d.is_dir()) {
         skipped.push(
@@ -205,4 +215,13 @@ fn test(rest: &[String]) -> Result<()> {
         println!("xtask test: NOT RUN: {s}");
     }
     result
+}
+
+/// `Ok` when Open MPI can be built against and launched (the `mpi` features).
+fn mpi_available() -> Result<()> {
+    unidl_env::mpirun_available().map_err(|e| anyhow::anyhow!(e))?;
+    if !env::on_path("mpicc") {
+        bail!("no MPI development files (apt-get install libopenmpi-dev libclang-dev)");
+    }
+    Ok(())
 }

@@ -7,6 +7,28 @@ use anyhow::{Context, Result};
 /// Runs `unidl <command> …` built in release for the chosen back-end
 /// (`--backend` > `UNIDL_BACKEND` > the config's `backend` > flex).
 pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
+    // `--procs N`: data-parallel over N processes through `mpirun`.
+    let procs = crate::flag(rest, "--procs")
+        .map(|n| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .with_context(|| format!("--procs {n}: expected a number of processes ≥ 1"))
+        })
+        .transpose()?;
+    let rest: Vec<String> = {
+        let mut v = Vec::new();
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            if a == "--procs" {
+                it.next();
+            } else if !a.starts_with("--procs=") {
+                v.push(a.clone());
+            }
+        }
+        v
+    };
+    let rest = rest.as_slice();
     let config = crate::flag(rest, "--config")
         .map(|c| {
             let text = std::fs::read_to_string(&c).with_context(|| format!("{c}: cannot read"))?;
@@ -26,6 +48,9 @@ pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
         for set in data_names(t) {
             crate::data::ensure(&set, crate::data::Build::Release(&name))?;
         }
+    }
+    if let Some(procs) = procs.filter(|_| command == "train") {
+        return train_mpi(procs, &name, command, rest);
     }
     let mut cmd = crate::env::cargo(&[name.as_str()]);
     cmd.args([
@@ -53,4 +78,45 @@ fn data_names(config: &toml::Table) -> Vec<String> {
             .iter()
             .filter_map(|k| data?.get(*k)?.as_str()),
     )
+}
+
+/// `mpirun -np <procs> unidl train …` with `unidl` built in release with
+/// the `mpi` feature (and the back-end's), the back-end's environment
+/// passed to every rank.
+fn train_mpi(procs: usize, backend: &str, command: &str, rest: &[String]) -> Result<()> {
+    unidl_env::mpirun_available().map_err(|e| anyhow::anyhow!("--procs: {e}"))?;
+    let mut features = vec!["mpi".to_string()];
+    if backend != "flex" {
+        features.push(backend.to_string());
+    }
+    let mut build = crate::env::cargo(&[backend]);
+    build.args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "unidl-cli",
+        "--bin",
+        "unidl",
+        "--features",
+        &features.join(","),
+    ]);
+    let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = build
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+        .collect();
+    crate::env::run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let mut args = vec![command.to_string()];
+    args.extend(rest.iter().cloned());
+    let mut cmd = unidl_env::mpirun_command(procs, &target.join("release/unidl"), &args, &[]);
+    for (k, v) in envs {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    crate::env::run(cmd)
 }

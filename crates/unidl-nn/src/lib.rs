@@ -41,7 +41,8 @@
 //! [`Device`] (cargo features `ndarray`, `tch`, `wgpu`, `cuda` merely forward
 //! to `unidl-backend`).
 //!
-//! Depends on: `unidl-backend`.
+//! Depends on: `unidl-backend`, `unidl-tensor` (the differentiable all-reduce
+//! of synchronised batch normalisation).
 
 pub mod activation;
 pub mod attention;

@@ -58,6 +58,11 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D>
         // evaluation: Burn's own path (normalise with the running statistics)
         return bn.forward(input);
     }
+    if let Some(group) = unidl_tensor::collective::current_rank_sum()
+        && group.world_size() > 1
+    {
+        return sync_batch_norm(bn, input, &group);
+    }
     let n = dims.iter().product::<usize>() / channels;
     let r =
         burn::tensor::module::batch_norm_train(input, bn.gamma.val(), bn.beta.val(), bn.epsilon);
@@ -76,6 +81,69 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, input: Tensor<D>) -> Tensor<D>
     bn.running_mean.update(mean.detach());
     bn.running_var.update(var.detach());
     r.output
+}
+
+/// Synchronised batch normalisation (PyTorch's `SyncBatchNorm`): the batch
+/// mean and biased variance over every rank's samples — the count, then the
+/// per-channel sums of `x` and of `(x − mean)²`, each all-reduced as a
+/// differentiable operation, so the gradient carries every rank's loss — then the same normalisation
+/// and running-statistics update as [`batch_norm`] with the global count.
+/// On one rank it equals [`batch_norm`] over the concatenated batches.
+///
+/// # Panics
+/// When the ranks disagree on the channel count or a collective fails (the
+/// trainer's timeout then ends the job); a layer cannot return an error.
+fn sync_batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    input: Tensor<D>,
+    group: &std::sync::Arc<dyn unidl_tensor::collective::RankSum>,
+) -> Tensor<D> {
+    let dims = input.dims();
+    let channels = dims[1];
+    let device = input.device();
+    // [N, C, …] → [C, N·…]
+    let flat = input.clone().swap_dims(0, 1).reshape([channels as i32, -1]);
+    let mut count = [(dims.iter().product::<usize>() / channels) as f32];
+    group
+        .all_reduce_sum(&mut count)
+        .unwrap_or_else(|e| panic!("sync batch norm: summing the sample counts: {e}"));
+    let n = f64::from(count[0]);
+    let sum = |t: Tensor<1>, what: &str| {
+        unidl_tensor::collective::all_reduce_sum(t, group)
+            .unwrap_or_else(|e| panic!("sync batch norm: summing the {what}: {e}"))
+    };
+    // Two passes, as a single process's batch norm: the mean, then the
+    // squared deviations from it (no cancellation of E[x²] − mean²).
+    let mean = sum(flat.clone().sum_dim(1).reshape([channels]), "means").div_scalar(n);
+    let dev = flat.sub(mean.clone().reshape([channels, 1]));
+    let var = sum(
+        dev.powi_scalar(2).sum_dim(1).reshape([channels]),
+        "variances",
+    )
+    .div_scalar(n);
+    let mut shape = [1usize; D];
+    shape[1] = channels;
+    let x = input
+        .sub(mean.clone().reshape(shape))
+        .div(var.clone().add_scalar(bn.epsilon).sqrt().reshape(shape));
+    let out = x
+        .mul(bn.gamma.val().reshape(shape))
+        .add(bn.beta.val().reshape(shape));
+    let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+    let m = bn.momentum;
+    let rm = bn.running_mean.value_sync().to_device(&device);
+    let rv = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean.update(
+        rm.mul_scalar(1.0 - m)
+            .add(mean.detach().mul_scalar(m))
+            .detach(),
+    );
+    bn.running_var.update(
+        rv.mul_scalar(1.0 - m)
+            .add(var.detach().mul_scalar(m * unbiased))
+            .detach(),
+    );
+    out
 }
 
 /// Defines a rank-specific batch-norm config and wrapper module.

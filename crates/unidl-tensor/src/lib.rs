@@ -17,6 +17,7 @@
 //! Depends on: `unidl-backend`.
 
 pub mod autograd;
+pub mod collective;
 mod custom_op;
 mod data;
 mod error;

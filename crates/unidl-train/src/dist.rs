@@ -391,6 +391,20 @@ impl Collective for ThreadGroup {
     }
 }
 
+/// A group as the differentiable sums of synchronised batch norm
+/// (`unidl_tensor::collective`): what the trainer installs for a training
+/// step with `sync_batch_norm`.
+pub struct RankSums(pub Arc<dyn Collective>);
+
+impl unidl_tensor::collective::RankSum for RankSums {
+    fn world_size(&self) -> usize {
+        self.0.world_size()
+    }
+    fn all_reduce_sum(&self, values: &mut [f32]) -> std::result::Result<(), String> {
+        self.0.all_reduce_sum_f32(values).map_err(|e| e.to_string())
+    }
+}
+
 static GLOBAL: std::sync::OnceLock<Arc<dyn Collective>> = std::sync::OnceLock::new();
 
 /// Makes `group` this process's data-parallel group: every trainer built

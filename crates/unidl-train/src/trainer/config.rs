@@ -70,6 +70,12 @@ pub struct TrainerConfig {
     /// knows its samples' lengths.
     #[serde(default)]
     pub group_by_length: bool,
+    /// In a data-parallel run, normalise batch-norm layers with statistics
+    /// over every rank's samples (synchronised batch norm, as PyTorch's
+    /// `SyncBatchNorm`) instead of each rank's own (the default, as DDP).
+    /// No effect on one process.
+    #[serde(default)]
+    pub sync_batch_norm: bool,
 }
 
 fn two() -> usize {
@@ -106,6 +112,7 @@ impl TrainerConfig {
             metrics: Vec::new(),
             loss: None,
             group_by_length: false,
+            sync_batch_norm: false,
         }
     }
 

@@ -326,7 +326,19 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             * self.lr_scale;
         self.optimizer.set_learning_rate(lr)?;
         let model = self.model.take().expect("model present between steps");
-        let mut result = self.accumulate(&model, &parts);
+        let sync = match &self.group {
+            Some(g) if self.config.sync_batch_norm && g.world_size() > 1 => {
+                Some(Arc::new(crate::dist::RankSums(Arc::clone(g)))
+                    as Arc<dyn unidl_tensor::collective::RankSum>)
+            }
+            _ => None,
+        };
+        let mut result = match sync {
+            Some(s) => {
+                unidl_tensor::collective::with_rank_sum(s, || self.accumulate(&model, &parts))
+            }
+            None => self.accumulate(&model, &parts),
+        };
         if let (Ok(_), Some(group)) = (&result, &self.group)
             && let Err(e) = self.optimizer.average_gradients(&model, group.as_ref())
         {
