@@ -20,6 +20,8 @@
 //! through [`Collective::abort`] (`MPI_Abort`): no rank waits forever.
 //!
 //! Depends on: `unidl-env`, `unidl-train`.
+//!
+//! Dev-depends on: `unidl-backend`, `unidl-tensor`, `unidl-vision`.
 
 use std::sync::Arc;
 

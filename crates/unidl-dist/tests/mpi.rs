@@ -43,14 +43,14 @@ fn launch_variables_and_the_not_built_error() {
         }
     };
     let pmi = env(&[("PMI_RANK", "1"), ("PMI_SIZE", "4")]);
-    assert_eq!(launched_rank_from(&pmi), Some((1, 4)));
+    assert_eq!(launched_rank_from(pmi), Some((1, 4)));
     let ompi = env(&[
         ("OMPI_COMM_WORLD_RANK", "2"),
         ("OMPI_COMM_WORLD_SIZE", "3"),
         ("PMI_RANK", "0"),
         ("PMI_SIZE", "1"),
     ]);
-    assert_eq!(launched_rank_from(&ompi), Some((2, 3)));
+    assert_eq!(launched_rank_from(ompi), Some((2, 3)));
     assert_eq!(launched_rank_from(env(&[])), None);
     // one rank, or a plain start: no group
     assert!(
@@ -61,7 +61,7 @@ fn launch_variables_and_the_not_built_error() {
     assert!(init_from(env(&[])).unwrap().is_none());
     #[cfg(not(feature = "mpi"))]
     {
-        let e = init_from(pmi).err().expect("not built");
+        let e = init_from(pmi).expect_err("not built");
         assert!(matches!(e, DistError::NotBuilt { rank: 1, world: 4 }));
         assert!(e.to_string().contains("--features mpi"), "{e}");
     }

@@ -22,6 +22,8 @@
 //! run layer, the CLI or the zoo.
 //!
 //! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-data`.
+//!
+//! Dev-depends on: `unidl-nn`.
 
 pub mod callback;
 pub mod decoding;
