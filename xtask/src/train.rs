@@ -52,19 +52,7 @@ pub fn run_cli(rest: &[String], command: &str) -> Result<()> {
     if let Some(procs) = procs.filter(|_| command == "train") {
         return train_mpi(procs, &name, command, rest);
     }
-    let mut cmd = crate::env::cargo(&[name.as_str()]);
-    cmd.args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        "unidl-cli",
-        "--bin",
-        "unidl",
-    ]);
-    if name != "flex" {
-        cmd.args(["--features", &name]);
-    }
+    let mut cmd = unidl_cargo("run", &name, &[]);
     cmd.args(["--", command]);
     cmd.args(rest);
     crate::env::run(cmd)
@@ -85,22 +73,7 @@ fn data_names(config: &toml::Table) -> Vec<String> {
 /// passed to every rank.
 fn train_mpi(procs: usize, backend: &str, command: &str, rest: &[String]) -> Result<()> {
     unidl_env::mpirun_available().map_err(|e| anyhow::anyhow!("--procs: {e}"))?;
-    let mut features = vec!["mpi".to_string()];
-    if backend != "flex" {
-        features.push(backend.to_string());
-    }
-    let mut build = crate::env::cargo(&[backend]);
-    build.args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "unidl-cli",
-        "--bin",
-        "unidl",
-        "--features",
-        &features.join(","),
-    ]);
+    let build = unidl_cargo("build", backend, &["mpi"]);
     let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = build
         .get_envs()
         .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
@@ -119,4 +92,28 @@ fn train_mpi(procs: usize, backend: &str, command: &str, rest: &[String]) -> Res
         };
     }
     crate::env::run(cmd)
+}
+
+/// `cargo <verb> --quiet --release -p unidl-cli --bin unidl` with the
+/// back-end's feature (none for flex) and `extra` features, in the
+/// back-end's environment.
+fn unidl_cargo(verb: &str, backend: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = crate::env::cargo(&[backend]);
+    cmd.args([
+        verb,
+        "--quiet",
+        "--release",
+        "-p",
+        "unidl-cli",
+        "--bin",
+        "unidl",
+    ]);
+    let mut features: Vec<&str> = extra.to_vec();
+    if backend != "flex" {
+        features.push(backend);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    cmd
 }
