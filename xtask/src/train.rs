@@ -84,7 +84,15 @@ fn train_mpi(procs: usize, backend: &str, command: &str, rest: &[String]) -> Res
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let mut args = vec![command.to_string()];
     args.extend(rest.iter().cloned());
-    let mut cmd = unidl_env::mpirun_command(procs, &target.join("release/unidl"), &args, &[]);
+    // Share the cores: each rank's thread pool gets cores / procs threads
+    // (unless RAYON_NUM_THREADS says otherwise), not every core each.
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / procs).max(1).to_string()
+    });
+    let extra = ["-x".to_string(), "RAYON_NUM_THREADS".to_string()];
+    let mut cmd = unidl_env::mpirun_command(procs, &target.join("release/unidl"), &args, &extra);
+    cmd.env("RAYON_NUM_THREADS", &threads);
     for (k, v) in envs {
         match v {
             Some(v) => cmd.env(k, v),

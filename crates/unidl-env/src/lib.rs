@@ -105,8 +105,8 @@ pub fn mpirun_available() -> Result<(), String> {
 /// `--oversubscribe` (more ranks than cores is allowed, e.g. 4 ranks on 2
 /// cores for a scaling curve), `--bind-to none` (ranks are not pinned; each
 /// uses the threads its back-end starts), `--allow-run-as-root` when running
-/// as root (containers, CI), every `UNIDL_*` variable and `LD_LIBRARY_PATH`
-/// exported to the ranks (`-x`, which matters on other hosts), then `extra`
+/// as root (containers, CI), every `UNIDL_*` variable, `LD_LIBRARY_PATH` and
+/// `RAYON_NUM_THREADS` exported to the ranks (`-x`, which matters on other hosts), then `extra`
 /// (e.g. `--hostfile FILE` or `-H a,b`: docs/DISTRIBUTED.md).
 pub fn mpirun_command(procs: usize, program: &Path, args: &[String], extra: &[String]) -> Command {
     let mut cmd = Command::new("mpirun");
@@ -122,7 +122,7 @@ pub fn mpirun_command(procs: usize, program: &Path, args: &[String], extra: &[St
     }
     let mut names: Vec<String> = std::env::vars()
         .map(|(k, _)| k)
-        .filter(|k| k.starts_with("UNIDL_") || k == "LD_LIBRARY_PATH")
+        .filter(|k| k.starts_with("UNIDL_") || k == "LD_LIBRARY_PATH" || k == "RAYON_NUM_THREADS")
         .collect();
     names.sort();
     for k in names {
