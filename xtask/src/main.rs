@@ -131,7 +131,7 @@ fn test(rest: &[String]) -> Result<()> {
     if std::env::var("UNIDL_REQUIRE_MEDIA_TOOLS").as_deref() != Ok("1") {
         let missing: Vec<&str> = ["espeak-ng", "ffmpeg", "sox"]
             .into_iter()
-            .filter(|t| !env::on_path(t))
+            .filter(|t| !unidl_env::on_path(t))
             .collect();
         if !missing.is_empty() {
             skipped.push(format!(
@@ -220,7 +220,7 @@ fn test(rest: &[String]) -> Result<()> {
 /// `Ok` when Open MPI can be built against and launched (the `mpi` features).
 fn mpi_available() -> Result<()> {
     unidl_env::mpirun_available().map_err(|e| anyhow::anyhow!(e))?;
-    if !env::on_path("mpicc") {
+    if !unidl_env::on_path("mpicc") {
         bail!("no MPI development files (apt-get install libopenmpi-dev libclang-dev)");
     }
     Ok(())

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 use unidl_backend::Device;
@@ -58,7 +57,6 @@ fn rank_main(model: &str, steps: usize) -> Result<(), Box<dyn std::error::Error>
                     comm += c;
                 }
             }
-            let _ = m.num_params();
             (total / steps as f64, comm / steps as f64)
         }};
     }

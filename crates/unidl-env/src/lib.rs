@@ -88,13 +88,23 @@ pub fn backend_kind(spec: &str) -> &str {
     spec.split(':').next().unwrap_or("flex")
 }
 
+/// Whether `program` is an executable file in a directory of `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            let p = d.join(program);
+            p.is_file()
+                && std::fs::metadata(&p)
+                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+                    .unwrap_or(false)
+        })
+    })
+}
+
 /// Whether `mpirun` (Open MPI's launcher) is on the `PATH`; the error says
 /// what to install.
 pub fn mpirun_available() -> Result<(), String> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("mpirun").is_file()))
-        .unwrap_or(false);
-    if found {
+    if on_path("mpirun") {
         Ok(())
     } else {
         Err("`mpirun` is not on the PATH (apt-get install openmpi-bin libopenmpi-dev)".into())

@@ -1018,11 +1018,27 @@ mod trainer {
     }
 
     /// Flat float values of a model's state dict, in key order.
-    fn weights(m: &SmallCnn) -> Vec<(String, Vec<f32>)> {
+    fn weights<M: Module>(m: &M) -> Vec<(String, Vec<f32>)> {
         let sd = m.valid().state_dict();
         sd.iter()
             .map(|(k, t)| (k.clone(), t.to_vec_f32().unwrap()))
             .collect()
+    }
+
+    /// The largest |a − b| over two [`weights`] lists of the same keys, and
+    /// the key where it is.
+    fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> (f32, String) {
+        assert_eq!(a.len(), b.len());
+        let mut worst = (0.0f32, String::new());
+        for ((k, x), (k2, y)) in a.iter().zip(b) {
+            assert_eq!(k, k2);
+            for (p, q) in x.iter().zip(y) {
+                if (p - q).abs() > worst.0 {
+                    worst = ((p - q).abs(), k.clone());
+                }
+            }
+        }
+        worst
     }
 
     /// G-c (issue 19): two data-parallel ranks with batch 8 each end with
@@ -1073,15 +1089,8 @@ mod trainer {
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         for (rank, (steps, got)) in results.iter().enumerate() {
             assert_eq!(*steps, 50, "rank {rank}");
-            for ((k, a), (k2, b)) in expected.iter().zip(got) {
-                assert_eq!(k, k2);
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0.0f32, f32::max);
-                assert!(worst <= 1e-5, "rank {rank} `{k}`: max |diff| {worst}");
-            }
+            let (worst, k) = max_diff(&expected, got);
+            assert!(worst <= 1e-5, "rank {rank} `{k}`: max |diff| {worst}");
         }
         // and the ranks agree with each other exactly
         assert_eq!(results[0].1, results[1].1);
@@ -1154,19 +1163,12 @@ mod trainer {
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             fc: LinearConfig::new(8 * 6 * 6, 10).init(&dev),
         };
-        let bn_weights = |m: &BnCnn| -> Vec<(String, Vec<f32>)> {
-            m.valid()
-                .state_dict()
-                .iter()
-                .map(|(k, t)| (k.clone(), t.to_vec_f32().unwrap()))
-                .collect()
-        };
-        let init = bn_weights(&model);
+        let init = weights(&model);
         let mut single = bn_trainer(model.clone(), out("sbn-single"), 16, false);
         for e in 0..2 {
             single.train_one_epoch(e).unwrap();
         }
-        let expected = bn_weights(single.model());
+        let expected = weights(single.model());
         assert_ne!(expected, init);
         let ranks = |sync: bool| -> Vec<Vec<(String, Vec<f32>)>> {
             let handles: Vec<_> = ThreadGroup::new(2, std::time::Duration::from_secs(120))
@@ -1179,30 +1181,55 @@ mod trainer {
                         for e in 0..2 {
                             t.train_one_epoch(e).unwrap();
                         }
-                        bn_weights(t.model())
+                        weights(t.model())
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         };
-        let worst = |a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]| {
-            a.iter()
-                .zip(b)
-                .flat_map(|((k, x), (k2, y))| {
-                    assert_eq!(k, k2);
-                    x.iter().zip(y).map(|(p, q)| (p - q).abs())
-                })
-                .fold(0.0f32, f32::max)
-        };
         let synced = ranks(true);
         assert_eq!(synced[0], synced[1]);
         let keys: Vec<&String> = expected.iter().map(|(k, _)| k).collect();
         assert!(keys.iter().any(|k| k.contains("running_var")), "{keys:?}");
-        let d = worst(&expected, &synced[0]);
-        assert!(d <= 1e-5, "sync batch norm: max |diff| {d}");
+        let (d, k) = max_diff(&expected, &synced[0]);
+        assert!(d <= 1e-5, "sync batch norm: `{k}` max |diff| {d}");
         let local = ranks(false);
-        let d = worst(&expected, &local[0]);
+        let (d, _) = max_diff(&expected, &local[0]);
         assert!(d > 1e-4, "per-rank statistics differ: {d}");
+    }
+
+    /// Ranks that stand at different steps (one resumed, one not) refuse to
+    /// train together: every rank gets an error saying so.
+    #[test]
+    fn ranks_at_different_steps_are_an_error_on_every_rank() {
+        let handles: Vec<_> = ThreadGroup::new(2, std::time::Duration::from_secs(120))
+            .into_iter()
+            .map(|g| {
+                let mut t = trainer(1, 1, out(&format!("dp-steps{}", g.rank())), Some([0, 32]));
+                if g.rank() == 0 {
+                    // one step ahead (the sampler does not move)
+                    let train =
+                        construct_dataset(&mnist().join("train"), &DatasetParams::default())
+                            .unwrap();
+                    let samples: Vec<_> = (0..4)
+                        .map(|i| unidl_data::get_sample(&train, i).unwrap())
+                        .collect();
+                    t.train_one_batch(&samples).unwrap();
+                }
+                std::thread::spawn(move || {
+                    t.set_collective(std::sync::Arc::new(g))
+                        .unwrap_err()
+                        .to_string()
+                })
+            })
+            .collect();
+        for (rank, h) in handles.into_iter().enumerate() {
+            let e = h.join().unwrap();
+            assert!(
+                e.starts_with(&format!("rank {rank}:")) && e.contains("different steps"),
+                "{e}"
+            );
+        }
     }
 
     /// Only rank 0 writes checkpoints and records; every rank gets the same

@@ -226,8 +226,10 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
     /// (broadcast), each step averages the gradients over the ranks before
     /// the update, the epoch's training loss is the mean over ranks and its
     /// validation (run by rank 0) is shared, and only rank 0 writes
-    /// checkpoints, records and progress. Call it before training (after
-    /// [`Trainer::resume`] or before; a resumed state is broadcast too).
+    /// checkpoints, records and progress. Call it before training and
+    /// before [`Trainer::resume`], which then broadcasts the resumed state
+    /// ([`construct_trainer`] calls it when a launcher installed a group with
+    /// [`crate::dist::install_global`]).
     pub fn set_collective(&mut self, group: Arc<dyn Collective>) -> Result<()> {
         let state = self.sampler.state();
         let mut sampler =
@@ -240,9 +242,10 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         self.broadcast_state()
     }
 
-    /// The data-parallel group, if any.
-    pub fn collective(&self) -> Option<&Arc<dyn Collective>> {
-        self.group.as_ref()
+    /// The data-parallel group when there is more than one rank (with one
+    /// rank every collective would be the identity).
+    fn ranks(&self) -> Option<&Arc<dyn Collective>> {
+        self.group.as_ref().filter(|g| g.world_size() > 1)
     }
 
     /// Whether this trainer writes checkpoints and records (single process, or rank 0).
@@ -252,12 +255,9 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
 
     /// Rank 0's model weights (and the progress it resumed from) on every rank.
     pub(super) fn broadcast_state(&mut self) -> Result<()> {
-        let Some(group) = self.group.clone() else {
+        let Some(group) = self.ranks().cloned() else {
             return Ok(());
         };
-        if group.world_size() <= 1 {
-            return Ok(());
-        }
         let rank = group.rank();
         let mut bytes = if group.is_leader() {
             unidl_tensor::module::state_dict_to_bytes(&self.model().valid().state_dict())
@@ -277,11 +277,12 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             );
         }
         // Every rank must stand at the same step: a resume on one rank only
-        // would desynchronise the collectives.
-        let mut step = [self.global_step as f64, -(self.global_step as f64)];
-        group.all_reduce_sum_f64(&mut step)?;
-        let n = group.world_size() as f64;
-        if step[0] != self.global_step as f64 * n || step[1] != -(self.global_step as f64) * n {
+        // would desynchronise the collectives. The steps are all equal iff
+        // n·Σs² = (Σs)², which every rank can tell from the two sums.
+        let s = self.global_step as f64;
+        let mut sums = [s, s * s];
+        group.all_reduce_sum_f64(&mut sums)?;
+        if group.world_size() as f64 * sums[1] != sums[0] * sums[0] {
             return Err(crate::dist::dist_error(
                 rank,
                 format!(
@@ -326,20 +327,20 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
             * self.lr_scale;
         self.optimizer.set_learning_rate(lr)?;
         let model = self.model.take().expect("model present between steps");
-        let sync = match &self.group {
-            Some(g) if self.config.sync_batch_norm && g.world_size() > 1 => {
-                Some(Arc::new(crate::dist::RankSums(Arc::clone(g)))
-                    as Arc<dyn unidl_tensor::collective::RankSum>)
-            }
-            _ => None,
-        };
+        let sync = self
+            .ranks()
+            .filter(|_| self.config.sync_batch_norm)
+            .map(|g| {
+                Arc::new(crate::dist::RankSums(Arc::clone(g)))
+                    as Arc<dyn unidl_tensor::collective::RankSum>
+            });
         let mut result = match sync {
             Some(s) => {
                 unidl_tensor::collective::with_rank_sum(s, || self.accumulate(&model, &parts))
             }
             None => self.accumulate(&model, &parts),
         };
-        if let (Ok(_), Some(group)) = (&result, &self.group)
+        if let (Ok(_), Some(group)) = (&result, self.ranks().cloned())
             && let Err(e) = self.optimizer.average_gradients(&model, group.as_ref())
         {
             result = Err(e);
@@ -705,14 +706,12 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
 
     /// `value` averaged over the ranks (itself on one process).
     fn mean_over_ranks(&self, value: f64) -> Result<f64> {
-        match &self.group {
-            Some(g) if g.world_size() > 1 => {
-                let mut v = [value];
-                g.all_reduce_sum_f64(&mut v)?;
-                Ok(v[0] / g.world_size() as f64)
-            }
-            _ => Ok(value),
-        }
+        let Some(g) = self.ranks() else {
+            return Ok(value);
+        };
+        let mut v = [value];
+        g.all_reduce_sum_f64(&mut v)?;
+        Ok(v[0] / g.world_size() as f64)
     }
 
     /// The validation loss and scores, computed by rank 0 alone and sent to
@@ -722,12 +721,9 @@ impl<M: Module, T: Task<M>> Trainer<M, T> {
         let Some(val) = &self.val else {
             return Ok((None, Scores::new()));
         };
-        let group = match &self.group {
-            Some(g) if g.world_size() > 1 => g,
-            _ => {
-                let (l, scores) = self.validate_scores(val)?;
-                return Ok((Some(l), scores));
-            }
+        let Some(group) = self.ranks() else {
+            let (l, scores) = self.validate_scores(val)?;
+            return Ok((Some(l), scores));
         };
         let rank = group.rank();
         let mut bytes = if group.is_leader() {

@@ -60,9 +60,13 @@ impl SimpleCnnConfig {
                 reason: format!("{} is outside [0, 1)", self.dropout),
             });
         }
-        let mut m = SimpleCnn::new(self.in_channels, self.num_classes, self.image_size, device);
-        m.dropout = DropoutConfig::new(self.dropout).init();
-        Ok(m)
+        Ok(SimpleCnn::new(
+            self.in_channels,
+            self.num_classes,
+            self.image_size,
+            self.dropout,
+            device,
+        ))
     }
 }
 
@@ -79,8 +83,15 @@ pub struct SimpleCnn {
 }
 
 impl SimpleCnn {
-    /// Builds the model for `in_channels` × `image_size`² inputs.
-    pub fn new(in_channels: usize, num_classes: usize, image_size: usize, device: &Device) -> Self {
+    /// Builds the model for `in_channels` × `image_size`² inputs, with
+    /// `dropout` before the classifier.
+    pub fn new(
+        in_channels: usize,
+        num_classes: usize,
+        image_size: usize,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
         let side = image_size / 4;
         SimpleCnn {
             conv1: Conv2dConfig::new([in_channels, 32], [3, 3])
@@ -91,7 +102,7 @@ impl SimpleCnn {
                 .init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             fc1: LinearConfig::new(64 * side * side, 128).init(device),
-            dropout: DropoutConfig::new(0.25).init(),
+            dropout: DropoutConfig::new(dropout).init(),
             fc2: LinearConfig::new(128, num_classes).init(device),
         }
     }
