@@ -108,6 +108,11 @@ pub struct TaskConfig {
     /// name; evaluation then reports exact-match accuracy and macro F1.
     #[serde(default)]
     pub label_targets: bool,
+    /// Sequence to sequence: the weight `w` of the hybrid CTC/attention
+    /// objective, `(1 − w)·cross-entropy + w·CTC` over the model's encoder
+    /// CTC head (TrOCR with `ctc_head = true`); in [0, 1), default 0 (off).
+    #[serde(default)]
+    pub ctc_weight: f64,
 }
 
 /// `[eval]`: what `unidl eval` computes.

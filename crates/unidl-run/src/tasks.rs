@@ -223,6 +223,7 @@ impl BuildTask for SequenceToSequence {
             generation: config.generation.clone().unwrap_or_default(),
             target_tokenizer: Some(tokenizer),
             label_targets,
+            ctc_weight: config.ctc_weight,
         })
     }
 

@@ -309,6 +309,7 @@ fn the_zoo_model_reads_images() {
         generation: Default::default(),
         target_tokenizer: None,
         label_targets: Vec::new(),
+        ctc_weight: 0.0,
     };
     let zoo = unidl_text::trocr::TrOcrModelConfig {
         architecture: config(),
@@ -469,4 +470,96 @@ fn rectangular_patches_cut_full_height_strips() {
     };
     let e = bad.init(&Device::flex()).unwrap_err().to_string();
     assert!(e.contains("encoder.image_size") && e.contains("8×5"), "{e}");
+}
+
+/// `ctc_head = true` (D54): a linear head on the patch tokens, left as
+/// initialised by the `transformers` loader; the task's hybrid loss is
+/// `(1 − w)·cross-entropy + w·CTC` with padding as blank, a target longer
+/// than the patches allow is left out of the CTC term, and a weight without
+/// a head is a typed error naming the key.
+#[test]
+fn hybrid_ctc_objective_on_the_encoder_patches() {
+    use unidl_run::ZooModel;
+    use unidl_train::{Seq2SeqBatch, Seq2SeqSource, SequenceToSequence, Task, token_cross_entropy};
+    let dev = Device::flex();
+    let mut cfg = config();
+    let plain = cfg.init(&dev).unwrap().num_params();
+    cfg.ctc_head = true;
+    let fresh = cfg.init(&dev).unwrap();
+    let (hidden, vocab) = (cfg.encoder.hidden_size, cfg.decoder.vocab_size);
+    assert_eq!(fresh.num_params(), plain + hidden * vocab + vocab);
+    let head_before = values(fresh.ctc_head.as_ref().unwrap().weight.val());
+    let zoo = unidl_text::trocr::TrOcrModelConfig {
+        architecture: cfg.clone(),
+    };
+    let (m, _) = zoo
+        .load_weights(fresh, &reference_dir().join("trocr.safetensors"), true, &dev)
+        .unwrap();
+    assert_eq!(values(m.ctc_head.as_ref().unwrap().weight.val()), head_before);
+
+    let io = load_state_dict_file(&reference_dir().join("trocr.io.safetensors"), &dev).unwrap();
+    let px = pixels(&io, &dev);
+    let b = px.dims()[0];
+    let patches = cfg.encoder.grid()[0] * cfg.encoder.grid()[1];
+    let (pad, bos, eos) = (cfg.decoder.pad_token_id as u32, 0u32, 2u32);
+    // Row 0 fits; the others need more frames than there are patches.
+    let mut targets = vec![vec![5u32, 7, 7, 9]];
+    for _ in 1..b {
+        targets.push(vec![11u32; patches]);
+    }
+    let longest = targets.iter().map(Vec::len).max().unwrap();
+    let ids = |f: &dyn Fn(&Vec<u32>) -> Vec<u32>| {
+        let rows: Vec<i64> = targets
+            .iter()
+            .flat_map(|y| {
+                let mut r = f(y);
+                r.resize(longest + 1, pad);
+                r.into_iter().map(i64::from)
+            })
+            .collect();
+        Tensor::<2, Int>::from_data(TensorData::new(rows, [b, longest + 1]), &dev)
+    };
+    let dec = ids(&|y| std::iter::once(bos).chain(y.iter().copied()).collect());
+    let lab = ids(&|y| y.iter().copied().chain(std::iter::once(eos)).collect());
+    let mask = lab.clone().not_equal_elem(pad as i64);
+    let batch = Seq2SeqBatch {
+        source: Seq2SeqSource::Images(px.clone()),
+        decoder_ids: Some(dec.clone()),
+        labels: Some(lab.clone()),
+        label_mask: Some(mask.clone()),
+        targets: Some(targets.clone()),
+        len: b,
+        sources: vec![String::new(); b],
+    };
+    let task = SequenceToSequence {
+        source: unidl_train::SourceInput::Image,
+        pad_id: pad,
+        bos_id: bos,
+        eos_id: eos,
+        label_smoothing: 0.1,
+        generation: Default::default(),
+        target_tokenizer: None,
+        label_targets: Vec::new(),
+        ctc_weight: 0.3,
+    };
+    let got = values(task.loss(&m, &batch).unwrap().into_burn::<1, burn::tensor::Float>().unwrap())[0];
+    let logits = m.forward(px.clone(), dec).unwrap();
+    let ce = values(token_cross_entropy(logits, lab, mask, 0.1))[0];
+    let lp = m.ctc_log_probs(m.encoder_states(px).unwrap()).unwrap();
+    assert_eq!(lp.dims(), [b, patches, vocab]);
+    let lp0 = lp.clone().narrow(0, 0, 1);
+    let ctc = values(unidl_train::ctc_loss(lp0, &targets[..1], &[patches], pad as usize).unwrap())[0];
+    let want = 0.7 * ce + 0.3 * ctc;
+    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+
+    let without = cfg_without_head(&cfg).init(&dev).unwrap();
+    let e = task.loss(&without, &batch).unwrap_err().to_string();
+    assert!(e.contains("task.ctc_weight") && e.contains("ctc_head"), "{e}");
+}
+
+fn cfg_without_head(cfg: &TrOcrConfig) -> TrOcrConfig {
+    TrOcrConfig {
+        ctc_head: false,
+        ..cfg.clone()
+    }
 }

@@ -358,6 +358,20 @@ pub trait Seq2SeqModel {
         decoder_mask: BTensor<2, Bool>,
     ) -> Result<BTensor<3>>;
 
+    /// [`seq2seq_logits`](Self::seq2seq_logits) and, for a model with a CTC
+    /// head on its encoder (the hybrid CTC/attention objective), that
+    /// head's log-probabilities `[B, S', V]` (log-softmax over the same
+    /// vocabulary, padding = blank) from the same encoder pass. The default
+    /// has no head.
+    fn seq2seq_logits_and_ctc(
+        &self,
+        source: &Seq2SeqSource,
+        decoder_ids: BTensor<2, Int>,
+        decoder_mask: BTensor<2, Bool>,
+    ) -> Result<(BTensor<3>, Option<BTensor<3>>)> {
+        Ok((self.seq2seq_logits(source, decoder_ids, decoder_mask)?, None))
+    }
+
     /// Starts decoding `source`. The default keeps the source and re-runs
     /// the prefix each step; models with a cache return
     /// [`DecodingState::Model`] and override the next two methods too.
@@ -437,6 +451,13 @@ pub struct SequenceToSequence {
     /// sample with a `label` and no target text learns its class's name;
     /// evaluation adds exact-match accuracy and macro F1. Empty: off.
     pub label_targets: Vec<String>,
+    /// The hybrid CTC/attention objective (Watanabe et al. 2017): the loss
+    /// is `(1 − w)·cross-entropy + w·CTC`, CTC over the model's encoder
+    /// head ([`Seq2SeqModel::seq2seq_logits_and_ctc`]) with the targets
+    /// (no `[EOS]`) and padding as blank; samples too long for the
+    /// encoder's positions are left out of the CTC term (as
+    /// `zero_infinity`). In [0, 1); 0 (default): off.
+    pub ctc_weight: f64,
 }
 
 /// A collated sequence-to-sequence batch.
@@ -450,6 +471,8 @@ pub struct Seq2SeqBatch {
     pub labels: Option<BTensor<2, Int>>,
     /// `[B, T]`, true on real label tokens.
     pub label_mask: Option<BTensor<2, Bool>>,
+    /// The targets `y` on the host (the CTC term's labels).
+    pub targets: Option<Vec<Vec<u32>>>,
     /// Samples in the batch.
     pub len: usize,
     /// Where each sample came from.
@@ -522,7 +545,13 @@ impl TaskIo for SequenceToSequence {
             .iter()
             .map(|s| self.targets(s))
             .collect::<Result<Vec<_>>>()?;
-        let (decoder_ids, labels, label_mask) = if targets.iter().all(Option::is_some) {
+        if !(0.0..1.0).contains(&self.ctc_weight) {
+            return Err(TrainError::Config {
+                key: "task.ctc_weight".into(),
+                reason: format!("{} is outside [0, 1)", self.ctc_weight),
+            });
+        }
+        let (decoder_ids, labels, label_mask, targets) = if targets.iter().all(Option::is_some) {
             // Targets are cut where generation stops (`max_length` tokens
             // with `[EOS]`): longer ones cannot be produced, and one long
             // outlier would pad the whole batch to its length.
@@ -554,7 +583,7 @@ impl TaskIo for SequenceToSequence {
                 .collect();
             let (d, _) = pad_ids(&dec, self.pad_id, 1, device)?;
             let (l, m) = pad_ids(&lab, self.pad_id, 1, device)?;
-            (Some(d), Some(l), Some(m))
+            (Some(d), Some(l), Some(m), Some(ys))
         } else if let Some(s) = samples
             .iter()
             .zip(&targets)
@@ -566,13 +595,14 @@ impl TaskIo for SequenceToSequence {
                 s.source
             )));
         } else {
-            (None, None, None)
+            (None, None, None, None)
         };
         Ok(Seq2SeqBatch {
             source,
             decoder_ids,
             labels,
             label_mask,
+            targets,
             len: samples.len(),
             sources: samples.iter().map(|s| s.source.clone()).collect(),
         })
@@ -665,12 +695,55 @@ impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
         };
         // `[BOS] y` and `y [EOS]` have the same real positions.
         let decoder_mask = m.clone();
-        let logits = model.seq2seq_logits(&batch.source, d.clone(), decoder_mask)?;
-        Ok(Tensor::from_burn(token_cross_entropy(
-            logits,
-            l.clone(),
-            m.clone(),
-            self.label_smoothing,
-        ))?)
+        if self.ctc_weight == 0.0 {
+            let logits = model.seq2seq_logits(&batch.source, d.clone(), decoder_mask)?;
+            return Ok(Tensor::from_burn(token_cross_entropy(
+                logits,
+                l.clone(),
+                m.clone(),
+                self.label_smoothing,
+            ))?);
+        }
+        let (logits, ctc) = model.seq2seq_logits_and_ctc(&batch.source, d.clone(), decoder_mask)?;
+        let Some(log_probs) = ctc else {
+            return Err(TrainError::Config {
+                key: "task.ctc_weight".into(),
+                reason: format!(
+                    "{} needs a model with a CTC head on its encoder (e.g. TrOCR's \
+                     [model.architecture] ctc_head = true)",
+                    self.ctc_weight
+                ),
+            });
+        };
+        let ce = token_cross_entropy(logits, l.clone(), m.clone(), self.label_smoothing);
+        let ctc = hybrid_ctc_term(log_probs, batch.targets.as_deref().unwrap_or(&[]), self.pad_id)?;
+        let w = self.ctc_weight;
+        Ok(Tensor::from_burn(
+            ce.mul_scalar(1.0 - w) + ctc.mul_scalar(w),
+        )?)
     }
+}
+
+/// The CTC term of the hybrid objective: the mean over the samples whose
+/// target fits the `S` encoder positions (0 when none does).
+///
+/// # Shapes
+/// log_probs `[B, S, V]` → `[1]`.
+fn hybrid_ctc_term(log_probs: BTensor<3>, targets: &[Vec<u32>], blank: u32) -> Result<BTensor<1>> {
+    let [b, s, _] = log_probs.dims();
+    if targets.len() != b {
+        return Err(TrainError::Model(format!(
+            "hybrid CTC: {b} encoder rows but {} targets",
+            targets.len()
+        )));
+    }
+    let device = log_probs.device();
+    let fits: Vec<f32> = targets
+        .iter()
+        .map(|y| f32::from(u8::from(super::ctc_min_frames(y) <= s)))
+        .collect();
+    let count = fits.iter().sum::<f32>().max(1.0);
+    let nll = super::ctc_nll(log_probs, targets, &vec![s; b], blank as usize)?;
+    let fits = BTensor::<1>::from_data(burn::tensor::TensorData::new(fits, [b]), &device);
+    Ok((nll * fits).sum().div_scalar(count))
 }

@@ -187,6 +187,26 @@ pub fn ctc_loss(
     input_lengths: &[usize],
     blank: usize,
 ) -> Result<BTensor<1>> {
+    Ok(ctc_nll(log_probs, targets, input_lengths, blank)?.mean())
+}
+
+/// Frames a CTC alignment of `target` needs: one per label and one blank
+/// between each pair of equal neighbours.
+pub fn ctc_min_frames(target: &[u32]) -> usize {
+    target.len() + target.windows(2).filter(|w| w[0] == w[1]).count()
+}
+
+/// Per sample, CTC's negative log-likelihood divided by the target's length
+/// (`torch.nn.functional.ctc_loss(reduction="none") / target_lengths`).
+///
+/// # Shapes
+/// log_probs `[B, T, V]` (log-softmax over V) → `[B]`.
+pub fn ctc_nll(
+    log_probs: BTensor<3>,
+    targets: &[Vec<u32>],
+    input_lengths: &[usize],
+    blank: usize,
+) -> Result<BTensor<1>> {
     let [b, t, _] = log_probs.dims();
     if targets.len() != b || input_lengths.len() != b {
         return Err(TrainError::Model(format!(
@@ -263,7 +283,7 @@ pub fn ctc_loss(
     let ll = lse2(a_last, a_before).squeeze_dim::<1>(1); // [B]
     let lens: Vec<f32> = targets.iter().map(|y| y.len().max(1) as f32).collect();
     let lens = BTensor::<1>::from_data(TensorData::new(lens, [b]), &device);
-    Ok((ll.neg() / lens).mean())
+    Ok(ll.neg() / lens)
 }
 
 /// The transducer loss (`torchaudio.functional.rnnt_loss`, mean over the

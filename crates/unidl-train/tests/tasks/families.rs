@@ -565,6 +565,7 @@ fn sequence_to_sequence_teacher_forces_ignores_padding_and_decodes_greedily() {
         },
         target_tokenizer: None,
         label_targets: Vec::new(),
+        ctc_weight: 0.0,
     };
     let mut a = tokens(&[3, 4], "a");
     a.targets.token_ids = vec![5, 3, 4];
@@ -665,6 +666,7 @@ fn text_to_text_classification_learns_class_names_and_scores_them() {
         generation: Default::default(),
         target_tokenizer: Some(tok.clone()),
         label_targets: names.clone(),
+        ctc_weight: 0.0,
     };
     let mut a = tokens(&[7, 8], "a");
     a.targets.label = Some(1);

@@ -200,6 +200,14 @@ pub struct TrOcrConfig {
     /// The text decoder.
     #[serde(default)]
     pub decoder: TrOcrDecoderConfig,
+    /// A unidl key (default `false`): a linear CTC head from the encoder's
+    /// patch tokens to the decoder's vocabulary (padding = CTC blank), for
+    /// the hybrid CTC/attention objective (`[task] ctc_weight`, D54). It
+    /// adds `hidden_size·vocab_size + vocab_size` parameters, is not part
+    /// of `transformers`' model (its loader leaves it as initialised) and
+    /// generation never reads it.
+    #[serde(default)]
+    pub ctc_head: bool,
 }
 
 fn image_size() -> ImageSize {

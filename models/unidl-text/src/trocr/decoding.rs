@@ -32,6 +32,18 @@ impl Seq2SeqModel for TrOcr {
         self.forward(pixels, decoder_ids).map_err(model_error)
     }
 
+    /// The same logits and the CTC head's log-probabilities (one encoder pass).
+    fn seq2seq_logits_and_ctc(
+        &self,
+        source: &Seq2SeqSource,
+        decoder_ids: Tensor<2, Int>,
+        _decoder_mask: Tensor<2, Bool>,
+    ) -> Result<(Tensor<3>, Option<Tensor<3>>), TrainError> {
+        let pixels = source.images("TrOCR")?;
+        self.forward_with_ctc(pixels, decoder_ids)
+            .map_err(model_error)
+    }
+
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
         let pixels = source.images("TrOCR")?;
         Ok(DecodingState::Model(Box::new(TrOcrState {

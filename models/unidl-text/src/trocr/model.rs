@@ -182,6 +182,15 @@ impl TrOcrConfig {
             decoder: dec.init_decoder(device),
             output_projection: (!dec.tie_word_embeddings)
                 .then(|| linear(dec.d_model, dec.vocab_size, false, dec.init_std, device)),
+            ctc_head: self.ctc_head.then(|| {
+                linear(
+                    self.encoder.hidden_size,
+                    dec.vocab_size,
+                    true,
+                    0.02,
+                    device,
+                )
+            }),
             decoder_start: dec.decoder_start_token_id,
             pad: dec.pad_token_id,
         })
@@ -516,6 +525,9 @@ pub struct TrOcr {
     pub decoder: TrOcrDecoder,
     /// `d_model → vocab` (no bias); `None`: tied to the token embedding.
     pub output_projection: Option<Linear>,
+    /// Encoder width → vocab on every patch token (`ctc_head = true`):
+    /// the CTC branch of the hybrid objective, unused by generation.
+    pub ctc_head: Option<Linear>,
     #[module(skip)]
     decoder_start: usize,
     #[module(skip)]
@@ -598,6 +610,43 @@ impl TrOcr {
         let [b, t] = labels.dims();
         let start = Tensor::<2, Int>::full([b, 1], self.decoder_start as i64, &labels.device());
         Tensor::cat(vec![start, labels.narrow(1, 0, t - 1)], 1)
+    }
+
+    /// The CTC head's log-probabilities over the patch tokens of
+    /// [`encoder_states`](Self::encoder_states)' output (the `[CLS]` and
+    /// distillation tokens dropped), or `None` without a head.
+    ///
+    /// # Shapes
+    /// - `states`: `[batch, positions, encoder hidden]` → `[batch, patches, vocab]`
+    pub fn ctc_log_probs(&self, states: Tensor<3>) -> Option<Tensor<3>> {
+        let head = self.ctc_head.as_ref()?;
+        let [b, n, d] = states.dims();
+        let skip = 1 + usize::from(self.encoder.embeddings.distillation_token.is_some());
+        let patches = states.slice([0..b, skip..n, 0..d]);
+        Some(burn::tensor::activation::log_softmax(
+            head.forward(patches),
+            2,
+        ))
+    }
+
+    /// Teacher-forced logits and, with a CTC head, its log-probabilities,
+    /// from one encoder pass.
+    ///
+    /// # Shapes
+    /// - `pixels`: `[batch, channels, height, width]`; `decoder_ids`: `[batch, steps]`
+    /// - output: `[batch, steps, vocab]` and `[batch, patches, vocab]`
+    pub fn forward_with_ctc(
+        &self,
+        pixels: Tensor<4>,
+        decoder_ids: Tensor<2, Int>,
+    ) -> Result<(Tensor<3>, Option<Tensor<3>>), TextError> {
+        let states = self.encoder.forward(pixels)?;
+        let ctc = self.ctc_log_probs(states.clone());
+        let encoded = match &self.enc_to_dec_proj {
+            Some(p) => p.forward(states),
+            None => states,
+        };
+        Ok((self.decode(&encoded, decoder_ids)?, ctc))
     }
 
     /// The padding id.

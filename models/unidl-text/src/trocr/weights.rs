@@ -157,6 +157,13 @@ impl unidl_run::ZooModel for TrOcrModelConfig {
         strict: bool,
         _device: &Device,
     ) -> Result<(Self::Model, String), unidl_run::BoxError> {
-        crate::hf::zoo_loaded(load_hf_trocr_weights(model, path, strict), path, "TrOCR")
+        // The CTC head is unidl's: no checkpoint has it, so it keeps its
+        // initial weights.
+        let mut model = model;
+        let ctc_head = model.ctc_head.take();
+        let (mut model, report) =
+            crate::hf::zoo_loaded(load_hf_trocr_weights(model, path, strict), path, "TrOCR")?;
+        model.ctc_head = ctc_head;
+        Ok((model, report))
     }
 }
