@@ -143,6 +143,8 @@ fn registry() -> Result<ModelRegistry> {
     unidl_vision::register(&mut r)?;
     #[cfg(feature = "text")]
     unidl_text::register(&mut r)?;
+    #[cfg(feature = "video")]
+    unidl_video::register(&mut r)?;
     Ok(r)
 }
 

@@ -76,6 +76,8 @@ pub enum TaskKind {
     MaskedLanguageModelling,
     /// Token sequences → token sequences (translation).
     SequenceToSequence,
+    /// Video clips → one class.
+    VideoClassification,
 }
 
 impl TaskKind {
@@ -100,6 +102,7 @@ impl TaskKind {
             TaskKind::TextSimilarity => "text_similarity",
             TaskKind::MaskedLanguageModelling => "masked_language_modelling",
             TaskKind::SequenceToSequence => "sequence_to_sequence",
+            TaskKind::VideoClassification => "video_classification",
         }
     }
 }

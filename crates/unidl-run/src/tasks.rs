@@ -10,7 +10,7 @@ use unidl_train::{
     ClassScore, FilledText, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
     KeypointMetrics, KeypointRegression, MaskedLanguageModelling, ObjectDetection,
     PixelClassification, SentenceEmbedding, SequenceToSequence, SourceInput, TextClassification,
-    TextSimilarity,
+    TextSimilarity, VideoClassification,
 };
 
 use crate::config::{DataConfig, TaskConfig};
@@ -252,6 +252,40 @@ impl BuildTask for SequenceToSequence {
             .text
             .clone()
             .unwrap_or_else(|| format!("{:?}", output.ids))
+    }
+}
+
+impl BuildTask for VideoClassification {
+    const KIND: TaskKind = TaskKind::VideoClassification;
+
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        Ok(VideoClassification {
+            class_names: facts.class_names.clone(),
+            input: "video".into(),
+            label_smoothing: config.label_smoothing,
+        })
+    }
+
+    /// A clip (`.mp4`, `.mkv`, `.avi`, `.mov`, `.webm`), decoded as the
+    /// data set's clips are: `[data] frames` (default 16) evenly spaced
+    /// frames at `[data] frame_size`.
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        if !path.is_file() {
+            return Err(RunError::NotFound {
+                path: path.to_path_buf(),
+                hint: String::new(),
+            });
+        }
+        Ok(unidl_data::dataset::load_clip(
+            path,
+            data.frames.unwrap_or(16),
+            data.frame_size,
+        )?)
+    }
+
+    /// The top classes with their probabilities.
+    fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
+        ranked(output)
     }
 }
 

@@ -493,9 +493,17 @@ fn hybrid_ctc_objective_on_the_encoder_patches() {
         architecture: cfg.clone(),
     };
     let (m, _) = zoo
-        .load_weights(fresh, &reference_dir().join("trocr.safetensors"), true, &dev)
+        .load_weights(
+            fresh,
+            &reference_dir().join("trocr.safetensors"),
+            true,
+            &dev,
+        )
         .unwrap();
-    assert_eq!(values(m.ctc_head.as_ref().unwrap().weight.val()), head_before);
+    assert_eq!(
+        values(m.ctc_head.as_ref().unwrap().weight.val()),
+        head_before
+    );
 
     let io = load_state_dict_file(&reference_dir().join("trocr.io.safetensors"), &dev).unwrap();
     let px = pixels(&io, &dev);
@@ -542,19 +550,31 @@ fn hybrid_ctc_objective_on_the_encoder_patches() {
         label_targets: Vec::new(),
         ctc_weight: 0.3,
     };
-    let got = values(task.loss(&m, &batch).unwrap().into_burn::<1, burn::tensor::Float>().unwrap())[0];
+    let got = values(
+        task.loss(&m, &batch)
+            .unwrap()
+            .into_burn::<1, burn::tensor::Float>()
+            .unwrap(),
+    )[0];
     let logits = m.forward(px.clone(), dec).unwrap();
     let ce = values(token_cross_entropy(logits, lab, mask, 0.1))[0];
     let lp = m.ctc_log_probs(m.encoder_states(px).unwrap()).unwrap();
     assert_eq!(lp.dims(), [b, patches, vocab]);
     let lp0 = lp.clone().narrow(0, 0, 1);
-    let ctc = values(unidl_train::ctc_loss(lp0, &targets[..1], &[patches], pad as usize).unwrap())[0];
+    let ctc =
+        values(unidl_train::ctc_loss(lp0, &targets[..1], &[patches], pad as usize).unwrap())[0];
     let want = 0.7 * ce + 0.3 * ctc;
-    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+    assert!(
+        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
 
     let without = cfg_without_head(&cfg).init(&dev).unwrap();
     let e = task.loss(&without, &batch).unwrap_err().to_string();
-    assert!(e.contains("task.ctc_weight") && e.contains("ctc_head"), "{e}");
+    assert!(
+        e.contains("task.ctc_weight") && e.contains("ctc_head"),
+        "{e}"
+    );
 }
 
 fn cfg_without_head(cfg: &TrOcrConfig) -> TrOcrConfig {

@@ -50,7 +50,7 @@ pub use image_text::ImageText;
 pub use parallel::ParallelText;
 pub use report::{Failure, OnError, ValidationReport};
 pub use text::TextClassification;
-pub use video::{VIDEO_EXT, VideoFolder};
+pub use video::{VIDEO_EXT, VideoFolder, load_clip};
 pub use voc::{VOC_CLASSES, VocDataset};
 
 /// A collection of samples addressed by index.

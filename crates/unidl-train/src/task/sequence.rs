@@ -369,7 +369,10 @@ pub trait Seq2SeqModel {
         decoder_ids: BTensor<2, Int>,
         decoder_mask: BTensor<2, Bool>,
     ) -> Result<(BTensor<3>, Option<BTensor<3>>)> {
-        Ok((self.seq2seq_logits(source, decoder_ids, decoder_mask)?, None))
+        Ok((
+            self.seq2seq_logits(source, decoder_ids, decoder_mask)?,
+            None,
+        ))
     }
 
     /// Starts decoding `source`. The default keeps the source and re-runs
@@ -716,7 +719,11 @@ impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
             });
         };
         let ce = token_cross_entropy(logits, l.clone(), m.clone(), self.label_smoothing);
-        let ctc = hybrid_ctc_term(log_probs, batch.targets.as_deref().unwrap_or(&[]), self.pad_id)?;
+        let ctc = hybrid_ctc_term(
+            log_probs,
+            batch.targets.as_deref().unwrap_or(&[]),
+            self.pad_id,
+        )?;
         let w = self.ctc_weight;
         Ok(Tensor::from_burn(
             ce.mul_scalar(1.0 - w) + ctc.mul_scalar(w),

@@ -182,15 +182,9 @@ impl TrOcrConfig {
             decoder: dec.init_decoder(device),
             output_projection: (!dec.tie_word_embeddings)
                 .then(|| linear(dec.d_model, dec.vocab_size, false, dec.init_std, device)),
-            ctc_head: self.ctc_head.then(|| {
-                linear(
-                    self.encoder.hidden_size,
-                    dec.vocab_size,
-                    true,
-                    0.02,
-                    device,
-                )
-            }),
+            ctc_head: self
+                .ctc_head
+                .then(|| linear(self.encoder.hidden_size, dec.vocab_size, true, 0.02, device)),
             decoder_start: dec.decoder_start_token_id,
             pad: dec.pad_token_id,
         })
