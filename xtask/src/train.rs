@@ -103,8 +103,9 @@ fn train_mpi(procs: usize, backend: &str, command: &str, rest: &[String]) -> Res
 }
 
 /// `cargo <verb> --quiet --release -p unidl-cli --bin unidl` with the
-/// back-end's feature (none for flex) and `extra` features, in the
-/// back-end's environment.
+/// back-end's feature (none for flex), `ffmpeg` when FFmpeg's development
+/// files are installed (audio and video decoding) and `extra` features, in
+/// the back-end's environment.
 fn unidl_cargo(verb: &str, backend: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = crate::env::cargo(&[backend]);
     cmd.args([
@@ -117,6 +118,9 @@ fn unidl_cargo(verb: &str, backend: &str, extra: &[&str]) -> std::process::Comma
         "unidl",
     ]);
     let mut features: Vec<&str> = extra.to_vec();
+    if crate::env::ffmpeg_available().is_ok() {
+        features.push("ffmpeg");
+    }
     if backend != "flex" {
         features.push(backend);
     }

@@ -230,11 +230,11 @@ const TARGETS: [Target; 13] = [
     },
     Target {
         name: "shapes-video",
-        about: "shapes moving left/right/up/down over photos, 64x64 H.264 -> train/<dir>/*.mp4",
+        about: "shapes moving left/right/up/down, slow or fast, over photos; 64x64, 16 frames, H.264/HEVC/AV1 -> {train,test}/<class>/*",
         packages: &[&SKIMAGE],
         tools: &["ffmpeg"],
         options: &["--per-class", "--seed"],
-        layout: 1,
+        layout: 2,
     },
     Target {
         name: "shapes-coco",
@@ -723,6 +723,7 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             };
             if let Some(n) = per_class {
                 opts.per_class = n;
+                opts.test_per_class = (n / 4).max(1);
             }
             prepare::shapes_video(&photos(&path("--photos")?)?, out, &opts)?
         }

@@ -745,38 +745,73 @@ fn spoken_digits_render_with_voice_split() {
     assert!(e.to_string().contains("test_voices"), "{e}");
 }
 
+/// Eight classes (direction × speed), held-out clips apart, every codec
+/// the installed ffmpeg encodes, identical reruns, typed errors.
 #[test]
-fn shapes_video_renders_four_directions() {
+fn shapes_video_renders_eight_motion_classes_in_three_codecs() {
     if !media_tool("ffmpeg") {
         return;
     }
     let dir = tmp("video");
-    let photos = vec![dir.join("p/a.png")];
+    let photos = vec![dir.join("p/a.png"), dir.join("p/b.png")];
     photo(&photos[0], 90, 70, 2);
+    photo(&photos[1], 80, 60, 5);
     let opts = VideoOptions {
-        per_class: 2,
-        test_every: 2,
+        per_class: 3,
+        test_per_class: 1,
         size: 32,
         frames: 6,
         fps: 6,
         seed: 3,
+        ..VideoOptions::default()
     };
     let out = dir.join("out");
     let n = shapes_video(&photos, &out, &opts).unwrap();
-    assert_eq!(n, Prepared { train: 4, test: 4 });
-    for d in DIRECTIONS {
-        for p in [format!("train/{d}/0000.mp4"), format!("test/{d}/0001.mp4")] {
-            let bytes = std::fs::read(out.join(&p)).unwrap();
-            assert_eq!(&bytes[4..8], b"ftyp", "{p} is an MP4");
-            assert!(bytes.windows(4).any(|w| w == b"avc1"), "{p} holds H.264");
+    assert_eq!(n, Prepared { train: 24, test: 8 });
+    let mut magics = std::collections::BTreeSet::new();
+    for c in MOTION_CLASSES {
+        for split in ["train", "test"] {
+            for e in std::fs::read_dir(out.join(split).join(c)).unwrap() {
+                let bytes = std::fs::read(e.unwrap().path()).unwrap();
+                if &bytes[4..8] == b"ftyp" {
+                    assert!(bytes.windows(4).any(|w| w == b"avc1"), "an MP4 holds H.264");
+                    magics.insert("h264");
+                } else {
+                    assert_eq!(&bytes[..4], [0x1a, 0x45, 0xdf, 0xa3], "Matroska");
+                    if bytes.windows(6).any(|w| w == b"V_MPEGH") {
+                        magics.insert("hevc");
+                    } else if bytes.windows(5).any(|w| w == b"V_AV1") {
+                        magics.insert("av1");
+                    }
+                }
+            }
         }
     }
+    assert!(magics.len() >= 2, "codecs drawn: {magics:?}");
     assert!(!out.join(".frames").exists(), "scratch frames removed");
     let again = dir.join("again");
     shapes_video(&photos, &again, &opts).unwrap();
     assert_eq!(tree(&out), tree(&again), "reruns are identical");
-    let e = shapes_video(&photos, &dir.join("e"), &VideoOptions { size: 33, ..opts }).unwrap_err();
+    let e = shapes_video(
+        &photos,
+        &dir.join("e"),
+        &VideoOptions {
+            size: 33,
+            ..opts.clone()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("size"), "{e}");
+    let e = shapes_video(
+        &photos,
+        &dir.join("e"),
+        &VideoOptions {
+            codecs: vec!["vp9".into()],
+            ..opts
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("vp9"), "{e}");
 }
 
 /// Writes a 16-bit grey TIFF.

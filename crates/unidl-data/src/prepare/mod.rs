@@ -49,7 +49,7 @@ pub use raster::SKIMAGE_PHOTOS;
 pub use spam::{SpamOptions, spam_from_npm};
 pub use speech::{DIGIT_WORDS, SpokenDigitsOptions, spoken_digits};
 pub use text_lines::{TextLineOptions, text_lines};
-pub use video::{DIRECTIONS, VideoOptions, shapes_video};
+pub use video::{DIRECTIONS, MOTION_CLASSES, VIDEO_CODECS, VideoOptions, shapes_video};
 
 use crate::error::DataError;
 
