@@ -1,4 +1,4 @@
-//! `cargo xtask bench <train|data|zoo|dist> [--backend NAME] [--quick]
+//! `cargo xtask bench <train|data|video|zoo|dist> [--backend NAME] [--quick]
 //! [--only train|infer] [--no-baseline]` (the last two: zoo only): builds a
 //! benchmark in release with the back-end's feature and runs it. Each
 //! benchmark prints its own figures and ratios against baselines measured in
@@ -8,9 +8,10 @@
 use anyhow::{Result, bail};
 
 /// (name, package, bench target).
-const BENCHES: [(&str, &str, &str); 4] = [
+const BENCHES: [(&str, &str, &str); 5] = [
     ("train", "unidl-train", "train_step"),
     ("data", "unidl-data", "loader"),
+    ("video", "unidl-data", "video_loader"),
     ("zoo", "unidl-vision", "zoo"),
     ("dist", "unidl-dist", "dist"),
 ];
@@ -19,11 +20,11 @@ const BENCHES: [(&str, &str, &str); 4] = [
 pub fn run(rest: &[String]) -> Result<()> {
     let Some(which) = rest.first() else {
         bail!(
-            "usage: cargo xtask bench <train|data|zoo|dist> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
+            "usage: cargo xtask bench <train|data|video|zoo|dist> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
         );
     };
     let Some(&(_, package, target)) = BENCHES.iter().find(|b| b.0 == which) else {
-        bail!("unknown benchmark `{which}`; expected train, data, zoo or dist");
+        bail!("unknown benchmark `{which}`; expected train, data, video, zoo or dist");
     };
     let backend = crate::flag(rest, "--backend")
         .or_else(|| std::env::var("UNIDL_BACKEND").ok())
@@ -38,6 +39,10 @@ pub fn run(rest: &[String]) -> Result<()> {
     }
     if which == "dist" {
         features.push("unidl-dist/mpi".into());
+    }
+    if which == "video" {
+        crate::env::ffmpeg_available()?;
+        features.push("unidl-data/ffmpeg".into());
     }
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);

@@ -19,7 +19,7 @@
 //!
 //! Depends on: `unidl-env`, `unidl-backend`, `unidl-data`, `unidl-run`,
 //! `unidl-dist`, `unidl-vision` (optional, feature `vision`), `unidl-text`
-//! (optional, feature `text`).
+//! (optional, feature `text`), `unidl-video` (optional, feature `video`).
 
 mod data;
 

@@ -1105,3 +1105,81 @@ fn mixup_and_cutmix_mix_labels_in_proportion() {
         .is_err()
     );
 }
+
+/// A clip of `n` one-pixel frames whose value is the frame's index.
+fn counting_clip(n: usize) -> Sample {
+    let frames = (0..n)
+        .map(|i| Image {
+            width: 1,
+            height: 1,
+            channels: 3,
+            data: vec![i as f32; 3],
+        })
+        .collect();
+    let mut s = Sample {
+        source: "clip.mp4".into(),
+        ..Sample::default()
+    };
+    s.inputs.insert("video".into(), Input::Video(frames, 8.0));
+    s
+}
+
+fn frame_indices(s: &Sample) -> Vec<usize> {
+    let Some(Input::Video(frames, _)) = s.inputs.get("video") else {
+        panic!("no clip");
+    };
+    frames.iter().map(|f| f.data[0] as usize).collect()
+}
+
+/// Temporal crops keep consecutive frames: random windows cover every start
+/// over many draws, the centred one is fixed; too short a clip, no clip or
+/// zero frames are typed errors.
+#[test]
+fn temporal_crops_keep_consecutive_frames() {
+    let random = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_temporal_crop\"\nframes = 4\n",
+        &Registry::new(),
+    )
+    .unwrap();
+    let mut starts = std::collections::BTreeSet::new();
+    for i in 0..64 {
+        let out = random
+            .apply(counting_clip(10), &mut rng_for(1, 0, i))
+            .unwrap();
+        let idx = frame_indices(&out);
+        assert_eq!(idx.len(), 4);
+        assert!(idx.windows(2).all(|w| w[1] == w[0] + 1), "{idx:?}");
+        starts.insert(idx[0]);
+    }
+    assert_eq!(starts, (0..=6).collect(), "every start drawn");
+    let center = pipeline_from_toml(
+        "[[transforms]]\ntype = \"center_temporal_crop\"\nframes = 4\n",
+        &Registry::new(),
+    )
+    .unwrap();
+    let out = center
+        .apply(counting_clip(10), &mut rng_for(0, 0, 0))
+        .unwrap();
+    assert_eq!(frame_indices(&out), [3, 4, 5, 6]);
+    let e = center
+        .apply(counting_clip(3), &mut rng_for(0, 0, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("clip.mp4") && e.contains("3 frames"), "{e}");
+    let e = center
+        .apply(
+            Sample::image(coord_image(2, 2), None, "x.png"),
+            &mut rng_for(0, 0, 0),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no video"), "{e}");
+    let e = pipeline_from_toml(
+        "[[transforms]]\ntype = \"random_temporal_crop\"\nframes = 0\n",
+        &Registry::new(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("random_temporal_crop.frames"), "{e}");
+}

@@ -17,6 +17,7 @@
 //! | [`interop`]   | `unidl-interop` | §6.1.1-e, §6.1.2 PyTorch/TF/Paddle/MindSpore/ONNX weights |
 //! | `vision`      | `unidl-vision`  | §6.3 vision zoo (feature `vision`, default) |
 //! | `text`        | `unidl-text`    | §6.3 text zoo (feature `text`, default)   |
+//! | `video`       | `unidl-video`   | §6.3 video zoo (feature `video`, default) |
 //! | `onnx`        | `unidl-onnx-models` | ONNX graphs as modules (feature `onnx`) |
 //!
 //! [`prelude`] brings every Annex A and B interface under the standard's name.
@@ -24,7 +25,8 @@
 //! Depends on: `unidl-env`, `unidl-backend`, `unidl-tensor`, `unidl-nn`,
 //! `unidl-media`, `unidl-data`, `unidl-train`, `unidl-run`, `unidl-interop`,
 //! `unidl-vision` (optional, feature `vision`), `unidl-text` (optional,
-//! feature `text`), `unidl-onnx-models` (optional, feature `onnx`).
+//! feature `text`), `unidl-video` (optional, feature `video`),
+//! `unidl-onnx-models` (optional, feature `onnx`).
 //!
 //! ## Cargo features
 //!
@@ -40,6 +42,7 @@
 //! |-----------|---------|------|
 //! | `vision`  | yes     | [`vision`](crate#modules) — the vision zoo |
 //! | `text`    | yes     | `text` — the text zoo |
+//! | `video`   | yes     | `video` — the video zoo |
 //! | `onnx`    | no      | `onnx` — ONNX graphs imported at build time |
 //! | `ffmpeg`  | no      | FFmpeg decoding in [`media`]/[`data`] |
 //!
@@ -73,6 +76,8 @@ pub use unidl_tensor as tensor;
 #[cfg(feature = "text")]
 pub use unidl_text as text;
 pub use unidl_train as train;
+#[cfg(feature = "video")]
+pub use unidl_video as video;
 #[cfg(feature = "vision")]
 pub use unidl_vision as vision;
 

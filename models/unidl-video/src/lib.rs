@@ -21,7 +21,7 @@
 //! or another zoo crate. Nothing is downloaded.
 //!
 //! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`, `unidl-interop`, `unidl-train`, `unidl-run`.
-//! Dev-depends on: `unidl-testkit`.
+//! Dev-depends on: `unidl-data`, `unidl-testkit`.
 
 mod blocks;
 mod registry;

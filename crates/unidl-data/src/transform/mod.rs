@@ -26,6 +26,7 @@ mod audio;
 mod feature;
 mod image;
 mod mix;
+mod video;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,6 +49,7 @@ pub use image::{
     adjust_saturation,
 };
 pub use mix::{BatchTransform, BatchTransformConfig, CutMix, MixUp};
+pub use video::TemporalCrop;
 
 /// The random generator every transform draws from (portable and reproducible).
 pub type Rng = rand_chacha::ChaCha8Rng;
@@ -343,6 +345,17 @@ pub enum TransformConfig {
     RandomOrder {
         /// The list.
         transforms: Vec<TransformConfig>,
+    },
+    /// Video: `frames` consecutive frames from a random start (decode more
+    /// with `[data] frames`, keep a random window for training).
+    RandomTemporalCrop {
+        /// Frames kept.
+        frames: usize,
+    },
+    /// Video: the centred window of `frames` consecutive frames.
+    CenterTemporalCrop {
+        /// Frames kept.
+        frames: usize,
     },
     /// A transform registered by the user under `name`, with its own parameters.
     Custom {
@@ -648,6 +661,20 @@ impl TransformConfig {
                 })
             }
             TransformConfig::RandomOrder { transforms } => Arc::new(RandomOrder(list(transforms)?)),
+            TransformConfig::RandomTemporalCrop { frames } => {
+                positive_count("random_temporal_crop.frames", *frames)?;
+                Arc::new(TemporalCrop {
+                    frames: *frames,
+                    random: true,
+                })
+            }
+            TransformConfig::CenterTemporalCrop { frames } => {
+                positive_count("center_temporal_crop.frames", *frames)?;
+                Arc::new(TemporalCrop {
+                    frames: *frames,
+                    random: false,
+                })
+            }
             TransformConfig::Custom { name, params } => {
                 let f = registry.factories.get(name).ok_or_else(|| {
                     DataError::config(
@@ -684,4 +711,11 @@ pub fn pipeline_from_toml(text: &str, registry: &Registry) -> Result<Compose> {
             .map(|t| t.build(registry))
             .collect::<Result<_>>()?,
     ))
+}
+
+fn positive_count(key: &str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(DataError::config(key, "must be at least 1"));
+    }
+    Ok(())
 }
