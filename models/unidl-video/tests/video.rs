@@ -428,3 +428,43 @@ fn the_zoo_registers_both() {
         assert_eq!(entry.task, unidl_run::TaskKind::VideoClassification);
     }
 }
+
+/// `[pretrained]` with torchvision's own `torch.save` file: the zoo's
+/// loader reads the `.pth` (no pickle code runs) and gives the reference
+/// logits; with another class count, lenient loading (`strict = false`)
+/// loads everything but `fc` and says so, strict loading refuses naming it.
+#[test]
+fn pretrained_reads_torchvision_pth_files() {
+    use unidl_run::ZooModel;
+    let dir = reference_dir();
+    let dev = Device::flex();
+    let cfg: VideoResNetConfig =
+        serde_json::from_value(meta(&dir, "video.json")["models"]["r3d"]["config"].clone())
+            .unwrap();
+    let pth = dir.join("r3d.pth");
+    let (m, report) = cfg
+        .load_weights(cfg.init(&dev).unwrap(), &pth, true, &dev)
+        .unwrap();
+    assert!(report.contains("loaded"), "{report}");
+    let clip = read(&dir, "clip.safetensors", &dev);
+    let io = read(&dir, "r3d.io.safetensors", &dev);
+    check_close(
+        "r3d from .pth",
+        &values(m.forward(clip_input(&clip))),
+        &floats(&io, "logits"),
+        1e-4,
+    );
+    let other = VideoResNetConfig {
+        num_classes: 3,
+        ..cfg
+    };
+    let (_, report) = other
+        .load_weights(other.init(&dev).unwrap(), &pth, false, &dev)
+        .unwrap();
+    assert!(report.contains("fc.weight"), "{report}");
+    let e = other
+        .load_weights(other.init(&dev).unwrap(), &pth, true, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fc.weight") && e.contains("r3d.pth"), "{e}");
+}

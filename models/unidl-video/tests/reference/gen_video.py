@@ -16,7 +16,8 @@ torchvision's r3d_18, mc3_18, r2plus1d_18 and s3d with 400 classes.
 Weights are seeded random, batch-norm running statistics randomised. For
 each model <name>:
 
-  <name>.safetensors      the state dict (torchvision keys)
+  <name>.safetensors      the state dict (torchvision keys); r3d also as
+                          r3d.pth (torch.save, as torchvision publishes)
   clip.safetensors
       frames      [20, 48, 64, 3] the decoded clip in [0, 1]
       input       [1, 3, T, 48, 64] its first T frames normalised (T = 8
@@ -216,6 +217,9 @@ def generate(out, full):
                 tensors[f"grad.{k}"] = p.grad.float()
         state = {k: v.contiguous() for k, v in m.state_dict().items()}
         save_file(state, str(out / f"{name}.safetensors"))
+        if name == "r3d" and not full:
+            # the [pretrained] route reads torchvision's own .pth files
+            torch.save(m.state_dict(), str(out / "r3d.pth"))
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / f"{name}.io.safetensors"))
         meta["models"][name] = {"config": cfg, "params": sum(p.numel() for p in m.parameters())}
         print(name, meta["models"][name], logits.flatten()[:3].tolist())
