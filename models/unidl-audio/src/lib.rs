@@ -1,0 +1,61 @@
+//! # unidl-audio — the audio model zoo (T/AII 008 §6.3.3)
+//!
+//! | task | model | module |
+//! |---|---|---|
+//! | speech recognition (CTC) | Conformer (Gulati et al. 2020) | [`conformer`] |
+//!
+//! The Conformer blocks are laid out as `torchaudio.models.Conformer`
+//! (torchaudio 2.9.0) and load its state dicts through [`weights`]; the
+//! paper's convolutional 4× subsampling front end is an option. Each model
+//! is a documented `…Config` (serde, unknown keys refused) with
+//! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
+//! section. [`register`] adds them to a [`unidl_run::ModelRegistry`].
+//!
+//! ## Architecture invariant
+//!
+//! Depends on the core (`unidl-backend`, `unidl-tensor`, `unidl-nn`,
+//! `unidl-interop`, `unidl-train`, `unidl-run`) and Burn — never on the CLI
+//! or another zoo crate. Nothing is downloaded.
+//!
+//! Depends on: `unidl-backend`, `unidl-tensor`, `unidl-nn`, `unidl-interop`, `unidl-train`, `unidl-run`.
+//! Dev-depends on: `unidl-data`, `unidl-testkit`.
+
+pub mod conformer;
+pub mod weights;
+
+pub use conformer::{Conformer, ConformerConfig, ConformerLayer, ConvNorm, Subsampling};
+
+/// Errors of the audio zoo.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// A config value is out of range; names the key.
+    #[error("[model] {key}: {reason}")]
+    Config {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// An input the model cannot take; names it and the shape.
+    #[error("{model}: input of shape {shape:?}: {reason}")]
+    Input {
+        /// The model.
+        model: String,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// Why.
+        reason: String,
+    },
+    /// Foreign weights do not load (the report lists every key at fault).
+    #[error("weights: {0}")]
+    Weights(String),
+}
+
+/// Result with [`AudioError`].
+pub type Result<T> = std::result::Result<T, AudioError>;
+
+/// Registers nothing yet: the speech task joins the run layer with the
+/// trained configuration (issue 17).
+pub fn register(_registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
+    Ok(())
+}

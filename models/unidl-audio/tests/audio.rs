@@ -1,0 +1,264 @@
+//! unidl-audio's Conformer against torchaudio 2.9.0
+//! (`tests/reference/gen_conformer.py`): the blocks in eval mode (batch and
+//! group norm, attention or convolution first) on padded batches with
+//! per-sample lengths; the full CTC model (the paper's subsampling front
+//! end, the blocks, a linear head) for one train-mode step — log-probs,
+//! output lengths, `ctc_loss` against `torch.nn.functional.ctc_loss` and
+//! every gradient —; Conformer-S's parameter count; typed errors.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Float, Int, Tensor as BT};
+use unidl_audio::weights::{load_torchaudio_conformer, torchaudio_conformer_rules};
+use unidl_audio::{Conformer, ConformerConfig};
+use unidl_backend::Device;
+use unidl_interop::{Checkpoint, Framework, MappingRules};
+use unidl_tensor::Tensor;
+use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
+use unidl_testkit::{check_close, floats, values};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/conformer")
+}
+
+fn meta() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("conformer.json")).unwrap()).unwrap()
+}
+
+fn config(name: &str) -> ConformerConfig {
+    serde_json::from_value(meta()["models"][name]["config"].clone()).unwrap()
+}
+
+fn io(name: &str, dev: &Device) -> StateDict {
+    load_state_dict_file(&dir().join(format!("{name}.io.safetensors")), dev).unwrap()
+}
+
+fn ints(io: &StateDict, key: &str) -> Vec<i64> {
+    io[key]
+        .clone()
+        .into_burn::<1, Int>()
+        .unwrap()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap()
+}
+
+fn lengths(io: &StateDict, key: &str) -> Vec<usize> {
+    ints(io, key).into_iter().map(|v| v as usize).collect()
+}
+
+fn input(io: &StateDict, dev: &Device) -> BT<3> {
+    BT::from_data(
+        io["input"]
+            .clone()
+            .into_burn::<3, Float>()
+            .unwrap()
+            .into_data(),
+        dev,
+    )
+}
+
+fn params<M: ModuleApi>(m: &M) -> usize {
+    m.get_parameters().iter().map(|(_, t)| t.numel()).sum()
+}
+
+#[test]
+fn conformer_s_blocks_have_torchaudios_parameter_count() {
+    let m = ConformerConfig::small(144).init(&Device::flex()).unwrap();
+    assert_eq!(params(&m), 7_771_392);
+    assert_eq!(meta()["conformer_s_params"], 7_771_392);
+}
+
+#[test]
+fn blocks_match_torchaudio_in_eval_mode() {
+    let dev = Device::flex();
+    for name in ["blocks", "blocks_gn"] {
+        let (m, report) = load_torchaudio_conformer(
+            config(name).init(&dev).unwrap(),
+            &dir().join(format!("{name}.safetensors")),
+            true,
+        )
+        .unwrap();
+        assert!(report.load.missing.is_empty(), "{report}");
+        let io = io(name, &dev);
+        let (y, n) = m
+            .try_forward(input(&io, &dev), &lengths(&io, "lengths"))
+            .unwrap();
+        assert_eq!(n, lengths(&io, "output_lengths"));
+        check_close(name, &values(y), &floats(&io, "output"), 1e-4);
+    }
+}
+
+/// The CTC model's rules: unidl's parts under the generator's names.
+fn ctc_rules() -> MappingRules {
+    MappingRules::new()
+        .rename(r"^frontend\.", "subsampling.")
+        .and_then(|r| r.rename(r"^blocks\.", ""))
+        .and_then(|r| r.rename(r"^head\.", "ctc_head."))
+        .unwrap()
+        .then(torchaudio_conformer_rules(false).unwrap())
+}
+
+/// The model and a CTC loss over fixed targets, for `backward`.
+#[derive(Module, Debug)]
+struct CtcLoss {
+    m: Conformer,
+    #[module(skip)]
+    lengths: Vec<usize>,
+    #[module(skip)]
+    targets: Vec<Vec<u32>>,
+}
+
+impl Forward for CtcLoss {
+    fn forward_dyn(&self, input: &Tensor) -> unidl_tensor::Result<Tensor> {
+        let (lp, n) = self
+            .m
+            .ctc(input.clone().into_burn::<3, Float>()?, &self.lengths)
+            .expect("a CTC head");
+        Tensor::from_burn(unidl_train::ctc_loss(lp, &self.targets, &n, 0).unwrap())
+    }
+}
+
+#[test]
+fn ctc_model_train_step_matches_torch() {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let ckpt = unidl_interop::read_safetensors(&dir().join("ctc.safetensors"), Framework::PyTorch)
+        .unwrap();
+    let (m, report) =
+        unidl_interop::load_into(config("ctc").init(&dev).unwrap(), &ckpt, &ctc_rules(), true)
+            .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    let io = io("ctc", &dev);
+    let lens = lengths(&io, "lengths");
+    let tl = lengths(&io, "target_lengths");
+    let flat = ints(&io, "targets_flat");
+    let width = flat.len() / tl.len();
+    let targets: Vec<Vec<u32>> = tl
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            flat[i * width..i * width + n]
+                .iter()
+                .map(|&v| v as u32)
+                .collect()
+        })
+        .collect();
+
+    // train mode: batch statistics in the convolution modules
+    let (lp, n) = m.clone().fork(&ad).ctc(input(&io, &ad), &lens).unwrap();
+    assert_eq!(n, lengths(&io, "output_lengths"));
+    check_close(
+        "ctc log-probs",
+        &values(lp.clone()),
+        &floats(&io, "log_probs"),
+        1e-4,
+    );
+    let loss = unidl_train::ctc_loss(lp, &targets, &n, 0).unwrap();
+    unidl_testkit::check_loss("ctc loss", &loss, floats(&io, "loss")[0]);
+
+    let wrap = CtcLoss {
+        m,
+        lengths: lens,
+        targets,
+    };
+    let x = io["input"].clone();
+    let one = Tensor::from_f32(vec![1.0], &[1], &dev).unwrap();
+    let grads = backward(&wrap, &x, &one).unwrap();
+    let src =
+        unidl_interop::read_safetensors(&dir().join("ctc.io.safetensors"), Framework::PyTorch)
+            .unwrap();
+    let ckpt = Checkpoint {
+        source: src.source.clone(),
+        framework: Framework::PyTorch,
+        tensors: src
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix("grad.").map(|k| (k.to_string(), t.clone())))
+            .collect(),
+    };
+    let types = unidl_interop::mapping::module_types(&wrap.m);
+    let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &ctc_rules(), &types).unwrap();
+    // in_proj_{weight,bias} split in three: every unidl parameter has one
+    assert_eq!(mapped.len(), wrap.m.get_parameters().len());
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
+        .iter()
+        .map(|(k, t)| {
+            let want = t.to_tensor(&dev).unwrap().to_vec_f32().unwrap();
+            let got = grads.parameters[&format!("m.{k}")].to_vec_f32().unwrap();
+            (k.clone(), got, want)
+        })
+        .collect();
+    // a gradient that is zero in exact arithmetic (the depthwise bias before
+    // train-mode batch norm) is compared at 1 % of the largest one's norm
+    let floor = 1e-2 * pairs.iter().map(|(_, _, w)| norm(w)).fold(0.0, f32::max);
+    let mut worst = 0.0f32;
+    for (k, got, want) in &pairs {
+        let d: Vec<f32> = got.iter().zip(want).map(|(a, b)| a - b).collect();
+        let r = norm(&d) / norm(want).max(floor);
+        assert!(r <= 1e-4, "gradient of {k} differs by {r} (relative L2)");
+        worst = worst.max(r);
+    }
+    eprintln!("{} gradients, worst relative L2 {worst:.1e}", mapped.len());
+}
+
+#[test]
+fn bad_configs_and_inputs_are_named() {
+    let dev = Device::flex();
+    let e = ConformerConfig {
+        depthwise_conv_kernel_size: 4,
+        ..ConformerConfig::small(80)
+    }
+    .init(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("depthwise_conv_kernel_size") && e.contains("odd"),
+        "{e}"
+    );
+    let e = ConformerConfig {
+        num_heads: 5,
+        ..ConformerConfig::small(80)
+    }
+    .init(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("num_heads"), "{e}");
+    let e = toml::from_str::<ConformerConfig>("input_dim = 80\nnum_layer = 2")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_layer"), "{e}");
+    let m = ConformerConfig {
+        num_layers: 1,
+        subsampling: true,
+        vocab_size: Some(5),
+        ..ConformerConfig::small(20)
+    }
+    .init(&dev)
+    .unwrap();
+    let e = m
+        .try_forward(BT::<3>::zeros([2, 30, 19], &dev), &[30, 20])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("[2, 30, 19]") && e.contains("20 features"),
+        "{e}"
+    );
+    let e = m
+        .try_forward(BT::<3>::zeros([2, 30, 20], &dev), &[31, 20])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("length 31"), "{e}");
+    let e = m
+        .try_forward(BT::<3>::zeros([1, 6, 20], &dev), &[6])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("7 frames"), "{e}");
+    let (y, n) = m
+        .try_forward(BT::<3>::zeros([2, 30, 20], &dev), &[30, 20])
+        .unwrap();
+    assert_eq!((y.dims(), n), ([2, 6, 144], vec![6, 4]));
+}
