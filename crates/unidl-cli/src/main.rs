@@ -19,7 +19,8 @@
 //!
 //! Depends on: `unidl-env`, `unidl-backend`, `unidl-data`, `unidl-run`,
 //! `unidl-dist`, `unidl-vision` (optional, feature `vision`), `unidl-text`
-//! (optional, feature `text`), `unidl-video` (optional, feature `video`).
+//! (optional, feature `text`), `unidl-video` (optional, feature `video`),
+//! `unidl-audio` (optional, feature `audio`).
 
 mod data;
 
@@ -145,6 +146,8 @@ fn registry() -> Result<ModelRegistry> {
     unidl_text::register(&mut r)?;
     #[cfg(feature = "video")]
     unidl_video::register(&mut r)?;
+    #[cfg(feature = "audio")]
+    unidl_audio::register(&mut r)?;
     Ok(r)
 }
 

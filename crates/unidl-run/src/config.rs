@@ -113,6 +113,10 @@ pub struct TaskConfig {
     /// CTC head (TrOCR with `ctc_head = true`); in [0, 1), default 0 (off).
     #[serde(default)]
     pub ctc_weight: f64,
+    /// Speech recognition: the characters of the transcripts, in label
+    /// order after the blank (id 0); default `"abcdefghijklmnopqrstuvwxyz' "`.
+    #[serde(default)]
+    pub alphabet: Option<String>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

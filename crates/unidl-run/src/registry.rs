@@ -78,6 +78,8 @@ pub enum TaskKind {
     SequenceToSequence,
     /// Video clips → one class.
     VideoClassification,
+    /// Speech → its transcript (CTC).
+    SpeechRecognition,
 }
 
 impl TaskKind {
@@ -103,6 +105,7 @@ impl TaskKind {
             TaskKind::MaskedLanguageModelling => "masked_language_modelling",
             TaskKind::SequenceToSequence => "sequence_to_sequence",
             TaskKind::VideoClassification => "video_classification",
+            TaskKind::SpeechRecognition => "speech_recognition",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use unidl_data::{Input, Sample};
 use unidl_train::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
 use unidl_train::postprocess::InstanceConfig;
+use unidl_train::{Alphabet, SpeechRecognition};
 use unidl_train::{
     ClassScore, FilledText, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
     KeypointMetrics, KeypointRegression, MaskedLanguageModelling, ObjectDetection,
@@ -286,6 +287,60 @@ impl BuildTask for VideoClassification {
     /// The top classes with their probabilities.
     fn describe(output: &Vec<ClassScore>, _class_names: &[String]) -> String {
         ranked(output)
+    }
+}
+
+/// The default alphabet of speech recognition: lower-case letters, the
+/// apostrophe and the space.
+pub const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz' ";
+
+impl BuildTask for SpeechRecognition {
+    const KIND: TaskKind = TaskKind::SpeechRecognition;
+
+    /// The alphabet from `[task] alphabet` (a repeated character is an
+    /// error naming the key); the spectrogram is the `audio` input (the
+    /// `mel_spectrogram` transform replaces it).
+    fn build(config: &TaskConfig, _facts: &DataFacts) -> Result<Self> {
+        let chars = config.alphabet.as_deref().unwrap_or(DEFAULT_ALPHABET);
+        let mut seen = std::collections::BTreeSet::new();
+        if chars.is_empty() || !chars.chars().all(|c| seen.insert(c)) {
+            return Err(RunError::Config {
+                file: "[task]".into(),
+                line: 0,
+                message: format!("alphabet {chars:?}: needs at least one character, each once"),
+            });
+        }
+        Ok(SpeechRecognition {
+            input: "audio".into(),
+            alphabet: Alphabet::characters(chars),
+        })
+    }
+
+    /// A recording (WAV, MP3; more with the `ffmpeg` feature), loaded as
+    /// the data set's (`[data] sample_rate`, `audio_channels`).
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        if !path.is_file() {
+            return Err(RunError::NotFound {
+                path: path.to_path_buf(),
+                hint: String::new(),
+            });
+        }
+        Ok(unidl_data::dataset::load_audio_sample(
+            path,
+            &unidl_data::dataset::AudioLoad {
+                sample_rate: data.sample_rate,
+                channels: data.audio_channels,
+                max_duration: data.max_duration,
+            },
+        )?)
+    }
+
+    /// The transcript.
+    fn describe(output: &DecodedSequence, _class_names: &[String]) -> String {
+        output
+            .text
+            .clone()
+            .unwrap_or_else(|| format!("{:?}", output.ids))
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `vision`      | `unidl-vision`  | §6.3 vision zoo (feature `vision`, default) |
 //! | `text`        | `unidl-text`    | §6.3 text zoo (feature `text`, default)   |
 //! | `video`       | `unidl-video`   | §6.3 video zoo (feature `video`, default) |
+//! | `audio`       | `unidl-audio`   | §6.3 audio zoo (feature `audio`, default) |
 //! | `onnx`        | `unidl-onnx-models` | ONNX graphs as modules (feature `onnx`) |
 //!
 //! [`prelude`] brings every Annex A and B interface under the standard's name.
@@ -26,7 +27,8 @@
 //! `unidl-media`, `unidl-data`, `unidl-train`, `unidl-run`, `unidl-interop`,
 //! `unidl-vision` (optional, feature `vision`), `unidl-text` (optional,
 //! feature `text`), `unidl-video` (optional, feature `video`),
-//! `unidl-onnx-models` (optional, feature `onnx`).
+//! `unidl-audio` (optional, feature `audio`), `unidl-onnx-models`
+//! (optional, feature `onnx`).
 //!
 //! ## Cargo features
 //!
@@ -43,6 +45,7 @@
 //! | `vision`  | yes     | [`vision`](crate#modules) — the vision zoo |
 //! | `text`    | yes     | `text` — the text zoo |
 //! | `video`   | yes     | `video` — the video zoo |
+//! | `audio`   | yes     | `audio` — the audio zoo |
 //! | `onnx`    | no      | `onnx` — ONNX graphs imported at build time |
 //! | `ffmpeg`  | no      | FFmpeg decoding in [`media`]/[`data`] |
 //!
@@ -64,6 +67,8 @@ pub use unidl_backend as backend;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
+#[cfg(feature = "audio")]
+pub use unidl_audio as audio;
 pub use unidl_data as data;
 pub use unidl_env as env;
 pub use unidl_interop as interop;

@@ -505,3 +505,12 @@ impl Conformer {
         Some((log_softmax(head.forward(h), 2), n))
     }
 }
+
+impl unidl_train::CtcModel for Conformer {
+    /// # Panics
+    /// Without a CTC head (`vocab_size`): the zoo's config always has one.
+    fn ctc_log_probs(&self, features: Tensor<3>, lengths: &[usize]) -> (Tensor<3>, Vec<usize>) {
+        self.ctc(features, lengths)
+            .expect("a Conformer for speech recognition has a CTC head (vocab_size)")
+    }
+}

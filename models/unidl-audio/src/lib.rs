@@ -9,7 +9,9 @@
 //! paper's convolutional 4× subsampling front end is an option. Each model
 //! is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
-//! section. [`register`] adds them to a [`unidl_run::ModelRegistry`].
+//! section. [`register`] adds them to a [`unidl_run::ModelRegistry`]
+//! (`conformer` for `speech_recognition` runs on `audio_manifest` data
+//! with a `mel_spectrogram` transform).
 //!
 //! ## Architecture invariant
 //!
@@ -21,9 +23,11 @@
 //! Dev-depends on: `unidl-data`, `unidl-testkit`.
 
 pub mod conformer;
+mod registry;
 pub mod weights;
 
 pub use conformer::{Conformer, ConformerConfig, ConformerLayer, ConvNorm, Subsampling};
+pub use registry::ConformerCtcConfig;
 
 /// Errors of the audio zoo.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +58,10 @@ pub enum AudioError {
 /// Result with [`AudioError`].
 pub type Result<T> = std::result::Result<T, AudioError>;
 
-/// Registers nothing yet: the speech task joins the run layer with the
-/// trained configuration (issue 17).
-pub fn register(_registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
-    Ok(())
+/// Registers `conformer` (CTC speech recognition).
+pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
+    registry.register::<ConformerCtcConfig>(
+        "conformer",
+        "Conformer speech recogniser with a CTC head (Gulati et al. 2020; torchaudio's blocks load)",
+    )
 }

@@ -262,3 +262,127 @@ fn bad_configs_and_inputs_are_named() {
         .unwrap();
     assert_eq!((y.dims(), n), ([2, 6, 144], vec![6, 4]));
 }
+
+/// Writes a 16 kHz WAV of two 0.25 s tones, the "a" tone (300 Hz) and the
+/// "b" tone (1,200 Hz), in the order of `word` (each ± 10 % by `jitter`).
+fn tone_word(path: &Path, word: &str, jitter: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for c in word.chars() {
+        let f = if c == 'a' { 300.0 } else { 1200.0 } * (1.0 + 0.1 * jitter);
+        for i in 0..4000 {
+            let t = i as f32 / 16_000.0;
+            let v = 0.5 * (std::f32::consts::TAU * f * t).sin();
+            w.write_sample((v * 32_000.0) as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// `conformer` through the registry: an audio manifest, the log-mel
+/// transform, CTC training whose loss falls, held-out CER, and `unidl
+/// infer speech.wav` printing the transcript; a CTC head that does not
+/// fit the alphabet is an error naming `model.vocab_size`.
+#[test]
+fn conformer_recognises_tone_words_through_the_registry() {
+    let dir = std::env::temp_dir().join(format!("unidl-audio-route-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    let words = ["ab", "ba", "aba", "bab", "abab", "baba"];
+    for (split, n) in [("train", 36), ("val", 12)] {
+        let mut lines = String::new();
+        for i in 0..n {
+            let word = words[i % words.len()];
+            let name = format!("wav/{split}{i}.wav");
+            let jitter = ((i * 7919) % 21) as f32 / 10.0 - 1.0;
+            tone_word(&dir.join(&name), word, jitter);
+            lines.push_str(&format!(
+                "{{\"path\": \"{name}\", \"transcript\": \"{word}\"}}\n"
+            ));
+        }
+        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
+    }
+    let config = |vocab: usize| {
+        format!(
+            r#"seed = 1
+[model]
+name = "conformer"
+input_dim = 20
+d_model = 32
+num_heads = 2
+ffn_dim = 64
+num_layers = 2
+depthwise_conv_kernel_size = 7
+subsampling = true
+vocab_size = {vocab}
+[task]
+alphabet = "ab"
+[data]
+format = "audio_manifest"
+train = "{train}"
+val = "{val}"
+sample_rate = 16000
+transforms = [{{ type = "mel_spectrogram", n_fft = 400, hop_length = 160, n_mels = 20, log = "log" }}]
+[optimizer]
+optimizer_method = "adam_w"
+base_learningrate = 0.003
+[trainer]
+epochs = 12
+batch_size = 6
+progress = false
+output_dir = "run"
+[eval]
+metrics = ["cer", "wer"]
+"#,
+            train = dir.join("train.jsonl").display(),
+            val = dir.join("val.jsonl").display(),
+        )
+    };
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_audio::register(&mut reg).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, config(5)).unwrap();
+    let e = unidl_run::train_config(&reg, &bad, Some("flex"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.vocab_size") && e.contains("5 labels"),
+        "{e}"
+    );
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, config(3)).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
+    let losses: Vec<f64> = steps
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        losses[losses.len() - 1] < 0.5 * losses[0],
+        "CTC loss did not halve: {losses:?}"
+    );
+    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap())
+            .unwrap();
+    let cer = scores["cer"].as_f64().unwrap();
+    assert!(cer <= 0.1, "held-out CER {cer}: {scores}");
+    let out = unidl_run::infer_config(
+        &reg,
+        &cfg,
+        Some("flex"),
+        &unidl_run::InferArgs {
+            files: vec![dir.join("wav/val0.wav")],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out[0]["output"]["text"], "ab", "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

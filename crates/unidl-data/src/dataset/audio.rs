@@ -120,6 +120,43 @@ pub(crate) fn media_error(path: &Path, e: MediaError) -> DataError {
     }
 }
 
+/// One recording as an unlabelled sample, loaded as [`AudioManifest`]
+/// loads its recordings (`unidl infer speech.wav`): input `audio`,
+/// resampled and down-mixed as `load` says; a clip longer than
+/// `load.max_duration` is [`DataError::Invalid`] naming it.
+pub fn load_audio_sample(path: &Path, load: &AudioLoad) -> Result<Sample> {
+    let opts = AudioOptions {
+        sample_rate: load.sample_rate,
+        channels: load.channels,
+        max_duration_secs: None,
+    };
+    let a = load_audio(path, &opts).map_err(|e| media_error(path, e))?;
+    if let Some(max) = load.max_duration
+        && a.duration_secs() > max
+    {
+        return Err(DataError::Invalid {
+            what: path.display().to_string(),
+            reason: format!(
+                "clip is {:.3} s long, longer than max_duration = {max} s",
+                a.duration_secs()
+            ),
+        });
+    }
+    let mut s = Sample {
+        source: path.display().to_string(),
+        ..Sample::default()
+    };
+    s.inputs.insert(
+        "audio".into(),
+        Input::Audio(Audio {
+            samples: a.samples,
+            sample_rate: a.sample_rate,
+            channels: a.channels,
+        }),
+    );
+    Ok(s)
+}
+
 impl Dataset for AudioManifest {
     fn len(&self) -> usize {
         self.items.len()
@@ -130,35 +167,7 @@ impl Dataset for AudioManifest {
             index,
             len: self.items.len(),
         })?;
-        let opts = AudioOptions {
-            sample_rate: self.load.sample_rate,
-            channels: self.load.channels,
-            max_duration_secs: None,
-        };
-        let a = load_audio(&u.path, &opts).map_err(|e| media_error(&u.path, e))?;
-        if let Some(max) = self.load.max_duration
-            && a.duration_secs() > max
-        {
-            return Err(DataError::Invalid {
-                what: u.path.display().to_string(),
-                reason: format!(
-                    "clip is {:.3} s long, longer than max_duration = {max} s",
-                    a.duration_secs()
-                ),
-            });
-        }
-        let mut s = Sample {
-            source: u.path.display().to_string(),
-            ..Sample::default()
-        };
-        s.inputs.insert(
-            "audio".into(),
-            Input::Audio(Audio {
-                samples: a.samples,
-                sample_rate: a.sample_rate,
-                channels: a.channels,
-            }),
-        );
+        let mut s = load_audio_sample(&u.path, &self.load)?;
         s.targets.text = Some(u.transcript.clone());
         s.targets.label = u.label;
         s.targets.speaker = u.speaker.clone();

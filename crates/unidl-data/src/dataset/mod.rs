@@ -43,7 +43,7 @@ use crate::error::{DataError, Result};
 use crate::sample::Sample;
 use crate::transform::{Compose, Registry, Transform, TransformConfig, rng_for};
 
-pub use audio::{AudioLoad, AudioManifest};
+pub use audio::{AudioLoad, AudioManifest, load_audio_sample};
 pub use coco::CocoDataset;
 pub use folder::LabeledImages;
 pub use image_text::ImageText;

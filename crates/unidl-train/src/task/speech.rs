@@ -462,6 +462,27 @@ impl<M: CtcModel + Send + Sync + 'static> Task<M> for SpeechRecognition {
             ));
         }
         let (lp, out) = model.ctc_log_probs(batch.features.clone(), &batch.lengths);
+        let v = lp.dims()[2];
+        if v != self.alphabet.labels.len() {
+            return Err(TrainError::Config {
+                key: "model.vocab_size".into(),
+                reason: format!(
+                    "the model scores {v} labels, the alphabet has {} (its characters and the blank)",
+                    self.alphabet.labels.len()
+                ),
+            });
+        }
+        if let Some((k, &n)) = out
+            .iter()
+            .enumerate()
+            .find(|(k, n)| **n < batch.targets[*k].len())
+        {
+            return Err(TrainError::Model(format!(
+                "{}: {n} output frames for a transcript of {} labels (CTC needs at least one frame per label)",
+                batch.sources[k],
+                batch.targets[k].len()
+            )));
+        }
         Ok(Tensor::from_burn(ctc_loss(
             lp,
             &batch.targets,
