@@ -695,13 +695,15 @@ fn spoken_digits_render_with_voice_split() {
         test_voices: vec![1],
         speeds: vec![170],
         per_class: None,
+        strings: 2,
+        ..SpokenDigitsOptions::default()
     };
     let n = spoken_digits(&out, &opts).unwrap();
     assert_eq!(
         n,
         Prepared {
-            train: 10,
-            test: 10
+            train: 12,
+            test: 12
         }
     );
     let train = read_jsonl(&out.join("train.jsonl")).unwrap();
@@ -713,9 +715,17 @@ fn spoken_digits_render_with_voice_split() {
     } else {
         22_050
     };
-    for (label, row) in train.iter().enumerate() {
-        assert_eq!(row["label"], label);
-        assert_eq!(row["transcript"], DIGIT_WORDS[label]);
+    for (i, row) in train.iter().enumerate() {
+        if i < 10 {
+            assert_eq!(row["label"], i);
+            assert_eq!(row["transcript"], DIGIT_WORDS[i]);
+        } else {
+            // a string of 2-5 digit words, without a label
+            assert!(row.get("label").is_none(), "{row}");
+            let words: Vec<&str> = row["transcript"].as_str().unwrap().split(' ').collect();
+            assert!((2..=5).contains(&words.len()), "{row}");
+            assert!(words.iter().all(|w| DIGIT_WORDS.contains(w)), "{row}");
+        }
         assert_eq!(row["sample_rate"], rate);
         let wav = std::fs::read(out.join(row["path"].as_str().unwrap())).unwrap();
         assert_eq!(&wav[..4], b"RIFF");

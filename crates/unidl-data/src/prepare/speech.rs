@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use rand::Rng as _;
 use serde::Serialize;
 
 use super::{PrepareResult, Prepared, create_dir, find_tool, require_tool, run_tool, write_jsonl};
@@ -25,6 +26,13 @@ pub struct SpokenDigitsOptions {
     pub speeds: Vec<u32>,
     /// Recordings per digit, taken speed by speed over all voices (`None`: all).
     pub per_class: Option<usize>,
+    /// Digit strings (2–5 digits, e.g. "three one four") per (speed, voice)
+    /// pair, besides the single digits; each at its own pitch.
+    pub strings: usize,
+    /// Range of espeak-ng pitches (`-p`, 0–99) the strings are spoken at.
+    pub pitches: [u32; 2],
+    /// Seed of the digit strings and their pitches.
+    pub seed: u64,
 }
 
 impl Default for SpokenDigitsOptions {
@@ -48,6 +56,9 @@ impl Default for SpokenDigitsOptions {
             test_voices: vec![2, 6, 10],
             speeds: vec![130, 160, 190],
             per_class: None,
+            strings: 20,
+            pitches: [25, 75],
+            seed: 0,
         }
     }
 }
@@ -61,20 +72,24 @@ const TRIM: [&str; 13] = [
 #[derive(Serialize)]
 struct Row {
     path: String,
-    transcript: &'static str,
-    label: usize,
+    transcript: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<usize>,
     speaker: String,
     speed: u32,
     sample_rate: u32,
 }
 
 /// Renders every digit word with every (speed, voice) pair into
-/// `out/wav/<voice>_s<speed>_<digit>.wav` and writes the manifests
-/// `out/train.jsonl` / `out/test.jsonl`, one line per file:
+/// `out/wav/<voice>_s<speed>_<digit>.wav`, and `strings` digit strings of
+/// 2–5 digits per pair (drawn from `seed`, spoken at a pitch drawn from
+/// `pitches`) into `out/wav/<voice>_s<speed>_str<k>.wav`, and writes the
+/// manifests `out/train.jsonl` / `out/test.jsonl`, one line per file:
 /// `{"path": "wav/…", "transcript": "seven", "label": 7, "speaker": <voice>,
-/// "speed": <wpm>, "sample_rate": <Hz>}` (paths relative to the manifest).
-/// Recordings of the voices listed in `test_voices` are the test split, so
-/// test speakers are never heard in training.
+/// "speed": <wpm>, "sample_rate": <Hz>}` (paths relative to the manifest;
+/// strings have no `label`, their transcript is the words separated by
+/// spaces). Recordings of the voices listed in `test_voices` are the test
+/// split, so test speakers are never heard in training.
 ///
 /// With `sox` installed the files are 16 kHz mono 16-bit (resampled without
 /// dither, so reruns are identical) with leading and trailing silence cut to
@@ -119,36 +134,66 @@ pub fn spoken_digits(out: &Path, opts: &SpokenDigitsOptions) -> PrepareResult<Pr
         .collect();
     let take = opts.per_class.unwrap_or(combos.len()).min(combos.len());
     let (mut train, mut test) = (Vec::new(), Vec::new());
-    for &(speed, v) in &combos[..take] {
+    if opts.pitches[0] > opts.pitches[1] || opts.pitches[1] > 99 {
+        return Err(DataError::Config {
+            key: "pitches".into(),
+            reason: format!("{:?} must be [low, high] within 0..=99", opts.pitches),
+        }
+        .into());
+    }
+    let render = |name: &str, text: &str, voice: &str, speed: u32, pitch: u32| -> PrepareResult<()> {
+        let path = wav_dir.join(name);
+        let raw = match &sox {
+            Some(_) => wav_dir.join(format!(".raw-{name}")),
+            None => path.clone(),
+        };
+        run_tool(Command::new(&espeak).arg("-w").arg(&raw).args([
+            "-v",
+            voice,
+            "-s",
+            &speed.to_string(),
+            "-p",
+            &pitch.to_string(),
+            text,
+        ]))?;
+        if let Some(sox) = &sox {
+            run_tool(
+                Command::new(sox)
+                    .arg("-D")
+                    .arg(&raw)
+                    .args(["-r", "16000", "-c", "1", "-b", "16"])
+                    .arg(&path)
+                    .args(TRIM),
+            )?;
+            std::fs::remove_file(&raw).map_err(|e| DataError::io(&raw, e))?;
+        }
+        Ok(())
+    };
+    for (k, &(speed, v)) in combos[..take].iter().enumerate() {
         let voice = &opts.voices[v];
+        let stem = format!("{}_s{speed}", voice.replace('+', "-"));
+        let mut rows = Vec::new();
         for (label, word) in DIGIT_WORDS.iter().enumerate() {
-            let name = format!("{}_s{speed}_{label}.wav", voice.replace('+', "-"));
-            let path = wav_dir.join(&name);
-            let raw = match &sox {
-                Some(_) => wav_dir.join(format!(".raw-{name}")),
-                None => path.clone(),
-            };
-            run_tool(Command::new(&espeak).arg("-w").arg(&raw).args([
-                "-v",
-                voice,
-                "-s",
-                &speed.to_string(),
-                word,
-            ]))?;
-            if let Some(sox) = &sox {
-                run_tool(
-                    Command::new(sox)
-                        .arg("-D")
-                        .arg(&raw)
-                        .args(["-r", "16000", "-c", "1", "-b", "16"])
-                        .arg(&path)
-                        .args(TRIM),
-                )?;
-                std::fs::remove_file(&raw).map_err(|e| DataError::io(&raw, e))?;
-            }
+            let name = format!("{stem}_{label}.wav");
+            render(&name, word, voice, speed, 50)?;
+            rows.push((name, word.to_string(), Some(label)));
+        }
+        let mut rng = crate::transform::rng_for(opts.seed, k as u64, v as u64);
+        for i in 0..opts.strings {
+            let n = rng.random_range(2..=5);
+            let words: Vec<&str> = (0..n)
+                .map(|_| DIGIT_WORDS[rng.random_range(0..10)])
+                .collect();
+            let text = words.join(" ");
+            let pitch = rng.random_range(opts.pitches[0]..=opts.pitches[1]);
+            let name = format!("{stem}_str{i:03}.wav");
+            render(&name, &text, voice, speed, pitch)?;
+            rows.push((name, text, None));
+        }
+        for (name, transcript, label) in rows {
             let row = Row {
                 path: format!("wav/{name}"),
-                transcript: word,
+                transcript,
                 label,
                 speaker: voice.clone(),
                 speed,
