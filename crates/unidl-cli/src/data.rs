@@ -226,7 +226,7 @@ const TARGETS: [Target; 13] = [
         packages: &[],
         tools: &["espeak-ng", "sox"],
         options: &["--per-class"],
-        layout: 1,
+        layout: 2,
     },
     Target {
         name: "shapes-video",

@@ -86,9 +86,10 @@ struct Row {
 /// `pitches`) into `out/wav/<voice>_s<speed>_str<k>.wav`, and writes the
 /// manifests `out/train.jsonl` / `out/test.jsonl`, one line per file:
 /// `{"path": "wav/…", "transcript": "seven", "label": 7, "speaker": <voice>,
-/// "speed": <wpm>, "sample_rate": <Hz>}` (paths relative to the manifest;
-/// strings have no `label`, their transcript is the words separated by
-/// spaces). Recordings of the voices listed in `test_voices` are the test
+/// "speed": <wpm>, "sample_rate": <Hz>}` (paths relative to the manifest; a
+/// string's transcript is its words separated by spaces; `label`, the
+/// digit's class, is written only when there are no strings, as a
+/// manifest gives labels to all its rows or to none). Recordings of the voices listed in `test_voices` are the test
 /// split, so test speakers are never heard in training.
 ///
 /// With `sox` installed the files are 16 kHz mono 16-bit (resampled without
@@ -141,34 +142,35 @@ pub fn spoken_digits(out: &Path, opts: &SpokenDigitsOptions) -> PrepareResult<Pr
         }
         .into());
     }
-    let render = |name: &str, text: &str, voice: &str, speed: u32, pitch: u32| -> PrepareResult<()> {
-        let path = wav_dir.join(name);
-        let raw = match &sox {
-            Some(_) => wav_dir.join(format!(".raw-{name}")),
-            None => path.clone(),
+    let render =
+        |name: &str, text: &str, voice: &str, speed: u32, pitch: u32| -> PrepareResult<()> {
+            let path = wav_dir.join(name);
+            let raw = match &sox {
+                Some(_) => wav_dir.join(format!(".raw-{name}")),
+                None => path.clone(),
+            };
+            run_tool(Command::new(&espeak).arg("-w").arg(&raw).args([
+                "-v",
+                voice,
+                "-s",
+                &speed.to_string(),
+                "-p",
+                &pitch.to_string(),
+                text,
+            ]))?;
+            if let Some(sox) = &sox {
+                run_tool(
+                    Command::new(sox)
+                        .arg("-D")
+                        .arg(&raw)
+                        .args(["-r", "16000", "-c", "1", "-b", "16"])
+                        .arg(&path)
+                        .args(TRIM),
+                )?;
+                std::fs::remove_file(&raw).map_err(|e| DataError::io(&raw, e))?;
+            }
+            Ok(())
         };
-        run_tool(Command::new(&espeak).arg("-w").arg(&raw).args([
-            "-v",
-            voice,
-            "-s",
-            &speed.to_string(),
-            "-p",
-            &pitch.to_string(),
-            text,
-        ]))?;
-        if let Some(sox) = &sox {
-            run_tool(
-                Command::new(sox)
-                    .arg("-D")
-                    .arg(&raw)
-                    .args(["-r", "16000", "-c", "1", "-b", "16"])
-                    .arg(&path)
-                    .args(TRIM),
-            )?;
-            std::fs::remove_file(&raw).map_err(|e| DataError::io(&raw, e))?;
-        }
-        Ok(())
-    };
     for (k, &(speed, v)) in combos[..take].iter().enumerate() {
         let voice = &opts.voices[v];
         let stem = format!("{}_s{speed}", voice.replace('+', "-"));
@@ -176,7 +178,9 @@ pub fn spoken_digits(out: &Path, opts: &SpokenDigitsOptions) -> PrepareResult<Pr
         for (label, word) in DIGIT_WORDS.iter().enumerate() {
             let name = format!("{stem}_{label}.wav");
             render(&name, word, voice, speed, 50)?;
-            rows.push((name, word.to_string(), Some(label)));
+            // a manifest's labels are all given or all absent: digit
+            // classes only when there are no strings
+            rows.push((name, word.to_string(), (opts.strings == 0).then_some(label)));
         }
         let mut rng = crate::transform::rng_for(opts.seed, k as u64, v as u64);
         for i in 0..opts.strings {

@@ -472,23 +472,29 @@ impl<M: CtcModel + Send + Sync + 'static> Task<M> for SpeechRecognition {
                 ),
             });
         }
-        if let Some((k, &n)) = out
+        // as PyTorch's `zero_infinity`: a transcript that needs more frames
+        // than the model gives (labels + repeated neighbours) is left out
+        let fits: Vec<bool> = out
             .iter()
-            .enumerate()
-            .find(|(k, n)| **n < batch.targets[*k].len())
-        {
+            .zip(&batch.targets)
+            .map(|(&n, y)| ctc_min_frames(y) <= n)
+            .collect();
+        if !fits.iter().any(|&f| f) {
             return Err(TrainError::Model(format!(
-                "{}: {n} output frames for a transcript of {} labels (CTC needs at least one frame per label)",
-                batch.sources[k],
-                batch.targets[k].len()
+                "{}: {} output frames for a transcript that needs {} (no sample of the batch fits: \
+                 give more frames per second, e.g. a smaller hop_length, or subsample less)",
+                batch.sources[0],
+                out[0],
+                ctc_min_frames(&batch.targets[0])
             )));
         }
-        Ok(Tensor::from_burn(ctc_loss(
-            lp,
-            &batch.targets,
-            &out,
-            self.alphabet.blank,
-        )?)?)
+        let b = fits.len();
+        let count = fits.iter().filter(|&&f| f).count() as f64;
+        let device = lp.device();
+        let nll = ctc_nll(lp, &batch.targets, &out, self.alphabet.blank)?;
+        let w: Vec<f32> = fits.iter().map(|&f| f32::from(u8::from(f))).collect();
+        let w = BTensor::<1>::from_data(TensorData::new(w, [b]), &device);
+        Ok(Tensor::from_burn((nll * w).sum().div_scalar(count))?)
     }
 }
 
