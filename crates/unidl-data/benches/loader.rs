@@ -13,6 +13,9 @@
 //! written to a temporary folder in the image-folder layout (2 classes), or
 //! to `UNIDL_BENCH_DATA_DIR`, which is then kept.
 
+mod common;
+
+use common::{median, python};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -98,11 +101,6 @@ fn transforms() -> Vec<TransformConfig> {
             std: STD.to_vec(),
         },
     ]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Images per second of whole epochs through the loader and collation (the
@@ -201,18 +199,6 @@ fn stages(paths: &[PathBuf], device: &unidl_backend::Device) -> Result<Vec<(Stri
         .zip(times)
         .map(|(l, t)| (l, t * 1000.0 / n))
         .collect())
-}
-
-fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("UNIDL_BENCH_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let mut candidates = Vec::new();
-    if let Ok(v) = std::env::var("UNIDL_TORCH_VENV") {
-        candidates.push(PathBuf::from(v).join("bin/python"));
-    }
-    candidates.push("/var/cache/unidl/torch-venv/bin/python".into());
-    candidates.into_iter().find(|p| p.exists())
 }
 
 /// torchvision's rates by `num_workers`, and a description of the versions.

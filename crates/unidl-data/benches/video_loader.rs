@@ -14,6 +14,9 @@
 //! `tests/fixtures/shapes_coco/images`, into a temporary folder or
 //! `UNIDL_BENCH_DATA_DIR` (then kept).
 
+mod common;
+
+use common::{median, python};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,11 +76,6 @@ fn collate(samples: &[Sample], device: &unidl_backend::Device) -> Result<Tensor,
     )?)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Clips per second of whole epochs (the median of `rounds` after a warm-up).
 fn loader_rate(
     root: &Path,
@@ -127,18 +125,6 @@ fn loader_rate(
         }
     }
     Ok(median(rates))
-}
-
-fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("UNIDL_BENCH_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let mut candidates = Vec::new();
-    if let Ok(v) = std::env::var("UNIDL_TORCH_VENV") {
-        candidates.push(PathBuf::from(v).join("bin/python"));
-    }
-    candidates.push("/var/cache/unidl/torch-venv/bin/python".into());
-    candidates.into_iter().find(|p| p.exists())
 }
 
 /// torchvision's rates by `num_workers`, and the versions.

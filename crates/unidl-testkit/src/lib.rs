@@ -113,3 +113,43 @@ pub fn cached_reference(env: &str, json: &str, how: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// Gradients against a reference, tensor by tensor: `‖got − want‖` over
+/// `‖want‖`, or over `floor` times the largest reference norm when that is
+/// larger (a gradient that is zero in exact arithmetic, such as a bias
+/// before a train-mode batch norm, is rounding noise on both sides); each
+/// must be within `tol`. Returns the worst ratio with its name and the
+/// ratio of all gradients together, printing both.
+pub fn check_grads_l2(
+    what: &str,
+    pairs: &[(String, Vec<f32>, Vec<f32>)],
+    floor: f32,
+    tol: f32,
+) -> ((f32, String), f32) {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let floor = floor * pairs.iter().map(|(_, _, w)| norm(w)).fold(0.0, f32::max);
+    let mut worst = (0.0f32, String::new());
+    let (mut all_got, mut all_want) = (Vec::new(), Vec::new());
+    for (k, got, want) in pairs {
+        assert_eq!(got.len(), want.len(), "{what}: gradient of {k}: length");
+        let d: Vec<f32> = got.iter().zip(want).map(|(a, b)| a - b).collect();
+        let r = norm(&d) / norm(want).max(floor).max(f32::MIN_POSITIVE);
+        assert!(
+            r <= tol,
+            "{what}: gradient of {k} differs by {r} (relative L2)"
+        );
+        if r > worst.0 {
+            worst = (r, k.clone());
+        }
+        all_got.extend_from_slice(got);
+        all_want.extend_from_slice(want);
+    }
+    let all = rel_l2(&all_got, &all_want);
+    eprintln!(
+        "{what}: {} gradients, all together within {all:.1e} (relative L2), worst {} at {:.1e}",
+        pairs.len(),
+        worst.1,
+        worst.0
+    );
+    (worst, all)
+}

@@ -74,12 +74,9 @@ pub fn load_torchaudio_conformer(
             crate::conformer::ConvModuleNorm::Group(_)
         )
     });
-    let ckpt = if path.extension().is_some_and(|e| e == "safetensors") {
-        unidl_interop::read_safetensors(path, Framework::PyTorch)
-    } else {
-        unidl_interop::read_pytorch(path)
-    }
-    .map_err(|e| AudioError::Weights(format!("{}: {e}", path.display())))?;
+    // `torch.save` files and safetensors, told apart by content
+    let ckpt = unidl_interop::read_pytorch(path)
+        .map_err(|e| AudioError::Weights(format!("{}: {e}", path.display())))?;
     let (subsampling, input_proj, ctc_head) = (
         model.subsampling.take(),
         model.input_proj.take(),

@@ -183,7 +183,6 @@ fn ctc_model_train_step_matches_torch() {
     let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &ctc_rules(), &types).unwrap();
     // in_proj_{weight,bias} split in three: every unidl parameter has one
     assert_eq!(mapped.len(), wrap.m.get_parameters().len());
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
         .iter()
         .map(|(k, t)| {
@@ -194,15 +193,7 @@ fn ctc_model_train_step_matches_torch() {
         .collect();
     // a gradient that is zero in exact arithmetic (the depthwise bias before
     // train-mode batch norm) is compared at 1 % of the largest one's norm
-    let floor = 1e-2 * pairs.iter().map(|(_, _, w)| norm(w)).fold(0.0, f32::max);
-    let mut worst = 0.0f32;
-    for (k, got, want) in &pairs {
-        let d: Vec<f32> = got.iter().zip(want).map(|(a, b)| a - b).collect();
-        let r = norm(&d) / norm(want).max(floor);
-        assert!(r <= 1e-4, "gradient of {k} differs by {r} (relative L2)");
-        worst = worst.max(r);
-    }
-    eprintln!("{} gradients, worst relative L2 {worst:.1e}", mapped.len());
+    unidl_testkit::check_grads_l2("ctc model", &pairs, 1e-2, 1e-4);
 }
 
 #[test]

@@ -92,13 +92,10 @@ pub fn s3d_rules() -> Result<MappingRules> {
     Ok(r.then(unidl_interop::default_rules(Framework::PyTorch).map_err(rules_error)?))
 }
 
+/// `torch.save` files (zip or legacy) and safetensors, told apart by content.
 fn read(path: &Path) -> Result<Checkpoint> {
-    if path.extension().is_some_and(|e| e == "safetensors") {
-        unidl_interop::read_safetensors(path, Framework::PyTorch)
-    } else {
-        unidl_interop::read_pytorch(path)
-    }
-    .map_err(|e| VideoError::Weights(format!("{}: {e}", path.display())))
+    unidl_interop::read_pytorch(path)
+        .map_err(|e| VideoError::Weights(format!("{}: {e}", path.display())))
 }
 
 fn load<M: ModuleApi>(

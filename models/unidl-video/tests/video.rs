@@ -18,7 +18,7 @@ use unidl_backend::Device;
 use unidl_interop::{Checkpoint, Framework, MappingRules};
 use unidl_tensor::Tensor;
 use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
-use unidl_testkit::{check_close, floats, max_diff, rel_l2, values};
+use unidl_testkit::{check_close, floats, max_diff, values};
 use unidl_video::weights::{
     load_torchvision_s3d, load_torchvision_video_resnet, s3d_rules, video_resnet_rules,
 };
@@ -189,7 +189,6 @@ fn train_parity(name: &str, tol: f32) {
         Net::ResNet(_) => "ResNet",
         Net::S3d(_) => "S3d",
     };
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
         .iter()
         .map(|(k, t)| {
@@ -203,32 +202,10 @@ fn train_parity(name: &str, tol: f32) {
             (k.clone(), got, want)
         })
         .collect();
-    // per tensor: within 2 % of its norm, or of 1 % of the largest
-    // tensor's (a gradient that is almost zero, e.g. behind ReLUs that are
-    // almost all off, is compared at that floor)
-    let floor = 1e-2 * pairs.iter().map(|(_, _, w)| norm(w)).fold(0.0, f32::max);
-    let (mut all_got, mut all_want) = (Vec::new(), Vec::new());
-    let mut worst = (0.0f32, String::new());
-    for (k, got, want) in pairs {
-        let d: Vec<f32> = got.iter().zip(&want).map(|(a, b)| a - b).collect();
-        let r = norm(&d) / norm(&want).max(floor);
-        assert!(
-            r <= 2e-2,
-            "{name}: gradient of {k} differs by {r} (relative L2)"
-        );
-        if r > worst.0 {
-            worst = (r, k.clone());
-        }
-        all_got.extend(got);
-        all_want.extend(want);
-    }
-    let r = rel_l2(&all_got, &all_want);
-    eprintln!(
-        "{name}: {} gradients, all together within {r:.1e} (relative L2), worst {} at {:.1e}",
-        mapped.len(),
-        worst.1,
-        worst.0
-    );
+    // per tensor within 2 % of its norm, or of 1 % of the largest tensor's
+    // (a gradient that is almost zero, e.g. behind ReLUs that are almost all
+    // off, is compared at that floor); all together within `tol`
+    let (_, r) = unidl_testkit::check_grads_l2(name, &pairs, 1e-2, 2e-2);
     assert!(r <= tol, "{name}: gradients differ by {r} (relative L2)");
 }
 
