@@ -13,39 +13,16 @@ median of the timed epochs (persistent workers, so start-up is not timed).
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import PIL
 import torch
+from bench_common import rate
 import torchvision
-from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-
-
-def rate(ds, batch, epochs, workers):
-    dl = DataLoader(
-        ds,
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(0),
-    )
-    for _ in dl:  # warm-up
-        pass
-    rates = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        n = 0
-        for x, y in dl:
-            n += x.shape[0]
-        rates.append(n / (time.perf_counter() - t))
-    return statistics.median(rates)
 
 
 def main():

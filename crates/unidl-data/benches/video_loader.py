@@ -12,14 +12,13 @@ Each setting runs one warm-up epoch, then the median of the timed epochs
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import av
 import torch
+from bench_common import rate
 import torchvision
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision.io import read_video
 from torchvision.transforms import v2
 
@@ -49,27 +48,6 @@ class Clips(Dataset):
         x = v2.functional.resize(video[idx], [64, 64], antialias=True)
         x = (x.float() / 255.0 - self.mean) / self.std
         return x.permute(1, 0, 2, 3), label
-
-
-def rate(ds, batch, epochs, workers):
-    dl = DataLoader(
-        ds,
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(0),
-    )
-    for _ in dl:
-        pass
-    rates = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        n = 0
-        for x, y in dl:
-            n += x.shape[0]
-        rates.append(n / (time.perf_counter() - t))
-    return statistics.median(rates)
 
 
 def main():

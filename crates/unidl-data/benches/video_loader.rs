@@ -23,10 +23,9 @@ use std::time::Instant;
 use unidl_data::dataset::DatasetFormat;
 use unidl_data::prepare::{VideoOptions, shapes_video};
 use unidl_data::{
-    DataLoader, DatasetParams, Input, LoaderConfig, Sample, SamplerConfig, TransformConfig,
-    construct_dataset, construct_sampler,
+    DataLoader, DatasetParams, LoaderConfig, SamplerConfig, TransformConfig, construct_dataset,
+    construct_sampler, stack_clips,
 };
-use unidl_tensor::Tensor;
 
 const BATCH: usize = 16;
 const FRAMES: usize = 16;
@@ -45,35 +44,6 @@ fn photos() -> Result<Vec<PathBuf>, Error> {
     }
     out.sort();
     Ok(out)
-}
-
-/// `[B, C, T, H, W]` from clips of equal shape (what the video task's
-/// collation builds).
-fn collate(samples: &[Sample], device: &unidl_backend::Device) -> Result<Tensor, Error> {
-    let mut data = Vec::new();
-    let mut dims = [0usize; 4];
-    for s in samples {
-        let Some(Input::Video(frames, _)) = s.inputs.get("video") else {
-            return Err(format!("{}: no clip", s.source).into());
-        };
-        let (c, h, w) = (frames[0].channels, frames[0].height, frames[0].width);
-        dims = [c, frames.len(), h, w];
-        for ch in 0..c {
-            for f in frames {
-                for y in 0..h {
-                    for x in 0..w {
-                        data.push(f.data[(y * w + x) * c + ch]);
-                    }
-                }
-            }
-        }
-    }
-    let [c, t, h, w] = dims;
-    Ok(Tensor::from_f32(
-        data,
-        &[samples.len(), c, t, h, w],
-        device,
-    )?)
 }
 
 /// Clips per second of whole epochs (the median of `rounds` after a warm-up).
@@ -110,12 +80,7 @@ fn loader_rate(
                 workers,
                 prefetch: 2,
             },
-            move |samples, _| -> Result<Tensor, unidl_data::DataError> {
-                collate(&samples, &dev).map_err(|e| unidl_data::DataError::Corrupt {
-                    path: PathBuf::from("batch"),
-                    reason: e.to_string(),
-                })
-            },
+            move |samples, _| stack_clips(&samples, "video", &dev),
         )?;
         for batch in loader {
             n += batch?.batch.shape()[0];

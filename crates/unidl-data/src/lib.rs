@@ -34,7 +34,7 @@ pub use dataset::{Dataset, DatasetParams, PreparedDataset, construct_dataset, ge
 pub use error::{DataError, Result};
 pub use loader::{
     Collated, DataLoader, LoadedBatch, LoaderConfig, collate_images, collate_tokens, pad_tokens,
-    stack_images,
+    stack_clips, stack_images,
 };
 pub use operator::{OpData, Operator, construct_operator};
 pub use sample::{Audio, BBox, Frame, Image, Input, Keypoint, Mask, Sample, Targets};

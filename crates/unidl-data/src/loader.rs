@@ -240,6 +240,57 @@ pub fn stack_images(samples: &[Sample], device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_f32(data, &[samples.len(), c, h, w], device)?)
 }
 
+/// The `input` clips (frames `T × H × W × C`, every clip alike) as one
+/// `[B, C, T, H, W]` float32 tensor; a missing or empty clip, frames of
+/// different sizes or a clip unlike the batch's first name the sample.
+pub fn stack_clips(samples: &[Sample], input: &str, device: &Device) -> Result<Tensor> {
+    let invalid = |s: &Sample, reason: String| DataError::Invalid {
+        what: s.source.clone(),
+        reason,
+    };
+    let mut dims: Option<[usize; 4]> = None;
+    let mut data = Vec::new();
+    for s in samples {
+        let frames = match s.inputs.get(input) {
+            Some(Input::Video(frames, _)) if !frames.is_empty() => frames,
+            _ => return Err(invalid(s, format!("no `{input}` clip with frames"))),
+        };
+        let f0 = &frames[0];
+        let d = [f0.channels, frames.len(), f0.height, f0.width];
+        if frames
+            .iter()
+            .any(|f| (f.channels, f.height, f.width) != (d[0], d[2], d[3]))
+        {
+            return Err(invalid(s, "frames of different sizes in one clip".into()));
+        }
+        match dims {
+            None => dims = Some(d),
+            Some(b) if b != d => {
+                return Err(invalid(
+                    s,
+                    format!(
+                        "clip is C×T×H×W {d:?}, the batch's is {b:?} (set `frames` and `frame_size`)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let c = d[0];
+        // THWC -> CTHW
+        for ch in 0..c {
+            for f in frames {
+                data.extend(f.data.iter().skip(ch).step_by(c));
+            }
+        }
+    }
+    let [c, t, h, w] = dims.ok_or_else(|| DataError::config("batch", "empty batch"))?;
+    Ok(Tensor::from_f32(
+        data,
+        &[samples.len(), c, t, h, w],
+        device,
+    )?)
+}
+
 /// Pads token sequences to the longest: ids `[B, T]` (int64, `pad_id` filled)
 /// and a length mask `[B, T]` (bool, true on real tokens).
 pub fn collate_tokens(

@@ -32,7 +32,7 @@
 //! in [`crate::weights`].
 
 use burn::module::Module;
-use burn::tensor::activation::{log_softmax, relu, sigmoid, silu};
+use burn::tensor::activation::{glu, log_softmax, relu, silu};
 use burn::tensor::{Bool, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
@@ -286,10 +286,8 @@ impl ConvModule {
     /// `[B, T, d]` → `[B, T, d]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = self.layer_norm.forward(x).swap_dims(1, 2); // [B, d, T]
-        let y = self.pointwise1.forward(x); // [B, 2d, T]
-        let c = y.dims()[1] / 2;
-        let glu = y.clone().narrow(1, 0, c) * sigmoid(y.narrow(1, c, c)); // [B, d, T]
-        let y = self.depthwise.forward(glu);
+        let y = glu(self.pointwise1.forward(x), 1); // [B, 2d, T] → [B, d, T]
+        let y = self.depthwise.forward(y);
         let y = match &self.norm {
             ConvModuleNorm::Batch(bn) => bn.forward(y),
             ConvModuleNorm::Group(gn) => gn.forward(y),

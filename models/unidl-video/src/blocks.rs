@@ -1,10 +1,12 @@
-//! Convolution + batch norm in 3-D, shared by ResNet3D and S3D.
+//! Convolution + batch norm in 3-D and the clip check, shared by ResNet3D and S3D.
 
 use burn::module::Module;
 use burn::nn::Initializer;
 use burn::tensor::Tensor;
 use unidl_backend::Device;
 use unidl_nn::{BatchNorm3d, BatchNorm3dConfig, Conv3d, Conv3dConfig, PaddingConfig3d};
+
+use crate::{Result, VideoError};
 
 /// Batch-norm settings (PyTorch's `eps` and `momentum`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,5 +87,36 @@ impl ConvBn3d {
     /// `[B, C_in, T, H, W]` → `[B, C_out, T', H', W']`.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// Checks a clip's shape: rank 5 is given; `channels` channels, a
+/// non-empty batch, and at least `min` frames/rows/columns.
+pub(crate) fn check_clip(
+    model: &str,
+    dims: &[usize; 5],
+    channels: usize,
+    min: [usize; 3],
+) -> Result<()> {
+    let [b, c, t, h, w] = *dims;
+    let reason = if b == 0 {
+        Some("the batch is empty".to_string())
+    } else if c != channels {
+        Some(format!("expected {channels} channels"))
+    } else if t < min[0] || h < min[1] || w < min[2] {
+        Some(format!(
+            "needs at least {} frames of {}×{} pixels",
+            min[0], min[1], min[2]
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(VideoError::Input {
+            model: model.into(),
+            shape: dims.to_vec(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }

@@ -430,7 +430,7 @@ impl VideoResNet {
     /// [`forward`](Self::forward) after checking the clip: rank-5, the
     /// configured channels, a non-empty batch and extent.
     pub fn try_forward(&self, x: Tensor<5>) -> Result<Tensor<2>> {
-        crate::s3d::check_clip("ResNet3D", &x.dims(), self.in_channels, [1, 1, 1])?;
+        crate::blocks::check_clip("ResNet3D", &x.dims(), self.in_channels, [1, 1, 1])?;
         Ok(self.forward(x))
     }
 }

@@ -336,37 +336,6 @@ pub struct S3d {
     avgpool_kernel: [usize; 3],
 }
 
-/// Checks a clip's shape: rank 5 is given; `channels` channels, a
-/// non-empty batch, and at least `min` frames/rows/columns.
-pub(crate) fn check_clip(
-    model: &str,
-    dims: &[usize; 5],
-    channels: usize,
-    min: [usize; 3],
-) -> Result<()> {
-    let [b, c, t, h, w] = *dims;
-    let reason = if b == 0 {
-        Some("the batch is empty".to_string())
-    } else if c != channels {
-        Some(format!("expected {channels} channels"))
-    } else if t < min[0] || h < min[1] || w < min[2] {
-        Some(format!(
-            "needs at least {} frames of {}×{} pixels",
-            min[0], min[1], min[2]
-        ))
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(VideoError::Input {
-            model: model.into(),
-            shape: dims.to_vec(),
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
-
 impl S3d {
     /// Class logits. Records the output shapes of `stem`, each block
     /// (`mixed_3b` … `mixed_5c`), `avgpool` and `classifier`.
@@ -408,7 +377,7 @@ impl S3d {
     /// [`forward`](Self::forward) after checking the clip: the configured
     /// channels, a non-empty batch and at least 1 frame of 1×1.
     pub fn try_forward(&self, x: Tensor<5>) -> Result<Tensor<2>> {
-        check_clip("S3D", &x.dims(), self.in_channels, [1, 1, 1])?;
+        crate::blocks::check_clip("S3D", &x.dims(), self.in_channels, [1, 1, 1])?;
         Ok(self.forward(x))
     }
 }

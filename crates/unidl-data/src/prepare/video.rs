@@ -70,12 +70,8 @@ impl Default for VideoOptions {
 /// The random streams of held-out clips are apart from the training ones.
 const TEST_STREAM: u64 = 1 << 32;
 
-/// `ffmpeg` arguments and container extension of each codec, by what the
-/// build can encode.
-fn encoder_args(
-    ffmpeg: &Path,
-    codec: &str,
-) -> PrepareResult<Option<(Vec<&'static str>, &'static str)>> {
+/// The encoders the installed `ffmpeg` lists (`ffmpeg -encoders`).
+fn ffmpeg_encoders(ffmpeg: &Path) -> PrepareResult<String> {
     let out = Command::new(ffmpeg)
         .args(["-hide_banner", "-encoders"])
         .output()
@@ -83,7 +79,15 @@ fn encoder_args(
             key: "ffmpeg".into(),
             reason: format!("cannot run {}: {e}", ffmpeg.display()),
         })?;
-    let list = String::from_utf8_lossy(&out.stdout);
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ffmpeg` arguments and container extension of `codec`, given the
+/// encoders the build has (`list`); `None` when it has none for it.
+fn encoder_args(
+    list: &str,
+    codec: &str,
+) -> PrepareResult<Option<(Vec<&'static str>, &'static str)>> {
     let has = |name: &str| list.split_whitespace().any(|w| w == name);
     Ok(match codec {
         "h264" if has("libx264") => Some((vec!["-c:v", "libx264", "-threads", "1"], "mp4")),
@@ -175,9 +179,10 @@ pub fn shapes_video(
         .into());
     }
     let ffmpeg = require_tool("ffmpeg", "ffmpeg")?;
+    let list = ffmpeg_encoders(&ffmpeg)?;
     let mut encoders = Vec::new();
     for c in &opts.codecs {
-        if let Some(e) = encoder_args(&ffmpeg, c)? {
+        if let Some(e) = encoder_args(&list, c)? {
             encoders.push(e);
         }
     }

@@ -75,7 +75,7 @@ pub use similarity::{
 };
 pub use speech::{
     Alphabet, CtcModel, SpeechBatch, SpeechRecognition, TransducerModel, TransducerRecognition,
-    ctc_loss, ctc_min_frames, ctc_nll, transducer_loss,
+    ctc_loss, ctc_loss_fitting, ctc_min_frames, ctc_nll, transducer_loss,
 };
 pub use text::{SequenceClassifier, TextClassification, TokenBatch};
 pub use video::{ClipBatch, VideoClassification, VideoClassifier};

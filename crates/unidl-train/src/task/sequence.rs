@@ -474,7 +474,8 @@ pub struct Seq2SeqBatch {
     pub labels: Option<BTensor<2, Int>>,
     /// `[B, T]`, true on real label tokens.
     pub label_mask: Option<BTensor<2, Bool>>,
-    /// The targets `y` on the host (the CTC term's labels).
+    /// The targets `y` on the host: the CTC term's labels, kept only when
+    /// the task has one (`ctc_weight > 0`).
     pub targets: Option<Vec<Vec<u32>>>,
     /// Samples in the batch.
     pub len: usize,
@@ -586,7 +587,12 @@ impl TaskIo for SequenceToSequence {
                 .collect();
             let (d, _) = pad_ids(&dec, self.pad_id, 1, device)?;
             let (l, m) = pad_ids(&lab, self.pad_id, 1, device)?;
-            (Some(d), Some(l), Some(m), Some(ys))
+            (
+                Some(d),
+                Some(l),
+                Some(m),
+                (self.ctc_weight > 0.0).then_some(ys),
+            )
         } else if let Some(s) = samples
             .iter()
             .zip(&targets)
@@ -731,8 +737,8 @@ impl<M: Seq2SeqModel + Send + Sync + 'static> Task<M> for SequenceToSequence {
     }
 }
 
-/// The CTC term of the hybrid objective: the mean over the samples whose
-/// target fits the `S` encoder positions (0 when none does).
+/// The CTC term of the hybrid objective: [`ctc_loss_fitting`](super::ctc_loss_fitting)
+/// over all `S` encoder positions of every row (0 when no target fits).
 ///
 /// # Shapes
 /// log_probs `[B, S, V]` → `[1]`.
@@ -745,12 +751,8 @@ fn hybrid_ctc_term(log_probs: BTensor<3>, targets: &[Vec<u32>], blank: u32) -> R
         )));
     }
     let device = log_probs.device();
-    let fits: Vec<f32> = targets
-        .iter()
-        .map(|y| f32::from(u8::from(super::ctc_min_frames(y) <= s)))
-        .collect();
-    let count = fits.iter().sum::<f32>().max(1.0);
-    let nll = super::ctc_nll(log_probs, targets, &vec![s; b], blank as usize)?;
-    let fits = BTensor::<1>::from_data(burn::tensor::TensorData::new(fits, [b]), &device);
-    Ok((nll * fits).sum().div_scalar(count))
+    Ok(
+        super::ctc_loss_fitting(log_probs, targets, &vec![s; b], blank as usize)?
+            .unwrap_or_else(|| BTensor::zeros([1], &device)),
+    )
 }

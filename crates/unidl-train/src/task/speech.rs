@@ -196,6 +196,35 @@ pub fn ctc_min_frames(target: &[u32]) -> usize {
     target.len() + target.windows(2).filter(|w| w[0] == w[1]).count()
 }
 
+/// The CTC loss over the samples whose target fits their frames (frames ≥
+/// [`ctc_min_frames`]), the others left out as PyTorch's `zero_infinity`
+/// leaves them: the mean of [`ctc_nll`] over the fitting samples, `None`
+/// when none fits.
+///
+/// # Shapes
+/// log_probs `[B, T, V]` (log-softmax over V) → `[1]`.
+pub fn ctc_loss_fitting(
+    log_probs: BTensor<3>,
+    targets: &[Vec<u32>],
+    input_lengths: &[usize],
+    blank: usize,
+) -> Result<Option<BTensor<1>>> {
+    let fits: Vec<f32> = targets
+        .iter()
+        .zip(input_lengths)
+        .map(|(y, &n)| f32::from(u8::from(ctc_min_frames(y) <= n)))
+        .collect();
+    let count: f32 = fits.iter().sum();
+    if count == 0.0 {
+        return Ok(None);
+    }
+    let device = log_probs.device();
+    let b = fits.len();
+    let nll = ctc_nll(log_probs, targets, input_lengths, blank)?;
+    let w = BTensor::<1>::from_data(TensorData::new(fits, [b]), &device);
+    Ok(Some((nll * w).sum().div_scalar(f64::from(count))))
+}
+
 /// Per sample, CTC's negative log-likelihood divided by the target's length
 /// (`torch.nn.functional.ctc_loss(reduction="none") / target_lengths`).
 ///
@@ -474,27 +503,16 @@ impl<M: CtcModel + Send + Sync + 'static> Task<M> for SpeechRecognition {
         }
         // as PyTorch's `zero_infinity`: a transcript that needs more frames
         // than the model gives (labels + repeated neighbours) is left out
-        let fits: Vec<bool> = out
-            .iter()
-            .zip(&batch.targets)
-            .map(|(&n, y)| ctc_min_frames(y) <= n)
-            .collect();
-        if !fits.iter().any(|&f| f) {
-            return Err(TrainError::Model(format!(
+        match ctc_loss_fitting(lp, &batch.targets, &out, self.alphabet.blank)? {
+            Some(loss) => Ok(Tensor::from_burn(loss)?),
+            None => Err(TrainError::Model(format!(
                 "{}: {} output frames for a transcript that needs {} (no sample of the batch fits: \
                  give more frames per second, e.g. a smaller hop_length, or subsample less)",
                 batch.sources[0],
                 out[0],
                 ctc_min_frames(&batch.targets[0])
-            )));
+            ))),
         }
-        let b = fits.len();
-        let count = fits.iter().filter(|&&f| f).count() as f64;
-        let device = lp.device();
-        let nll = ctc_nll(lp, &batch.targets, &out, self.alphabet.blank)?;
-        let w: Vec<f32> = fits.iter().map(|&f| f32::from(u8::from(f))).collect();
-        let w = BTensor::<1>::from_data(TensorData::new(w, [b]), &device);
-        Ok(Tensor::from_burn((nll * w).sum().div_scalar(count))?)
     }
 }
 

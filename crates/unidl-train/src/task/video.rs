@@ -1,14 +1,14 @@
 //! Video classification: clips `[B, C, T, H, W]` → logits `[B, classes]`;
 //! the classification loss, post-processing and metrics.
 
-use burn::tensor::{Tensor as BTensor, TensorData};
+use burn::tensor::Tensor as BTensor;
 use unidl_backend::Device;
-use unidl_data::{Input, Sample};
+use unidl_data::Sample;
 use unidl_tensor::Tensor;
 
 use super::classification::{ClassTargets, check_smoothing, classification_outputs};
 use super::{Task, TaskIo};
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::infer::Classification;
 
 /// A model that classifies clips (what [`VideoClassification`] trains).
@@ -18,7 +18,7 @@ pub trait VideoClassifier {
     fn classify_clips(&self, clips: BTensor<5>) -> BTensor<2>;
 }
 
-/// Video classification over the [`Input::Video`] named `input` (default `"video"`).
+/// Video classification over the [`Input::Video`](unidl_data::Input::Video) named `input` (default `"video"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoClassification {
     /// Class names by index.
@@ -48,59 +48,6 @@ pub struct ClipBatch {
     pub targets: ClassTargets,
 }
 
-/// Stacks clips (frames `T × H × W × C`, all alike) into `[B, C, T, H, W]`.
-pub(crate) fn stack_clips(samples: &[Sample], input: &str, device: &Device) -> Result<BTensor<5>> {
-    let mut dims: Option<[usize; 4]> = None;
-    let mut data = Vec::new();
-    for s in samples {
-        let frames = match s.inputs.get(input) {
-            Some(Input::Video(frames, _)) if !frames.is_empty() => frames,
-            _ => {
-                return Err(TrainError::Model(format!(
-                    "{}: no `{input}` clip with frames",
-                    s.source
-                )));
-            }
-        };
-        let f0 = &frames[0];
-        let d = [f0.channels, frames.len(), f0.height, f0.width];
-        if frames
-            .iter()
-            .any(|f| (f.channels, f.height, f.width) != (d[0], d[2], d[3]))
-        {
-            return Err(TrainError::Model(format!(
-                "{}: frames of different sizes in one clip",
-                s.source
-            )));
-        }
-        match dims {
-            None => dims = Some(d),
-            Some(b) if b != d => {
-                return Err(TrainError::Model(format!(
-                    "{}: clip is C×T×H×W {d:?}, the batch's is {b:?} (set `frames` and `frame_size`)",
-                    s.source
-                )));
-            }
-            _ => {}
-        }
-        let [c, _, h, w] = d;
-        for ch in 0..c {
-            for f in frames {
-                for y in 0..h {
-                    for x in 0..w {
-                        data.push(f.data[(y * w + x) * c + ch]);
-                    }
-                }
-            }
-        }
-    }
-    let [c, t, h, w] = dims.ok_or_else(|| TrainError::Model("video batch: no samples".into()))?;
-    Ok(BTensor::from_data(
-        TensorData::new(data, [samples.len(), c, t, h, w]),
-        device,
-    ))
-}
-
 impl TaskIo for VideoClassification {
     type Batch = ClipBatch;
     type Post = Classification;
@@ -116,7 +63,7 @@ impl TaskIo for VideoClassification {
     fn collate(&self, samples: &[Sample], device: &Device) -> Result<ClipBatch> {
         check_smoothing(self.label_smoothing)?;
         Ok(ClipBatch {
-            clips: stack_clips(samples, &self.input, device)?,
+            clips: unidl_data::stack_clips(samples, &self.input, device)?.into_burn()?,
             targets: ClassTargets::collate(samples, device)?,
         })
     }

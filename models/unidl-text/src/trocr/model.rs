@@ -543,11 +543,15 @@ impl TrOcr {
     /// # Shapes
     /// - `pixels`: `[batch, channels, height, width]` → `[batch, positions, d_model or encoder hidden]`
     pub fn encode(&self, pixels: Tensor<4>) -> Result<Tensor<3>, TextError> {
-        let h = self.encoder.forward(pixels)?;
-        Ok(match &self.enc_to_dec_proj {
-            Some(p) => p.forward(h),
-            None => h,
-        })
+        Ok(self.project(self.encoder.forward(pixels)?))
+    }
+
+    /// `enc_to_dec_proj` where there is one.
+    fn project(&self, states: Tensor<3>) -> Tensor<3> {
+        match &self.enc_to_dec_proj {
+            Some(p) => p.forward(states),
+            None => states,
+        }
     }
 
     fn logits(&self, y: Tensor<3>) -> Tensor<3> {
@@ -636,11 +640,7 @@ impl TrOcr {
     ) -> Result<(Tensor<3>, Option<Tensor<3>>), TextError> {
         let states = self.encoder.forward(pixels)?;
         let ctc = self.ctc_log_probs(states.clone());
-        let encoded = match &self.enc_to_dec_proj {
-            Some(p) => p.forward(states),
-            None => states,
-        };
-        Ok((self.decode(&encoded, decoder_ids)?, ctc))
+        Ok((self.decode(&self.project(states), decoder_ids)?, ctc))
     }
 
     /// The padding id.
