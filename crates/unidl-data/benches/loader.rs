@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{median, python};
+use common::{median, torch_baseline};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -203,27 +203,13 @@ fn stages(paths: &[PathBuf], device: &unidl_backend::Device) -> Result<Vec<(Stri
 
 /// torchvision's rates by `num_workers`, and a description of the versions.
 fn torch_rates(root: &Path, rounds: usize) -> Option<(Vec<(usize, f64)>, String)> {
-    let py = python()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/loader.py");
-    let out = std::process::Command::new(py)
-        .arg(script)
-        .arg(root)
-        .args([BATCH.to_string(), rounds.to_string(), "0,1,2".to_string()])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "torchvision baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let rates = v["images_per_s"]
-        .as_object()?
-        .iter()
-        .filter_map(|(k, r)| Some((k.parse().ok()?, r.as_f64()?)))
-        .collect();
+    let args = [
+        root.display().to_string(),
+        BATCH.to_string(),
+        rounds.to_string(),
+        "0,1,2".to_string(),
+    ];
+    let (rates, v) = torch_baseline("loader.py", &args, "images_per_s")?;
     Some((
         rates,
         format!(

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{median, python};
+use common::{median, torch_baseline};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -94,32 +94,14 @@ fn loader_rate(
 
 /// torchvision's rates by `num_workers`, and the versions.
 fn torch_rates(root: &Path, rounds: usize) -> Option<(Vec<(usize, f64)>, String)> {
-    let py = python()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/video_loader.py");
-    let out = std::process::Command::new(py)
-        .arg(script)
-        .arg(root)
-        .args([
-            BATCH.to_string(),
-            FRAMES.to_string(),
-            rounds.to_string(),
-            "1,2".to_string(),
-        ])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "torchvision baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let rates = v["clips_per_s"]
-        .as_object()?
-        .iter()
-        .filter_map(|(k, r)| Some((k.parse().ok()?, r.as_f64()?)))
-        .collect();
+    let args = [
+        root.display().to_string(),
+        BATCH.to_string(),
+        FRAMES.to_string(),
+        rounds.to_string(),
+        "1,2".to_string(),
+    ];
+    let (rates, v) = torch_baseline("video_loader.py", &args, "clips_per_s")?;
     Some((
         rates,
         format!(

@@ -1,4 +1,5 @@
-//! What the loader benchmarks share: the median and the Python with torch.
+//! What the loader benchmarks share: the median, the Python with torch and
+//! running a torch baseline script.
 
 use std::path::PathBuf;
 
@@ -20,4 +21,39 @@ pub fn python() -> Option<PathBuf> {
     }
     candidates.push("/var/cache/unidl/torch-venv/bin/python".into());
     candidates.into_iter().find(|p| p.exists())
+}
+
+/// Runs the baseline `script` (beside the benchmarks) with `args` under
+/// [`python`]; its one JSON line's `key` object (`{"<workers>": rate}`) as
+/// `(workers, rate)` pairs, and the whole JSON for the versions. `None`
+/// (saying why on stderr when the script failed) without a Python or a
+/// usable answer.
+pub fn torch_baseline(
+    script: &str,
+    args: &[String],
+    key: &str,
+) -> Option<(Vec<(usize, f64)>, serde_json::Value)> {
+    let py = python()?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(script);
+    let out = std::process::Command::new(py)
+        .arg(script)
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "torchvision baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let rates = v[key]
+        .as_object()?
+        .iter()
+        .filter_map(|(k, r)| Some((k.parse().ok()?, r.as_f64()?)))
+        .collect();
+    Some((rates, v))
 }
