@@ -222,11 +222,11 @@ const TARGETS: [Target; 13] = [
     },
     Target {
         name: "spoken-digits",
-        about: "espeak-ng 'zero'..'nine', 12 voices x 3 speeds, 16 kHz WAV -> train.jsonl, test.jsonl",
+        about: "espeak-ng 'zero'..'nine' and 60 digit strings, 12 voices x 3 speeds, 16 kHz WAV -> train.jsonl, test.jsonl",
         packages: &[],
         tools: &["espeak-ng", "sox"],
         options: &["--per-class"],
-        layout: 2,
+        layout: 3,
     },
     Target {
         name: "shapes-video",

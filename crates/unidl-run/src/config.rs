@@ -117,6 +117,10 @@ pub struct TaskConfig {
     /// order after the blank (id 0); default `"abcdefghijklmnopqrstuvwxyz' "`.
     #[serde(default)]
     pub alphabet: Option<String>,
+    /// Speech recognition: hypotheses kept by the decoder's beam search —
+    /// CTC prefix beam search, or the transducer's — (default 1: greedy).
+    #[serde(default)]
+    pub beam_width: Option<usize>,
 }
 
 /// `[eval]`: what `unidl eval` computes.
@@ -197,6 +201,11 @@ pub struct DataConfig {
     /// Preprocessing for training, validation and inference.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
+    /// Augmentation for training only, applied after `transforms`: what
+    /// works on features rather than raw inputs (e.g. `spec_augment` on the
+    /// `mel_spectrogram` that `transforms` computes).
+    #[serde(default)]
+    pub train_feature_transforms: Vec<TransformConfig>,
     /// Batch-level augmentation for training (MixUp, CutMix).
     #[serde(default)]
     pub batch_transforms: Vec<BatchTransformConfig>,

@@ -80,6 +80,8 @@ pub enum TaskKind {
     VideoClassification,
     /// Speech → its transcript (CTC).
     SpeechRecognition,
+    /// Speech → its transcript (a transducer, RNN-T).
+    TransducerRecognition,
 }
 
 impl TaskKind {
@@ -106,6 +108,7 @@ impl TaskKind {
             TaskKind::SequenceToSequence => "sequence_to_sequence",
             TaskKind::VideoClassification => "video_classification",
             TaskKind::SpeechRecognition => "speech_recognition",
+            TaskKind::TransducerRecognition => "transducer_recognition",
         }
     }
 }

@@ -216,7 +216,8 @@ impl Run {
     }
 
     /// Preprocessing: training augmentation (when `train`), `[data]
-    /// transforms`, then the tokenizer when the run has one.
+    /// transforms`, feature augmentation (when `train`), then the tokenizer
+    /// when the run has one.
     pub fn transforms(&self, train: bool) -> Vec<TransformConfig> {
         let mut t = if train {
             self.cfg.data.train_transforms.clone()
@@ -224,6 +225,9 @@ impl Run {
             Vec::new()
         };
         t.extend(self.cfg.data.transforms.iter().cloned());
+        if train {
+            t.extend(self.cfg.data.train_feature_transforms.iter().cloned());
+        }
         // Inputs are tokenized where the data has text inputs; OCR lines and
         // transcripts only have text targets, which the task encodes.
         let text_inputs = self

@@ -6,7 +6,7 @@ use std::path::Path;
 use unidl_data::{Input, Sample};
 use unidl_train::outputs::{ClassMap, DecodedSequence, Detection, InstanceMask, PredictedKeypoint};
 use unidl_train::postprocess::InstanceConfig;
-use unidl_train::{Alphabet, SpeechRecognition};
+use unidl_train::{Alphabet, SpeechRecognition, TransducerRecognition};
 use unidl_train::{
     ClassScore, FilledText, ImageClassification, InstanceSegmentationTraining, KeypointHeatmaps,
     KeypointMetrics, KeypointRegression, MaskedLanguageModelling, ObjectDetection,
@@ -294,53 +294,102 @@ impl BuildTask for VideoClassification {
 /// apostrophe and the space.
 pub const DEFAULT_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz' ";
 
+/// `[task] alphabet` (a repeated character is an error naming the key) and
+/// `[task] beam_width` (default 1, greedy).
+fn speech_task(config: &TaskConfig) -> Result<(Alphabet, usize)> {
+    let chars = config.alphabet.as_deref().unwrap_or(DEFAULT_ALPHABET);
+    let mut seen = std::collections::BTreeSet::new();
+    if chars.is_empty() || !chars.chars().all(|c| seen.insert(c)) {
+        return Err(RunError::Config {
+            file: "[task]".into(),
+            line: 0,
+            message: format!("alphabet {chars:?}: needs at least one character, each once"),
+        });
+    }
+    let beam = config.beam_width.unwrap_or(1);
+    if beam == 0 {
+        return Err(RunError::Config {
+            file: "[task]".into(),
+            line: 0,
+            message: "beam_width: must be at least 1 (1 decodes greedily)".into(),
+        });
+    }
+    Ok((Alphabet::characters(chars), beam))
+}
+
+/// A recording (WAV, MP3; more with the `ffmpeg` feature), loaded as the
+/// data set's (`[data] sample_rate`, `audio_channels`).
+fn speech_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+    if !path.is_file() {
+        return Err(RunError::NotFound {
+            path: path.to_path_buf(),
+            hint: String::new(),
+        });
+    }
+    Ok(unidl_data::dataset::load_audio_sample(
+        path,
+        &unidl_data::dataset::AudioLoad {
+            sample_rate: data.sample_rate,
+            channels: data.audio_channels,
+            max_duration: data.max_duration,
+        },
+    )?)
+}
+
+/// The transcript (the label ids when there is no text).
+fn transcript(output: &DecodedSequence) -> String {
+    output
+        .text
+        .clone()
+        .unwrap_or_else(|| format!("{:?}", output.ids))
+}
+
 impl BuildTask for SpeechRecognition {
     const KIND: TaskKind = TaskKind::SpeechRecognition;
 
-    /// The alphabet from `[task] alphabet` (a repeated character is an
-    /// error naming the key); the spectrogram is the `audio` input (the
+    /// The alphabet from `[task] alphabet` and the CTC search from `[task]
+    /// beam_width`; the spectrogram is the `audio` input (the
     /// `mel_spectrogram` transform replaces it).
     fn build(config: &TaskConfig, _facts: &DataFacts) -> Result<Self> {
-        let chars = config.alphabet.as_deref().unwrap_or(DEFAULT_ALPHABET);
-        let mut seen = std::collections::BTreeSet::new();
-        if chars.is_empty() || !chars.chars().all(|c| seen.insert(c)) {
-            return Err(RunError::Config {
-                file: "[task]".into(),
-                line: 0,
-                message: format!("alphabet {chars:?}: needs at least one character, each once"),
-            });
-        }
+        let (alphabet, beam_width) = speech_task(config)?;
         Ok(SpeechRecognition {
             input: "audio".into(),
-            alphabet: Alphabet::characters(chars),
+            alphabet,
+            beam_width,
         })
     }
 
-    /// A recording (WAV, MP3; more with the `ffmpeg` feature), loaded as
-    /// the data set's (`[data] sample_rate`, `audio_channels`).
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
-        if !path.is_file() {
-            return Err(RunError::NotFound {
-                path: path.to_path_buf(),
-                hint: String::new(),
-            });
-        }
-        Ok(unidl_data::dataset::load_audio_sample(
-            path,
-            &unidl_data::dataset::AudioLoad {
-                sample_rate: data.sample_rate,
-                channels: data.audio_channels,
-                max_duration: data.max_duration,
-            },
-        )?)
+        speech_input(path, data)
     }
 
     /// The transcript.
     fn describe(output: &DecodedSequence, _class_names: &[String]) -> String {
-        output
-            .text
-            .clone()
-            .unwrap_or_else(|| format!("{:?}", output.ids))
+        transcript(output)
+    }
+}
+
+impl BuildTask for TransducerRecognition {
+    const KIND: TaskKind = TaskKind::TransducerRecognition;
+
+    /// As `speech_recognition`: `[task] alphabet`, and `[task] beam_width`
+    /// for the transducer's beam search.
+    fn build(config: &TaskConfig, _facts: &DataFacts) -> Result<Self> {
+        let (alphabet, beam_width) = speech_task(config)?;
+        Ok(TransducerRecognition {
+            input: "audio".into(),
+            alphabet,
+            beam_width,
+        })
+    }
+
+    fn read_input(path: &Path, data: &DataConfig) -> Result<Sample> {
+        speech_input(path, data)
+    }
+
+    /// The transcript.
+    fn describe(output: &DecodedSequence, _class_names: &[String]) -> String {
+        transcript(output)
     }
 }
 

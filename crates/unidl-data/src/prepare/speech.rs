@@ -56,7 +56,7 @@ impl Default for SpokenDigitsOptions {
             test_voices: vec![2, 6, 10],
             speeds: vec![130, 160, 190],
             per_class: None,
-            strings: 20,
+            strings: 60,
             pitches: [25, 75],
             seed: 0,
         }

@@ -1,9 +1,9 @@
 //! Speech recognition with CTC (Graves et al. 2006) and with a transducer
 //! (RNN-T, Graves 2012): spectrogram frames padded per batch with their
 //! lengths, transcripts as label ids with their lengths; the two losses as
-//! forward-algorithm recursions in log space over Burn tensors (so they run
-//! and differentiate on every back-end); CTC or greedy transducer decoding;
-//! CER and WER.
+//! forward-algorithm recursions in log space (CTC over Burn tensors, the
+//! transducer's on the host with its exact gradient), differentiable on
+//! every back-end; CTC or transducer decoding, greedy or beam; CER and WER.
 
 use burn::tensor::{Bool, Int, Tensor as BTensor, TensorData};
 use unidl_backend::Device;
@@ -15,7 +15,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric};
 use crate::eval_tasks::TextTask;
 use crate::outputs::DecodedSequence;
-use crate::postprocess::{CtcConfig, CtcDecoding, TextConfig, TextDecoding, Vocabulary};
+use crate::postprocess::{CtcConfig, CtcDecoding, CtcMethod, TextConfig, TextDecoding, Vocabulary};
 
 /// Log-space "minus infinity" that keeps sums and gradients finite.
 const NEG: f32 = -1.0e30;
@@ -318,8 +318,15 @@ pub fn ctc_nll(
 /// The transducer loss (`torchaudio.functional.rnnt_loss`, mean over the
 /// batch): `−log P(y | x)` summed over every alignment of the `T × (U + 1)`
 /// lattice, where a blank advances time and a label advances the output.
-/// The recursion visits the lattice cell by cell (`T · U` steps of batched
-/// operations): exact and differentiable, meant for tests and small models.
+///
+/// The forward (α) and backward (β) recursions run on the host in float64
+/// over each sample's own `T_b × (U_b + 1)` lattice (one device read of the
+/// log-probs); the gradient with respect to the log-probs,
+/// `∂L/∂lp(t, u, k) = −exp(α(t, u) + lp(t, u, k) + β(next) − log P)` at the
+/// blank and at the next label, enters autodiff through a surrogate
+/// `Σ G ⊙ lp` whose value is replaced by the exact loss — so the loss
+/// differentiates on every back-end and costs `O(B·T·U)` host work rather
+/// than `T·U` tensor operations.
 ///
 /// # Shapes
 /// log_probs `[B, T, U + 1, V]` (log-softmax over V, `U` = longest target) → `[1]`.
@@ -347,63 +354,102 @@ pub fn transducer_loss(
             "transducer_loss: input length {n} outside 1..={t}"
         )));
     }
+    if blank >= v {
+        return Err(TrainError::Model(format!(
+            "transducer_loss: blank {blank} outside the {v} labels"
+        )));
+    }
+    if let Some(&c) = targets.iter().flatten().find(|&&c| c as usize >= v) {
+        return Err(TrainError::Model(format!(
+            "transducer_loss: label {c} outside the {v} labels"
+        )));
+    }
     let device = log_probs.device();
-    let blank_lp = log_probs
+    let host: Vec<f32> = log_probs
         .clone()
-        .slice([0..b, 0..t, 0..u1, blank..blank + 1])
-        .squeeze_dim::<3>(3); // [B, T, U+1]
-    let mut y = vec![blank as i64; b * umax.max(1)];
-    for (i, tg) in targets.iter().enumerate() {
-        for (k, &c) in tg.iter().enumerate() {
-            y[i * umax + k] = i64::from(c);
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Model(format!("transducer_loss: {e:?}")))?;
+    let mut grad = vec![0.0f32; b * t * u1 * v];
+    let mut total = 0.0f64;
+    for (k, y) in targets.iter().enumerate() {
+        let (tk, uk) = (input_lengths[k], y.len());
+        let at = |i: usize, j: usize, c: usize| f64::from(host[((k * t + i) * u1 + j) * v + c]);
+        let emit = |i: usize, j: usize| at(i, j, y[j] as usize);
+        let w = uk + 1;
+        let mut alpha = vec![f64::NEG_INFINITY; tk * w];
+        let mut beta = vec![f64::NEG_INFINITY; tk * w];
+        for i in 0..tk {
+            for j in 0..=uk {
+                alpha[i * w + j] = match (i, j) {
+                    (0, 0) => 0.0,
+                    (0, _) => alpha[j - 1] + emit(0, j - 1),
+                    (_, 0) => alpha[(i - 1) * w] + at(i - 1, 0, blank),
+                    _ => log_add(
+                        alpha[(i - 1) * w + j] + at(i - 1, j, blank),
+                        alpha[i * w + j - 1] + emit(i, j - 1),
+                    ),
+                };
+            }
+        }
+        for i in (0..tk).rev() {
+            for j in (0..=uk).rev() {
+                beta[i * w + j] = if i == tk - 1 && j == uk {
+                    at(i, j, blank)
+                } else if i == tk - 1 {
+                    beta[i * w + j + 1] + emit(i, j)
+                } else if j == uk {
+                    beta[(i + 1) * w + j] + at(i, j, blank)
+                } else {
+                    log_add(
+                        beta[(i + 1) * w + j] + at(i, j, blank),
+                        beta[i * w + j + 1] + emit(i, j),
+                    )
+                };
+            }
+        }
+        let ll = beta[0];
+        total -= ll;
+        let scale = 1.0 / b as f64;
+        for i in 0..tk {
+            for j in 0..=uk {
+                let a = alpha[i * w + j];
+                let cell = ((k * t + i) * u1 + j) * v;
+                let next_blank = if i + 1 < tk {
+                    beta[(i + 1) * w + j]
+                } else if j == uk {
+                    0.0
+                } else {
+                    f64::NEG_INFINITY
+                };
+                grad[cell + blank] =
+                    (-(a + at(i, j, blank) + next_blank - ll).exp() * scale) as f32;
+                if j < uk {
+                    let c = y[j] as usize;
+                    grad[cell + c] +=
+                        (-(a + at(i, j, c) + beta[i * w + j + 1] - ll).exp() * scale) as f32;
+                }
+            }
         }
     }
-    let label_lp = if umax > 0 {
-        let idx = BTensor::<2, Int>::from_data(TensorData::new(y, [b, umax]), &device)
-            .unsqueeze_dim::<3>(1)
-            .expand([b, t, umax])
-            .unsqueeze_dim::<4>(3);
-        Some(
-            log_probs
-                .slice([0..b, 0..t, 0..umax, 0..v])
-                .gather(3, idx)
-                .squeeze_dim::<3>(3),
-        ) // [B, T, U]
+    let g = BTensor::<4>::from_data(TensorData::new(grad, [b, t, u1, v]), &device);
+    let surrogate = (log_probs * g).sum();
+    let value = BTensor::<1>::from_data(
+        TensorData::new(vec![(total / b as f64) as f32], [1]),
+        &device,
+    );
+    Ok(surrogate.clone() - surrogate.detach() + value)
+}
+
+/// `log(eˣ + eʸ)` in float64, exact at −∞.
+fn log_add(x: f64, y: f64) -> f64 {
+    let m = x.max(y);
+    if m == f64::NEG_INFINITY {
+        m
     } else {
-        None
-    };
-    let cell = |x: &BTensor<3>, i: usize, j: usize| {
-        x.clone().slice([0..b, i..i + 1, j..j + 1]).reshape([b, 1])
-    };
-    let mut alpha: Vec<Vec<BTensor<2>>> = Vec::with_capacity(t);
-    for i in 0..t {
-        let mut row: Vec<BTensor<2>> = Vec::with_capacity(u1);
-        for j in 0..u1 {
-            let a = match (i, j) {
-                (0, 0) => BTensor::<2>::zeros([b, 1], &device),
-                (0, _) => row[j - 1].clone() + cell(label_lp.as_ref().expect("umax > 0"), 0, j - 1),
-                (_, 0) => alpha[i - 1][0].clone() + cell(&blank_lp, i - 1, 0),
-                _ => lse2(
-                    alpha[i - 1][j].clone() + cell(&blank_lp, i - 1, j),
-                    row[j - 1].clone() + cell(label_lp.as_ref().expect("umax > 0"), i, j - 1),
-                ),
-            };
-            row.push(a);
-        }
-        alpha.push(row);
+        m + ((x - m).exp() + (y - m).exp()).ln()
     }
-    let ll: Vec<BTensor<1>> = (0..b)
-        .map(|k| {
-            let (ti, uj) = (input_lengths[k] - 1, targets[k].len());
-            let a = alpha[ti][uj].clone().slice([k..k + 1, 0..1]);
-            let e = blank_lp
-                .clone()
-                .slice([k..k + 1, ti..ti + 1, uj..uj + 1])
-                .reshape([1, 1]);
-            (a + e).reshape([1])
-        })
-        .collect();
-    Ok(BTensor::cat(ll, 0).neg().mean())
 }
 
 /// A CTC acoustic model (what [`SpeechRecognition`] trains).
@@ -422,6 +468,8 @@ pub struct SpeechRecognition {
     pub input: String,
     /// Output labels and the blank.
     pub alphabet: Alphabet,
+    /// Prefixes kept by the CTC prefix beam search (1: greedy).
+    pub beam_width: usize,
 }
 
 impl TaskIo for SpeechRecognition {
@@ -444,6 +492,13 @@ impl TaskIo for SpeechRecognition {
         CtcDecoding::new(
             CtcConfig {
                 blank: self.alphabet.blank,
+                method: if self.beam_width > 1 {
+                    CtcMethod::Beam {
+                        width: self.beam_width,
+                    }
+                } else {
+                    CtcMethod::Greedy
+                },
                 ..CtcConfig::default()
             },
             Vocabulary::List(self.alphabet.labels.clone()),
@@ -531,8 +586,9 @@ pub trait TransducerModel {
         targets: &[Vec<u32>],
     ) -> (BTensor<4>, Vec<usize>);
 
-    /// Greedy decoding: label ids per sample.
-    fn greedy_decode(&self, features: BTensor<3>, lengths: &[usize]) -> Vec<Vec<u32>>;
+    /// Decoding: label ids per sample — greedy when `beam_width` is 1, a
+    /// beam search keeping `beam_width` hypotheses otherwise.
+    fn decode(&self, features: BTensor<3>, lengths: &[usize], beam_width: usize) -> Vec<Vec<u32>>;
 }
 
 /// Speech recognition with a transducer (RNN-T).
@@ -542,6 +598,8 @@ pub struct TransducerRecognition {
     pub input: String,
     /// Output labels and the blank.
     pub alphabet: Alphabet,
+    /// Hypotheses kept by the decoder's beam search (1: greedy).
+    pub beam_width: usize,
 }
 
 impl TaskIo for TransducerRecognition {
@@ -582,9 +640,13 @@ impl TaskIo for TransducerRecognition {
 }
 
 impl<M: TransducerModel + Send + Sync + 'static> Task<M> for TransducerRecognition {
-    /// Greedy label ids `[B, L]`, padded with the blank.
+    /// Decoded label ids `[B, L]` (greedy or beam search), padded with the blank.
     fn forward(&self, model: &M, batch: &SpeechBatch) -> Result<Tensor> {
-        let ids = model.greedy_decode(batch.features.clone(), &batch.lengths);
+        let ids = model.decode(
+            batch.features.clone(),
+            &batch.lengths,
+            self.beam_width.max(1),
+        );
         let l = ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
         let flat: Vec<i64> = ids
             .iter()
@@ -607,6 +669,22 @@ impl<M: TransducerModel + Send + Sync + 'static> Task<M> for TransducerRecogniti
         }
         let (lp, out) =
             model.joint_log_probs(batch.features.clone(), &batch.lengths, &batch.targets);
+        let v = lp.dims()[3];
+        if v != self.alphabet.labels.len() {
+            return Err(TrainError::Config {
+                key: "model.vocab_size".into(),
+                reason: format!(
+                    "the model scores {v} labels, the alphabet has {} (its characters and the blank)",
+                    self.alphabet.labels.len()
+                ),
+            });
+        }
+        if let Some(k) = out.iter().position(|&n| n == 0) {
+            return Err(TrainError::Model(format!(
+                "{}: no frame left after the model's time reduction (a longer recording, or a smaller stride)",
+                batch.sources[k]
+            )));
+        }
         Ok(Tensor::from_burn(transducer_loss(
             lp,
             &batch.targets,

@@ -858,13 +858,41 @@ fn transducer_loss_equals_the_sum_over_every_lattice_path() {
         &d,
     );
     let loss = f32s(transducer_loss(x, &targets, &lengths, 0).unwrap())[0] as f64;
-    let mut want = 0.0;
-    for k in 0..b {
-        let cells = &lp[k * t * u1 * v..(k + 1) * t * u1 * v];
-        want -= brute_rnnt(cells, lengths[k], u1, v, &targets[k], 0);
-    }
-    want /= b as f64;
+    let brute = |lp: &[f64]| {
+        let mut want = 0.0;
+        for k in 0..b {
+            let cells = &lp[k * t * u1 * v..(k + 1) * t * u1 * v];
+            want -= brute_rnnt(cells, lengths[k], u1, v, &targets[k], 0);
+        }
+        want / b as f64
+    };
+    let want = brute(&lp);
     assert!((loss - want).abs() < 1e-4, "{loss} vs brute force {want}");
+    // the gradient with respect to every log-prob (taken as free values)
+    // equals the brute force's central differences
+    let ad = d.clone().autodiff();
+    let z = BT::<4>::from_data(
+        TensorData::new(
+            lp.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            [b, t, u1, v],
+        ),
+        &ad,
+    )
+    .require_grad();
+    let l = transducer_loss(z.clone(), &targets, &lengths, 0).unwrap();
+    assert!((f32s(l.clone())[0] as f64 - want).abs() < 1e-4);
+    let g = f32s(z.grad(&l.backward()).unwrap());
+    for i in 0..lp.len() {
+        let (mut up, mut down) = (lp.clone(), lp.clone());
+        up[i] += 1e-5;
+        down[i] -= 1e-5;
+        let fd = (brute(&up) - brute(&down)) / 2e-5;
+        assert!(
+            (g[i] as f64 - fd).abs() < 1e-4,
+            "cell {i}: {} vs {fd}",
+            g[i]
+        );
+    }
 }
 
 #[test]
@@ -889,6 +917,7 @@ fn speech_batches_pad_frames_and_encode_transcripts() {
     let task = SpeechRecognition {
         input: "audio".into(),
         alphabet: alphabet.clone(),
+        beam_width: 1,
     };
     let batch = task
         .collate(&[spec(3, "ab", "x"), spec(2, "b a", "y")], &d)
