@@ -139,7 +139,7 @@ impl ConformerConfig {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let bad = |key: &str, reason: String| AudioError::Config {
             key: key.into(),
             reason,

@@ -3,6 +3,8 @@
 //! | task | model | module |
 //! |---|---|---|
 //! | speech recognition (CTC) | Conformer (Gulati et al. 2020) | [`conformer`] |
+//! | speech recognition (transducer) | RNN-T (Graves 2012), Conformer or LSTM transcriber | [`rnnt`] |
+//! | audio generation (μ-law, vocoder) | WaveNet (van den Oord et al. 2016) | [`wavenet`] |
 //!
 //! The Conformer blocks are laid out as `torchaudio.models.Conformer`
 //! (torchaudio 2.9.0) and load its state dicts through [`weights`]; the
@@ -24,10 +26,17 @@
 
 pub mod conformer;
 mod registry;
+pub mod rnnt;
+pub mod wavenet;
 pub mod weights;
 
 pub use conformer::{Conformer, ConformerConfig, ConformerLayer, ConvNorm, Subsampling};
-pub use registry::ConformerCtcConfig;
+pub use registry::{ConformerCtcConfig, RnntModelConfig};
+pub use rnnt::{JoinerActivation, Rnnt, RnntConfig, TranscriberKind};
+pub use wavenet::{
+    GenerationConfig, Incremental, WaveNet, WaveNetConfig, mu_law_cross_entropy, mu_law_decode,
+    mu_law_encode,
+};
 
 /// Errors of the audio zoo.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +67,15 @@ pub enum AudioError {
 /// Result with [`AudioError`].
 pub type Result<T> = std::result::Result<T, AudioError>;
 
-/// Registers `conformer` (CTC speech recognition).
+/// Registers `conformer` (CTC speech recognition) and `rnnt` (transducer
+/// speech recognition).
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<ConformerCtcConfig>(
         "conformer",
         "Conformer speech recogniser with a CTC head (Gulati et al. 2020; torchaudio's blocks load)",
+    )?;
+    registry.register::<RnntModelConfig>(
+        "rnnt",
+        "RNN-T speech recogniser, Conformer or LSTM transcriber (Graves 2012; torchaudio's RNNT loads)",
     )
 }

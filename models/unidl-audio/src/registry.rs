@@ -1,13 +1,14 @@
-//! `conformer` in `unidl` runs: CTC speech recognition on audio manifests.
+//! `conformer` and `rnnt` in `unidl` runs: CTC and transducer speech
+//! recognition on audio manifests.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ZooModel};
-use unidl_train::SpeechRecognition;
+use unidl_train::{SpeechRecognition, TransducerRecognition};
 
-use crate::{AudioError, Conformer, ConformerConfig};
+use crate::{AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig};
 
 /// `[model] name = "conformer"`: [`ConformerConfig`]'s keys; `vocab_size`
 /// is required (the task's alphabet and the blank: 29 for the default
@@ -41,6 +42,40 @@ impl ZooModel for ConformerCtcConfig {
         _device: &Device,
     ) -> Result<(Conformer, String), BoxError> {
         let (m, report) = crate::weights::load_torchaudio_conformer(model, path, strict)?;
+        if report.load.loaded.is_empty() {
+            return Err(format!(
+                "{}: no tensor of it fits the model ({report})",
+                path.display()
+            )
+            .into());
+        }
+        Ok((m, report.to_string()))
+    }
+}
+
+/// `[model] name = "rnnt"`: [`RnntConfig`]'s keys (`input_dim` and
+/// `vocab_size` required), for `transducer_recognition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RnntModelConfig(pub RnntConfig);
+
+impl ZooModel for RnntModelConfig {
+    type Model = Rnnt;
+    type Task = TransducerRecognition;
+
+    fn init(&self, _facts: &DataFacts, device: &Device) -> Result<Rnnt, BoxError> {
+        Ok(self.0.init(device)?)
+    }
+
+    /// torchaudio `RNNT` state dicts ([`crate::weights::load_torchaudio_rnnt`]).
+    fn load_weights(
+        &self,
+        model: Rnnt,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(Rnnt, String), BoxError> {
+        let (m, report) = crate::weights::load_torchaudio_rnnt(model, path, strict)?;
         if report.load.loaded.is_empty() {
             return Err(format!(
                 "{}: no tensor of it fits the model ({report})",

@@ -1,0 +1,470 @@
+//! unidl-audio's RNN-T against torchaudio 2.9.0
+//! (`tests/reference/gen_rnnt.py`): reduced models with a Conformer and an
+//! LSTM transcriber — eval logits on a padded batch, one training step's
+//! loss (`torchaudio.functional.rnnt_loss`) and every gradient —; the loss
+//! alone with per-sample lengths; `conformer_rnnt_base`'s parameter count;
+//! greedy decoding checked against the teacher-forced joiner, the beam
+//! against greedy; typed errors; `rnnt` trained through the registry.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Float, Int, Tensor as BT};
+use unidl_audio::weights::{load_torchaudio_rnnt, torchaudio_conformer_rules};
+use unidl_audio::{Rnnt, RnntConfig, TranscriberKind};
+use unidl_backend::Device;
+use unidl_interop::{Checkpoint, Framework};
+use unidl_tensor::Tensor;
+use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
+use unidl_testkit::{check_close, floats, values};
+use unidl_train::transducer_loss;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/rnnt")
+}
+
+fn meta() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("rnnt.json")).unwrap()).unwrap()
+}
+
+fn config(name: &str) -> RnntConfig {
+    serde_json::from_value(meta()["models"][name]["config"].clone()).unwrap()
+}
+
+fn io(name: &str, dev: &Device) -> StateDict {
+    load_state_dict_file(&dir().join(format!("{name}.io.safetensors")), dev).unwrap()
+}
+
+fn ints(io: &StateDict, key: &str) -> Vec<usize> {
+    io[key]
+        .clone()
+        .into_burn::<1, Int>()
+        .unwrap()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}
+
+fn float<const D: usize>(io: &StateDict, key: &str, dev: &Device) -> BT<D> {
+    BT::from_data(
+        io[key].clone().into_burn::<D, Float>().unwrap().into_data(),
+        dev,
+    )
+}
+
+/// Targets from the padded `targets_flat` and `target_lengths`.
+fn targets(io: &StateDict) -> Vec<Vec<u32>> {
+    let tl = ints(io, "target_lengths");
+    let flat = ints(io, "targets_flat");
+    let w = flat.len() / tl.len();
+    tl.iter()
+        .enumerate()
+        .map(|(i, &n)| flat[i * w..i * w + n].iter().map(|&v| v as u32).collect())
+        .collect()
+}
+
+fn params<M: ModuleApi>(m: &M) -> usize {
+    m.get_parameters().iter().map(|(_, t)| t.numel()).sum()
+}
+
+fn load(name: &str, dev: &Device) -> Rnnt {
+    let (m, report) = load_torchaudio_rnnt(
+        config(name).init(dev).unwrap(),
+        &dir().join(format!("{name}.safetensors")),
+        true,
+    )
+    .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    m
+}
+
+#[test]
+fn conformer_rnnt_base_has_torchaudios_parameter_count() {
+    let m = RnntConfig::base(80, 29).init(&Device::flex()).unwrap();
+    assert_eq!(
+        params(&m) as u64,
+        meta()["conformer_rnnt_base_params"].as_u64().unwrap()
+    );
+    for name in ["conformer", "lstm"] {
+        let m = config(name).init(&Device::flex()).unwrap();
+        assert_eq!(
+            params(&m) as u64,
+            meta()["models"][name]["params"].as_u64().unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// The model and the transducer loss over fixed targets, for `backward`.
+#[derive(Module, Debug)]
+struct RnntLoss {
+    m: Rnnt,
+    #[module(skip)]
+    lengths: Vec<usize>,
+    #[module(skip)]
+    targets: Vec<Vec<u32>>,
+}
+
+impl Forward for RnntLoss {
+    fn forward_dyn(&self, input: &Tensor) -> unidl_tensor::Result<Tensor> {
+        let (logits, n) = self.m.forward(
+            input.clone().into_burn::<3, Float>()?,
+            &self.lengths,
+            &self.targets,
+        );
+        Tensor::from_burn(transducer_loss(log_softmax(logits, 3), &self.targets, &n, 0).unwrap())
+    }
+}
+
+fn matches_torchaudio(name: &str) {
+    let dev = Device::flex();
+    let m = load(name, &dev);
+    let io = io(name, &dev);
+    let lens = ints(&io, "lengths");
+    let targets = targets(&io);
+    let (logits, n) = m
+        .clone()
+        .valid()
+        .try_forward(float(&io, "input", &dev), &lens, &targets)
+        .unwrap();
+    assert_eq!(n, ints(&io, "output_lengths"), "{name}");
+    check_close(
+        &format!("{name} logits"),
+        &values(logits.clone()),
+        &floats(&io, "logits"),
+        1e-4,
+    );
+    let loss = transducer_loss(log_softmax(logits, 3), &targets, &n, 0).unwrap();
+    unidl_testkit::check_loss(&format!("{name} loss"), &loss, floats(&io, "loss")[0]);
+
+    // one training step: every gradient
+    let wrap = RnntLoss {
+        m,
+        lengths: lens,
+        targets,
+    };
+    let one = Tensor::from_f32(vec![1.0], &[1], &dev).unwrap();
+    let grads = backward(&wrap, &io["input"], &one).unwrap();
+    let src = unidl_interop::read_safetensors(
+        &dir().join(format!("{name}.io.safetensors")),
+        Framework::PyTorch,
+    )
+    .unwrap();
+    let ckpt = Checkpoint {
+        source: src.source.clone(),
+        framework: Framework::PyTorch,
+        tensors: src
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix("grad.").map(|k| (k.to_string(), t.clone())))
+            .collect(),
+    };
+    let rules = torchaudio_conformer_rules(true).unwrap();
+    let types = unidl_interop::mapping::module_types(&wrap.m);
+    let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &rules, &types).unwrap();
+    assert_eq!(mapped.len(), wrap.m.get_parameters().len(), "{name}");
+    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
+        .iter()
+        .map(|(k, t)| {
+            let want = t.to_tensor(&dev).unwrap().to_vec_f32().unwrap();
+            let got = grads.parameters[&format!("m.{k}")].to_vec_f32().unwrap();
+            (k.clone(), got, want)
+        })
+        .collect();
+    unidl_testkit::check_grads_l2(&format!("{name} rnnt"), &pairs, 1e-3, 1e-4);
+}
+
+#[test]
+fn conformer_transducer_matches_torchaudio() {
+    matches_torchaudio("conformer");
+}
+
+#[test]
+fn lstm_transducer_matches_torchaudio() {
+    matches_torchaudio("lstm");
+}
+
+/// The loss and its gradient through the log-softmax equal torchaudio's
+/// `rnnt_loss` on logits with per-sample logit and target lengths.
+#[test]
+fn transducer_loss_matches_torchaudio_rnnt_loss() {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let io = io("loss", &dev);
+    let z = float::<4>(&io, "logits", &ad).require_grad();
+    let loss = transducer_loss(
+        log_softmax(z.clone(), 3),
+        &targets(&io),
+        &ints(&io, "logit_lengths"),
+        0,
+    )
+    .unwrap();
+    unidl_testkit::check_loss("rnnt_loss", &loss, floats(&io, "loss")[0]);
+    let g = z.grad(&loss.backward()).unwrap();
+    check_close("rnnt_loss gradient", &values(g), &floats(&io, "grad"), 1e-4);
+}
+
+/// Greedy decoding is the best-label walk through the teacher-forced
+/// joiner over its own output; the beam finds a sequence at least as
+/// probable as greedy's.
+#[test]
+fn greedy_is_the_argmax_walk_and_the_beam_is_no_worse() {
+    let dev = Device::flex();
+    let m = load("conformer", &dev).valid();
+    let io = io("conformer", &dev);
+    let lens = ints(&io, "lengths");
+    let x = float::<3>(&io, "input", &dev);
+    let greedy = m.decode(x.clone(), &lens, 1);
+    let (logits, n) = m.forward(x.clone(), &lens, &greedy);
+    let [_, t, u1, v] = logits.dims();
+    let host = values(logits);
+    for (k, y) in greedy.iter().enumerate() {
+        let (mut i, mut j, mut here) = (0, 0, 0);
+        while i < n[k] {
+            let row = &host[((k * t + i) * u1 + j) * v..((k * t + i) * u1 + j + 1) * v];
+            let best = (0..v).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            if best == 0 || here == unidl_audio::rnnt::MAX_SYMBOLS_PER_FRAME {
+                (i, here) = (i + 1, 0);
+            } else {
+                assert_eq!(y.get(j), Some(&(best as u32)), "sample {k} label {j}");
+                (j, here) = (j + 1, here + 1);
+            }
+        }
+        assert_eq!(j, y.len(), "sample {k}: {y:?}");
+    }
+    let beam = m.decode(x.clone(), &lens, 4);
+    let nll = |ys: &[Vec<u32>], k: usize| {
+        let one = x.clone().narrow(0, k, 1);
+        let (l, n) = m.forward(one, &lens[k..k + 1], &ys[k..k + 1]);
+        values(transducer_loss(log_softmax(l, 3), &ys[k..k + 1], &n, 0).unwrap())[0]
+    };
+    for k in 0..lens.len() {
+        assert!(
+            nll(&beam, k) <= nll(&greedy, k) + 1e-4,
+            "sample {k}: beam {:?} ({}) vs greedy {:?} ({})",
+            beam[k],
+            nll(&beam, k),
+            greedy[k],
+            nll(&greedy, k)
+        );
+    }
+}
+
+#[test]
+fn bad_configs_and_inputs_are_named() {
+    let dev = Device::flex();
+    let small = config("conformer");
+    let e = RnntConfig {
+        depthwise_conv_kernel_size: 4,
+        ..small.clone()
+    }
+    .init(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("depthwise_conv_kernel_size"), "{e}");
+    let e = RnntConfig {
+        vocab_size: 1,
+        ..small.clone()
+    }
+    .init(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("vocab_size"), "{e}");
+    let e = RnntConfig {
+        lstm_dropout: 1.0,
+        ..small.clone()
+    }
+    .init(&dev)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("lstm_dropout"), "{e}");
+    let e = toml::from_str::<RnntConfig>("input_dim = 80\nvocab_size = 29\ntranscriber = \"gru\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gru"), "{e}");
+    let m = RnntConfig {
+        transcriber: TranscriberKind::Lstm,
+        ..small
+    }
+    .init(&dev)
+    .unwrap();
+    let e = m
+        .try_forward(
+            BT::<3>::zeros([2, 20, 7], &dev),
+            &[20, 12],
+            &[vec![1], vec![2]],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[2, 20, 7]") && e.contains("8 features"), "{e}");
+    let e = m
+        .try_forward(
+            BT::<3>::zeros([2, 20, 8], &dev),
+            &[20, 3],
+            &[vec![1], vec![2]],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("length 3") && e.contains("stacks 4"), "{e}");
+    let e = m
+        .try_forward(
+            BT::<3>::zeros([2, 20, 8], &dev),
+            &[20, 12],
+            &[vec![1], vec![6]],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label 6"), "{e}");
+    let (y, n) = m
+        .try_forward(
+            BT::<3>::zeros([2, 20, 8], &dev),
+            &[20, 12],
+            &[vec![1, 2], vec![3]],
+        )
+        .unwrap();
+    assert_eq!((y.dims(), n), ([2, 5, 3, 6], vec![5, 3]));
+}
+
+/// Writes a 16 kHz WAV of two 0.25 s tones, the "a" tone (300 Hz) and the
+/// "b" tone (1,200 Hz), in the order of `word` (each ± 10 % by `jitter`).
+fn tone_word(path: &Path, word: &str, jitter: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for c in word.chars() {
+        let f = if c == 'a' { 300.0 } else { 1200.0 } * (1.0 + 0.1 * jitter);
+        for i in 0..4000 {
+            let t = i as f32 / 16_000.0;
+            let v = 0.5 * (std::f32::consts::TAU * f * t).sin();
+            w.write_sample((v * 32_000.0) as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// `rnnt` through the registry (`transducer_recognition`): the transducer
+/// loss falls, held-out CER, `unidl infer` prints the transcript greedily
+/// and with the beam; a joiner that does not fit the alphabet is an error
+/// naming `model.vocab_size`.
+#[test]
+fn rnnt_recognises_tone_words_through_the_registry() {
+    let dir = std::env::temp_dir().join(format!("unidl-rnnt-route-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    let words = ["ab", "ba", "aba", "bab", "abab", "baba"];
+    for (split, n) in [("train", 36), ("val", 12)] {
+        let mut lines = String::new();
+        for i in 0..n {
+            let word = words[i % words.len()];
+            let name = format!("wav/{split}{i}.wav");
+            let jitter = ((i * 7919) % 21) as f32 / 10.0 - 1.0;
+            tone_word(&dir.join(&name), word, jitter);
+            lines.push_str(&format!(
+                "{{\"path\": \"{name}\", \"transcript\": \"{word}\"}}\n"
+            ));
+        }
+        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
+    }
+    let config = |vocab: usize, beam: usize| {
+        format!(
+            r#"seed = 1
+[model]
+name = "rnnt"
+input_dim = 20
+vocab_size = {vocab}
+encoding_dim = 32
+time_reduction_stride = 4
+d_model = 32
+num_heads = 2
+ffn_dim = 64
+num_layers = 2
+depthwise_conv_kernel_size = 7
+dropout = 0.0
+symbol_embedding_dim = 16
+num_lstm_layers = 1
+lstm_hidden_dim = 32
+lstm_dropout = 0.0
+[task]
+name = "transducer_recognition"
+alphabet = "ab"
+beam_width = {beam}
+[data]
+format = "audio_manifest"
+train = "{train}"
+val = "{val}"
+sample_rate = 16000
+transforms = [{{ type = "mel_spectrogram", n_fft = 400, hop_length = 160, n_mels = 20, log = "log" }}]
+[optimizer]
+optimizer_method = "adam_w"
+base_learningrate = 0.005
+[trainer]
+epochs = 20
+batch_size = 6
+progress = false
+output_dir = "run"
+[eval]
+metrics = ["cer", "wer"]
+"#,
+            train = dir.join("train.jsonl").display(),
+            val = dir.join("val.jsonl").display(),
+        )
+    };
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_audio::register(&mut reg).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, config(5, 1)).unwrap();
+    let e = unidl_run::train_config(&reg, &bad, Some("flex"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.vocab_size") && e.contains("5 labels"),
+        "{e}"
+    );
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, config(3, 1)).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
+    let losses: Vec<f64> = steps
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        losses[losses.len() - 1] < 0.2 * losses[0],
+        "transducer loss did not fall: {losses:?}"
+    );
+    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap())
+            .unwrap();
+    let cer = scores["cer"].as_f64().unwrap();
+    assert!(
+        cer <= 0.1,
+        "held-out CER {cer}: {scores}; losses {losses:?}"
+    );
+    for beam in [1, 3] {
+        std::fs::write(&cfg, config(3, beam)).unwrap();
+        let out = unidl_run::infer_config(
+            &reg,
+            &cfg,
+            Some("flex"),
+            &unidl_run::InferArgs {
+                files: vec![dir.join("wav/val0.wav"), dir.join("wav/val3.wav")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(out[0]["output"]["text"], "ab", "beam {beam}: {out:?}");
+        assert_eq!(out[1]["output"]["text"], "bab", "beam {beam}: {out:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

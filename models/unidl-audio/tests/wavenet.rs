@@ -1,0 +1,553 @@
+//! unidl-audio's WaveNet against r9y9's `wavenet_vocoder` 0.1.1 on torch
+//! 2.9.0 (`tests/reference/gen_wavenet.py`): the parameter counts of the
+//! package's defaults and of its mel-vocoder setting; eval-mode logits of
+//! weight-normalised models (folded by the loader) with local (upsampled)
+//! and global conditioning, and with kernel 2 and conditioning at the
+//! sample rate; one train-mode step (logits, cross-entropy, every
+//! gradient); torchaudio's μ-law; fast incremental generation against the
+//! teacher-forced forward and against naive generation; a small model
+//! that learns conditioned periodic signals; typed errors.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Float, Int, Tensor as BT, TensorData};
+use unidl_audio::weights::{load_wavenet_vocoder, wavenet_vocoder_rules};
+use unidl_audio::{GenerationConfig, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode};
+use unidl_backend::Device;
+use unidl_interop::{Checkpoint, Framework};
+use unidl_tensor::Tensor;
+use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
+use unidl_testkit::{check_close, floats, max_diff, values};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/wavenet")
+}
+
+fn meta() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("wavenet.json")).unwrap()).unwrap()
+}
+
+fn config(name: &str) -> WaveNetConfig {
+    serde_json::from_value(meta()["models"][name]["config"].clone()).unwrap()
+}
+
+fn io(name: &str, dev: &Device) -> StateDict {
+    load_state_dict_file(&dir().join(format!("{name}.io.safetensors")), dev).unwrap()
+}
+
+fn ints(io: &StateDict, key: &str) -> Vec<i64> {
+    io[key]
+        .clone()
+        .into_burn::<1, Int>()
+        .map(|t| t.into_data())
+        .or_else(|_| io[key].clone().into_burn::<2, Int>().map(|t| t.into_data()))
+        .unwrap()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap()
+}
+
+/// The reference's inputs: classes `[B, T]`, `c` `[B, cin, F]`, `g` (when saved).
+fn inputs(io: &StateDict, dev: &Device) -> (BT<2, Int>, BT<3>, Option<BT<1, Int>>) {
+    let classes = BT::from_data(
+        io["classes"]
+            .clone()
+            .into_burn::<2, Int>()
+            .unwrap()
+            .into_data(),
+        dev,
+    );
+    let c = BT::from_data(
+        io["c"].clone().into_burn::<3, Float>().unwrap().into_data(),
+        dev,
+    );
+    let g = io
+        .get("g")
+        .map(|g| BT::from_data(g.clone().into_burn::<1, Int>().unwrap().into_data(), dev));
+    (classes, c, g)
+}
+
+fn load(name: &str, dev: &Device) -> WaveNet {
+    let (m, report) = load_wavenet_vocoder(
+        config(name).init(dev).unwrap(),
+        &dir().join(format!("{name}.safetensors")),
+        true,
+    )
+    .unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    m
+}
+
+fn params<M: ModuleApi>(m: &M) -> usize {
+    m.get_parameters().iter().map(|(_, t)| t.numel()).sum()
+}
+
+#[test]
+fn parameter_counts_match_wavenet_vocoder() {
+    let dev = Device::flex();
+    let meta = meta();
+    let default = WaveNetConfig::default().init(&dev).unwrap();
+    assert_eq!(params(&default), 21_527_808);
+    assert_eq!(meta["params"]["default"]["plain"], 21_527_808);
+    let vocoder = WaveNetConfig::mel_vocoder();
+    let from_json: WaveNetConfig =
+        serde_json::from_value(meta["params"]["mel_vocoder"]["config"].clone()).unwrap();
+    assert_eq!(vocoder, from_json);
+    assert_eq!(params(&vocoder.init(&dev).unwrap()), 24_882_228);
+    assert_eq!(meta["params"]["mel_vocoder"]["plain"], 24_882_228);
+    assert_eq!(vocoder.hop_length(), 256);
+    assert_eq!(vocoder.receptive_field(), 505);
+}
+
+#[test]
+fn eval_logits_match_wavenet_vocoder() {
+    let dev = Device::flex();
+    for name in ["lcgc", "k2"] {
+        let m = load(name, &dev);
+        let io = io(name, &dev);
+        let (classes, c, g) = inputs(&io, &dev);
+        let y = m.try_forward(classes, Some(c), g).unwrap();
+        check_close(name, &values(y), &floats(&io, "output"), 1e-4);
+    }
+}
+
+#[test]
+fn mu_law_matches_torchaudio() {
+    let dev = Device::flex();
+    let io = io("mu_law", &dev);
+    let x = BT::<1>::from_data(TensorData::new(floats(&io, "x"), [601]), &dev);
+    let enc = mu_law_encode(x, 256);
+    let got: Vec<i64> = enc
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
+    assert_eq!(got, ints(&io, "encoded"));
+    check_close(
+        "mu_law_decode",
+        &values(mu_law_decode(enc, 256)),
+        &floats(&io, "decoded"),
+        1e-6,
+    );
+}
+
+/// Per-step logits of the fast incremental path, teacher-forced with the
+/// reference's classes, equal the reference's (and unidl's) forward.
+#[test]
+fn incremental_steps_equal_the_forward() {
+    let dev = Device::flex();
+    for name in ["lcgc", "k2"] {
+        let m = load(name, &dev);
+        let io = io(name, &dev);
+        let (classes, c, g) = inputs(&io, &dev);
+        let [b, t] = classes.dims();
+        let q = m.out_channels();
+        let want = floats(&io, "output"); // [B, Q, T]
+        let ids = ints(&io, "classes");
+        let mut state = m.incremental(Some(c), g, b).unwrap();
+        assert_eq!(state.steps(), Some(t));
+        let mut got = vec![0.0; b * q * t];
+        for step in 0..t {
+            let now: Vec<usize> = (0..b).map(|i| ids[i * t + step] as usize).collect();
+            let logits = state.step(&now).unwrap();
+            for i in 0..b {
+                for k in 0..q {
+                    got[(i * q + k) * t + step] = logits[i * q + k];
+                }
+            }
+        }
+        check_close(&format!("{name} incremental"), &got, &want, 1e-4);
+        let e = state.step(&vec![0; b]).unwrap_err().to_string();
+        assert!(
+            e.contains("past the") && e.contains("local conditioning"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn fast_and_naive_generation_draw_the_same_samples() {
+    let dev = Device::flex();
+    let m = load("lcgc", &dev);
+    let io = io("lcgc", &dev);
+    let (_, c, g) = inputs(&io, &dev);
+    for temperature in [0.0, 1.0] {
+        let cfg = GenerationConfig {
+            temperature,
+            seed: 11,
+            ..GenerationConfig::default()
+        };
+        let fast = m.generate(Some(c.clone()), g.clone(), &cfg).unwrap();
+        let naive = m.generate_naive(Some(c.clone()), g.clone(), &cfg).unwrap();
+        assert_eq!(fast.dims(), [2, 30]);
+        let (fast, naive) = (fast.into_data(), naive.into_data());
+        assert_eq!(fast, naive, "temperature {temperature}");
+    }
+    // without conditioning: `samples` and `batch` from the config
+    let _guard = unidl_testkit::seeded(&dev, 5);
+    let m = WaveNetConfig {
+        layers: 4,
+        stacks: 2,
+        residual_channels: 8,
+        gate_channels: 8,
+        skip_out_channels: 8,
+        kernel_size: 2,
+        out_channels: 16,
+        ..WaveNetConfig::default()
+    }
+    .init(&dev)
+    .unwrap();
+    let cfg = GenerationConfig {
+        samples: 40,
+        batch: 3,
+        seed: 2,
+        ..GenerationConfig::default()
+    };
+    let fast = m.generate(None, None, &cfg).unwrap();
+    assert_eq!(fast.dims(), [3, 40]);
+    assert_eq!(
+        fast.into_data(),
+        m.generate_naive(None, None, &cfg).unwrap().into_data()
+    );
+}
+
+/// The model and the teacher-forced loss over fixed conditioning, for `backward`.
+#[derive(Module, Debug)]
+struct LossOf {
+    m: WaveNet,
+    #[module(skip)]
+    c: Vec<f32>,
+    #[module(skip)]
+    c_shape: Vec<usize>,
+    #[module(skip)]
+    g: Vec<i64>,
+}
+
+impl Forward for LossOf {
+    fn forward_dyn(&self, input: &Tensor) -> unidl_tensor::Result<Tensor> {
+        let dev = input.device();
+        let classes = input.clone().into_burn::<2, Int>()?;
+        let c = BT::<3>::from_data(TensorData::new(self.c.clone(), self.c_shape.clone()), &dev);
+        let g = BT::<1, Int>::from_data(TensorData::new(self.g.clone(), [self.g.len()]), &dev);
+        Tensor::from_burn(self.m.loss(classes, Some(c), Some(g)).unwrap())
+    }
+}
+
+#[test]
+fn train_step_matches_torch() {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let ckpt =
+        unidl_interop::read_safetensors(&dir().join("train.safetensors"), Framework::PyTorch)
+            .unwrap();
+    let m = config("train").init(&dev).unwrap();
+    let rules = wavenet_vocoder_rules(m.upsample.len()).unwrap();
+    let (m, report) = unidl_interop::load_into(m, &ckpt, &rules, true).unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    let io = io("train", &dev);
+    let (classes, c, g) = inputs(&io, &dev);
+
+    // train mode (dropout 0): logits and loss on the autodiff device
+    let mt = m.clone().fork(&ad).train();
+    let logits = mt.forward(
+        classes.clone().to_device(&ad),
+        Some(c.clone().to_device(&ad)),
+        g.clone().map(|g| g.to_device(&ad)),
+    );
+    check_close(
+        "train logits",
+        &values(logits),
+        &floats(&io, "output"),
+        1e-4,
+    );
+    let loss = mt
+        .loss(
+            classes.to_device(&ad),
+            Some(c.clone().to_device(&ad)),
+            g.clone().map(|g| g.to_device(&ad)),
+        )
+        .unwrap();
+    unidl_testkit::check_loss("cross-entropy", &loss, floats(&io, "loss")[0]);
+
+    let wrap = LossOf {
+        m,
+        c: values(c.clone()),
+        c_shape: c.dims().to_vec(),
+        g: ints(&io, "g"),
+    };
+    let one = Tensor::from_f32(vec![1.0], &[1], &dev).unwrap();
+    let grads = backward(&wrap, &io["classes"], &one).unwrap();
+    let src =
+        unidl_interop::read_safetensors(&dir().join("train.io.safetensors"), Framework::PyTorch)
+            .unwrap();
+    let ckpt = Checkpoint {
+        source: src.source.clone(),
+        framework: Framework::PyTorch,
+        tensors: src
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix("grad.").map(|k| (k.to_string(), t.clone())))
+            .collect(),
+    };
+    let types = unidl_interop::mapping::module_types(&wrap.m);
+    let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &rules, &types).unwrap();
+    assert_eq!(mapped.len(), wrap.m.get_parameters().len());
+    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
+        .iter()
+        .map(|(k, t)| {
+            let want = t.to_tensor(&dev).unwrap().to_vec_f32().unwrap();
+            // the last layer's residual output feeds nothing: no gradient
+            let got = grads
+                .parameters
+                .get(&format!("m.{k}"))
+                .map(|g| g.to_vec_f32().unwrap())
+                .unwrap_or_else(|| vec![0.0; want.len()]);
+            (k.clone(), got, want)
+        })
+        .collect();
+    unidl_testkit::check_grads_l2("wavenet", &pairs, 1e-3, 1e-4);
+}
+
+/// μ-law classes of `0.6·sin(2π(t + shift)/P)`.
+fn sine(period: usize, shift: usize, t: usize) -> Vec<f32> {
+    (0..t)
+        .map(|i| 0.6 * (std::f32::consts::TAU * (i + shift) as f32 / period as f32).sin())
+        .collect()
+}
+
+/// A WaveNet learns two periodic μ-law signals picked by the global
+/// condition: the loss falls far below its start, and argmax generation
+/// from the same first sample continues each with its own period.
+#[test]
+fn learns_conditioned_periodic_signals() {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let _guard = unidl_testkit::seeded(&ad, 3);
+    let q = 64;
+    let periods = [8usize, 13];
+    let mut m = WaveNetConfig {
+        out_channels: q,
+        layers: 5,
+        stacks: 1,
+        residual_channels: 16,
+        gate_channels: 32,
+        skip_out_channels: 32,
+        kernel_size: 2,
+        dropout: 0.0,
+        gin_channels: Some(4),
+        n_speakers: Some(2),
+        ..WaveNetConfig::default()
+    }
+    .init(&ad)
+    .unwrap();
+    assert_eq!(m.receptive_field(), 32);
+    // four shifts of each signal, the unshifted one included
+    let (b, t) = (8, 96);
+    let x: Vec<f32> = (0..b)
+        .flat_map(|i| sine(periods[i % 2], 3 * (i / 2), t))
+        .collect();
+    let classes = mu_law_encode(BT::<2>::from_data(TensorData::new(x, [b, t]), &ad), q);
+    let ids: Vec<i64> = (0..b as i64).map(|i| i % 2).collect();
+    let g = BT::<1, Int>::from_data(TensorData::new(ids, [b]), &ad);
+    let mut opt = AdamConfig::new().init();
+    let mut losses = Vec::new();
+    for _ in 0..150 {
+        let loss = m.loss(classes.clone(), None, Some(g.clone())).unwrap();
+        losses.push(values(loss.clone())[0]);
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        m = opt.step(1e-2, m, grads);
+    }
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    eprintln!("loss {first:.3} → {last:.3}");
+    assert!(last < 0.1 * first, "loss did not fall: {losses:?}");
+
+    // both start from the class of sin(0); the condition picks the period
+    let n = 160;
+    let m = m.valid();
+    let start = mu_law_encode(BT::<1>::zeros([1], &dev), q).into_scalar::<i64>() as usize;
+    let cfg = GenerationConfig {
+        samples: n,
+        temperature: 0.0,
+        initial_class: Some(start),
+        ..GenerationConfig::default()
+    };
+    let g = BT::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &dev);
+    let out = m.generate(None, Some(g), &cfg).unwrap();
+    let got = values(mu_law_decode(out, q)); // [2, n]: samples 1..=n
+    for (i, period) in periods.into_iter().enumerate() {
+        let want = sine(period, 1, n);
+        let err = max_diff(&got[i * n..(i + 1) * n], &want);
+        eprintln!("generated signal {i} (period {period}): max error {err:.3}");
+        assert!(err < 0.05, "signal {i}: {:?}", &got[i * n..(i + 1) * n]);
+    }
+}
+
+#[test]
+fn bad_configs_and_inputs_are_named() {
+    let dev = Device::flex();
+    let small = WaveNetConfig {
+        layers: 4,
+        stacks: 2,
+        residual_channels: 8,
+        gate_channels: 8,
+        skip_out_channels: 8,
+        out_channels: 16,
+        ..WaveNetConfig::default()
+    };
+    let err = |c: WaveNetConfig| c.init(&dev).unwrap_err().to_string();
+    let e = err(WaveNetConfig {
+        layers: 5,
+        ..small.clone()
+    });
+    assert!(e.contains("stacks") && e.contains("5 layers"), "{e}");
+    let e = err(WaveNetConfig {
+        gate_channels: 7,
+        ..small.clone()
+    });
+    assert!(e.contains("gate_channels") && e.contains("even"), "{e}");
+    let e = err(WaveNetConfig {
+        gin_channels: Some(4),
+        ..small.clone()
+    });
+    assert!(e.contains("n_speakers"), "{e}");
+    let e = err(WaveNetConfig {
+        upsample_scales: vec![4, 4],
+        ..small.clone()
+    });
+    assert!(
+        e.contains("upsample_scales") && e.contains("cin_channels"),
+        "{e}"
+    );
+    let e = err(WaveNetConfig {
+        cin_channels: Some(4),
+        upsample_scales: vec![4, 0],
+        ..small.clone()
+    });
+    assert!(e.contains("upsample_scales"), "{e}");
+    let e = err(WaveNetConfig {
+        cin_channels: Some(4),
+        upsample_scales: vec![2],
+        freq_axis_kernel_size: 2,
+        ..small.clone()
+    });
+    assert!(
+        e.contains("freq_axis_kernel_size") && e.contains("odd"),
+        "{e}"
+    );
+    let e = err(WaveNetConfig {
+        dropout: 1.0,
+        ..small.clone()
+    });
+    assert!(e.contains("dropout"), "{e}");
+    let e = toml::from_str::<WaveNetConfig>("layers = 4\nresidual_channel = 8")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("residual_channel"), "{e}");
+
+    let m = WaveNetConfig {
+        cin_channels: Some(4),
+        upsample_scales: vec![2, 2],
+        gin_channels: Some(3),
+        n_speakers: Some(2),
+        ..small.clone()
+    }
+    .init(&dev)
+    .unwrap();
+    let classes = || BT::<2, Int>::zeros([2, 12], &dev);
+    let c = |f: usize, cin: usize| Some(BT::<3>::zeros([2, cin, f], &dev));
+    let g = |ids: Vec<i64>| {
+        Some(BT::<1, Int>::from_data(
+            TensorData::new(ids.clone(), [ids.len()]),
+            &dev,
+        ))
+    };
+    let e = |r: unidl_audio::Result<BT<3>>| r.unwrap_err().to_string();
+    let msg = e(m.try_forward(classes(), c(4, 4), g(vec![0, 1])));
+    assert!(
+        msg.contains("[2, 4, 4]") && msg.contains("≠ 12 samples"),
+        "{msg}"
+    );
+    let msg = e(m.try_forward(classes(), c(3, 5), g(vec![0, 1])));
+    assert!(msg.contains("4 conditioning features"), "{msg}");
+    let msg = e(m.try_forward(classes(), None, g(vec![0, 1])));
+    assert!(msg.contains("c is required"), "{msg}");
+    let msg = e(m.try_forward(classes(), c(3, 4), g(vec![0, 2])));
+    assert!(
+        msg.contains("speaker ids 0..=2") && msg.contains("n_speakers"),
+        "{msg}"
+    );
+    let msg = e(m.try_forward(classes(), c(3, 4), None));
+    assert!(msg.contains("g (one id per sequence)"), "{msg}");
+    let msg = e(m.try_forward(classes().add_scalar(16), c(3, 4), g(vec![0, 1])));
+    assert!(
+        msg.contains("[2, 12]") && msg.contains("outside 0..16"),
+        "{msg}"
+    );
+    let msg = m
+        .loss(BT::<2, Int>::zeros([2, 1], &dev), c(1, 4), g(vec![0, 1]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("at least 2 steps"), "{msg}");
+    let y = m.try_forward(classes(), c(3, 4), g(vec![0, 1])).unwrap();
+    assert_eq!(y.dims(), [2, 16, 12]);
+
+    let mut state = m.incremental(c(3, 4), g(vec![1, 0]), 2).unwrap();
+    let msg = state.step(&[1]).unwrap_err().to_string();
+    assert!(msg.contains("1 classes for 2 sequences"), "{msg}");
+    let msg = state.step(&[1, 16]).unwrap_err().to_string();
+    assert!(msg.contains("class 16 outside 0..16"), "{msg}");
+    let msg = m
+        .generate(
+            c(3, 4),
+            g(vec![0, 1]),
+            &GenerationConfig {
+                temperature: -1.0,
+                ..GenerationConfig::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("temperature"), "{msg}");
+}
+
+/// Samples per second of fast and naive generation on this machine
+/// (`cargo test -p unidl-audio --release --test wavenet -- --ignored --nocapture`).
+#[test]
+#[ignore = "a benchmark"]
+fn generation_speed() {
+    let dev = Device::flex();
+    let m = WaveNetConfig {
+        layers: 20,
+        stacks: 2,
+        residual_channels: 64,
+        gate_channels: 128,
+        skip_out_channels: 64,
+        dropout: 0.0,
+        ..WaveNetConfig::default()
+    }
+    .init(&dev)
+    .unwrap();
+    for (name, n) in [("fast", 4000usize), ("naive", 400)] {
+        let cfg = GenerationConfig {
+            samples: n,
+            seed: 1,
+            ..GenerationConfig::default()
+        };
+        let start = std::time::Instant::now();
+        let out = if name == "fast" {
+            m.generate(None, None, &cfg)
+        } else {
+            m.generate_naive(None, None, &cfg)
+        }
+        .unwrap();
+        let s = start.elapsed().as_secs_f64();
+        assert_eq!(out.dims(), [1, n]);
+        eprintln!(
+            "{name}: {n} samples in {s:.2} s, {:.0} samples/s",
+            n as f64 / s
+        );
+    }
+}
