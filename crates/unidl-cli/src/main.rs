@@ -3,7 +3,7 @@
 //! ```text
 //! unidl train   --config configs/quickstart.toml [--backend tch] [--resume]
 //! unidl eval    --config configs/quickstart.toml
-//! unidl infer   --config configs/quickstart.toml digit.png [more …] [--top-k 3] [--weights FILE] [--json] [--draw out.png]
+//! unidl infer   --config configs/quickstart.toml digit.png [more …] [--top-k 3] [--weights FILE] [--json] [--draw out.png | --out dir/]
 //! unidl summary --config configs/quickstart.toml
 //! unidl models
 //! unidl data    <mnist|spam|…|list> [--if-missing] [--out DIR] [--per-class N] …
@@ -86,8 +86,10 @@ enum Command {
         /// Print the post-processed outputs as JSON.
         #[arg(long)]
         json: bool,
-        /// Draw each prediction on its input: a PNG (one input) or a folder.
-        #[arg(long)]
+        /// Write each prediction as a file: vision tasks draw it on the
+        /// input (PNG), speech synthesis writes the waveform (WAV); a file
+        /// (one input) or a folder (`<input stem>.png|wav`, texts by their words).
+        #[arg(long, alias = "out")]
         draw: Option<PathBuf>,
         /// A text to run on instead of a file (text tasks); repeatable.
         #[arg(long = "text")]

@@ -121,6 +121,22 @@ pub struct TaskConfig {
     /// CTC prefix beam search, or the transducer's — (default 1: greedy).
     #[serde(default)]
     pub beam_width: Option<usize>,
+    /// Speech synthesis: frames of the training windows (default 16).
+    #[serde(default)]
+    pub segment_frames: Option<usize>,
+    /// Speech synthesis: μ-law classes of the waveform (default 256, the
+    /// model's `out_channels`).
+    #[serde(default)]
+    pub quantization_channels: Option<usize>,
+    /// Speech synthesis from text: a manifest of single-word recordings
+    /// (`path`, `transcript`, `speaker`; e.g. `"data:spoken-digits/train.jsonl"`)
+    /// whose frames `unidl infer --text` concatenates word by word.
+    #[serde(default)]
+    pub voice_bank: Option<String>,
+    /// Speech synthesis from text: the bank's speaker (default: the first
+    /// row's).
+    #[serde(default)]
+    pub voice: Option<String>,
 }
 
 /// `[eval]`: what `unidl eval` computes.

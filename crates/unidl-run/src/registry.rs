@@ -82,6 +82,8 @@ pub enum TaskKind {
     SpeechRecognition,
     /// Speech → its transcript (a transducer, RNN-T).
     TransducerRecognition,
+    /// Spectrogram frames (from a recording or from text) → a waveform.
+    SpeechSynthesis,
 }
 
 impl TaskKind {
@@ -109,6 +111,7 @@ impl TaskKind {
             TaskKind::VideoClassification => "video_classification",
             TaskKind::SpeechRecognition => "speech_recognition",
             TaskKind::TransducerRecognition => "transducer_recognition",
+            TaskKind::SpeechSynthesis => "speech_synthesis",
         }
     }
 }
@@ -126,9 +129,10 @@ pub trait BuildTask: TaskIo + Sized {
     /// Reads one input file for `unidl infer` (an image, a text file, …)
     /// into a sample the run's preprocessing then transforms.
     fn read_input(path: &Path, data: &DataConfig) -> Result<Sample>;
-    /// A text given on the command line (`unidl infer --text`) as a sample;
-    /// default: this task takes no text, an error.
-    fn text_input(_text: &str, _data: &DataConfig) -> Result<Sample> {
+    /// A text given on the command line (`unidl infer --text`) as a sample
+    /// (`task` is the run's `[task]`); default: this task takes no text, an
+    /// error.
+    fn text_input(_text: &str, _data: &DataConfig, _task: &TaskConfig) -> Result<Sample> {
         Err(RunError::Config {
             file: "--text".into(),
             line: 0,
@@ -146,8 +150,13 @@ pub trait BuildTask: TaskIo + Sized {
     fn to_json(output: &Output<Self>) -> serde_json::Value {
         serde_json::to_value(output).unwrap_or_default()
     }
-    /// Draws `output` on `input` into the PNG `path` (`--draw`); default:
-    /// this task has nothing to draw, an error.
+    /// The extension of the files [`draw`](Self::draw) writes.
+    fn output_extension() -> &'static str {
+        "png"
+    }
+    /// Writes `output` as a file at `path` (`--draw`): vision tasks draw it
+    /// on `input` (PNG), speech synthesis writes the waveform (WAV);
+    /// default: this task has nothing to write, an error.
     fn draw(
         _input: &Sample,
         _output: &Output<Self>,

@@ -607,8 +607,15 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
         .iter()
         .map(|p| C::Task::read_input(p, &run.cfg.data))
         .collect::<Result<Vec<_>>>()?;
+    // paths in `[task]` are relative to the config's base, as `[data]`'s
+    let mut task_cfg = run.cfg.task.clone();
+    if let Some(bank) = &task_cfg.voice_bank
+        && !args.texts.is_empty()
+    {
+        task_cfg.voice_bank = Some(resolve(bank, &run.base)?.display().to_string());
+    }
     for t in &args.texts {
-        samples.push(C::Task::text_input(t, &run.cfg.data)?);
+        samples.push(C::Task::text_input(t, &run.cfg.data, &task_cfg)?);
     }
     // what each output is printed against
     let names: Vec<String> = args
@@ -620,24 +627,30 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
     let originals = args.draw.as_ref().map(|_| samples.clone());
     let outputs = infer.infer_samples(samples, None)?;
     if let (Some(target), Some(originals)) = (&args.draw, originals) {
-        let single = args.files.len() == 1 && target.extension().is_some();
+        let single = args.files.len() + args.texts.len() == 1 && target.extension().is_some();
         if !single {
             std::fs::create_dir_all(target).map_err(|source| RunError::Io {
                 path: target.clone(),
                 source,
             })?;
         }
-        for ((file, sample), output) in args.files.iter().zip(&originals).zip(&outputs) {
+        // files by stem, texts by their words joined with `_`
+        let stems = args
+            .files
+            .iter()
+            .map(|f| {
+                f.file_stem()
+                    .map_or("input".into(), |s| s.to_string_lossy().into_owned())
+            })
+            .chain(args.texts.iter().map(|t| text_stem(t)));
+        for ((stem, sample), output) in stems.zip(&originals).zip(&outputs) {
             let path = if single {
                 target.clone()
             } else {
-                let stem = file
-                    .file_stem()
-                    .map_or("input".into(), |s| s.to_string_lossy());
-                target.join(format!("{stem}.png"))
+                target.join(format!("{stem}.{}", C::Task::output_extension()))
             };
             C::Task::draw(sample, output, &facts.class_names, &path)?;
-            eprintln!("drawn: {}", path.display());
+            eprintln!("written: {}", path.display());
         }
     }
     let v: Vec<serde_json::Value> = names
@@ -653,6 +666,22 @@ pub(crate) fn infer<C: ZooModel>(run: &Run, args: &InferArgs) -> Result<Vec<serd
         }
     }
     Ok(v)
+}
+
+/// A file stem for a text input: its letters and digits, words joined by
+/// `_` (at most 60 characters; `text` when nothing is left).
+fn text_stem(text: &str) -> String {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let stem: String = words.join("_").chars().take(60).collect();
+    if stem.is_empty() { "text".into() } else { stem }
 }
 
 /// `unidl summary`: modules, output shapes of one traced forward pass on the

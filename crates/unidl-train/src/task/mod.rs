@@ -21,8 +21,9 @@
 //! | [`LanguageModelling`] | [`LanguageModel`] | padded ids + mask | next-token cross-entropy | sequence likelihood | perplexity |
 //! | [`SequenceToSequence`] | [`Seq2SeqModel`] | source (ids or images) + `[BOS] y` / `y [EOS]` | cross-entropy without padding, label smoothing | greedy decoding → text | CER, WER, BLEU |
 //! | [`SpeechRecognition`] | [`CtcModel`] | frames `[B, T, F]` + lengths + label ids | CTC | CTC decoding → text | CER, WER |
-//! | [`TransducerRecognition`] | [`TransducerModel`] | same | transducer (RNN-T) | greedy decoding → text | CER, WER |
+//! | [`TransducerRecognition`] | [`TransducerModel`] | same | transducer (RNN-T) | greedy or beam decoding → text | CER, WER |
 //! | [`WaveformGeneration`] | [`WaveformModel`] | μ-law ids `[B, T]` + mask | next-sample cross-entropy | waveform | — |
+//! | [`SpeechSynthesis`] | [`VocoderModel`] | log-mel frames + waveform (host), random windows | next-sample cross-entropy | waveform generated from the frames | — |
 //!
 //! How to add a task: `docs/ARCHITECTURE.md`, "How to add a task".
 
@@ -34,6 +35,7 @@ mod segmentation;
 mod sequence;
 mod similarity;
 mod speech;
+mod synthesis;
 mod text;
 mod video;
 mod waveform;
@@ -77,6 +79,7 @@ pub use speech::{
     Alphabet, CtcModel, SpeechBatch, SpeechRecognition, TransducerModel, TransducerRecognition,
     ctc_loss, ctc_loss_fitting, ctc_min_frames, ctc_nll, transducer_loss,
 };
+pub use synthesis::{SpeechSynthesis, SynthesisBatch, Utterance, VocoderModel};
 pub use text::{SequenceClassifier, TextClassification, TokenBatch};
 pub use video::{ClipBatch, VideoClassification, VideoClassifier};
 pub use waveform::{
