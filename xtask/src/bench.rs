@@ -1,30 +1,32 @@
-//! `cargo xtask bench <train|data|video|zoo|dist> [--backend NAME] [--quick]
-//! [--only train|infer] [--no-baseline]` (the last two: zoo only): builds a
-//! benchmark in release with the back-end's feature and runs it. Each
-//! benchmark prints its own figures and ratios against baselines measured in
-//! the same run (a hand-written Burn loop, PyTorch/torchvision when a Python
-//! with torch is found). Nothing here is a test.
+//! `cargo xtask bench <train|data|video|zoo|dist|wavenet> [--backend NAME]
+//! [--quick] [--only train|infer] [--no-baseline]` (the last two: zoo only):
+//! builds a benchmark in release with the back-end's feature and runs it.
+//! Each benchmark prints its own figures and ratios against baselines
+//! measured in the same run (a hand-written Burn loop, PyTorch/torchvision
+//! when a Python with torch is found, naive WaveNet generation). Nothing here
+//! is a test.
 
 use anyhow::{Result, bail};
 
 /// (name, package, bench target).
-const BENCHES: [(&str, &str, &str); 5] = [
+const BENCHES: [(&str, &str, &str); 6] = [
     ("train", "unidl-train", "train_step"),
     ("data", "unidl-data", "loader"),
     ("video", "unidl-data", "video_loader"),
     ("zoo", "unidl-vision", "zoo"),
     ("dist", "unidl-dist", "dist"),
+    ("wavenet", "unidl-audio", "wavenet_generation"),
 ];
 
 /// Runs the command.
 pub fn run(rest: &[String]) -> Result<()> {
     let Some(which) = rest.first() else {
         bail!(
-            "usage: cargo xtask bench <train|data|video|zoo|dist> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
+            "usage: cargo xtask bench <train|data|video|zoo|dist|wavenet> [--backend NAME] [--quick] [--only train|infer] [--no-baseline]"
         );
     };
     let Some(&(_, package, target)) = BENCHES.iter().find(|b| b.0 == which) else {
-        bail!("unknown benchmark `{which}`; expected train, data, video, zoo or dist");
+        bail!("unknown benchmark `{which}`; expected train, data, video, zoo, dist or wavenet");
     };
     let backend = crate::flag(rest, "--backend")
         .or_else(|| std::env::var("UNIDL_BACKEND").ok())

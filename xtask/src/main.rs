@@ -8,7 +8,7 @@
 //! - `train|eval|infer --config FILE [--backend NAME]` — the `unidl` CLI, built in release;
 //!   `train … --procs N` trains data-parallel on N processes (`mpirun`, docs/DISTRIBUTED.md).
 //! - `data <name>` — prepare a real data set from a registry package (`unidl data`).
-//! - `bench <train|data|zoo>` — benchmarks with ratios against baselines from the same run.
+//! - `bench <train|data|video|zoo|dist|wavenet>` — benchmarks with ratios against baselines from the same run.
 //! - `fuzz [target|all] [--time S] [--cases N] [--seed K]` — the mutation fuzzer of every reader.
 //! - `conformance [--markdown] [--check]` — every requirement of the standard with the
 //!   items and tests mapped to it in docs/STANDARD.md and their outcome in the last

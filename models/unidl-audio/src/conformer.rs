@@ -16,6 +16,19 @@
 //! padded frames are masked out of the attention keys only; the
 //! convolutions see them as they are.
 //!
+//! **Positional encoding** (`pos_encoding`): `"none"` (the default) is
+//! torchaudio's — no positions at all, `nn.MultiheadAttention`. `"relative"`
+//! is the paper's, Transformer-XL's relative sinusoidal self-attention as
+//! ESPnet's `RelPositionalEncoding` and `RelPositionMultiHeadedAttention`
+//! define it ([`relative`]): after the front end the frames are scaled by
+//! `√d_model` and the encodings of the relative positions `T − 1 … −(T − 1)`
+//! computed (dropout on both); every layer's attention adds to
+//! `self_attn`'s projections its own [`RelPositionTerms`] — `linear_pos`
+//! (`d → d`, no bias), `pos_bias_u` and `pos_bias_v` (`[heads, d/heads]`),
+//! `d² + 2d` parameters a layer — and scores
+//! `((q + u)·k + rel_shift((q + v)·W_pos p)) / √d_head`, with the same
+//! key-padding mask and dropout on the probabilities. `d_model` must be even.
+//!
 //! Options beyond torchaudio's blocks (unidl keys): `subsampling` — the
 //! paper's convolutional front end, two 3×3 convolutions of stride 2 with
 //! ReLU over `[time, features]` and a linear projection to `d_model`
@@ -27,9 +40,10 @@
 //! Parameter names: `subsampling.{conv1,conv2,out}`, `input_proj`,
 //! `layers.{i}.{ffn1,ffn2}.{norm,fc1,fc2}`, `layers.{i}.self_attn_layer_norm`,
 //! `layers.{i}.self_attn.{query,key,value,output}`,
+//! `layers.{i}.self_attn_pos.{linear_pos,pos_bias_u,pos_bias_v}` (relative only),
 //! `layers.{i}.conv_module.{layer_norm,pointwise1,depthwise,norm,pointwise2}`,
-//! `layers.{i}.final_layer_norm`, `ctc_head`; the mapping to torchaudio's is
-//! in [`crate::weights`].
+//! `layers.{i}.final_layer_norm`, `ctc_head`; the mapping to torchaudio's
+//! (and to ESPnet's attention keys) is in [`crate::weights`].
 
 use burn::module::Module;
 use burn::tensor::activation::{glu, log_softmax, relu, silu};
@@ -43,6 +57,21 @@ use unidl_nn::{
 };
 
 use crate::{AudioError, Result};
+
+pub mod relative;
+pub use relative::{RelPositionTerms, RelPositionalEncoding, relative_sinusoids};
+
+/// The positional encoding of the attention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PosEncoding {
+    /// None: torchaudio's `Conformer` (`nn.MultiheadAttention`).
+    #[default]
+    None,
+    /// The paper's relative sinusoidal self-attention (Transformer-XL's, as
+    /// ESPnet's `RelPositionMultiHeadedAttention`); see the [module docs](self).
+    Relative,
+}
 
 /// The normalisation of the convolution module.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +94,7 @@ pub enum ConvNorm {
 /// num_layers = 16
 /// depthwise_conv_kernel_size = 31
 /// subsampling = true    # the paper's 4x convolutional front end
+/// pos_encoding = "relative"  # the paper's attention; default "none" (torchaudio's)
 /// vocab_size = 29       # CTC head (blank included)
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +129,10 @@ pub struct ConformerConfig {
     /// The paper's 4× convolutional subsampling front end.
     #[serde(default)]
     pub subsampling: bool,
+    /// `"none"` (torchaudio's) or `"relative"` (the paper's relative
+    /// sinusoidal self-attention; `d_model` even).
+    #[serde(default)]
+    pub pos_encoding: PosEncoding,
     /// Labels of the CTC head (blank included); `None`: no head.
     #[serde(default)]
     pub vocab_size: Option<usize>,
@@ -135,6 +169,7 @@ impl ConformerConfig {
             conv_norm: ConvNorm::Batch,
             convolution_first: false,
             subsampling: false,
+            pos_encoding: PosEncoding::None,
             vocab_size: None,
         }
     }
@@ -191,15 +226,25 @@ impl ConformerConfig {
                 ),
             ));
         }
+        if self.pos_encoding == PosEncoding::Relative && !self.d_model.is_multiple_of(2) {
+            return Err(bad(
+                "d_model",
+                format!(
+                    "{} is odd: pos_encoding = \"relative\" pairs sines and cosines",
+                    self.d_model
+                ),
+            ));
+        }
         if self.vocab_size == Some(0) {
             return Err(bad("vocab_size", "must be at least 1".into()));
         }
         Ok(())
     }
 
-    /// Builds the model (PyTorch's default initialisation, as torchaudio).
-    /// A zero size, an even kernel or heads that do not divide the width
-    /// are [`AudioError::Config`] naming the key.
+    /// Builds the model (PyTorch's default initialisation, as torchaudio;
+    /// the relative terms as ESPnet). A zero size, an even kernel, heads
+    /// that do not divide the width or an odd width with relative
+    /// positions are [`AudioError::Config`] naming the key.
     pub fn init(&self, device: &Device) -> Result<Conformer> {
         self.check()?;
         let d = self.d_model;
@@ -220,9 +265,12 @@ impl ConformerConfig {
         let layers = (0..self.num_layers)
             .map(|_| ConformerLayer::new(self, device))
             .collect();
+        let pos_enc = (self.pos_encoding == PosEncoding::Relative)
+            .then(|| RelPositionalEncoding::new(d, self.dropout));
         Ok(Conformer {
             subsampling,
             input_proj,
+            pos_enc,
             layers,
             ctc_head: self
                 .vocab_size
@@ -304,8 +352,12 @@ pub struct ConformerLayer {
     pub ffn1: FeedForward,
     /// Before the attention.
     pub self_attn_layer_norm: LayerNorm,
-    /// Multi-head self-attention (with biases, scaled).
+    /// Multi-head self-attention (with biases, scaled); with relative
+    /// positions its projections are ESPnet's `linear_{q,k,v,out}`.
     pub self_attn: MultiHeadAttention,
+    /// The relative attention's own parameters (`pos_encoding =
+    /// "relative"`).
+    pub self_attn_pos: Option<RelPositionTerms>,
     /// The convolution module.
     pub conv_module: ConvModule,
     /// The second half feed-forward.
@@ -332,6 +384,8 @@ impl ConformerLayer {
             self_attn: MultiHeadAttentionConfig::new(d, c.num_heads)
                 .with_dropout(c.dropout)
                 .init(device),
+            self_attn_pos: (c.pos_encoding == PosEncoding::Relative)
+                .then(|| RelPositionTerms::new(d, c.num_heads, c.dropout, device)),
             conv_module: ConvModule {
                 layer_norm: LayerNormConfig::new(d).init(device),
                 pointwise1: Conv1dConfig::new(d, 2 * d, 1).init(device),
@@ -357,18 +411,36 @@ impl ConformerLayer {
         }
     }
 
+    /// `pos`: the relative position encodings ([`RelPositionalEncoding`]),
+    /// needed by a layer with [`self_attn_pos`](Self::self_attn_pos) and
+    /// ignored by one without.
+    ///
     /// # Shapes
-    /// `x`: `[B, T, d]`; `mask.key_padding`: `[B, T]` → `[B, T, d]`.
-    pub fn forward(&self, x: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+    /// `x`: `[B, T, d]`; `mask.key_padding`: `[B, T]`; `pos`: `[2T − 1, d]`
+    /// → `[B, T, d]`.
+    ///
+    /// # Panics
+    /// A relative layer given no `pos`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: &AttentionMask,
+        pos: Option<&Tensor<2>>,
+    ) -> Tensor<3> {
         let x = x.clone() + self.ffn1.forward(x).mul_scalar(0.5);
         let x = if self.convolution_first {
             x.clone() + self.conv_module.forward(x)
         } else {
             x
         };
-        let a = self
-            .self_attn
-            .forward(self.self_attn_layer_norm.forward(x.clone()), None, mask);
+        let h = self.self_attn_layer_norm.forward(x.clone());
+        let a = match &self.self_attn_pos {
+            Some(rel) => {
+                let pos = pos.expect("a relative Conformer layer needs the position encodings");
+                rel.forward(&self.self_attn, h, pos.clone(), mask)
+            }
+            None => self.self_attn.forward(h, None, mask),
+        };
         let x = x + self.dropout.forward(a);
         let x = if self.convolution_first {
             x
@@ -417,6 +489,8 @@ pub struct Conformer {
     pub subsampling: Option<Subsampling>,
     /// `input_dim → d_model` when they differ and there is no front end.
     pub input_proj: Option<Linear>,
+    /// The relative positional encoding (`pos_encoding = "relative"`).
+    pub pos_enc: Option<RelPositionalEncoding>,
     /// The layers.
     pub layers: Vec<ConformerLayer>,
     /// `d_model → vocab` (CTC).
@@ -427,7 +501,8 @@ pub struct Conformer {
 
 impl Conformer {
     /// Encodes padded frames; returns the encodings and the frames left per
-    /// sample.
+    /// sample. With relative positions the frames entering the layers are
+    /// scaled by `√d_model` first ([`RelPositionalEncoding`]).
     ///
     /// # Shapes
     /// `x`: `[B, T, input_dim]`, `lengths`: `B` values ≤ `T` → `[B, T', d_model]`
@@ -458,9 +533,15 @@ impl Conformer {
             TensorData::new(pad, [b, t]),
             &x.device(),
         ));
-        let mut x = x;
+        let (mut x, pos) = match &self.pos_enc {
+            Some(p) => {
+                let (x, pos) = p.forward(x);
+                (x, Some(pos))
+            }
+            None => (x, None),
+        };
         for layer in &self.layers {
-            x = layer.forward(x, &mask);
+            x = layer.forward(x, &mask, pos.as_ref());
         }
         (x, lengths)
     }

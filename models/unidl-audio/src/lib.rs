@@ -8,7 +8,8 @@
 //!
 //! The Conformer blocks are laid out as `torchaudio.models.Conformer`
 //! (torchaudio 2.9.0) and load its state dicts through [`weights`]; the
-//! paper's convolutional 4× subsampling front end is an option. Each model
+//! paper's convolutional 4× subsampling front end and its relative
+//! positional self-attention (ESPnet's layout) are options. Each model
 //! is a documented `…Config` (serde, unknown keys refused) with
 //! `init(&Device)` and a `forward` whose documentation has a `# Shapes`
 //! section. [`register`] adds them to a [`unidl_run::ModelRegistry`]
@@ -30,8 +31,11 @@ pub mod rnnt;
 pub mod wavenet;
 pub mod weights;
 
-pub use conformer::{Conformer, ConformerConfig, ConformerLayer, ConvNorm, Subsampling};
-pub use registry::{ConformerCtcConfig, RnntModelConfig};
+pub use conformer::{
+    Conformer, ConformerConfig, ConformerLayer, ConvNorm, PosEncoding, RelPositionTerms,
+    Subsampling,
+};
+pub use registry::{ConformerCtcConfig, RnntModelConfig, WaveNetModelConfig};
 pub use rnnt::{JoinerActivation, Rnnt, RnntConfig, TranscriberKind};
 pub use wavenet::{
     GenerationConfig, Incremental, WaveNet, WaveNetConfig, mu_law_cross_entropy, mu_law_decode,
@@ -67,8 +71,8 @@ pub enum AudioError {
 /// Result with [`AudioError`].
 pub type Result<T> = std::result::Result<T, AudioError>;
 
-/// Registers `conformer` (CTC speech recognition) and `rnnt` (transducer
-/// speech recognition).
+/// Registers `conformer` (CTC speech recognition), `rnnt` (transducer
+/// speech recognition) and `wavenet` (speech synthesis, a vocoder).
 pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()> {
     registry.register::<ConformerCtcConfig>(
         "conformer",
@@ -77,5 +81,9 @@ pub fn register(registry: &mut unidl_run::ModelRegistry) -> unidl_run::Result<()
     registry.register::<RnntModelConfig>(
         "rnnt",
         "RNN-T speech recogniser, Conformer or LSTM transcriber (Graves 2012; torchaudio's RNNT loads)",
+    )?;
+    registry.register::<WaveNetModelConfig>(
+        "wavenet",
+        "WaveNet vocoder on log-mel frames (van den Oord et al. 2016; wavenet_vocoder's state dicts load)",
     )
 }

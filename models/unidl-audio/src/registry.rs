@@ -1,14 +1,14 @@
-//! `conformer` and `rnnt` in `unidl` runs: CTC and transducer speech
-//! recognition on audio manifests.
+//! `conformer`, `rnnt` and `wavenet` in `unidl` runs: CTC and transducer
+//! speech recognition, and speech synthesis (a vocoder), on audio manifests.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_run::{BoxError, DataFacts, ZooModel};
-use unidl_train::{SpeechRecognition, TransducerRecognition};
+use unidl_train::{SpeechRecognition, SpeechSynthesis, TransducerRecognition};
 
-use crate::{AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig};
+use crate::{AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig, WaveNet, WaveNetConfig};
 
 /// `[model] name = "conformer"`: [`ConformerConfig`]'s keys; `vocab_size`
 /// is required (the task's alphabet and the blank: 29 for the default
@@ -84,5 +84,93 @@ impl ZooModel for RnntModelConfig {
             .into());
         }
         Ok((m, report.to_string()))
+    }
+}
+
+/// `[model] name = "wavenet"`: [`WaveNetConfig`]'s keys, a vocoder for
+/// `speech_synthesis`: local conditioning on the frames (`cin_channels` =
+/// the mel bands, `upsample_scales` multiplying to the transform's
+/// `hop_length`), no global conditioning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WaveNetModelConfig(pub WaveNetConfig);
+
+impl ZooModel for WaveNetModelConfig {
+    type Model = WaveNet;
+    type Task = SpeechSynthesis;
+
+    fn init(&self, _facts: &DataFacts, device: &Device) -> Result<WaveNet, BoxError> {
+        let key = |key: &str, reason: &str| AudioError::Config {
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if self.0.cin_channels.is_none() {
+            return Err(key(
+                "cin_channels",
+                "speech synthesis conditions on spectrogram frames: set it to the mel bands",
+            )
+            .into());
+        }
+        if self.0.gin_channels.is_some() {
+            return Err(key(
+                "gin_channels",
+                "speech synthesis runs have no per-sequence class to condition on",
+            )
+            .into());
+        }
+        Ok(self.0.init(device)?)
+    }
+
+    /// `wavenet_vocoder` state dicts ([`crate::weights::load_wavenet_vocoder`]).
+    fn load_weights(
+        &self,
+        model: WaveNet,
+        path: &Path,
+        strict: bool,
+        _device: &Device,
+    ) -> Result<(WaveNet, String), BoxError> {
+        let (m, report) = crate::weights::load_wavenet_vocoder(model, path, strict)?;
+        if report.load.loaded.is_empty() {
+            return Err(format!(
+                "{}: no tensor of it fits the model ({report})",
+                path.display()
+            )
+            .into());
+        }
+        Ok((m, report.to_string()))
+    }
+}
+
+impl unidl_train::VocoderModel for WaveNet {
+    fn hop_length(&self) -> usize {
+        WaveNet::hop_length(self)
+    }
+
+    fn quantization_channels(&self) -> usize {
+        self.out_channels()
+    }
+
+    fn vocoder_loss(
+        &self,
+        features: burn::tensor::Tensor<3>,
+        classes: burn::tensor::Tensor<2, burn::tensor::Int>,
+    ) -> unidl_train::Result<burn::tensor::Tensor<1>> {
+        self.loss(classes, Some(features), None)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))
+    }
+
+    fn vocode(
+        &self,
+        features: burn::tensor::Tensor<3>,
+        temperature: f32,
+        seed: u64,
+    ) -> unidl_train::Result<burn::tensor::Tensor<2, burn::tensor::Int>> {
+        let cfg = crate::GenerationConfig {
+            temperature,
+            seed,
+            ..Default::default()
+        };
+        self.generate(Some(features), None, &cfg)
+            .map_err(|e| unidl_train::TrainError::Model(e.to_string()))
     }
 }

@@ -268,6 +268,7 @@ impl RnntConfig {
             conv_norm: self.conv_norm,
             convolution_first: self.convolution_first,
             subsampling: false,
+            pos_encoding: crate::conformer::PosEncoding::None,
             vocab_size: None,
         }
     }

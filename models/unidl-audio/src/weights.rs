@@ -9,6 +9,14 @@
 //! | `….self_attn.{query,key,value}` | `….self_attn.in_proj_{weight,bias}` (split in three) |
 //! | `….self_attn.output` | `….self_attn.out_proj` |
 //! | `….conv_module.{pointwise1,depthwise,norm,pointwise2}` | `….conv_module.sequential.{0,2,3,5}` |
+//! | `….self_attn.{query,key,value,output}` (relative) | ESPnet's `….self_attn.linear_{q,k,v,out}` |
+//! | `….self_attn_pos.{linear_pos,pos_bias_u,pos_bias_v}` (relative) | ESPnet's `….self_attn.{linear_pos,pos_bias_u,pos_bias_v}` |
+//!
+//! The relative Conformer (`pos_encoding = "relative"`) loads torchaudio's
+//! layer keys with ESPnet's `RelPositionMultiHeadedAttention` under
+//! `self_attn` (what `tests/reference/gen_conformer_rel.py` writes); the
+//! rest of an ESPnet encoder (`encoders.{i}.feed_forward_macaron`, …) is
+//! not mapped.
 //!
 //! The batch/group norm of the convolution module is an enum in unidl
 //! (`norm.Batch`/`norm.Group`). Then PyTorch's defaults: norm `weight`/`bias`
@@ -26,8 +34,9 @@ fn rules_error(e: unidl_interop::InteropError) -> AudioError {
     AudioError::Weights(e.to_string())
 }
 
-/// The renames from torchaudio's `Conformer` keys to [`Conformer`]'s;
-/// `group_norm` says which norm the convolution modules have.
+/// The renames from torchaudio's `Conformer` keys (and ESPnet's relative
+/// attention keys) to [`Conformer`]'s; `group_norm` says which norm the
+/// convolution modules have.
 pub fn torchaudio_conformer_rules(group_norm: bool) -> Result<MappingRules> {
     let norm = if group_norm {
         "norm.Group"
@@ -56,6 +65,17 @@ pub fn torchaudio_conformer_rules(group_norm: bool) -> Result<MappingRules> {
             r.rename(
                 r"\.conv_module\.sequential\.5\.",
                 ".conv_module.pointwise2.",
+            )
+        })
+        // ESPnet's relative attention (`RelPositionMultiHeadedAttention`)
+        .and_then(|r| r.rename(r"\.self_attn\.linear_q\.", ".self_attn.query."))
+        .and_then(|r| r.rename(r"\.self_attn\.linear_k\.", ".self_attn.key."))
+        .and_then(|r| r.rename(r"\.self_attn\.linear_v\.", ".self_attn.value."))
+        .and_then(|r| r.rename(r"\.self_attn\.linear_out\.", ".self_attn.output."))
+        .and_then(|r| {
+            r.rename(
+                r"\.self_attn\.(linear_pos\.|pos_bias_u$|pos_bias_v$)",
+                ".self_attn_pos.$1",
             )
         })
         .map_err(rules_error)?;

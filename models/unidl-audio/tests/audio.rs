@@ -377,3 +377,117 @@ metrics = ["cer", "wer"]
     assert_eq!(out[0]["output"]["text"], "ab", "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `wavenet` through the registry (`speech_synthesis`): a vocoder on the
+/// log-mel frames of tone words learns (the loss falls), and `unidl infer
+/// --text` joins a voice bank's recordings of the words, generates the
+/// waveform from their frames and writes it as a WAV of the frames' length;
+/// unknown words and a missing bank are errors naming them.
+#[test]
+fn wavenet_vocodes_tone_words_through_the_registry() {
+    let dir = std::env::temp_dir().join(format!("unidl-wavenet-route-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    let words = ["ab", "ba", "aab", "bba"];
+    for (split, n) in [("train", 16), ("val", 4)] {
+        let mut lines = String::new();
+        for i in 0..n {
+            let word = words[i % words.len()];
+            let name = format!("wav/{split}{i}.wav");
+            let jitter = ((i * 7919) % 21) as f32 / 10.0 - 1.0;
+            tone_word(&dir.join(&name), word, jitter);
+            lines.push_str(&format!(
+                "{{\"path\": \"{name}\", \"transcript\": \"{word}\", \"speaker\": \"tones\"}}\n"
+            ));
+        }
+        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
+    }
+    let config = |bank: &str| {
+        format!(
+            r#"seed = 1
+[model]
+name = "wavenet"
+layers = 6
+stacks = 2
+residual_channels = 16
+gate_channels = 32
+skip_out_channels = 16
+kernel_size = 2
+dropout = 0.0
+cin_channels = 16
+upsample_scales = [4, 4]
+[task]
+segment_frames = 32
+{bank}
+[task.generation]
+temperature = 0.0
+[data]
+format = "audio_manifest"
+train = "{train}"
+val = "{val}"
+sample_rate = 8000
+audio_channels = 1
+transforms = [{{ type = "mel_spectrogram", output = "mel", n_fft = 64, hop_length = 16, n_mels = 16, log = "log" }}]
+[optimizer]
+optimizer_method = "adam"
+base_learningrate = 0.01
+[trainer]
+epochs = 12
+batch_size = 4
+progress = false
+output_dir = "run"
+"#,
+            train = dir.join("train.jsonl").display(),
+            val = dir.join("val.jsonl").display(),
+        )
+    };
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_audio::register(&mut reg).unwrap();
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
+    let losses: Vec<f64> = steps
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        losses[losses.len() - 1] < 0.8 * losses[0],
+        "vocoder loss did not fall: {losses:?}"
+    );
+    let infer = |texts: Vec<String>| {
+        unidl_run::infer_config(
+            &reg,
+            &cfg,
+            Some("flex"),
+            &unidl_run::InferArgs {
+                texts,
+                draw: Some(dir.join("out")),
+                ..Default::default()
+            },
+        )
+    };
+    let e = infer(vec!["ab".into()]).unwrap_err().to_string();
+    assert!(e.contains("voice_bank"), "{e}");
+    std::fs::write(
+        &cfg,
+        config(&format!(
+            "voice_bank = \"{}\"\nvoice = \"tones\"",
+            dir.join("train.jsonl").display()
+        )),
+    )
+    .unwrap();
+    let e = infer(vec!["ab abba".into()]).unwrap_err().to_string();
+    assert!(
+        e.contains("\"abba\"") && e.contains("aab, ab, ba, bba"),
+        "{e}"
+    );
+    let out = infer(vec!["ab ba".into()]).unwrap();
+    // two 0.5 s words at 8 kHz and 50 ms between them: 8,400 samples, 525 frames of 16
+    assert_eq!(out[0]["output"]["samples"], 8400, "{out:?}");
+    let wav = hound::WavReader::open(dir.join("out/ab_ba.wav")).unwrap();
+    assert_eq!(wav.spec().sample_rate, 8000);
+    assert_eq!(wav.len(), 8400);
+    let _ = std::fs::remove_dir_all(&dir);
+}
