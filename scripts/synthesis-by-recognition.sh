@@ -10,7 +10,8 @@
 #   VOICE  the voice bank's speaker (default: the vocoder config's)
 #   OUT    folder for the WAVs, the manifest and the records (default runs/synthesis-check)
 # Environment: UNIDL (default target/release/unidl), VOCODER, RECOGNIZER (configs),
-#   BANK (a manifest of single-word recordings, default the vocoder config's).
+#   BANK (a manifest of single-word recordings, default the vocoder config's),
+#   TEMPERATURE (WaveNet's sampling temperature, default the vocoder config's).
 # Both models must be trained first (cargo xtask train --config …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,9 @@ voc="$OUT/vocoder.toml"
 sed -e "s|^output_dir = \"|output_dir = \"$PWD/|" "$VOCODER" > "$voc"
 if [ -n "$VOICE" ]; then
     sed -i -e "s|^voice = .*|voice = \"$VOICE\"|" "$voc"
+fi
+if [ -n "${TEMPERATURE:-}" ]; then
+    sed -i -e "s|^temperature = .*|temperature = $TEMPERATURE|" "$voc"
 fi
 if [ -n "${BANK:-}" ]; then
     sed -i -e "s|^voice_bank = .*|voice_bank = \"$BANK\"|" "$voc"

@@ -143,6 +143,15 @@ const FONTS_FREEFONT: Package = Package {
     licence: "GPL-3+ with font exception",
 };
 
+const POCKETSPHINX_TESTDATA: Package = Package {
+    key: "pocketsphinx-testdata",
+    registry: Registry::Apt,
+    spec: "pocketsphinx-testdata=0.8+5prealpha+1-15",
+    file: "pocketsphinx-testdata_0.8+5prealpha+1-15_all.deb",
+    sha256: "eaeb7a01d54f20b799d1a81ef110ec544b2cb47ea006614078220737a33019f0",
+    licence: "BSD-2-Clause (CMU Sphinx)",
+};
+
 /// A data set this command prepares.
 struct Target {
     name: &'static str,
@@ -158,7 +167,7 @@ struct Target {
     layout: u32,
 }
 
-const TARGETS: [Target; 13] = [
+const TARGETS: [Target; 14] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -227,6 +236,14 @@ const TARGETS: [Target; 13] = [
         tools: &["espeak-ng", "sox"],
         options: &["--per-class"],
         layout: 3,
+    },
+    Target {
+        name: "speech-testdata",
+        about: "12 real recorded utterances with transcripts (CMU Sphinx test data: cards, LibriVox, digits), 16 kHz WAV -> test.jsonl only, for [data] val",
+        packages: &[&POCKETSPHINX_TESTDATA],
+        tools: &[],
+        options: &[],
+        layout: 1,
     },
     Target {
         name: "shapes-video",
@@ -333,10 +350,12 @@ pub fn run(rest: &[String]) -> Result<()> {
         .with_context(|| format!("unknown data set `{name}`\n{}", usage()))?;
     for opt in ALL_OPTIONS {
         if flag(rest, opt).is_some() && !target.options.contains(&opt) {
-            bail!(
-                "`{name}` does not take {opt} (it takes {})",
+            let takes = if target.options.is_empty() {
+                "no options".to_string()
+            } else {
                 target.options.join(", ")
-            );
+            };
+            bail!("`{name}` does not take {opt} (it takes {takes})");
         }
     }
     let out = flag(rest, "--out")
@@ -454,6 +473,14 @@ pub fn run(rest: &[String]) -> Result<()> {
             "text-lines"
         }
         "spoken-digits" => "spoken-digits",
+        "speech-testdata" => {
+            arg(
+                &mut args,
+                "--in",
+                &pkg_dir(&POCKETSPHINX_TESTDATA).join("usr/share/pocketsphinx/test/data"),
+            );
+            "speech-testdata"
+        }
         "shapes-video" => {
             arg(
                 &mut args,
@@ -568,7 +595,7 @@ fn fetch(pkg: &Package, work: &Path) -> Result<()> {
         if !status.success() {
             bail!(
                 "fetching {} failed ({status}); for Debian packages the pinned version may have \
-                 left the archive: update the pin in xtask/src/data.rs",
+                 left the archive: update the pin in crates/unidl-cli/src/data.rs",
                 pkg.spec
             );
         }
@@ -716,6 +743,7 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
                 ..Default::default()
             },
         )?,
+        "speech-testdata" => prepare::speech_testdata(&path("--in")?, out)?,
         "shapes-video" => {
             let mut opts = prepare::VideoOptions {
                 seed,

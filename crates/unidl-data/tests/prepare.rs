@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use unidl_data::DataError;
 use unidl_data::parse::{load_image, read_jsonl, read_text, save_png};
 use unidl_data::prepare::*;
 use unidl_data::sample::Image;
+use unidl_data::{DataError, DatasetParams, Input, construct_dataset, get_sample};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("unidl-prepare-{}-{name}", std::process::id()));
@@ -1232,4 +1232,237 @@ fn text_lines_render_held_out_text_in_held_out_fonts() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("bad.ttf"), "{err}");
+}
+
+// ---------------------------------------------------------------- pocketsphinx-testdata
+
+/// A PCM WAV of 16-bit `samples` (interleaved when `channels` > 1).
+fn pcm_wav(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+    let data = (samples.len() * 2) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2 * u32::from(channels)).to_le_bytes());
+    b.extend_from_slice(&(2 * channels).to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    b
+}
+
+/// A tone of `n` 16-bit samples.
+fn tone(n: usize, period: usize) -> Vec<i16> {
+    (0..n)
+        .map(|i| ((i % period) as i16 - period as i16 / 2) * 300)
+        .collect()
+}
+
+fn le_bytes(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// The package's layout (`usr/share/pocketsphinx/test/data/`) in small:
+/// two Sphinx transcription files with their WAVs (one at 8 kHz stereo) and
+/// the two raw recordings.
+fn fake_pocketsphinx_testdata(root: &Path) {
+    write(
+        &root.join("cards/cards.transcription"),
+        "<s> ten of clubs  </s> (001)\n\
+         <s> Mr. Dashwood's 2 sons, cold-hearted ++NOISE++ </s> (002)\n",
+    );
+    write(
+        &root.join("cards/001.wav"),
+        pcm_wav(16_000, 1, &tone(1600, 40)),
+    );
+    // 800 stereo frames at 8 kHz: resampled to 1,600 mono frames at 16 kHz
+    write(
+        &root.join("cards/002.wav"),
+        pcm_wav(8_000, 2, &tone(1600, 20)),
+    );
+    write(&root.join("cards/cards.fileids"), "001\n002\n");
+    write(
+        &root.join("librivox/transcription"),
+        "<s> he was not an ill disposed young man </s> (sense-0880)\n",
+    );
+    write(
+        &root.join("librivox/sense-0880.wav"),
+        pcm_wav(16_000, 1, &tone(3200, 64)),
+    );
+    write(&root.join("goforward.raw"), le_bytes(&tone(4000, 50)));
+    write(
+        &root.join("tidigits/dhd.2934z.raw"),
+        le_bytes(&tone(2400, 30)),
+    );
+    // cepstra and untranscribed audio are not read
+    write(&root.join("tidigits/man.ah.1b.mfc"), [0u8; 9]);
+    write(&root.join("numbers.raw"), [0u8; 3]);
+}
+
+#[test]
+fn transcripts_are_cleaned_to_the_recogniser_alphabet() {
+    assert_eq!(
+        clean_transcript("  Mr. Dashwood's COLD-hearted\tson ").unwrap(),
+        "mr dashwood's cold hearted son"
+    );
+    assert_eq!(clean_transcript("room 101").unwrap(), "room one zero one");
+    assert!(clean_transcript("café").unwrap_err().contains('é'));
+    assert!(clean_transcript(" -- ").is_err());
+}
+
+/// Real-speech manifest from the package layout: cleaned transcripts, 16 kHz
+/// mono 16-bit WAVs (samples copied exactly at 16 kHz), readable as an audio
+/// manifest, identical reruns, typed errors naming the file.
+#[test]
+fn speech_testdata_becomes_a_16_khz_test_manifest() {
+    let dir = tmp("pocketsphinx");
+    let root = dir.join("usr/share/pocketsphinx/test/data");
+    fake_pocketsphinx_testdata(&root);
+    let out = dir.join("out");
+    let n = speech_testdata(&root, &out).unwrap();
+    assert_eq!(n, Prepared { train: 0, test: 5 });
+    assert!(!out.join("train.jsonl").exists());
+    let rows = read_jsonl(&out.join("test.jsonl")).unwrap();
+    let got: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["sample_rate"], 16_000, "{r}");
+            (
+                r["path"].as_str().unwrap(),
+                r["transcript"].as_str().unwrap(),
+                r["speaker"].as_str().unwrap(),
+                r["source"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "wav/cards_001.wav",
+                "ten of clubs",
+                "cards",
+                "cards/001.wav"
+            ),
+            (
+                "wav/cards_002.wav",
+                "mr dashwood's two sons cold hearted",
+                "cards",
+                "cards/002.wav"
+            ),
+            (
+                "wav/librivox_sense-0880.wav",
+                "he was not an ill disposed young man",
+                "librivox",
+                "librivox/sense-0880.wav"
+            ),
+            (
+                "wav/goforward.wav",
+                "go forward ten meters",
+                "goforward",
+                "goforward.raw"
+            ),
+            (
+                "wav/tidigits_dhd_2934z.wav",
+                "two nine three four zero",
+                "tidigits-dhd",
+                "tidigits/dhd.2934z.raw"
+            ),
+        ]
+    );
+    // 16 kHz mono sources and raw PCM: the samples, unchanged
+    let wav = |name: &str| std::fs::read(out.join("wav").join(name)).unwrap();
+    assert_eq!(wav("cards_001.wav"), pcm_wav(16_000, 1, &tone(1600, 40)));
+    assert_eq!(wav("goforward.wav"), pcm_wav(16_000, 1, &tone(4000, 50)));
+    assert_eq!(
+        wav("tidigits_dhd_2934z.wav"),
+        pcm_wav(16_000, 1, &tone(2400, 30))
+    );
+    // 8 kHz stereo: mono, 16 kHz, twice the frames
+    let b = wav("cards_002.wav");
+    assert_eq!(&b[..44], &pcm_wav(16_000, 1, &[0; 1600])[..44]);
+
+    // what `[data] val = "data:speech-testdata/test.jsonl"` reads
+    let ds = construct_dataset(&out.join("test.jsonl"), &DatasetParams::default()).unwrap();
+    assert_eq!(ds.len(), 5);
+    let s = get_sample(&ds, 4).unwrap();
+    assert_eq!(s.targets.text.as_deref(), Some("two nine three four zero"));
+    assert_eq!(s.targets.speaker.as_deref(), Some("tidigits-dhd"));
+    match s.inputs.get("audio") {
+        Some(Input::Audio(a)) => assert_eq!(
+            (a.sample_rate, a.channels, a.samples.len()),
+            (16_000, 1, 2400)
+        ),
+        other => panic!("no audio: {other:?}"),
+    }
+
+    // reruns are identical
+    let again = dir.join("again");
+    speech_testdata(&root, &again).unwrap();
+    assert_eq!(tree(&out), tree(&again));
+
+    // malformed inputs: typed errors naming the file
+    let bad = |edit: &dyn Fn(&Path)| {
+        let r = dir.join("bad");
+        let _ = std::fs::remove_dir_all(&r);
+        fake_pocketsphinx_testdata(&r);
+        edit(&r);
+        speech_testdata(&r, &dir.join("bad-out")).unwrap_err()
+    };
+    let e = bad(&|r| write(&r.join("goforward.raw"), [1u8, 2, 3]));
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::Corrupt { path, reason })
+            if path.ends_with("goforward.raw") && reason.contains("even")),
+        "{e}"
+    );
+    let e = bad(&|r| write(&r.join("tidigits/dhd.2934z.raw"), []));
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::Corrupt { path, .. }) if path.ends_with("dhd.2934z.raw")),
+        "{e}"
+    );
+    let e = bad(&|r| {
+        write(
+            &r.join("librivox/transcription"),
+            "<s> fine </s> (sense-0880)\n<s> no id here </s>\n",
+        )
+    });
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::Parse { path, line: Some(2), .. })
+            if path.ends_with("librivox/transcription")),
+        "{e}"
+    );
+    let e = bad(&|r| {
+        write(
+            &r.join("cards/cards.transcription"),
+            "<s> café </s> (001)\n",
+        )
+    });
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::Parse { line: Some(1), reason, .. }) if reason.contains('é')),
+        "{e}"
+    );
+    let e = bad(&|r| {
+        write(
+            &r.join("cards/cards.transcription"),
+            "<s> x </s> (../001)\n",
+        )
+    });
+    assert!(e.to_string().contains("not a file name"), "{e}");
+    let e = bad(&|r| std::fs::remove_file(r.join("cards/001.wav")).unwrap());
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::NotFound { path }) if path.ends_with("cards/001.wav")),
+        "{e}"
+    );
+    let e = bad(&|r| write(&r.join("cards/002.wav"), b"RIFF\x04\0\0\0WAVE"));
+    assert!(
+        matches!(&e, PrepareError::Data(DataError::Corrupt { path, .. }) if path.ends_with("cards/002.wav")),
+        "{e}"
+    );
 }

@@ -465,13 +465,14 @@ impl BuildTask for SpeechSynthesis {
         "wav"
     }
 
-    /// A 16-bit mono WAV at the input's sample rate.
+    /// A 16-bit mono WAV at the input's sample rate, as long as the input
+    /// (a batch's rows are padded with silence to its longest).
     fn draw(input: &Sample, output: &Waveform, _names: &[String], path: &Path) -> Result<()> {
-        let rate = match input.inputs.get("audio") {
-            Some(Input::Audio(a)) => a.sample_rate,
-            _ => 16_000,
+        let (rate, len) = match input.inputs.get("audio") {
+            Some(Input::Audio(a)) => (a.sample_rate, a.samples.len()),
+            _ => (16_000, output.samples.len()),
         };
-        write_wav(path, &output.samples, rate)
+        write_wav(path, &output.samples[..len.min(output.samples.len())], rate)
     }
 }
 

