@@ -5,10 +5,24 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
+use unidl_interop::Report;
 use unidl_run::{BoxError, DataFacts, ZooModel};
 use unidl_train::{SpeechRecognition, SpeechSynthesis, TransducerRecognition};
 
 use crate::{AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig, WaveNet, WaveNetConfig};
+
+/// A loader's result as `load_weights` returns it: the model and the
+/// report, or an error when no tensor of the file fitted the model.
+fn loaded<M>(path: &Path, (m, report): (M, Report)) -> Result<(M, String), BoxError> {
+    if report.load.loaded.is_empty() {
+        return Err(format!(
+            "{}: no tensor of it fits the model ({report})",
+            path.display()
+        )
+        .into());
+    }
+    Ok((m, report.to_string()))
+}
 
 /// `[model] name = "conformer"`: [`ConformerConfig`]'s keys; `vocab_size`
 /// is required (the task's alphabet and the blank: 29 for the default
@@ -41,15 +55,10 @@ impl ZooModel for ConformerCtcConfig {
         strict: bool,
         _device: &Device,
     ) -> Result<(Conformer, String), BoxError> {
-        let (m, report) = crate::weights::load_torchaudio_conformer(model, path, strict)?;
-        if report.load.loaded.is_empty() {
-            return Err(format!(
-                "{}: no tensor of it fits the model ({report})",
-                path.display()
-            )
-            .into());
-        }
-        Ok((m, report.to_string()))
+        loaded(
+            path,
+            crate::weights::load_torchaudio_conformer(model, path, strict)?,
+        )
     }
 }
 
@@ -75,15 +84,10 @@ impl ZooModel for RnntModelConfig {
         strict: bool,
         _device: &Device,
     ) -> Result<(Rnnt, String), BoxError> {
-        let (m, report) = crate::weights::load_torchaudio_rnnt(model, path, strict)?;
-        if report.load.loaded.is_empty() {
-            return Err(format!(
-                "{}: no tensor of it fits the model ({report})",
-                path.display()
-            )
-            .into());
-        }
-        Ok((m, report.to_string()))
+        loaded(
+            path,
+            crate::weights::load_torchaudio_rnnt(model, path, strict)?,
+        )
     }
 }
 
@@ -129,15 +133,10 @@ impl ZooModel for WaveNetModelConfig {
         strict: bool,
         _device: &Device,
     ) -> Result<(WaveNet, String), BoxError> {
-        let (m, report) = crate::weights::load_wavenet_vocoder(model, path, strict)?;
-        if report.load.loaded.is_empty() {
-            return Err(format!(
-                "{}: no tensor of it fits the model ({report})",
-                path.display()
-            )
-            .into());
-        }
-        Ok((m, report.to_string()))
+        loaded(
+            path,
+            crate::weights::load_wavenet_vocoder(model, path, strict)?,
+        )
     }
 }
 

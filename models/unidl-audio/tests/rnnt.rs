@@ -6,81 +6,28 @@
 //! greedy decoding checked against the teacher-forced joiner, the beam
 //! against greedy; typed errors; `rnnt` trained through the registry.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Float, Int, Tensor as BT};
+use burn::tensor::{Float, Tensor as BT};
+use common::{GradTolerance, Reference, float_tensor, lengths, params, targets};
 use unidl_audio::weights::{load_torchaudio_rnnt, torchaudio_conformer_rules};
 use unidl_audio::{Rnnt, RnntConfig, TranscriberKind};
 use unidl_backend::Device;
-use unidl_interop::{Checkpoint, Framework};
 use unidl_tensor::Tensor;
-use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
+use unidl_tensor::module::{Forward, backward};
 use unidl_testkit::{check_close, floats, values};
 use unidl_train::transducer_loss;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/rnnt")
-}
-
-fn meta() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join("rnnt.json")).unwrap()).unwrap()
-}
+const REF: Reference = Reference("rnnt");
 
 fn config(name: &str) -> RnntConfig {
-    serde_json::from_value(meta()["models"][name]["config"].clone()).unwrap()
-}
-
-fn io(name: &str, dev: &Device) -> StateDict {
-    load_state_dict_file(&dir().join(format!("{name}.io.safetensors")), dev).unwrap()
-}
-
-fn ints(io: &StateDict, key: &str) -> Vec<usize> {
-    io[key]
-        .clone()
-        .into_burn::<1, Int>()
-        .unwrap()
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .unwrap()
-        .into_iter()
-        .map(|v| v as usize)
-        .collect()
-}
-
-fn float<const D: usize>(io: &StateDict, key: &str, dev: &Device) -> BT<D> {
-    BT::from_data(
-        io[key].clone().into_burn::<D, Float>().unwrap().into_data(),
-        dev,
-    )
-}
-
-/// Targets from the padded `targets_flat` and `target_lengths`.
-fn targets(io: &StateDict) -> Vec<Vec<u32>> {
-    let tl = ints(io, "target_lengths");
-    let flat = ints(io, "targets_flat");
-    let w = flat.len() / tl.len();
-    tl.iter()
-        .enumerate()
-        .map(|(i, &n)| flat[i * w..i * w + n].iter().map(|&v| v as u32).collect())
-        .collect()
-}
-
-fn params<M: ModuleApi>(m: &M) -> usize {
-    m.get_parameters().iter().map(|(_, t)| t.numel()).sum()
+    REF.config(name)
 }
 
 fn load(name: &str, dev: &Device) -> Rnnt {
-    let (m, report) = load_torchaudio_rnnt(
-        config(name).init(dev).unwrap(),
-        &dir().join(format!("{name}.safetensors")),
-        true,
-    )
-    .unwrap();
-    assert!(report.load.missing.is_empty(), "{report}");
-    m
+    REF.load(name, config(name).init(dev).unwrap(), load_torchaudio_rnnt)
 }
 
 #[test]
@@ -88,13 +35,13 @@ fn conformer_rnnt_base_has_torchaudios_parameter_count() {
     let m = RnntConfig::base(80, 29).init(&Device::flex()).unwrap();
     assert_eq!(
         params(&m) as u64,
-        meta()["conformer_rnnt_base_params"].as_u64().unwrap()
+        REF.meta()["conformer_rnnt_base_params"].as_u64().unwrap()
     );
     for name in ["conformer", "lstm"] {
         let m = config(name).init(&Device::flex()).unwrap();
         assert_eq!(
             params(&m) as u64,
-            meta()["models"][name]["params"].as_u64().unwrap(),
+            REF.meta()["models"][name]["params"].as_u64().unwrap(),
             "{name}"
         );
     }
@@ -124,15 +71,15 @@ impl Forward for RnntLoss {
 fn matches_torchaudio(name: &str) {
     let dev = Device::flex();
     let m = load(name, &dev);
-    let io = io(name, &dev);
-    let lens = ints(&io, "lengths");
+    let io = REF.io(name, &dev);
+    let lens = lengths(&io, "lengths");
     let targets = targets(&io);
     let (logits, n) = m
         .clone()
         .valid()
-        .try_forward(float(&io, "input", &dev), &lens, &targets)
+        .try_forward(float_tensor(&io, "input", &dev), &lens, &targets)
         .unwrap();
-    assert_eq!(n, ints(&io, "output_lengths"), "{name}");
+    assert_eq!(n, lengths(&io, "output_lengths"), "{name}");
     check_close(
         &format!("{name} logits"),
         &values(logits.clone()),
@@ -150,33 +97,15 @@ fn matches_torchaudio(name: &str) {
     };
     let one = Tensor::from_f32(vec![1.0], &[1], &dev).unwrap();
     let grads = backward(&wrap, &io["input"], &one).unwrap();
-    let src = unidl_interop::read_safetensors(
-        &dir().join(format!("{name}.io.safetensors")),
-        Framework::PyTorch,
-    )
-    .unwrap();
-    let ckpt = Checkpoint {
-        source: src.source.clone(),
-        framework: Framework::PyTorch,
-        tensors: src
-            .tensors
-            .iter()
-            .filter_map(|(k, t)| k.strip_prefix("grad.").map(|k| (k.to_string(), t.clone())))
-            .collect(),
-    };
-    let rules = torchaudio_conformer_rules(true).unwrap();
-    let types = unidl_interop::mapping::module_types(&wrap.m);
-    let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &rules, &types).unwrap();
-    assert_eq!(mapped.len(), wrap.m.get_parameters().len(), "{name}");
-    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
-        .iter()
-        .map(|(k, t)| {
-            let want = t.to_tensor(&dev).unwrap().to_vec_f32().unwrap();
-            let got = grads.parameters[&format!("m.{k}")].to_vec_f32().unwrap();
-            (k.clone(), got, want)
-        })
-        .collect();
-    unidl_testkit::check_grads_l2(&format!("{name} rnnt"), &pairs, 1e-3, 1e-4);
+    common::check_reference_grads(
+        &format!("{name} rnnt"),
+        &REF.io_file(name),
+        &torchaudio_conformer_rules(true).unwrap(),
+        &wrap.m,
+        &grads,
+        "m.",
+        GradTolerance::l2(1e-3, 1e-4),
+    );
 }
 
 #[test]
@@ -195,12 +124,12 @@ fn lstm_transducer_matches_torchaudio() {
 fn transducer_loss_matches_torchaudio_rnnt_loss() {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
-    let io = io("loss", &dev);
-    let z = float::<4>(&io, "logits", &ad).require_grad();
+    let io = REF.io("loss", &dev);
+    let z = float_tensor::<4>(&io, "logits", &ad).require_grad();
     let loss = transducer_loss(
         log_softmax(z.clone(), 3),
         &targets(&io),
-        &ints(&io, "logit_lengths"),
+        &lengths(&io, "logit_lengths"),
         0,
     )
     .unwrap();
@@ -216,9 +145,9 @@ fn transducer_loss_matches_torchaudio_rnnt_loss() {
 fn greedy_is_the_argmax_walk_and_the_beam_is_no_worse() {
     let dev = Device::flex();
     let m = load("conformer", &dev).valid();
-    let io = io("conformer", &dev);
-    let lens = ints(&io, "lengths");
-    let x = float::<3>(&io, "input", &dev);
+    let io = REF.io("conformer", &dev);
+    let lens = lengths(&io, "lengths");
+    let x = float_tensor::<3>(&io, "input", &dev);
     let greedy = m.decode(x.clone(), &lens, 1);
     let (logits, n) = m.forward(x.clone(), &lens, &greedy);
     let [_, t, u1, v] = logits.dims();
@@ -330,49 +259,16 @@ fn bad_configs_and_inputs_are_named() {
     assert_eq!((y.dims(), n), ([2, 5, 3, 6], vec![5, 3]));
 }
 
-/// Writes a 16 kHz WAV of two 0.25 s tones, the "a" tone (300 Hz) and the
-/// "b" tone (1,200 Hz), in the order of `word` (each ± 10 % by `jitter`).
-fn tone_word(path: &Path, word: &str, jitter: f32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for c in word.chars() {
-        let f = if c == 'a' { 300.0 } else { 1200.0 } * (1.0 + 0.1 * jitter);
-        for i in 0..4000 {
-            let t = i as f32 / 16_000.0;
-            let v = 0.5 * (std::f32::consts::TAU * f * t).sin();
-            w.write_sample((v * 32_000.0) as i16).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
 /// `rnnt` through the registry (`transducer_recognition`): the transducer
 /// loss falls, held-out CER, `unidl infer` prints the transcript greedily
 /// and with the beam; a joiner that does not fit the alphabet is an error
 /// naming `model.vocab_size`.
 #[test]
 fn rnnt_recognises_tone_words_through_the_registry() {
-    let dir = std::env::temp_dir().join(format!("unidl-rnnt-route-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    let dir = common::scratch_dir("unidl-rnnt-route");
     let words = ["ab", "ba", "aba", "bab", "abab", "baba"];
     for (split, n) in [("train", 36), ("val", 12)] {
-        let mut lines = String::new();
-        for i in 0..n {
-            let word = words[i % words.len()];
-            let name = format!("wav/{split}{i}.wav");
-            let jitter = ((i * 7919) % 21) as f32 / 10.0 - 1.0;
-            tone_word(&dir.join(&name), word, jitter);
-            lines.push_str(&format!(
-                "{{\"path\": \"{name}\", \"transcript\": \"{word}\"}}\n"
-            ));
-        }
-        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
+        common::write_tone_split(&dir, split, n, &words, "");
     }
     let config = |vocab: usize, beam: usize| {
         format!(
@@ -397,12 +293,7 @@ lstm_dropout = 0.0
 name = "transducer_recognition"
 alphabet = "ab"
 beam_width = {beam}
-[data]
-format = "audio_manifest"
-train = "{train}"
-val = "{val}"
-sample_rate = 16000
-transforms = [{{ type = "mel_spectrogram", n_fft = 400, hop_length = 160, n_mels = 20, log = "log" }}]
+{data}
 [optimizer]
 optimizer_method = "adam_w"
 base_learningrate = 0.005
@@ -414,17 +305,11 @@ output_dir = "run"
 [eval]
 metrics = ["cer", "wer"]
 "#,
-            train = dir.join("train.jsonl").display(),
-            val = dir.join("val.jsonl").display(),
+            data = common::tone_recognition_data(&dir),
         )
     };
-    let mut reg = unidl_run::ModelRegistry::new();
-    unidl_audio::register(&mut reg).unwrap();
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, config(5, 1)).unwrap();
-    let e = unidl_run::train_config(&reg, &bad, Some("flex"), false)
-        .unwrap_err()
-        .to_string();
+    let reg = common::registry();
+    let e = common::train_error(&reg, &dir.join("bad.toml"), &config(5, 1));
     assert!(
         e.contains("model.vocab_size") && e.contains("5 labels"),
         "{e}"
@@ -432,20 +317,12 @@ metrics = ["cer", "wer"]
     let cfg = dir.join("run.toml");
     std::fs::write(&cfg, config(3, 1)).unwrap();
     unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
-    let steps = std::fs::read_to_string(dir.join("run/steps.csv")).unwrap();
-    let losses: Vec<f64> = steps
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
+    let losses = common::step_losses(&dir.join("run/steps.csv"));
     assert!(
         losses[losses.len() - 1] < 0.2 * losses[0],
         "transducer loss did not fall: {losses:?}"
     );
-    unidl_run::eval_config(&reg, &cfg, Some("flex")).unwrap();
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run/eval/scores.json")).unwrap())
-            .unwrap();
+    let scores = common::eval_scores(&reg, &cfg, &dir);
     let cer = scores["cer"].as_f64().unwrap();
     assert!(
         cer <= 0.1,

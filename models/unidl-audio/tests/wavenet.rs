@@ -8,45 +8,24 @@
 //! teacher-forced forward and against naive generation; a small model
 //! that learns conditioned periodic signals; typed errors.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Float, Int, Tensor as BT, TensorData};
+use common::{GradTolerance, Reference, ints, params};
 use unidl_audio::weights::{load_wavenet_vocoder, wavenet_vocoder_rules};
 use unidl_audio::{GenerationConfig, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode};
 use unidl_backend::Device;
-use unidl_interop::{Checkpoint, Framework};
+use unidl_interop::Framework;
 use unidl_tensor::Tensor;
-use unidl_tensor::module::{Forward, ModuleApi, StateDict, backward, load_state_dict_file};
+use unidl_tensor::module::{Forward, StateDict, backward};
 use unidl_testkit::{check_close, floats, max_diff, values};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/wavenet")
-}
-
-fn meta() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join("wavenet.json")).unwrap()).unwrap()
-}
+const REF: Reference = Reference("wavenet");
 
 fn config(name: &str) -> WaveNetConfig {
-    serde_json::from_value(meta()["models"][name]["config"].clone()).unwrap()
-}
-
-fn io(name: &str, dev: &Device) -> StateDict {
-    load_state_dict_file(&dir().join(format!("{name}.io.safetensors")), dev).unwrap()
-}
-
-fn ints(io: &StateDict, key: &str) -> Vec<i64> {
-    io[key]
-        .clone()
-        .into_burn::<1, Int>()
-        .map(|t| t.into_data())
-        .or_else(|_| io[key].clone().into_burn::<2, Int>().map(|t| t.into_data()))
-        .unwrap()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .unwrap()
+    REF.config(name)
 }
 
 /// The reference's inputs: classes `[B, T]`, `c` `[B, cin, F]`, `g` (when saved).
@@ -70,24 +49,13 @@ fn inputs(io: &StateDict, dev: &Device) -> (BT<2, Int>, BT<3>, Option<BT<1, Int>
 }
 
 fn load(name: &str, dev: &Device) -> WaveNet {
-    let (m, report) = load_wavenet_vocoder(
-        config(name).init(dev).unwrap(),
-        &dir().join(format!("{name}.safetensors")),
-        true,
-    )
-    .unwrap();
-    assert!(report.load.missing.is_empty(), "{report}");
-    m
-}
-
-fn params<M: ModuleApi>(m: &M) -> usize {
-    m.get_parameters().iter().map(|(_, t)| t.numel()).sum()
+    REF.load(name, config(name).init(dev).unwrap(), load_wavenet_vocoder)
 }
 
 #[test]
 fn parameter_counts_match_wavenet_vocoder() {
     let dev = Device::flex();
-    let meta = meta();
+    let meta = REF.meta();
     let default = WaveNetConfig::default().init(&dev).unwrap();
     assert_eq!(params(&default), 21_527_808);
     assert_eq!(meta["params"]["default"]["plain"], 21_527_808);
@@ -106,7 +74,7 @@ fn eval_logits_match_wavenet_vocoder() {
     let dev = Device::flex();
     for name in ["lcgc", "k2"] {
         let m = load(name, &dev);
-        let io = io(name, &dev);
+        let io = REF.io(name, &dev);
         let (classes, c, g) = inputs(&io, &dev);
         let y = m.try_forward(classes, Some(c), g).unwrap();
         check_close(name, &values(y), &floats(&io, "output"), 1e-4);
@@ -116,7 +84,7 @@ fn eval_logits_match_wavenet_vocoder() {
 #[test]
 fn mu_law_matches_torchaudio() {
     let dev = Device::flex();
-    let io = io("mu_law", &dev);
+    let io = REF.io("mu_law", &dev);
     let x = BT::<1>::from_data(TensorData::new(floats(&io, "x"), [601]), &dev);
     let enc = mu_law_encode(x, 256);
     let got: Vec<i64> = enc
@@ -141,7 +109,7 @@ fn incremental_steps_equal_the_forward() {
     let dev = Device::flex();
     for name in ["lcgc", "k2"] {
         let m = load(name, &dev);
-        let io = io(name, &dev);
+        let io = REF.io(name, &dev);
         let (classes, c, g) = inputs(&io, &dev);
         let [b, t] = classes.dims();
         let q = m.out_channels();
@@ -172,7 +140,7 @@ fn incremental_steps_equal_the_forward() {
 fn fast_and_naive_generation_draw_the_same_samples() {
     let dev = Device::flex();
     let m = load("lcgc", &dev);
-    let io = io("lcgc", &dev);
+    let io = REF.io("lcgc", &dev);
     let (_, c, g) = inputs(&io, &dev);
     for temperature in [0.0, 1.0] {
         let cfg = GenerationConfig {
@@ -240,14 +208,13 @@ impl Forward for LossOf {
 fn train_step_matches_torch() {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
-    let ckpt =
-        unidl_interop::read_safetensors(&dir().join("train.safetensors"), Framework::PyTorch)
-            .unwrap();
+    let ckpt = unidl_interop::read_safetensors(&REF.path("train.safetensors"), Framework::PyTorch)
+        .unwrap();
     let m = config("train").init(&dev).unwrap();
     let rules = wavenet_vocoder_rules(m.upsample.len()).unwrap();
     let (m, report) = unidl_interop::load_into(m, &ckpt, &rules, true).unwrap();
     assert!(report.load.missing.is_empty(), "{report}");
-    let io = io("train", &dev);
+    let io = REF.io("train", &dev);
     let (classes, c, g) = inputs(&io, &dev);
 
     // train mode (dropout 0): logits and loss on the autodiff device
@@ -280,35 +247,16 @@ fn train_step_matches_torch() {
     };
     let one = Tensor::from_f32(vec![1.0], &[1], &dev).unwrap();
     let grads = backward(&wrap, &io["classes"], &one).unwrap();
-    let src =
-        unidl_interop::read_safetensors(&dir().join("train.io.safetensors"), Framework::PyTorch)
-            .unwrap();
-    let ckpt = Checkpoint {
-        source: src.source.clone(),
-        framework: Framework::PyTorch,
-        tensors: src
-            .tensors
-            .iter()
-            .filter_map(|(k, t)| k.strip_prefix("grad.").map(|k| (k.to_string(), t.clone())))
-            .collect(),
-    };
-    let types = unidl_interop::mapping::module_types(&wrap.m);
-    let (mapped, _) = unidl_interop::mapping::map_checkpoint(&ckpt, &rules, &types).unwrap();
-    assert_eq!(mapped.len(), wrap.m.get_parameters().len());
-    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = mapped
-        .iter()
-        .map(|(k, t)| {
-            let want = t.to_tensor(&dev).unwrap().to_vec_f32().unwrap();
-            // the last layer's residual output feeds nothing: no gradient
-            let got = grads
-                .parameters
-                .get(&format!("m.{k}"))
-                .map(|g| g.to_vec_f32().unwrap())
-                .unwrap_or_else(|| vec![0.0; want.len()]);
-            (k.clone(), got, want)
-        })
-        .collect();
-    unidl_testkit::check_grads_l2("wavenet", &pairs, 1e-3, 1e-4);
+    // the last layer's residual output feeds nothing: no gradient
+    common::check_reference_grads(
+        "wavenet",
+        &REF.io_file("train"),
+        &rules,
+        &wrap.m,
+        &grads,
+        "m.",
+        GradTolerance::l2(1e-3, 1e-4).absent_is_zero(),
+    );
 }
 
 /// μ-law classes of `0.6·sin(2π(t + shift)/P)`.
