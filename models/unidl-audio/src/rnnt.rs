@@ -22,8 +22,7 @@
 //! time-synchronous beam search (Saon et al. 2020) that keeps `width` label
 //! sequences, extends each by up to [`BEAM_SYMBOLS_PER_FRAME`] labels at a
 //! frame, closes every frame with a blank and merges hypotheses that reach
-//! the same sequence (log-sum of their probabilities), choosing at the end
-//! by score per label as torchaudio's `RNNTBeamSearch` does.
+//! the same sequence (log-sum of their probabilities).
 //!
 //! Parameter names follow torchaudio's (`transcriber.{input_linear,
 //! conformer, lstm_layers, output_linear, layer_norm}`,
@@ -50,8 +49,10 @@ use crate::{AudioError, Result};
 /// Labels the greedy decoder emits at one frame before it moves on.
 pub const MAX_SYMBOLS_PER_FRAME: usize = 10;
 
-/// Labels the beam search adds to a hypothesis at one frame.
-pub const BEAM_SYMBOLS_PER_FRAME: usize = 3;
+/// Labels the beam search adds to a hypothesis at one frame (as many as
+/// greedy: a trained transducer over characters emits a short word in one
+/// or two frames, and a lower cap makes the beam pay for splitting it).
+pub const BEAM_SYMBOLS_PER_FRAME: usize = MAX_SYMBOLS_PER_FRAME;
 
 /// What encodes the frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -752,8 +753,7 @@ impl Rnnt {
     /// closed hypotheses with equal label sequences merge (log-sum of their
     /// probabilities) and the `width` best go on to the next frame. Scores
     /// are the transducer's own path probabilities (a blank ends every frame);
-    /// the result is the final hypothesis of the best score per label
-    /// (`score / (labels + 1)`, torchaudio's `RNNTBeamSearch` default).
+    /// the result is the final hypothesis of the best score.
     fn beam(&self, frames: Tensor<2>, width: usize, device: &Device) -> Vec<u32> {
         let [n, e] = frames.dims();
         let (pred, state) = self.predict(&[self.blank as u32], None, device);
@@ -823,11 +823,8 @@ impl Rnnt {
             next.truncate(width);
             hyps = next;
         }
-        // the final choice as torchaudio's RNNTBeamSearch makes it: the
-        // score per label (+1), against the beam's bias to short sequences
-        // (a longer one keeps fewer of its alignments inside the beam)
         hyps.into_iter()
-            .max_by(|a, b| per_label(a).total_cmp(&per_label(b)))
+            .max_by(|a, b| a.score.total_cmp(&b.score))
             .map(|h| h.tokens)
             .unwrap_or_default()
     }
@@ -865,11 +862,6 @@ impl Rnnt {
             })
             .collect()
     }
-}
-
-/// A hypothesis's score per label (+ 1).
-fn per_label(h: &Hyp) -> f64 {
-    h.score / (h.tokens.len() + 1) as f64
 }
 
 fn host_f32<const D: usize>(x: Tensor<D>) -> Vec<f32> {
