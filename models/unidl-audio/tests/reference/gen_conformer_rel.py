@@ -60,6 +60,9 @@ assert torchaudio.__version__.split("+")[0] == "2.9.0", torchaudio.__version__
 from torchaudio.models import Conformer  # noqa: E402
 from torchaudio.models.conformer import ConformerLayer  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_conformer import Subsampling, randomise  # noqa: E402  (the CTC front end and norm randomising)
+
 
 class RelPositionalEncoding(nn.Module):
     """ESPnet's RelPositionalEncoding (latest): scaled input, relative encodings."""
@@ -169,21 +172,6 @@ class RelConformer(nn.Module):
         return x, lengths
 
 
-class Subsampling(nn.Module):
-    def __init__(self, input_dim, d):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, d, 3, 2)
-        self.conv2 = nn.Conv2d(d, d, 3, 2)
-        f = ((input_dim - 1) // 2 - 1) // 2
-        self.out = nn.Linear(d * f, d)
-
-    def forward(self, x, lengths):
-        x = torch.relu(self.conv2(torch.relu(self.conv1(x.unsqueeze(1)))))
-        b, c, t, f = x.shape
-        x = self.out(x.transpose(1, 2).reshape(b, t, c * f))
-        return x, ((lengths - 1) // 2 - 1) // 2
-
-
 class ConformerCtc(nn.Module):
     def __init__(self, input_dim, d, vocab, **kw):
         super().__init__()
@@ -195,18 +183,6 @@ class ConformerCtc(nn.Module):
         x, lengths = self.frontend(x, lengths)
         x, lengths = self.blocks(x, lengths)
         return self.head(x).log_softmax(-1), lengths
-
-
-def randomise(m, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm1d):
-                mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=g) * 0.1)
-                mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=g) * 0.5 + 0.75)
-            if isinstance(mod, (nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)):
-                mod.weight.copy_(1.0 + 0.1 * torch.randn(mod.weight.shape, generator=g))
-                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=g))
 
 
 def count(m):
