@@ -11,7 +11,8 @@
 #   OUT    folder for the WAVs, the manifest and the records (default runs/synthesis-check)
 # Environment: UNIDL (default target/release/unidl), VOCODER, RECOGNIZER (configs),
 #   BANK (a manifest of single-word recordings, default the vocoder config's),
-#   TEMPERATURE (WaveNet's sampling temperature, default the vocoder config's).
+#   TEMPERATURE (WaveNet's sampling temperature, default the vocoder config's),
+#   RECOGNIZER_WEIGHTS (a checkpoint, default the recogniser run's best).
 # Both models must be trained first (cargo xtask train --config …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,8 +65,8 @@ done
 
 # the recogniser's config reading the generated WAVs, its records under OUT
 rec="$OUT/recognizer.toml"
-best=$(sed -n 's|^output_dir = "\(.*\)"|\1|p' "$RECOGNIZER")/checkpoints/best
+best=${RECOGNIZER_WEIGHTS:-$PWD/$(sed -n 's|^output_dir = "\(.*\)"|\1|p' "$RECOGNIZER")/checkpoints/best}
 sed -e "s|^val = .*|val = \"$OUT/test.jsonl\"|" \
     -e "s|^output_dir = .*|output_dir = \"$OUT/recognizer\"|" "$RECOGNIZER" > "$rec"
-"$UNIDL" eval --config "$rec" --weights "$PWD/$best"
+"$UNIDL" eval --config "$rec" --weights "$best"
 echo "transcripts: $OUT/recognizer/eval/predictions.jsonl"
