@@ -1,5 +1,5 @@
 //! `cargo xtask data <name|list> [options]`: runs `unidl data …` (the
-//! preparation lives in the `unidl` binary, `crates/unidl-cli/src/data.rs`),
+//! preparation lives in the `unidl` binary, `crates/unidl-cli/src/data/`),
 //! built with the same profile and features as the command that needs it, so
 //! no second dependency tree is compiled.
 
