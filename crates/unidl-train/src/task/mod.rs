@@ -77,7 +77,7 @@ pub use similarity::{
 };
 pub use speech::{
     Alphabet, CtcModel, SpeechBatch, SpeechRecognition, TransducerModel, TransducerRecognition,
-    ctc_loss, ctc_loss_fitting, ctc_min_frames, ctc_nll, transducer_loss,
+    ctc_loss, ctc_loss_fitting, ctc_min_frames, ctc_nll, log_add, transducer_loss,
 };
 pub use synthesis::{SpeechSynthesis, SynthesisBatch, Utterance, VocoderModel};
 pub use text::{SequenceClassifier, TextClassification, TokenBatch};

@@ -443,7 +443,7 @@ pub fn transducer_loss(
 }
 
 /// `log(eˣ + eʸ)` in float64, exact at −∞.
-fn log_add(x: f64, y: f64) -> f64 {
+pub fn log_add(x: f64, y: f64) -> f64 {
     let m = x.max(y);
     if m == f64::NEG_INFINITY {
         m

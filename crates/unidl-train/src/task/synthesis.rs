@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{Int, Tensor as BTensor, TensorData};
+use rand::Rng as _;
 use unidl_backend::Device;
+use unidl_data::transform::rng_for;
 use unidl_data::{Input, Sample};
 use unidl_tensor::Tensor;
 
@@ -105,12 +107,6 @@ pub struct SynthesisBatch {
     pub sources: Vec<String>,
     /// The device of the model's inputs.
     pub device: Device,
-}
-
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 impl TaskIo for SpeechSynthesis {
@@ -322,9 +318,7 @@ impl<M: VocoderModel + Send + Sync + 'static> Task<M> for SpeechSynthesis {
         let starts: Vec<usize> = frames
             .iter()
             .enumerate()
-            .map(|(k, &f)| {
-                (mix(self.seed ^ mix(draw ^ mix(k as u64 + 1))) % (f - w + 1) as u64) as usize
-            })
+            .map(|(k, &f)| rng_for(self.seed, draw, k as u64).random_range(0..=f - w))
             .collect();
         let mut classes = Vec::with_capacity(frames.len() * w * hop);
         for (u, &lo) in batch.utterances.iter().zip(&starts) {

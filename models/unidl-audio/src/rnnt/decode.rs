@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use burn::tensor::Tensor;
 use unidl_backend::Device;
 
+use unidl_train::log_add;
+
 use super::{LstmState, Rnnt};
 
 /// Labels the greedy decoder emits at one frame before it moves on.
@@ -212,13 +214,4 @@ fn argmax(row: &[f32]) -> usize {
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(i, _)| i)
-}
-
-fn log_add(x: f64, y: f64) -> f64 {
-    let m = x.max(y);
-    if m == f64::NEG_INFINITY {
-        m
-    } else {
-        m + ((x - m).exp() + (y - m).exp()).ln()
-    }
 }
