@@ -13,7 +13,7 @@ use common::{Reference, params};
 use unidl_audio::ConformerConfig;
 use unidl_backend::Device;
 
-const REF: Reference = Reference("conformer");
+const REF: Reference = Reference::committed("conformer");
 
 #[test]
 fn conformer_s_blocks_have_torchaudios_parameter_count() {

@@ -18,7 +18,7 @@ use unidl_backend::Device;
 use unidl_tensor::module::ModuleApi;
 use unidl_testkit::{check_close, values};
 
-const REF: Reference = Reference("conformer_rel");
+const REF: Reference = Reference::committed("conformer_rel");
 
 fn config(name: &str) -> ConformerConfig {
     REF.config(name)

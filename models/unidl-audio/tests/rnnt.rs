@@ -20,7 +20,7 @@ use unidl_tensor::module::{Forward, backward};
 use unidl_testkit::{check_close, floats, values};
 use unidl_train::transducer_loss;
 
-const REF: Reference = Reference("rnnt");
+const REF: Reference = Reference::committed("rnnt");
 
 fn config(name: &str) -> RnntConfig {
     REF.config(name)

@@ -12,40 +12,20 @@ mod common;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Float, Int, Tensor as BT, TensorData};
+use burn::tensor::{Int, Tensor as BT, TensorData};
 use common::{GradTolerance, Reference, ints, params};
 use unidl_audio::weights::{load_wavenet_vocoder, wavenet_vocoder_rules};
 use unidl_audio::{GenerationConfig, WaveNet, WaveNetConfig, mu_law_decode, mu_law_encode};
 use unidl_backend::Device;
 use unidl_interop::Framework;
 use unidl_tensor::Tensor;
-use unidl_tensor::module::{Forward, StateDict, backward};
+use unidl_tensor::module::{Forward, backward};
 use unidl_testkit::{check_close, floats, max_diff, values};
 
-const REF: Reference = Reference("wavenet");
+const REF: Reference = Reference::committed("wavenet");
 
 fn config(name: &str) -> WaveNetConfig {
     REF.config(name)
-}
-
-/// The reference's inputs: classes `[B, T]`, `c` `[B, cin, F]`, `g` (when saved).
-fn inputs(io: &StateDict, dev: &Device) -> (BT<2, Int>, BT<3>, Option<BT<1, Int>>) {
-    let classes = BT::from_data(
-        io["classes"]
-            .clone()
-            .into_burn::<2, Int>()
-            .unwrap()
-            .into_data(),
-        dev,
-    );
-    let c = BT::from_data(
-        io["c"].clone().into_burn::<3, Float>().unwrap().into_data(),
-        dev,
-    );
-    let g = io
-        .get("g")
-        .map(|g| BT::from_data(g.clone().into_burn::<1, Int>().unwrap().into_data(), dev));
-    (classes, c, g)
 }
 
 fn load(name: &str, dev: &Device) -> WaveNet {
@@ -75,7 +55,7 @@ fn eval_logits_match_wavenet_vocoder() {
     for name in ["lcgc", "k2"] {
         let m = load(name, &dev);
         let io = REF.io(name, &dev);
-        let (classes, c, g) = inputs(&io, &dev);
+        let (classes, c, g) = common::wavenet_inputs(&io, &dev);
         let y = m.try_forward(classes, Some(c), g).unwrap();
         check_close(name, &values(y), &floats(&io, "output"), 1e-4);
     }
@@ -110,7 +90,7 @@ fn incremental_steps_equal_the_forward() {
     for name in ["lcgc", "k2"] {
         let m = load(name, &dev);
         let io = REF.io(name, &dev);
-        let (classes, c, g) = inputs(&io, &dev);
+        let (classes, c, g) = common::wavenet_inputs(&io, &dev);
         let [b, t] = classes.dims();
         let q = m.out_channels();
         let want = floats(&io, "output"); // [B, Q, T]
@@ -141,7 +121,7 @@ fn fast_and_naive_generation_draw_the_same_samples() {
     let dev = Device::flex();
     let m = load("lcgc", &dev);
     let io = REF.io("lcgc", &dev);
-    let (_, c, g) = inputs(&io, &dev);
+    let (_, c, g) = common::wavenet_inputs(&io, &dev);
     for temperature in [0.0, 1.0] {
         let cfg = GenerationConfig {
             temperature,
@@ -215,7 +195,7 @@ fn train_step_matches_torch() {
     let (m, report) = unidl_interop::load_into(m, &ckpt, &rules, true).unwrap();
     assert!(report.load.missing.is_empty(), "{report}");
     let io = REF.io("train", &dev);
-    let (classes, c, g) = inputs(&io, &dev);
+    let (classes, c, g) = common::wavenet_inputs(&io, &dev);
 
     // train mode (dropout 0): logits and loss on the autodiff device
     let mt = m.clone().fork(&ad).train();

@@ -45,6 +45,21 @@ impl Forward for CtcLoss {
     }
 }
 
+/// CTC model `name` of `reference` (its config, its state dict by
+/// [`ctc_rules`], strictly: every parameter found) on `dev`.
+pub fn load_ctc(reference: Reference, name: &str, dev: &Device) -> Conformer {
+    let ckpt = unidl_interop::read_safetensors(
+        &reference.path(&format!("{name}.safetensors")),
+        Framework::PyTorch,
+    )
+    .unwrap();
+    let config: ConformerConfig = reference.config(name);
+    let (m, report) =
+        unidl_interop::load_into(config.init(dev).unwrap(), &ckpt, &ctc_rules(), true).unwrap();
+    assert!(report.load.missing.is_empty(), "{report}");
+    m
+}
+
 /// Blocks `name` (a torchaudio `Conformer` state dict) in eval mode on the
 /// reference's padded batch: output lengths and output.
 pub fn blocks_match(reference: Reference, name: &str) {
@@ -65,15 +80,7 @@ pub fn blocks_match(reference: Reference, name: &str) {
 pub fn ctc_train_step_matches(reference: Reference, name: &str, what: &str) -> Vec<String> {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
-    let ckpt = unidl_interop::read_safetensors(
-        &reference.path(&format!("{name}.safetensors")),
-        Framework::PyTorch,
-    )
-    .unwrap();
-    let config: ConformerConfig = reference.config(name);
-    let (m, report) =
-        unidl_interop::load_into(config.init(&dev).unwrap(), &ckpt, &ctc_rules(), true).unwrap();
-    assert!(report.load.missing.is_empty(), "{report}");
+    let m = load_ctc(reference, name, &dev);
     let io = reference.io(name, &dev);
     let lens = lengths(&io, "lengths");
     let targets = targets(&io);

@@ -16,16 +16,39 @@ use unidl_backend::Device;
 use unidl_interop::{Checkpoint, Framework, MappingRules, Report};
 use unidl_tensor::module::{Gradients, ModuleApi, StateDict, load_state_dict_file};
 
-/// A folder under `tests/reference/` whose json is `<folder>.json`.
+/// A reference folder whose json is `<name>.json`: committed under
+/// `tests/reference/<name>`, or generated outside the repository (the
+/// full-size models, `.ci/run`'s cache) and named by an environment variable.
 #[derive(Debug, Clone, Copy)]
-pub struct Reference(pub &'static str);
+pub struct Reference {
+    name: &'static str,
+    env: Option<&'static str>,
+}
 
 impl Reference {
+    /// `tests/reference/<name>`.
+    pub const fn committed(name: &'static str) -> Self {
+        Self { name, env: None }
+    }
+
+    /// The folder named by `env` when it holds `<name>.json`; `None` (the
+    /// test skips, or fails under `UNIDL_REQUIRE_ZOO_REF=1`) when it does
+    /// not, the message saying `how` to generate it.
+    pub fn cached(env: &'static str, name: &'static str, how: &str) -> Option<Self> {
+        unidl_testkit::cached_reference(env, &format!("{name}.json"), how).map(|_| Self {
+            name,
+            env: Some(env),
+        })
+    }
+
     /// The folder.
     pub fn dir(&self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/reference")
-            .join(self.0)
+        match self.env {
+            Some(env) => PathBuf::from(std::env::var_os(env).expect("checked by `cached`")),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/reference")
+                .join(self.name),
+        }
     }
 
     /// A file in the folder.
@@ -35,7 +58,7 @@ impl Reference {
 
     /// `<folder>.json`: configs, parameter counts and other facts.
     pub fn meta(&self) -> serde_json::Value {
-        let path = self.path(&format!("{}.json", self.0));
+        let path = self.path(&format!("{}.json", self.name));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -104,6 +127,26 @@ pub fn targets(io: &StateDict) -> Vec<Vec<u32>> {
         .enumerate()
         .map(|(i, &n)| flat[i * w..i * w + n].iter().map(|&v| v as u32).collect())
         .collect()
+}
+
+/// A WaveNet reference's inputs: classes `[B, T]`, `c` `[B, cin, F]`, `g` (when saved).
+pub fn wavenet_inputs(io: &StateDict, dev: &Device) -> (BT<2, Int>, BT<3>, Option<BT<1, Int>>) {
+    let classes = BT::from_data(
+        io["classes"]
+            .clone()
+            .into_burn::<2, Int>()
+            .unwrap()
+            .into_data(),
+        dev,
+    );
+    let c = BT::from_data(
+        io["c"].clone().into_burn::<3, Float>().unwrap().into_data(),
+        dev,
+    );
+    let g = io
+        .get("g")
+        .map(|g| BT::from_data(g.clone().into_burn::<1, Int>().unwrap().into_data(), dev));
+    (classes, c, g)
 }
 
 /// The number of trainable values.
