@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::common::padded_labels;
 use burn::module::{Module, Param};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use unidl_backend::Device;
 use unidl_tensor::module::{StateDict, load_state_dict_file};
 use unidl_testkit::{check_close, check_grad, check_loss, floats, values};
@@ -470,6 +470,66 @@ fn rectangular_patches_cut_full_height_strips() {
     };
     let e = bad.init(&Device::flex()).unwrap_err().to_string();
     assert!(e.contains("encoder.image_size") && e.contains("8×5"), "{e}");
+}
+
+/// `conv_stem = [c1, c2, …]` (a unidl key): 3×3 stride-2 convolutions
+/// with batch norm and ReLU before the patch projection, which then covers
+/// `patch_size / 2^n` of the stem's output — the same grid and positions as
+/// without a stem; a patch the stem's stride does not divide, or a
+/// zero-channel entry, is a typed error naming `encoder.conv_stem`.
+#[test]
+fn a_convolutional_stem_feeds_the_patch_projection() {
+    let base = "image_size = [8, 24]\npatch_size = [8, 4]\nnum_channels = 1\nhidden_size = 16\n\
+                num_hidden_layers = 1\nnum_attention_heads = 2\nintermediate_size = 32\n";
+    let plain: unidl_text::trocr::TrOcrEncoderConfig = toml::from_str(base).unwrap();
+    let enc: unidl_text::trocr::TrOcrEncoderConfig =
+        toml::from_str(&format!("{base}conv_stem = [4, 8]")).unwrap();
+    assert!(plain.conv_stem.is_empty());
+    assert_eq!(
+        (enc.stem_scale(), enc.grid(), enc.positions()),
+        (4, [1, 6], 8)
+    );
+    let dev = Device::flex();
+    let init = |encoder| {
+        TrOcrConfig {
+            encoder,
+            ..TrOcrConfig::default()
+        }
+        .init(&dev)
+    };
+    let m = init(enc.clone()).unwrap();
+    let stem = &m.encoder.embeddings.stem;
+    assert_eq!(stem.len(), 2);
+    assert_eq!(stem[0].conv.weight.dims(), [4, 1, 3, 3]);
+    assert_eq!(stem[1].conv.weight.dims(), [8, 4, 3, 3]);
+    assert!(stem.iter().all(|l| l.conv.bias.is_none()));
+    assert_eq!(
+        m.encoder.embeddings.patch_embeddings.weight.dims(),
+        [16, 8, 2, 1]
+    );
+    // parameters: the stem (convolutions + batch norm's scale, shift and the
+    // running mean and variance, which Burn's `num_params` counts too) and
+    // a projection over 8 channels × 2 × 1 instead of 1 × 8 × 4
+    let p = init(plain).unwrap();
+    let count = |m: &unidl_text::trocr::TrOcr| m.num_params();
+    assert_eq!(
+        count(&m) as i64 - count(&p) as i64,
+        (4 * 9 + 4 * 4 + 8 * 4 * 9 + 4 * 8) + (16 * 8 * 2) - (16 * 8 * 4)
+    );
+    let pixels = Tensor::<4>::random([2, 1, 8, 24], Distribution::Default, &dev);
+    let y = m.encoder.forward(pixels.clone()).unwrap();
+    assert_eq!(y.dims(), [2, 8, 16]);
+    // train mode (autodiff): batch statistics, still the same shapes
+    let ad = dev.clone().autodiff();
+    let y = m.fork(&ad).encoder.forward(pixels.to_device(&ad)).unwrap();
+    assert_eq!(y.dims(), [2, 8, 16]);
+
+    for (stem, want) in [("[4, 0]", "entry 1 is 0"), ("[4, 4, 4]", "does not divide")] {
+        let enc: unidl_text::trocr::TrOcrEncoderConfig =
+            toml::from_str(&format!("{base}conv_stem = {stem}")).unwrap();
+        let e = init(enc).unwrap_err().to_string();
+        assert!(e.contains("encoder.conv_stem") && e.contains(want), "{e}");
+    }
 }
 
 /// `ctc_head = true` (D54): a linear head on the patch tokens, left as

@@ -106,6 +106,16 @@ pub struct TrOcrEncoderConfig {
     /// from its first step.
     #[serde(default)]
     pub position_init: PositionInit,
+    /// A convolutional stem before the patch projection (a unidl key, as
+    /// ViT-Hybrid's and the "early convolutions" ViTs'; empty by default:
+    /// `transformers`' linear patches): one 3×3 stride-2 convolution, batch
+    /// norm and ReLU per entry, with that many output channels. Tokens then
+    /// start from local features (strokes, glyph parts) instead of raw
+    /// pixels. `patch_size` stays in image pixels and must be divisible by
+    /// 2^n (n entries); the projection covers `patch_size / 2^n` of the
+    /// stem's output. No `transformers` checkpoint has a stem.
+    #[serde(default)]
+    pub conv_stem: Vec<usize>,
 }
 
 /// The starting values of the encoder's learned position embeddings.
@@ -302,6 +312,11 @@ impl TrOcrEncoderConfig {
         [h / ph, w / pw]
     }
 
+    /// How much the convolutional stem shrinks each side: 2^(its layers).
+    pub fn stem_scale(&self) -> usize {
+        1usize << self.conv_stem.len().min(usize::BITS as usize - 1)
+    }
+
     /// Encoder positions: the patches, `[CLS]` and the distillation token.
     pub fn positions(&self) -> usize {
         let [gh, gw] = self.grid();
@@ -321,6 +336,22 @@ impl TrOcrEncoderConfig {
             if v == 0 {
                 return Err(bad(key, "must be at least 1".into()));
             }
+        }
+        if let Some(i) = self.conv_stem.iter().position(|&c| c == 0) {
+            return Err(bad(
+                "encoder.conv_stem",
+                format!("entry {i} is 0 channels; each must be at least 1"),
+            ));
+        }
+        let scale = self.stem_scale();
+        if ph % scale != 0 || pw % scale != 0 {
+            return Err(bad(
+                "encoder.conv_stem",
+                format!(
+                    "{} stride-2 layers shrink by {scale}, which does not divide patch_size {ph}×{pw}",
+                    self.conv_stem.len()
+                ),
+            ));
         }
         let [h, w] = self.image_size.hw();
         if h == 0 || w == 0 || h % ph != 0 || w % pw != 0 {

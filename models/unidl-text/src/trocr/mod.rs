@@ -25,7 +25,7 @@ pub use config::{
     Activation, ImageSize, PositionInit, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig,
 };
 pub use model::{
-    POSITION_OFFSET, TrOcr, TrOcrDecoder, TrOcrDecoderCache, TrOcrDecoderLayer, VitEmbeddings,
-    VitEncoder, VitLayer,
+    POSITION_OFFSET, StemLayer, TrOcr, TrOcrDecoder, TrOcrDecoderCache, TrOcrDecoderLayer,
+    VitEmbeddings, VitEncoder, VitLayer,
 };
 pub use weights::{TrOcrModelConfig, hf_trocr_rules, load_hf_trocr_weights};

@@ -5,11 +5,15 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
-    Linear, LinearConfig,
+    Linear, LinearConfig, PaddingConfig2d,
 };
+use burn::tensor::activation::relu;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use unidl_backend::Device;
-use unidl_nn::{AttentionMask, KvCache, MultiHeadAttention, MultiHeadAttentionConfig};
+use unidl_nn::{
+    AttentionMask, BatchNorm2d, BatchNorm2dConfig, KvCache, MultiHeadAttention,
+    MultiHeadAttentionConfig,
+};
 
 use super::{Activation, PositionInit, TrOcrConfig, TrOcrDecoderConfig, TrOcrEncoderConfig};
 use crate::TextError;
@@ -80,9 +84,30 @@ impl TrOcrEncoderConfig {
                         device,
                     ),
                 }),
-                patch_embeddings: Conv2dConfig::new([self.num_channels, d], p)
-                    .with_stride(p)
-                    .init(device),
+                stem: {
+                    let mut c_in = self.num_channels;
+                    self.conv_stem
+                        .iter()
+                        .map(|&c| {
+                            let layer = StemLayer {
+                                conv: Conv2dConfig::new([c_in, c], [3, 3])
+                                    .with_stride([2, 2])
+                                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                                    .with_bias(false)
+                                    .init(device),
+                                norm: BatchNorm2dConfig::new(c).init(device),
+                            };
+                            c_in = c;
+                            layer
+                        })
+                        .collect()
+                },
+                patch_embeddings: {
+                    let s = self.stem_scale();
+                    let p = [p[0] / s, p[1] / s];
+                    let c_in = self.conv_stem.last().copied().unwrap_or(self.num_channels);
+                    Conv2dConfig::new([c_in, d], p).with_stride(p).init(device)
+                },
                 dropout: DropoutConfig::new(self.hidden_dropout_prob).init(),
             },
             layers: (0..self.num_hidden_layers)
@@ -200,9 +225,22 @@ pub struct VitEmbeddings {
     pub distillation_token: Option<Param<Tensor<3>>>,
     /// `[1, positions, hidden]`.
     pub position_embeddings: Param<Tensor<3>>,
-    /// The patch convolution (kernel = stride = patch).
+    /// The convolutional stem (`conv_stem`; empty for ViT's linear patches).
+    pub stem: Vec<StemLayer>,
+    /// The patch convolution (kernel = stride = patch, over the stem's
+    /// output when there is one).
     pub patch_embeddings: Conv2d,
     dropout: Dropout,
+}
+
+/// One layer of the convolutional stem: 3×3 stride-2 convolution (no
+/// bias), batch norm, ReLU.
+#[derive(Module, Debug)]
+pub struct StemLayer {
+    /// The convolution.
+    pub conv: Conv2d,
+    /// Its batch norm (PyTorch's running statistics).
+    pub norm: BatchNorm2d,
 }
 
 /// One pre-norm ViT block.
@@ -256,7 +294,11 @@ impl VitEncoder {
             });
         }
         let e = &self.embeddings;
-        let patches = e.patch_embeddings.forward(pixels); // [B, d, gh, gw]
+        let mut x = pixels;
+        for layer in &e.stem {
+            x = relu(layer.norm.forward(layer.conv.forward(x)));
+        }
+        let patches = e.patch_embeddings.forward(x); // [B, d, gh, gw]
         let [_, d, gh, gw] = patches.dims();
         let patches = patches.reshape([b, d, gh * gw]).swap_dims(1, 2);
         let mut parts = vec![e.cls_token.val().expand([b, 1, d])];
