@@ -113,6 +113,16 @@ pub struct TaskConfig {
     /// CTC head (TrOCR with `ctc_head = true`); in [0, 1), default 0 (off).
     #[serde(default)]
     pub ctc_weight: f64,
+    /// Semantic segmentation: per-label weights of the cross-entropy,
+    /// background (label 0) first, one per label (PyTorch's
+    /// `cross_entropy(weight=…)`); default all 1.
+    #[serde(default)]
+    pub class_weights: Option<Vec<f64>>,
+    /// Semantic segmentation: weight of a soft Dice loss added to the
+    /// cross-entropy (every label counts equally whatever its area);
+    /// default 0 (off).
+    #[serde(default)]
+    pub dice_weight: f64,
     /// Speech recognition: the characters of the transcripts, in label
     /// order after the blank (id 0); default `"abcdefghijklmnopqrstuvwxyz' "`.
     #[serde(default)]

@@ -228,3 +228,52 @@ fn unet_trains_on_the_coco_composite() {
     let last = losses[8..].iter().sum::<f64>() / 4.0;
     assert!(last < 0.7 * first, "loss did not fall: {losses:?}");
 }
+
+/// `[task] class_weights` and `dice_weight` through the run layer: a U-Net
+/// trains an epoch with both; a weight list of the wrong length, a negative
+/// weight or a negative Dice weight is a config error naming the key.
+#[test]
+fn segmentation_loss_options_train_and_bad_ones_are_named() {
+    let _rng = crate::common::seeded(&Device::flex(), 3);
+    let mut reg = unidl_run::ModelRegistry::new();
+    unidl_vision::register(&mut reg).unwrap();
+    let root = crate::detectors::composite();
+    let dir = std::env::temp_dir().join(format!("unidl-unet-loss-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |task: &str| {
+        format!(
+            "seed = 3\n[model]\nname = \"unet\"\nnum_classes = 14\nin_channels = 3\n\
+             base_channels = 4\npadding = \"same\"\n[task]\n{task}\n\
+             [data]\ntrain = \"{a}\"\nval = \"{a}\"\nimages_dir = \"../images/test\"\nchannels = 3\n\
+             [optimizer]\noptimizer_method = \"adam\"\nbase_learningrate = 0.0003\n\
+             [trainer]\nepochs = 1\nbatch_size = 2\noutput_dir = \"run\"\nprogress = false\n",
+            a = root.join("annotations/test.json").display()
+        )
+    };
+    let cfg = dir.join("unet.toml");
+    let weights = format!("[0.2{}]", ", 1.0".repeat(13));
+    std::fs::write(
+        &cfg,
+        config(&format!("class_weights = {weights}\ndice_weight = 1.0")),
+    )
+    .unwrap();
+    unidl_run::train_config(&reg, &cfg, Some("flex"), false).unwrap();
+    let csv = std::fs::read_to_string(dir.join("run/epochs.csv")).unwrap();
+    assert!(csv.lines().count() >= 2, "{csv}");
+    for (task, want) in [
+        ("class_weights = [1.0, 2.0]", "class_weights: 2 values"),
+        (
+            &*format!("class_weights = [-1.0{}]", ", 1.0".repeat(13)),
+            "finite and ≥ 0",
+        ),
+        ("dice_weight = -0.5", "dice_weight"),
+    ] {
+        std::fs::write(&cfg, config(task)).unwrap();
+        let e = unidl_run::train_config(&reg, &cfg, Some("flex"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{task}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

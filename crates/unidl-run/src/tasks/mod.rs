@@ -502,13 +502,48 @@ impl BuildTask for PixelClassification {
     /// Label 0 is the background (pixels no mask covers) and the data
     /// set's class `c` is label `c + 1`, as torchvision's segmentation
     /// models number VOC's classes; label 255 is ignored. The model needs
-    /// `num_classes` ≥ the data's classes + 1.
-    fn build(_config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+    /// `num_classes` ≥ the data's classes + 1. `[task] class_weights` (one
+    /// per label, background first; finite, ≥ 0, not all 0) weight the
+    /// cross-entropy; `dice_weight` (finite, ≥ 0) adds a soft Dice loss.
+    fn build(config: &TaskConfig, facts: &DataFacts) -> Result<Self> {
+        let num_classes = facts.class_names.len() + 1;
+        let bad = |message: String| RunError::Config {
+            file: "[task]".into(),
+            line: 0,
+            message,
+        };
+        let class_weights = match &config.class_weights {
+            None => None,
+            Some(w) if w.len() != num_classes => {
+                return Err(bad(format!(
+                    "class_weights: {} values, the task has {num_classes} labels (background                      first, then the data set's {} classes)",
+                    w.len(),
+                    num_classes - 1
+                )));
+            }
+            Some(w) if w.iter().any(|v| !v.is_finite() || *v < 0.0) => {
+                return Err(bad(format!(
+                    "class_weights: {w:?}: every weight must be finite and ≥ 0"
+                )));
+            }
+            Some(w) if w.iter().all(|v| *v == 0.0) => {
+                return Err(bad("class_weights: all 0, nothing would be learnt".into()));
+            }
+            Some(w) => Some(w.iter().map(|&v| v as f32).collect()),
+        };
+        if !config.dice_weight.is_finite() || config.dice_weight < 0.0 {
+            return Err(bad(format!(
+                "dice_weight: {} must be finite and ≥ 0",
+                config.dice_weight
+            )));
+        }
         Ok(PixelClassification {
-            num_classes: facts.class_names.len() + 1,
+            num_classes,
             background: 0,
             ignore_index: Some(255),
             class_offset: 1,
+            class_weights,
+            dice_weight: config.dice_weight,
         })
     }
 

@@ -65,7 +65,10 @@ pub use masked_lm::{
     MaskedTokens, MlmBatch,
 };
 pub(crate) use segmentation::paint;
-pub use segmentation::{PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy};
+pub use segmentation::{
+    PixelBatch, PixelClassification, SemanticSegmenter, pixel_cross_entropy, soft_dice_loss,
+    weighted_pixel_cross_entropy,
+};
 pub use sequence::{
     DecodingState, LanguageModel, LanguageModelTask, LanguageModelling, LmBatch, Seq2SeqBatch,
     Seq2SeqModel, Seq2SeqSource, SequenceLikelihood, SequenceToSequence, SourceInput,

@@ -155,6 +155,97 @@ fn mask(w: usize, h: usize, on: &[usize], class: usize) -> Mask {
     }
 }
 
+/// `[task] class_weights` and `dice_weight`: the weighted cross-entropy
+/// equals `torch.nn.functional.cross_entropy(weight=…, ignore_index=255)`
+/// and the soft Dice loss the generator's torch definition, values and
+/// gradients with respect to the logits (`tests/reference/gen_segmentation_losses.py`);
+/// the task's loss is their sum as configured, and unit weights leave the
+/// plain cross-entropy.
+#[test]
+fn segmentation_losses_match_torch() {
+    let r: serde_json::Value =
+        serde_json::from_str(include_str!("../reference/segmentation_losses.json")).unwrap();
+    let floats = |k: &str| -> Vec<f32> {
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let ints: Vec<i64> = r["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let ad = dev().autodiff();
+    let logits =
+        || BT::<4>::from_data(TensorData::new(floats("logits"), [2, 4, 3, 5]), &ad).require_grad();
+    let targets = BT::<3, Int>::from_data(TensorData::new(ints, [2, 3, 5]), &ad);
+    let weights = floats("weights");
+    let close = |what: &str, got: &[f32], want: &[f32], tol: f32| {
+        let d = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(got.len() == want.len() && d <= tol, "{what}: max |Δ| {d}");
+    };
+    for (name, want) in [("weighted_ce", "weighted_ce_grad"), ("dice", "dice_grad")] {
+        let x = logits();
+        let loss = match name {
+            "weighted_ce" => {
+                task::weighted_pixel_cross_entropy(x.clone(), targets.clone(), Some(255), &weights)
+            }
+            _ => task::soft_dice_loss(x.clone(), targets.clone(), Some(255)),
+        };
+        let value = f32s(loss.clone())[0];
+        let reference = r[name].as_f64().unwrap() as f32;
+        assert!(
+            (value - reference).abs() < 1e-5,
+            "{name}: {value} vs {reference}"
+        );
+        let grads = loss.backward();
+        let g = x.grad(&grads).unwrap();
+        close(name, &f32s(g), &floats(want), 1e-6);
+    }
+    // unit weights are the plain cross-entropy
+    let plain = f32s(task::pixel_cross_entropy(
+        logits(),
+        targets.clone(),
+        Some(255),
+    ))[0];
+    let unit = f32s(task::weighted_pixel_cross_entropy(
+        logits(),
+        targets.clone(),
+        Some(255),
+        &[1.0; 4],
+    ))[0];
+    assert!((plain - unit).abs() < 1e-6, "{plain} vs {unit}");
+
+    // the task: weighted cross-entropy + 0.5 · Dice
+    struct Fixed(BT<4>);
+    impl SemanticSegmenter for Fixed {
+        fn segment(&self, _images: BT<4>) -> unidl_train::Result<BT<4>> {
+            Ok(self.0.clone())
+        }
+    }
+    let mut task = PixelClassification::new(4);
+    task.class_weights = Some(weights.clone());
+    task.dice_weight = 0.5;
+    let batch = PixelBatch {
+        images: BT::zeros([2, 1, 3, 5], &ad),
+        targets: Some(targets),
+        sources: vec!["a".into(), "b".into()],
+    };
+    let loss = Task::<Fixed>::loss(&task, &Fixed(logits()), &batch)
+        .unwrap()
+        .item()
+        .unwrap();
+    let want = r["weighted_ce"].as_f64().unwrap() + 0.5 * r["dice"].as_f64().unwrap();
+    assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
+}
+
 #[test]
 fn segmentation_targets_paint_masks_and_the_loss_skips_ignored_pixels() {
     let d = dev();
