@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | speech recognition (CTC) | Conformer (Gulati et al. 2020) | [`conformer`] |
 //! | speech recognition (transducer) | RNN-T (Graves 2012), Conformer or LSTM transcriber | [`rnnt`] |
-//! | audio generation (μ-law, vocoder) | WaveNet (van den Oord et al. 2016) | [`wavenet`] |
+//! | audio generation (μ-law or mixture-of-logistics output, vocoder) | WaveNet (van den Oord et al. 2016) | [`wavenet`] |
 //!
 //! The Conformer blocks are laid out as `torchaudio.models.Conformer`
 //! (torchaudio 2.9.0) and load its state dicts through [`weights`]; the
@@ -38,8 +38,8 @@ pub use conformer::{
 pub use registry::{ConformerCtcConfig, RnntModelConfig, WaveNetModelConfig};
 pub use rnnt::{JoinerActivation, Rnnt, RnntConfig, TranscriberKind};
 pub use wavenet::{
-    GenerationConfig, Incremental, WaveNet, WaveNetConfig, mu_law_cross_entropy, mu_law_decode,
-    mu_law_encode,
+    GenerationConfig, Incremental, WaveNet, WaveNetConfig, WaveNetOutput, linear_dequantize,
+    mixture_of_logistics_nll, mu_law_cross_entropy, mu_law_decode, mu_law_encode,
 };
 
 /// Errors of the audio zoo.

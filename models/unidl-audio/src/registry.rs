@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use unidl_backend::Device;
 use unidl_interop::Report;
 use unidl_run::{BoxError, DataFacts, ZooModel};
-use unidl_train::{SpeechRecognition, SpeechSynthesis, TransducerRecognition};
+use unidl_train::{Quantization, SpeechRecognition, SpeechSynthesis, TransducerRecognition};
 
-use crate::{AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig, WaveNet, WaveNetConfig};
+use crate::{
+    AudioError, Conformer, ConformerConfig, Rnnt, RnntConfig, WaveNet, WaveNetConfig, WaveNetOutput,
+};
 
 /// A loader's result as `load_weights` returns it: the model and the
 /// report, or an error when no tensor of the file fitted the model.
@@ -94,7 +96,10 @@ impl ZooModel for RnntModelConfig {
 /// `[model] name = "wavenet"`: [`WaveNetConfig`]'s keys, a vocoder for
 /// `speech_synthesis`: local conditioning on the frames (`cin_channels` =
 /// the mel bands, `upsample_scales` multiplying to the transform's
-/// `hop_length`), no global conditioning.
+/// `hop_length`), no global conditioning. With `[model.output] type =
+/// "mixture_of_logistics"` the task quantises the waveforms linearly to
+/// the model's `num_classes` levels (`[task] quantization_channels`, μ-law
+/// levels, does not apply).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WaveNetModelConfig(pub WaveNetConfig);
@@ -125,6 +130,18 @@ impl ZooModel for WaveNetModelConfig {
         Ok(self.0.init(device)?)
     }
 
+    /// A mixture-of-logistics model: the task quantises linearly to its
+    /// levels (a μ-law model keeps the task's `quantization_channels`,
+    /// checked against its `out_channels` on the first batch).
+    fn adapt_task(&self, task: SpeechSynthesis) -> SpeechSynthesis {
+        match self.0.output {
+            WaveNetOutput::MuLaw => task,
+            WaveNetOutput::MixtureOfLogistics { num_classes, .. } => {
+                task.with_quantization(Quantization::Linear(num_classes))
+            }
+        }
+    }
+
     /// `wavenet_vocoder` state dicts ([`crate::weights::load_wavenet_vocoder`]).
     fn load_weights(
         &self,
@@ -145,8 +162,14 @@ impl unidl_train::VocoderModel for WaveNet {
         WaveNet::hop_length(self)
     }
 
-    fn quantization_channels(&self) -> usize {
-        self.out_channels()
+    /// μ-law classes, or a mixture of logistics' linear levels.
+    fn quantization(&self) -> Quantization {
+        match self.output() {
+            WaveNetOutput::MuLaw => Quantization::MuLaw(self.out_channels()),
+            WaveNetOutput::MixtureOfLogistics { num_classes, .. } => {
+                Quantization::Linear(num_classes)
+            }
+        }
     }
 
     fn vocoder_loss(

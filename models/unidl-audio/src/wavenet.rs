@@ -7,7 +7,7 @@
 //! whose state dicts load through [`crate::weights::load_wavenet_vocoder`]:
 //!
 //! ```text
-//! x = first_conv(one_hot(classes))                   1×1, Q → R
+//! x = first_conv(one_hot(classes))                   1×1, Q → R (mixture: 1 → R over the sample)
 //! for layer i (dilation 2^(i mod layers/stacks)):
 //!     h = conv(dropout(x))                          kernel k, dilation d, causal: R → G
 //!       + conv1x1c(c↑) + conv1x1g(embed(g))           local / global conditioning
@@ -27,19 +27,36 @@
 //! Global conditioning (`gin_channels`, `n_speakers`) embeds a class id per
 //! sequence — a speaker, a word — and adds its projection at every step.
 //!
+//! Two outputs ([`WaveNetConfig::output`], [`WaveNetOutput`]), as the
+//! package's: a softmax over `out_channels` μ-law classes over one-hot
+//! class inputs (the default), or a discretised mixture of
+//! `K = out_channels / 3` logistics (Salimans et al., 2017, "PixelCNN++")
+//! over scalar inputs in `[-1, 1]` (`scalar_input=True`: `first_conv`
+//! takes one channel; `logits` above are then the mixture's logits, means
+//! and log scales). The model's *classes* are quantised samples either
+//! way — μ-law ids, or the levels `0..num_classes` of a linear
+//! quantisation, level `q` being the sample `2q/(num_classes − 1) − 1`
+//! ([`linear_dequantize`]) — so [`WaveNet::forward`], the loss and
+//! generation take and return integer levels for both
+//! ([`WaveNet::quantization_channels`]).
+//!
 //! Differences from the package: the layers are plain convolutions —
 //! the package trains with weight normalisation (`weight_g`, `weight_v`),
 //! which the loader folds into the weights (`w = g·v/‖v‖`, as its own
 //! `make_generation_fast_()` does), so a model trained here has no
-//! weight-norm reparameterisation; the inputs are μ-law class ids
-//! ([`WaveNet::forward`]; one-hot or soft inputs as the package's through
-//! [`WaveNet::forward_one_hot`]). The package's other output, a discretised
-//! mixture of logistics over scalar inputs (`out_channels = 3·n_mix`,
-//! `scalar_input`), is **not implemented**: the output is always a softmax
-//! over μ-law classes.
+//! weight-norm reparameterisation; the inputs are quantised samples
+//! ([`WaveNet::forward`]; one-hot, soft or scalar inputs as the package's
+//! through [`WaveNet::forward_one_hot`]); the mixture's loss is averaged
+//! over the steps (the package's `discretized_mix_logistic_loss` sums with
+//! `reduce=True`; its training script averages over the mask); generation
+//! from a mixture quantises each drawn sample to the nearest level and
+//! feeds that level back (the package feeds the raw sample) and scales the
+//! logistic's noise by the temperature.
 //!
-//! Training: [`WaveNet::loss`] (cross-entropy of the logits at `t` against
-//! the class at `t + 1`, [`mu_law_cross_entropy`]); data: [`mu_law_encode`] /
+//! Training: [`WaveNet::loss`] — μ-law: the cross-entropy of the logits at
+//! `t` against the class at `t + 1` ([`mu_law_cross_entropy`]); mixture:
+//! the negative log-likelihood of the sample at `t + 1`
+//! ([`mixture_of_logistics_nll`]). Data: [`mu_law_encode`] /
 //! [`mu_law_decode`] (torchaudio's `mu_law_encoding`/`mu_law_decoding`).
 //! Generation ([`generate`]): fast incremental generation
 //! with per-layer queues (Paine et al., 2016, "Fast Wavenet Generation
@@ -53,7 +70,7 @@
 //! parameters (without weight norm's gains), the mel vocoder of r9y9's
 //! recipes ([`WaveNetConfig::mel_vocoder`]) 24,882,228. The tests compare
 //! logits, the loss and every gradient with the package's, run by
-//! `tests/reference/gen_wavenet.py`.
+//! `tests/reference/gen_wavenet.py` (μ-law and mixture models).
 
 use burn::module::Module;
 use burn::tensor::activation::{relu, sigmoid, tanh};
@@ -64,10 +81,12 @@ use crate::{AudioError, Result};
 
 mod config;
 pub mod generate;
+mod mixture;
 mod mu_law;
 
-pub use config::WaveNetConfig;
+pub use config::{WaveNetConfig, WaveNetOutput};
 pub use generate::{GenerationConfig, Incremental};
+pub use mixture::{linear_dequantize, mixture_of_logistics_nll};
 pub use mu_law::{mu_law_cross_entropy, mu_law_decode, mu_law_encode};
 
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -122,13 +141,14 @@ impl ResidualLayer {
 /// [`WaveNetConfig::init`].
 #[derive(Module, Debug)]
 pub struct WaveNet {
-    /// `Q → R`, 1×1 (over one-hot classes: a lookup).
+    /// `Q → R`, 1×1 (over one-hot classes: a lookup); `1 → R` over scalar
+    /// samples with a mixture-of-logistics output.
     pub first_conv: Conv1d,
     /// The residual layers.
     pub conv_layers: Vec<ResidualLayer>,
     /// `S → S`, 1×1 (after ReLU).
     pub last_conv1: Conv1d,
-    /// `S → Q`, 1×1 (after ReLU): the logits.
+    /// `S → Q`, 1×1 (after ReLU): the logits (or the mixture's parameters).
     pub last_conv2: Conv1d,
     /// Global-conditioning classes → `gin` features.
     pub embed_speakers: Option<Embedding>,
@@ -139,12 +159,29 @@ pub struct WaveNet {
     n_speakers: usize,
     hop_length: usize,
     legacy: bool,
+    #[module(skip)]
+    output: WaveNetOutput,
 }
 
 impl WaveNet {
-    /// μ-law classes (the softmax width).
+    /// Output channels: μ-law classes (the softmax width), or `3·K` for a
+    /// mixture of `K` logistics.
     pub fn out_channels(&self) -> usize {
         self.out_channels
+    }
+
+    /// What the model predicts (μ-law softmax or mixture of logistics).
+    pub fn output(&self) -> WaveNetOutput {
+        self.output
+    }
+
+    /// Levels of the quantised samples the model takes and generates: the
+    /// μ-law classes (`out_channels`), or the mixture's `num_classes`.
+    pub fn quantization_channels(&self) -> usize {
+        match self.output {
+            WaveNetOutput::MuLaw => self.out_channels,
+            WaveNetOutput::MixtureOfLogistics { num_classes, .. } => num_classes,
+        }
     }
 
     /// Local conditioning features per frame (`None`: none).
@@ -171,14 +208,17 @@ impl WaveNet {
             .sum::<usize>()
     }
 
-    /// Logits of the next sample's μ-law class at every step: position `t`
-    /// sees the classes `0..=t` and the conditioning up to `t`. Unchecked
-    /// (classes outside `0..Q` or conditioning the model lacks panic in
-    /// the back-end); [`try_forward`](Self::try_forward) checks.
+    /// Logits of the next sample's μ-law class (or the parameters of its
+    /// mixture of logistics) at every step: position `t` sees the
+    /// quantised samples `0..=t` and the conditioning up to `t`. Unchecked
+    /// (classes outside `0..quantization_channels()` or conditioning the
+    /// model lacks panic in the back-end or give garbage);
+    /// [`try_forward`](Self::try_forward) checks.
     ///
     /// # Shapes
-    /// `classes`: `[B, T]` in `0..Q`; `c`: `[B, cin, T / hop]` (`[B, cin, T]`
-    /// without upsampling); `g`: `B` class ids → `[B, Q, T]`.
+    /// `classes`: `[B, T]` in `0..quantization_channels()`; `c`: `[B, cin,
+    /// T / hop]` (`[B, cin, T]` without upsampling); `g`: `B` class ids →
+    /// `[B, out_channels, T]`.
     pub fn forward(
         &self,
         classes: Tensor<2, Int>,
@@ -191,11 +231,12 @@ impl WaveNet {
         self.forward_residual(x, c.as_ref(), g.as_ref())
     }
 
-    /// [`forward`](Self::forward) over the package's input, one-hot (or
-    /// soft) class vectors.
+    /// [`forward`](Self::forward) over the package's input: one-hot (or
+    /// soft) class vectors, or with a mixture of logistics the samples.
     ///
     /// # Shapes
-    /// `x`: `[B, Q, T]`; `c`, `g` as [`forward`](Self::forward) → `[B, Q, T]`.
+    /// `x`: `[B, Q, T]` (mixture: `[B, 1, T]` in `[-1, 1]`); `c`, `g` as
+    /// [`forward`](Self::forward) → `[B, out_channels, T]`.
     pub fn forward_one_hot(
         &self,
         x: Tensor<3>,
@@ -209,7 +250,7 @@ impl WaveNet {
     }
 
     /// [`forward`](Self::forward) after checking the inputs: `classes` in
-    /// `0..Q` with at least one step; `c` given exactly when the model has
+    /// `0..quantization_channels()` with at least one step; `c` given exactly when the model has
     /// local conditioning, with `cin` features and `T / hop` frames; `g`
     /// given exactly when it has global conditioning, one id in
     /// `0..n_speakers` per sequence.
@@ -225,10 +266,14 @@ impl WaveNet {
         Ok(self.forward(classes, c, g))
     }
 
-    /// Teacher-forced training loss: the cross-entropy of the logits at
-    /// `t` against the class at `t + 1`, averaged over `B·(T − 1)` steps
-    /// (the inputs are checked as [`try_forward`](Self::try_forward)'s;
-    /// `T` must be at least 2).
+    /// Teacher-forced training loss, averaged over `B·(T − 1)` steps (the
+    /// inputs are checked as [`try_forward`](Self::try_forward)'s; `T` must
+    /// be at least 2): μ-law, the cross-entropy of the logits at `t`
+    /// against the class at `t + 1`; mixture of logistics, the negative
+    /// log-likelihood ([`mixture_of_logistics_nll`]) of the output at `t`
+    /// against the sample of level `t + 1` — the package's
+    /// `discretized_mix_logistic_loss` averaged instead of summed (its
+    /// training script averages over the mask).
     ///
     /// # Shapes
     /// `classes`: `[B, T]`, `c`, `g` as [`forward`](Self::forward) → `[1]`.
@@ -246,10 +291,21 @@ impl WaveNet {
             ));
         }
         let logits = self.try_forward(classes.clone(), c, g)?;
-        Ok(mu_law_cross_entropy(
-            logits.narrow(2, 0, t - 1),
-            classes.narrow(1, 1, t - 1),
-        ))
+        Ok(match self.output {
+            WaveNetOutput::MuLaw => {
+                mu_law_cross_entropy(logits.narrow(2, 0, t - 1), classes.narrow(1, 1, t - 1))
+            }
+            WaveNetOutput::MixtureOfLogistics {
+                num_classes,
+                log_scale_min,
+            } => mixture_of_logistics_nll(
+                logits.narrow(2, 0, t - 1),
+                linear_dequantize(classes.narrow(1, 1, t - 1), num_classes),
+                num_classes,
+                log_scale_min,
+            )
+            .mean(),
+        })
     }
 
     /// The local conditioning at the sample rate.
@@ -282,11 +338,16 @@ impl WaveNet {
         embed.forward(g.unsqueeze_dim(1)).swap_dims(1, 2) // [B, 1, gin] → [B, gin, 1]
     }
 
-    /// `first_conv` over one-hot classes, as a lookup of its weight columns.
+    /// `first_conv` over one-hot classes, as a lookup of its weight columns
+    /// (mixture of logistics: over the levels' samples).
     ///
     /// # Shapes
     /// `[B, T]` → `[B, R, T]`.
     fn embed_classes(&self, classes: Tensor<2, Int>) -> Tensor<3> {
+        if let WaveNetOutput::MixtureOfLogistics { num_classes, .. } = self.output {
+            let x = linear_dequantize(classes, num_classes); // [B, T]
+            return self.first_conv.forward(x.unsqueeze_dim(1)); // [B, 1, T] → [B, R, T]
+        }
         let [b, t] = classes.dims();
         let w = self.first_conv.weight.val(); // [R, Q, 1]
         let [r, q, _] = w.dims();
@@ -305,7 +366,8 @@ impl WaveNet {
     /// output and conditioning already at the sample rate.
     ///
     /// # Shapes
-    /// `x`: `[B, R, T]`, `c`: `[B, cin, T]`, `g`: `[B, gin, 1]` → `[B, Q, T]`.
+    /// `x`: `[B, R, T]`, `c`: `[B, cin, T]`, `g`: `[B, gin, 1]` →
+    /// `[B, out_channels, T]`.
     fn forward_residual(
         &self,
         x: Tensor<3>,
@@ -336,7 +398,7 @@ impl WaveNet {
         }
     }
 
-    /// Classes within `0..Q`.
+    /// Classes within `0..quantization_channels()`.
     fn check_classes(&self, classes: &Tensor<2, Int>) -> Result<()> {
         let dims = classes.dims().to_vec();
         if dims.contains(&0) {
@@ -344,14 +406,17 @@ impl WaveNet {
         }
         let lo = classes.clone().min().into_scalar::<i64>();
         let hi = classes.clone().max().into_scalar::<i64>();
-        if lo < 0 || hi >= self.out_channels as i64 {
-            return Err(self.input_error(
-                dims,
-                format!(
-                    "classes {lo}..={hi} outside 0..{} (μ-law classes)",
-                    self.out_channels
-                ),
-            ));
+        let q = self.quantization_channels();
+        if lo < 0 || hi >= q as i64 {
+            let what = match self.output {
+                WaveNetOutput::MuLaw => "μ-law classes",
+                WaveNetOutput::MixtureOfLogistics { .. } => {
+                    "levels of the samples, output.num_classes"
+                }
+            };
+            return Err(
+                self.input_error(dims, format!("classes {lo}..={hi} outside 0..{q} ({what})"))
+            );
         }
         Ok(())
     }

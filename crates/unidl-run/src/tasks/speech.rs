@@ -119,7 +119,9 @@ impl BuildTask for SpeechSynthesis {
     const KIND: TaskKind = TaskKind::SpeechSynthesis;
 
     /// `[task] segment_frames` (training windows, default 16 frames),
-    /// `quantization_channels` (default 256) and `[task.generation]`
+    /// `quantization_channels` (μ-law levels, default 256; a model whose
+    /// output is a mixture of logistics sets linear levels of its own
+    /// through `ZooModel::adapt_task`) and `[task.generation]`
     /// `temperature` (default 1) and `seed`; the waveform is the `audio`
     /// input, the frames the `mel` one (`mel_spectrogram` with `output = "mel"`).
     fn build(config: &TaskConfig, _facts: &DataFacts) -> Result<Self> {

@@ -23,7 +23,7 @@
 //! | [`SpeechRecognition`] | [`CtcModel`] | frames `[B, T, F]` + lengths + label ids | CTC | CTC decoding → text | CER, WER |
 //! | [`TransducerRecognition`] | [`TransducerModel`] | same | transducer (RNN-T) | greedy or beam decoding → text | CER, WER |
 //! | [`WaveformGeneration`] | [`WaveformModel`] | μ-law ids `[B, T]` + mask | next-sample cross-entropy | waveform | — |
-//! | [`SpeechSynthesis`] | [`VocoderModel`] | log-mel frames + waveform (host), random windows | next-sample cross-entropy | waveform generated from the frames | — |
+//! | [`SpeechSynthesis`] | [`VocoderModel`] | log-mel frames + waveform (host), random windows | next-sample negative log-likelihood (μ-law cross-entropy or mixture of logistics) | waveform generated from the frames | — |
 //!
 //! How to add a task: `docs/ARCHITECTURE.md`, "How to add a task".
 
@@ -86,8 +86,8 @@ pub use synthesis::{SpeechSynthesis, SynthesisBatch, Utterance, VocoderModel};
 pub use text::{SequenceClassifier, TextClassification, TokenBatch};
 pub use video::{ClipBatch, VideoClassification, VideoClassifier};
 pub use waveform::{
-    MuLawDecode, NoMetrics, WaveBatch, Waveform, WaveformGeneration, WaveformModel, mu_law_decode,
-    mu_law_encode,
+    Dequantize, MuLawDecode, NoMetrics, Quantization, WaveBatch, Waveform, WaveformGeneration,
+    WaveformModel, mu_law_decode, mu_law_encode,
 };
 
 /// The model-independent half of a task: how samples become a batch, how

@@ -3,9 +3,11 @@
 //! `mel_spectrogram` transform with `output = "mel"` keeps both) per
 //! sample; training draws a window of `segment_frames` frames and the
 //! `segment_frames · hop` samples under them from every sample of the
-//! batch and minimises the cross-entropy of each next μ-law class;
-//! inference generates the whole waveform from the frames (the model's own
-//! sampling loop) and decodes it back from μ-law.
+//! batch and minimises the negative log-likelihood of each next quantised
+//! sample (the cross-entropy of its μ-law class, or the likelihood of its
+//! linear level under a mixture of logistics); inference generates the
+//! whole waveform from the frames (the model's own sampling loop) and
+//! decodes it back from the model's [`Quantization`].
 //!
 //! Frame `j` of a centred STFT with hop `h` covers samples `j·h … (j+1)·h`
 //! here, so a recording of `n` samples gives `⌊n / h⌋` usable frames (the
@@ -21,7 +23,7 @@ use unidl_data::transform::rng_for;
 use unidl_data::{Input, Sample};
 use unidl_tensor::Tensor;
 
-use super::waveform::{MuLawDecode, NoMetrics, Waveform, mu_law_encode};
+use super::waveform::{Dequantize, NoMetrics, Quantization, Waveform};
 use super::{Task, TaskIo};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvaluationTask, Metric};
@@ -32,17 +34,18 @@ pub trait VocoderModel {
     /// Samples per conditioning frame.
     fn hop_length(&self) -> usize;
 
-    /// μ-law classes of the output.
-    fn quantization_channels(&self) -> usize;
+    /// How the model's inputs and outputs are quantised (μ-law classes or
+    /// linear levels).
+    fn quantization(&self) -> Quantization;
 
-    /// Teacher-forced cross-entropy of each next class, averaged over the
-    /// batch and the steps.
+    /// Teacher-forced negative log-likelihood of each next class (level),
+    /// averaged over the batch and the steps.
     ///
     /// # Shapes
     /// features `[B, F', W]`, classes `[B, W · hop]` → `[1]`.
     fn vocoder_loss(&self, features: BTensor<3>, classes: BTensor<2, Int>) -> Result<BTensor<1>>;
 
-    /// Generates `F · hop` classes per sample from the frames (sampling at
+    /// Generates `F · hop` classes (levels) per sample from the frames (sampling at
     /// `temperature` from a generator seeded with `seed`; 0: most likely).
     ///
     /// # Shapes
@@ -57,8 +60,8 @@ pub struct SpeechSynthesis {
     pub audio: String,
     /// The spectrogram input `[C, F', frames]` (default `"mel"`).
     pub features: String,
-    /// μ-law classes (the model's).
-    pub channels: usize,
+    /// The quantisation of the waveforms (the model's).
+    pub quantization: Quantization,
     /// Frames of the training windows.
     pub segment_frames: usize,
     /// Sampling temperature of generation (0: the most likely class).
@@ -70,17 +73,26 @@ pub struct SpeechSynthesis {
 }
 
 impl SpeechSynthesis {
-    /// A task over `audio` and `features` with these settings.
+    /// A task over `audio` and `features` with these settings, `channels`
+    /// μ-law classes ([`with_quantization`](Self::with_quantization) for
+    /// another quantisation).
     pub fn new(segment_frames: usize, channels: usize, temperature: f32, seed: u64) -> Self {
         SpeechSynthesis {
             audio: "audio".into(),
             features: "mel".into(),
-            channels,
+            quantization: Quantization::MuLaw(channels),
             segment_frames,
             temperature,
             seed,
             draws: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same task over waveforms quantised as `quantization` (a
+    /// mixture-of-logistics vocoder's [`Quantization::Linear`] levels).
+    pub fn with_quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = quantization;
+        self
     }
 }
 
@@ -111,14 +123,19 @@ pub struct SynthesisBatch {
 
 impl TaskIo for SpeechSynthesis {
     type Batch = SynthesisBatch;
-    type Post = MuLawDecode;
+    type Post = Dequantize;
 
     fn name(&self) -> &'static str {
         "speech_synthesis"
     }
 
+    /// `mu_law_cross_entropy`, or `mixture_of_logistics_nll` over linear
+    /// levels (the mixture-of-logistics vocoder's).
     fn loss_name(&self) -> &'static str {
-        "mu_law_cross_entropy"
+        match self.quantization {
+            Quantization::MuLaw(_) => "mu_law_cross_entropy",
+            Quantization::Linear(_) => "mixture_of_logistics_nll",
+        }
     }
 
     /// Reads each sample's spectrogram and (when it has one) mono waveform;
@@ -171,9 +188,9 @@ impl TaskIo for SpeechSynthesis {
         })
     }
 
-    fn post(&self) -> MuLawDecode {
-        MuLawDecode {
-            channels: self.channels,
+    fn post(&self) -> Dequantize {
+        Dequantize {
+            quantization: self.quantization,
         }
     }
 
@@ -188,13 +205,17 @@ impl TaskIo for SpeechSynthesis {
 
 impl SpeechSynthesis {
     fn check_model<M: VocoderModel>(&self, model: &M) -> Result<()> {
-        if model.quantization_channels() != self.channels {
+        let q = model.quantization();
+        if q != self.quantization {
             return Err(TrainError::Config {
-                key: "task.channels".into(),
+                key: match self.quantization {
+                    Quantization::MuLaw(_) => "task.quantization_channels".into(),
+                    Quantization::Linear(_) => "task.quantization".into(),
+                },
                 reason: format!(
-                    "{} μ-law classes, the model has {}",
-                    self.channels,
-                    model.quantization_channels()
+                    "{}, the model has {}",
+                    self.quantization.describe(),
+                    q.describe()
                 ),
             });
         }
@@ -236,7 +257,7 @@ impl SpeechSynthesis {
 }
 
 impl<M: VocoderModel + Send + Sync + 'static> Task<M> for SpeechSynthesis {
-    /// Generated μ-law classes `[B, frames · hop]` (each sample's own
+    /// Generated classes (levels) `[B, frames · hop]` (each sample's own
     /// frames; the rest of a shorter sample's row is silence).
     fn forward(&self, model: &M, batch: &SynthesisBatch) -> Result<Tensor> {
         self.check_model(model)?;
@@ -265,7 +286,7 @@ impl<M: VocoderModel + Send + Sync + 'static> Task<M> for SpeechSynthesis {
             .convert::<i64>()
             .try_into_vec::<i64>()
             .map_err(|e| TrainError::Model(format!("generated classes: {e:?}")))?;
-        let silence = i64::from(mu_law_encode(0.0, self.channels));
+        let silence = i64::from(self.quantization.encode(0.0));
         for (k, &n) in frames.iter().enumerate() {
             for v in &mut ids[k * t + (n * hop).min(t)..(k + 1) * t] {
                 *v = silence;
@@ -280,14 +301,14 @@ impl<M: VocoderModel + Send + Sync + 'static> Task<M> for SpeechSynthesis {
     fn loss_and_outputs(&self, model: &M, batch: &SynthesisBatch) -> Result<(Tensor, Tensor)> {
         let loss = self.loss(model, batch)?;
         let b = batch.utterances.len();
-        let silence = i64::from(mu_law_encode(0.0, self.channels));
+        let silence = i64::from(self.quantization.encode(0.0));
         Ok((
             loss,
             Tensor::from_i64(vec![silence; b], &[b, 1], &batch.device)?,
         ))
     }
 
-    /// The cross-entropy over a random window of `segment_frames` frames
+    /// The model's loss over a random window of `segment_frames` frames
     /// of every sample (all of the shortest sample's when it has fewer).
     fn loss(&self, model: &M, batch: &SynthesisBatch) -> Result<Tensor> {
         self.check_model(model)?;
@@ -325,7 +346,7 @@ impl<M: VocoderModel + Send + Sync + 'static> Task<M> for SpeechSynthesis {
             classes.extend(
                 u.samples[lo * hop..(lo + w) * hop]
                     .iter()
-                    .map(|&x| i64::from(mu_law_encode(x, self.channels))),
+                    .map(|&x| i64::from(self.quantization.encode(x))),
             );
         }
         let classes = BTensor::<2, Int>::from_data(

@@ -29,6 +29,61 @@ pub fn mu_law_decode(q: u32, channels: usize) -> f32 {
     (y.signum() * ((1.0 + mu).powf(y.abs()) - 1.0) / mu) as f32
 }
 
+/// How a waveform is quantised to the integer levels a sample-level model
+/// takes and generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantization {
+    /// μ-law companding to this many levels ([`mu_law_encode`]; WaveNet's
+    /// softmax output, 256).
+    MuLaw(usize),
+    /// Uniform levels over `[-1, 1]`: level `q` is `2q/(n − 1) − 1`
+    /// (WaveNet's mixture-of-logistics output, 65536).
+    Linear(usize),
+}
+
+impl Quantization {
+    /// The number of levels.
+    pub fn levels(&self) -> usize {
+        match *self {
+            Quantization::MuLaw(n) | Quantization::Linear(n) => n,
+        }
+    }
+
+    /// The level of a sample (clamped to `[-1, 1]`): μ-law as
+    /// [`mu_law_encode`], linear the nearest level `round((x + 1)/2·(n − 1))`.
+    pub fn encode(&self, x: f32) -> u32 {
+        match *self {
+            Quantization::MuLaw(n) => mu_law_encode(x, n),
+            Quantization::Linear(n) => {
+                let top = (n.max(2) - 1) as f64;
+                ((f64::from(x).clamp(-1.0, 1.0) + 1.0) / 2.0 * top)
+                    .round()
+                    .clamp(0.0, top) as u32
+            }
+        }
+    }
+
+    /// The sample of a level (clamped to `0..n`), the inverse of
+    /// [`encode`](Self::encode).
+    pub fn decode(&self, q: u32) -> f32 {
+        match *self {
+            Quantization::MuLaw(n) => mu_law_decode(q.min(n.max(1) as u32 - 1), n),
+            Quantization::Linear(n) => {
+                let top = (n.max(2) - 1) as f64;
+                (2.0 * f64::from(q).min(top) / top - 1.0) as f32
+            }
+        }
+    }
+
+    /// The name of its levels in messages (`"μ-law classes"`, `"linear levels"`).
+    pub fn describe(&self) -> String {
+        match *self {
+            Quantization::MuLaw(n) => format!("{n} μ-law classes"),
+            Quantization::Linear(n) => format!("{n} linear levels"),
+        }
+    }
+}
+
 /// A causal sample-level model (what [`WaveformGeneration`] trains).
 pub trait WaveformModel {
     /// # Shapes
@@ -100,6 +155,39 @@ impl PostProcess for MuLawDecode {
                     .map(|&q| {
                         mu_law_decode(q.clamp(0, self.channels as i64 - 1) as u32, self.channels)
                     })
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// Post-processing of quantised waveforms (ids `[B, T]`, μ-law or linear
+/// levels) into waveforms ([`Quantization::decode`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Dequantize {
+    /// How the levels were quantised.
+    pub quantization: Quantization,
+}
+
+impl PostProcess for Dequantize {
+    type Output = Waveform;
+
+    fn process(&self, outputs: &Tensor, _o: &InferOptions) -> Result<Vec<Waveform>> {
+        let shape = outputs.shape();
+        if shape.len() != 2 {
+            return Err(TrainError::Shape {
+                what: "quantised samples".into(),
+                expected: "[batch, samples]".into(),
+                got: shape.to_vec(),
+            });
+        }
+        let v = outputs.to_vec_i64()?;
+        let top = self.quantization.levels().max(1) as i64 - 1;
+        Ok(v.chunks(shape[1].max(1))
+            .map(|row| Waveform {
+                samples: row
+                    .iter()
+                    .map(|&q| self.quantization.decode(q.clamp(0, top) as u32))
                     .collect(),
             })
             .collect())

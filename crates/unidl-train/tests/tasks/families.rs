@@ -1069,6 +1069,92 @@ fn mu_law_round_trips_and_waveform_batches_train_on_the_next_sample() {
     assert!(e.contains("notaudio") && e.contains("mono"), "{e}");
 }
 
+/// A vocoder stub with a hop of 4 whose "loss" is the mean of the classes
+/// it is given (so the task's quantisation shows) and whose generation is
+/// class 7 everywhere.
+struct StubVocoder(Quantization);
+
+impl VocoderModel for StubVocoder {
+    fn hop_length(&self) -> usize {
+        4
+    }
+    fn quantization(&self) -> Quantization {
+        self.0
+    }
+    fn vocoder_loss(&self, _features: BT<3>, classes: BT<2, Int>) -> Result<BT<1>> {
+        Ok(classes.float().mean())
+    }
+    fn vocode(&self, features: BT<3>, _t: f32, _seed: u64) -> Result<BT<2, Int>> {
+        let [b, _, f] = features.dims();
+        Ok(BT::<2, Int>::zeros([b, f * 4], &features.device()).add_scalar(7))
+    }
+}
+
+#[test]
+fn quantizations_encode_decode_and_drive_speech_synthesis() {
+    let lin = Quantization::Linear(65_536);
+    assert_eq!(lin.levels(), 65_536);
+    assert_eq!(
+        (lin.encode(-1.0), lin.encode(1.0), lin.encode(0.0)),
+        (0, 65_535, 32_768)
+    );
+    assert_eq!((lin.decode(0), lin.decode(65_535)), (-1.0, 1.0));
+    assert_eq!(lin.encode(2.0), 65_535);
+    for x in [-0.7f32, -1e-4, 0.0, 0.3, 0.99] {
+        assert!(
+            (lin.decode(lin.encode(x)) - x).abs() <= 1.0 / 65_535.0,
+            "{x}"
+        );
+    }
+    let mu = Quantization::MuLaw(256);
+    for x in [-1.0f32, -0.2, 0.0, 0.6, 1.0] {
+        assert_eq!(mu.encode(x), mu_law_encode(x, 256));
+        assert_eq!(
+            mu.decode(mu.encode(x)),
+            mu_law_decode(mu_law_encode(x, 256), 256)
+        );
+    }
+    let d = dev();
+    let post = Dequantize {
+        quantization: Quantization::Linear(256),
+    };
+    let ids = unidl_tensor::Tensor::from_i64(vec![0, 255, 300, -4], &[1, 4], &d).unwrap();
+    let w = post.process(&ids, &InferOptions::default()).unwrap();
+    assert_eq!(w[0].samples, vec![-1.0, 1.0, 1.0, -1.0]);
+
+    // 16 samples of 1.0 under 5 centred frames of hop 4
+    let batch = SynthesisBatch {
+        utterances: vec![Utterance {
+            features: vec![0.5; 2 * 5],
+            frames: 5,
+            samples: vec![1.0; 16],
+        }],
+        bins: 2,
+        sources: vec!["u".into()],
+        device: d.clone(),
+    };
+    let model = StubVocoder(Quantization::Linear(256));
+    let task = SpeechSynthesis::new(2, 256, 0.0, 1);
+    assert_eq!(task.loss_name(), "mu_law_cross_entropy");
+    let e = task.loss(&model, &batch).unwrap_err().to_string();
+    assert!(
+        e.contains("task.quantization_channels")
+            && e.contains("256 μ-law classes")
+            && e.contains("256 linear levels"),
+        "{e}"
+    );
+    let task = task.with_quantization(Quantization::Linear(256));
+    assert_eq!(task.loss_name(), "mixture_of_logistics_nll");
+    let loss = task.loss(&model, &batch).unwrap().to_vec_f32().unwrap();
+    assert_eq!(loss, vec![255.0]); // every sample 1.0: the top level
+    let out = task.forward(&model, &batch).unwrap();
+    assert_eq!(out.to_vec_i64().unwrap(), vec![7; 16]);
+    let (_, silent) = task.loss_and_outputs(&model, &batch).unwrap();
+    assert_eq!(silent.to_vec_i64().unwrap(), vec![128]); // the level nearest 0
+    let waves = task.post().process(&out, &InferOptions::default()).unwrap();
+    assert!((waves[0].samples[0] - (14.0 / 255.0 - 1.0)).abs() < 1e-6);
+}
+
 /// A decoder whose next-token distribution depends on the prefix (vocab:
 /// 0 `[BOS]`/padding, 1 `[EOS]`, 2 `A`, 3 `B`): first A 0.5, B 0.4,
 /// `[EOS]` 0.1; after A: A 0.35, B 0.35, `[EOS]` 0.3; after B: `[EOS]`

@@ -24,11 +24,18 @@ use crate::{AudioError, Result};
 /// upsample_scales = [4, 4, 4, 4]   # hop length 256
 /// gin_channels = 16           # speaker embedding
 /// n_speakers = 4
+///
+/// [output]                    # default: { type = "mu_law" }
+/// type = "mixture_of_logistics"   # scalar input, out_channels = 3·mixtures
+/// num_classes = 65536         # levels of the samples
+/// log_scale_min = -7.0
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaveNetConfig {
-    /// μ-law classes: the input's one-hot width and the output's softmax.
+    /// Output channels: the μ-law classes (the input's one-hot width and
+    /// the output's softmax), or with a mixture of logistics `3·K` for `K`
+    /// logistics (their logits, means and log scales).
     #[serde(default = "out_channels")]
     pub out_channels: usize,
     /// Residual layers in all.
@@ -72,6 +79,53 @@ pub struct WaveNetConfig {
     /// default, `legacy=True`).
     #[serde(default = "yes")]
     pub legacy: bool,
+    /// What the model predicts: a softmax over μ-law classes (the default)
+    /// or a discretised mixture of logistics over scalar samples.
+    #[serde(default)]
+    pub output: WaveNetOutput,
+}
+
+/// The output (and input) of a [`WaveNet`]: the `output` table of
+/// [`WaveNetConfig`] (`[model.output]` in a run config), tagged by `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WaveNetOutput {
+    /// A softmax over `out_channels` μ-law classes, one-hot class inputs
+    /// (`wavenet_vocoder`'s `input_type = "mulaw-quantize"`).
+    #[default]
+    MuLaw,
+    /// A discretised mixture of `out_channels / 3` logistics over scalar
+    /// inputs in `[-1, 1]` (`wavenet_vocoder`'s `scalar_input=True` with
+    /// `discretized_mix_logistic_loss`); the model's classes are the
+    /// `num_classes` levels of a linear quantisation, level `q` the sample
+    /// `2q/(num_classes − 1) − 1`.
+    MixtureOfLogistics {
+        /// Quantisation levels of the samples (the loss's bin width is
+        /// `2/(num_classes − 1)`; 65536 for 16-bit audio).
+        #[serde(default = "num_classes")]
+        num_classes: usize,
+        /// The smallest log scale of a logistic (smaller ones are clamped).
+        #[serde(default = "log_scale_min")]
+        log_scale_min: f32,
+    },
+}
+
+impl WaveNetOutput {
+    /// A mixture of logistics with the package's defaults (65536 levels,
+    /// log scales from −7).
+    pub fn mixture_of_logistics() -> Self {
+        WaveNetOutput::MixtureOfLogistics {
+            num_classes: num_classes(),
+            log_scale_min: log_scale_min(),
+        }
+    }
+}
+
+fn num_classes() -> usize {
+    65_536
+}
+fn log_scale_min() -> f32 {
+    -7.0
 }
 
 fn out_channels() -> usize {
@@ -116,6 +170,7 @@ impl Default for WaveNetConfig {
             upsample_scales: Vec::new(),
             freq_axis_kernel_size: freq_axis_kernel_size(),
             legacy: true,
+            output: WaveNetOutput::MuLaw,
         }
     }
 }
@@ -168,8 +223,39 @@ impl WaveNetConfig {
                 return Err(bad(key, "must be at least 1".into()));
             }
         }
-        if self.out_channels < 2 {
-            return Err(bad("out_channels", "must be at least 2 classes".into()));
+        match self.output {
+            WaveNetOutput::MuLaw => {
+                if self.out_channels < 2 {
+                    return Err(bad("out_channels", "must be at least 2 classes".into()));
+                }
+            }
+            WaveNetOutput::MixtureOfLogistics {
+                num_classes,
+                log_scale_min,
+            } => {
+                if self.out_channels == 0 || !self.out_channels.is_multiple_of(3) {
+                    return Err(bad(
+                        "out_channels",
+                        format!(
+                            "{}: a mixture of logistics needs 3 channels per logistic (logit, \
+                             mean, log scale), a positive multiple of 3",
+                            self.out_channels
+                        ),
+                    ));
+                }
+                if num_classes < 2 {
+                    return Err(bad(
+                        "output.num_classes",
+                        format!("{num_classes}: needs at least 2 levels"),
+                    ));
+                }
+                if !log_scale_min.is_finite() {
+                    return Err(bad(
+                        "output.log_scale_min",
+                        format!("{log_scale_min} must be finite"),
+                    ));
+                }
+            }
         }
         if !self.layers.is_multiple_of(self.stacks) {
             return Err(bad(
@@ -255,6 +341,11 @@ impl WaveNetConfig {
     /// keys that do not go together are [`AudioError::Config`] naming the key.
     pub fn init(&self, device: &Device) -> Result<WaveNet> {
         self.check()?;
+        // the first convolution's input: one-hot classes or one scalar
+        let input = match self.output {
+            WaveNetOutput::MuLaw => self.out_channels,
+            WaveNetOutput::MixtureOfLogistics { .. } => 1,
+        };
         let (q, r, g, s) = (
             self.out_channels,
             self.residual_channels,
@@ -295,7 +386,7 @@ impl WaveNetConfig {
             })
             .collect();
         Ok(WaveNet {
-            first_conv: conv1d(q, r, 1, 1, 1.0 / q as f64, device),
+            first_conv: conv1d(input, r, 1, 1, 1.0 / input as f64, device),
             conv_layers,
             last_conv1: conv1d(s, s, 1, 1, 1.0 / s as f64, device),
             last_conv2: conv1d(s, q, 1, 1, 1.0 / s as f64, device),
@@ -313,6 +404,7 @@ impl WaveNetConfig {
             n_speakers: self.n_speakers.unwrap_or(0),
             hop_length: self.hop_length(),
             legacy: self.legacy,
+            output: self.output,
         })
     }
 }

@@ -19,17 +19,25 @@
 //! over the growing signal and keeps its last step — `O(T²)`, for
 //! comparison.
 //!
-//! Both feed `initial_class` (the package's 127 for 256 classes) first and
-//! then each sample drawn, draw from the softmax of `logits / temperature`
-//! with the same seeded generator (one draw per sequence per step, in
-//! order), or take the most likely class at temperature 0, so they return
-//! the same classes for the same seed.
+//! Both feed `initial_class` (the package's 127 for 256 μ-law classes; the
+//! level nearest 0, `(n − 1)/2`, for a mixture of logistics over `n`
+//! levels) first and then each sample drawn, and draw with the same seeded
+//! generator (in order, sequence by sequence, step by step), so they
+//! return the same classes for the same seed (up to float rounding of the
+//! two paths' outputs, which could move a draw across a boundary). μ-law:
+//! a class from the softmax of `logits / temperature`, the most likely at
+//! temperature 0. Mixture of logistics: the mixture by Gumbel-max over its
+//! logits (noise `u ∈ [1e-5, 1 − 1e-5]`), then `x = mean + τ·exp(max(log
+//! scale, log_scale_min))·(ln u − ln(1 − u))` clamped to `[-1, 1]` (the
+//! most probable mixture's mean at τ = 0), quantised to the nearest level
+//! `round((x + 1)/2·(n − 1))`, which is both the output and the next input.
 
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{SQRT_HALF, WaveNet};
+use super::mixture::{Sampler, SplitMix64, level_to_sample};
+use super::{SQRT_HALF, WaveNet, WaveNetOutput};
 use crate::{AudioError, Result};
 
 /// How [`WaveNet::generate`] and [`WaveNet::generate_naive`] draw samples.
@@ -43,13 +51,16 @@ pub struct GenerationConfig {
     /// Sequences when there is no conditioning (with it: its batch).
     #[serde(default = "one")]
     pub batch: usize,
-    /// Softmax temperature; 0 takes the most likely class.
+    /// Softmax temperature (mixture of logistics: the scale of the
+    /// logistic's noise); 0 takes the most likely class (the most probable
+    /// mixture's mean).
     #[serde(default = "temperature")]
     pub temperature: f32,
     /// Seed of the sampler.
     #[serde(default)]
     pub seed: u64,
-    /// The class fed first (default `Q/2 − 1`, the package's 127).
+    /// The class fed first (default μ-law `Q/2 − 1`, the package's 127;
+    /// mixture of logistics `(num_classes − 1)/2`, the level nearest 0).
     #[serde(default)]
     pub initial_class: Option<usize>,
 }
@@ -74,53 +85,6 @@ impl Default for GenerationConfig {
             initial_class: None,
         }
     }
-}
-
-/// SplitMix64: a small seeded generator, the same stream on every machine.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A class drawn from `softmax(logits / temperature)`, or the first most
-/// likely one at temperature 0.
-fn draw(logits: &[f32], temperature: f32, rng: &mut SplitMix64) -> usize {
-    let (best, max) =
-        logits
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                if v > bv { (i, v) } else { (bi, bv) }
-            });
-    if temperature <= 0.0 {
-        return best;
-    }
-    let inv = 1.0 / f64::from(temperature);
-    let total: f64 = logits
-        .iter()
-        .map(|&v| (f64::from(v - max) * inv).exp())
-        .sum();
-    let mut u = rng.next_f64() * total;
-    for (i, &v) in logits.iter().enumerate() {
-        u -= (f64::from(v - max) * inv).exp();
-        if u < 0.0 {
-            return i;
-        }
-    }
-    best
 }
 
 /// `Σ a·b` in eight lanes (so the compiler vectorises it).
@@ -206,18 +170,24 @@ struct HostLayer {
 }
 
 /// Fast incremental WaveNet (see the [module docs](self)): feed one class
-/// per sequence per step, get the logits of the next sample. Build it with
-/// [`WaveNet::incremental`].
+/// (quantised sample) per sequence per step, get the logits (or mixture
+/// parameters) of the next sample. Build it with [`WaveNet::incremental`].
 #[derive(Debug, Clone)]
 pub struct Incremental {
     batch: usize,
+    /// Levels of the inputs.
+    levels: usize,
+    /// Output channels.
     q: usize,
+    /// `Some(levels)`: scalar input (mixture of logistics), `first` is the
+    /// `[R]` column.
+    scalar: Option<usize>,
     r: usize,
     gate: usize,
     s: usize,
     cin: usize,
     legacy: bool,
-    /// `first_conv`'s columns, `[Q, R]`.
+    /// `first_conv`'s columns, `[Q, R]` (scalar input: `[1, R]`).
     first: Vec<f32>,
     first_bias: Vec<f32>,
     layers: Vec<HostLayer>,
@@ -260,11 +230,13 @@ impl Incremental {
         }
     }
 
-    /// Feeds each sequence's class at the current step and returns the
-    /// logits of its next sample, `[B, Q]` row-major — the same as
+    /// Feeds each sequence's class (μ-law id, or level of a mixture-of-
+    /// logistics model) at the current step and returns the raw outputs for
+    /// its next sample, `[B, out_channels]` row-major (logits, or the
+    /// mixture's logits, means and log scales) — the same as
     /// [`WaveNet::forward`]'s at this position over the classes fed so far.
-    /// A wrong count, a class outside `0..Q` or a step past the local
-    /// conditioning is [`AudioError::Input`].
+    /// A wrong count, a class outside `0..quantization_channels()` or a
+    /// step past the local conditioning is [`AudioError::Input`].
     pub fn step(&mut self, classes: &[usize]) -> Result<&[f32]> {
         let bad = |reason: String| AudioError::Input {
             model: "WaveNet (incremental)".into(),
@@ -278,8 +250,8 @@ impl Incremental {
                 self.batch
             )));
         }
-        if let Some(&c) = classes.iter().find(|&&c| c >= self.q) {
-            return Err(bad(format!("class {c} outside 0..{}", self.q)));
+        if let Some(&c) = classes.iter().find(|&&c| c >= self.levels) {
+            return Err(bad(format!("class {c} outside 0..{}", self.levels)));
         }
         if self.steps.is_some_and(|n| self.t >= n) {
             return Err(bad(format!(
@@ -291,9 +263,19 @@ impl Incremental {
         let (r, half, s, q, cin, t) = (self.r, self.gate / 2, self.s, self.q, self.cin, self.t);
         for (b, &class) in classes.iter().enumerate() {
             let x = &mut self.x;
-            x.copy_from_slice(&self.first[class * r..(class + 1) * r]);
-            for (xi, bi) in x.iter_mut().zip(&self.first_bias) {
-                *xi += bi;
+            match self.scalar {
+                Some(levels) => {
+                    let v = level_to_sample(class, levels);
+                    for ((xi, w), bi) in x.iter_mut().zip(&self.first).zip(&self.first_bias) {
+                        *xi = v * w + bi;
+                    }
+                }
+                None => {
+                    x.copy_from_slice(&self.first[class * r..(class + 1) * r]);
+                    for (xi, bi) in x.iter_mut().zip(&self.first_bias) {
+                        *xi += bi;
+                    }
+                }
             }
             let c = (cin > 0).then(|| {
                 let at = (b * self.steps.unwrap_or(0) + t) * cin;
@@ -371,13 +353,18 @@ impl WaveNet {
         let device = m.first_conv.weight.device();
         let c = c.map(|c| c.to_device(&device));
         let (q, r) = (m.out_channels, m.first_conv.weight.dims()[0]);
-        let (first_w, first_bias) = pointwise(&m.first_conv, "first_conv")?; // [R, Q]
-        let mut first = vec![0.0; q * r];
-        for (i, row) in first_w.chunks_exact(q).enumerate() {
+        let inputs = m.first_conv.weight.dims()[1];
+        let (first_w, first_bias) = pointwise(&m.first_conv, "first_conv")?; // [R, Q] ([R, 1])
+        let mut first = vec![0.0; inputs * r];
+        for (i, row) in first_w.chunks_exact(inputs).enumerate() {
             for (class, v) in row.iter().enumerate() {
                 first[class * r + i] = *v;
             }
         }
+        let scalar = match m.output {
+            WaveNetOutput::MuLaw => None,
+            WaveNetOutput::MixtureOfLogistics { num_classes, .. } => Some(num_classes),
+        };
         let cin = m.cin_channels;
         let c = match c {
             Some(c) => {
@@ -472,7 +459,9 @@ impl WaveNet {
         let last2 = pointwise(&m.last_conv2, "last_conv2")?;
         Ok(Incremental {
             batch,
+            levels: m.quantization_channels(),
             q,
+            scalar,
             r,
             gate,
             s,
@@ -496,6 +485,20 @@ impl WaveNet {
         })
     }
 
+    /// How a step's output becomes the next class.
+    fn sampler(&self) -> Sampler {
+        match self.output {
+            WaveNetOutput::MuLaw => Sampler::Softmax,
+            WaveNetOutput::MixtureOfLogistics {
+                num_classes,
+                log_scale_min,
+            } => Sampler::Mixture {
+                num_classes,
+                log_scale_min,
+            },
+        }
+    }
+
     /// Sequences and samples to generate, after checking the inputs and
     /// the sampling settings.
     fn generation_plan(
@@ -514,13 +517,15 @@ impl WaveNet {
                 format!("{} must be finite and at least 0", cfg.temperature),
             ));
         }
-        let initial = cfg
-            .initial_class
-            .unwrap_or((self.out_channels / 2).saturating_sub(1));
-        if initial >= self.out_channels {
+        let levels = self.quantization_channels();
+        let initial = cfg.initial_class.unwrap_or(match self.output {
+            WaveNetOutput::MuLaw => (levels / 2).saturating_sub(1),
+            WaveNetOutput::MixtureOfLogistics { .. } => (levels - 1) / 2,
+        });
+        if initial >= levels {
             return Err(bad(
                 "initial_class",
-                format!("{initial} outside 0..{}", self.out_channels),
+                format!("{initial} outside 0..{levels}"),
             ));
         }
         let batch = c
@@ -538,9 +543,9 @@ impl WaveNet {
         Ok((batch, samples, initial))
     }
 
-    /// Generates μ-law classes with the fast incremental algorithm (see the
-    /// [module docs](self)): `frames × hop` samples per sequence with local
-    /// conditioning, `cfg.samples` without.
+    /// Generates classes (μ-law ids, or a mixture's levels) with the fast
+    /// incremental algorithm (see the [module docs](self)): `frames × hop`
+    /// samples per sequence with local conditioning, `cfg.samples` without.
     ///
     /// # Shapes
     /// `c`: `[B, cin, F]`, `g`: `B` ids → `[B, T]` classes.
@@ -553,13 +558,13 @@ impl WaveNet {
         let (batch, samples, initial) = self.generation_plan(c.as_ref(), g.as_ref(), cfg)?;
         let mut state = self.incremental(c, g, batch)?;
         let mut rng = SplitMix64(cfg.seed);
-        let q = self.out_channels;
+        let (q, sampler) = (self.out_channels, self.sampler());
         let mut current = vec![initial; batch];
         let mut out = vec![0i64; batch * samples];
         for t in 0..samples {
             let logits = state.step(&current)?;
             for (b, cur) in current.iter_mut().enumerate() {
-                *cur = draw(&logits[b * q..(b + 1) * q], cfg.temperature, &mut rng);
+                *cur = sampler.draw(&logits[b * q..(b + 1) * q], cfg.temperature, &mut rng);
                 out[b * samples + t] = *cur as i64;
             }
         }
@@ -587,7 +592,7 @@ impl WaveNet {
         let c = c.map(|c| m.upsample_features(c.to_device(&device)));
         let g = g.map(|g| m.speaker_features(g.to_device(&device)));
         let mut rng = SplitMix64(cfg.seed);
-        let q = m.out_channels;
+        let (q, sampler) = (m.out_channels, m.sampler());
         // [B][t + 1]: the initial class, then the samples
         let mut seqs: Vec<Vec<i64>> = vec![vec![initial as i64]; batch];
         for t in 0..samples {
@@ -600,7 +605,7 @@ impl WaveNet {
             let logits = m.forward_residual(x, ct.as_ref(), g.as_ref()); // [B, Q, t + 1]
             let last = host(logits.narrow(2, t, 1), "logits")?; // [B, Q, 1]
             for (b, seq) in seqs.iter_mut().enumerate() {
-                seq.push(draw(&last[b * q..(b + 1) * q], cfg.temperature, &mut rng) as i64);
+                seq.push(sampler.draw(&last[b * q..(b + 1) * q], cfg.temperature, &mut rng) as i64);
             }
         }
         let out: Vec<i64> = seqs
@@ -617,17 +622,6 @@ impl WaveNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn draw_takes_the_argmax_at_temperature_zero_and_follows_the_softmax() {
-        let mut rng = SplitMix64(3);
-        assert_eq!(draw(&[0.1, 2.0, -1.0, 2.0], 0.0, &mut rng), 1);
-        let logits = [0.0, (3.0f32).ln()];
-        let n = 20_000;
-        let ones = (0..n).filter(|_| draw(&logits, 1.0, &mut rng) == 1).count();
-        let p = ones as f64 / n as f64;
-        assert!((p - 0.75).abs() < 0.02, "{p}");
-    }
 
     #[test]
     fn dot_matches_a_plain_sum() {

@@ -20,6 +20,21 @@ its constant initial value):
             gradient (zeros for the last layer's residual 1x1 convolution,
             whose output feeds nothing)
   mu_law    torchaudio.functional.mu_law_encoding/decoding (256 channels)
+  mol       WaveNet(out_channels=30 (10 logistics), 6 layers, 2 stacks, residual
+            16, gate 32, skip 24, kernel 3, cin 8 upsampled by [2, 3],
+            scalar_input=True), dropout 0, after `make_generation_fast_()`;
+            one train-mode step over scalar inputs (levels of a 65536-level
+            linear quantisation, x = 2 level / 65535 - 1, the extreme levels
+            0 and 65535 and levels near the centre included):
+            discretized_mix_logistic_loss(y_hat[:, :, :-1], y[:, 1:],
+            num_classes=65536, log_scale_min=-7, reduce=False) per step
+            ("step_loss") and averaged ("loss", the package sums; its
+            training script averages over the mask), every gradient
+  mixture   discretized_mix_logistic_loss alone on random y_hat [2, 12, 9]
+            (log scales in [-9, 1], some below log_scale_min) and y with the
+            edge values -1, 1, +-0.9995: per-step losses and the gradient of
+            their mean w.r.t. y_hat, for num_classes 65536 and 256
+            ("<key>.65536", "<key>.256")
 
   <name>.safetensors      state dict (wavenet_vocoder's keys; weight_g/weight_v
                           for the weight-normalised models)
@@ -47,6 +62,7 @@ assert torch.__version__.split("+")[0] == "2.9.0", torch.__version__
 warnings.filterwarnings("ignore")  # weight_norm / backward-hook deprecations
 import wavenet_vocoder  # noqa: E402
 from wavenet_vocoder import WaveNet  # noqa: E402
+from wavenet_vocoder.mixture import discretized_mix_logistic_loss  # noqa: E402
 
 assert wavenet_vocoder.__version__.split("+")[0] == "0.1.1", wavenet_vocoder.__version__
 
@@ -64,6 +80,13 @@ MEL_VOCODER = dict(
     skip_out_channels=256, kernel_size=3, cin_channels=80,
     upsample_conditional_features=True, upsample_scales=[4, 4, 4, 4], freq_axis_kernel_size=3,
 )
+MOL = dict(
+    out_channels=30, layers=6, stacks=2, residual_channels=16, gate_channels=32,
+    skip_out_channels=24, kernel_size=3, cin_channels=8,
+    upsample_conditional_features=True, upsample_scales=[2, 3], freq_axis_kernel_size=3,
+    scalar_input=True,
+)
+MOL_CLASSES = 65536
 
 
 def unidl_config(kw, dropout=0.0):
@@ -87,6 +110,8 @@ def unidl_config(kw, dropout=0.0):
     if kw.get("upsample_conditional_features"):
         c["upsample_scales"] = kw["upsample_scales"]
         c["freq_axis_kernel_size"] = kw["freq_axis_kernel_size"]
+    if kw.get("scalar_input"):
+        c["output"] = {"type": "mixture_of_logistics", "num_classes": MOL_CLASSES, "log_scale_min": -7.0}
     return c
 
 
@@ -158,6 +183,65 @@ def train_reference(out, kw, seed):
     return {"config": unidl_config(kw)}, float(loss)
 
 
+def levels_to_x(levels, n):
+    """Level q of an n-level linear quantisation -> 2 q / (n - 1) - 1, in f32."""
+    return levels.to(torch.float32) * torch.tensor(2.0 / (n - 1), dtype=torch.float32) - 1.0
+
+
+def mol_reference(out, kw, seed):
+    torch.manual_seed(seed)
+    m = WaveNet(dropout=0.0, **kw)
+    perturb(m, 300 + seed)
+    m.make_generation_fast_()
+    m.train()
+    b, frames = 2, 6
+    t = frames * 6
+    n = MOL_CLASSES
+    levels = torch.randint(0, n, (b, t))
+    # the extremes (the loss's edge cases) and levels near the centre
+    levels[0, 3], levels[0, 10], levels[1, 5], levels[1, 20] = 0, n - 1, n - 1, 0
+    levels[0, 15:19] = torch.tensor([n // 2 - 2, n // 2 - 1, n // 2, n // 2 + 1])
+    levels[1, 30:33] = torch.tensor([n // 2 - 1, n // 2, n // 2 - 1])
+    x = levels_to_x(levels, n)
+    c = torch.rand(b, kw["cin_channels"], frames)
+    state = {k: v.clone().contiguous() for k, v in m.state_dict().items()}
+    y = m(x.unsqueeze(1), c=c)
+    steps = discretized_mix_logistic_loss(
+        y[:, :, :-1], x[:, 1:].unsqueeze(-1), num_classes=n, log_scale_min=-7.0, reduce=False
+    ).squeeze(-1)
+    loss = steps.mean()
+    loss.backward()
+    io = {
+        "classes": levels, "x": x, "c": c, "output": y.detach(),
+        "step_loss": steps.detach(), "loss": loss.detach().reshape(1),
+    }
+    io.update(
+        {f"grad.{k}": torch.zeros_like(p) if p.grad is None else p.grad for k, p in m.named_parameters()}
+    )
+    save_file(state, str(out / "mol.safetensors"))
+    save_file({k: v.contiguous() for k, v in io.items()}, str(out / "mol.io.safetensors"))
+    return {"config": unidl_config(kw)}, float(loss)
+
+
+def mixture_reference(out, seed):
+    torch.manual_seed(seed)
+    k, b, t = 4, 2, 9
+    y_hat = torch.randn(b, 3 * k, t) * 2.0
+    y_hat[:, 2 * k:] = torch.rand(b, k, t) * 10.0 - 9.0
+    y = torch.rand(b, t) * 2.0 - 1.0
+    y[0, 0], y[0, 1], y[1, 2], y[1, 3], y[0, 4], y[1, 8] = -1.0, 1.0, -0.9995, 0.9995, 0.0, 1.0
+    io = {"y_hat": y_hat, "y": y}
+    for n in [65536, 256]:
+        yh = y_hat.clone().requires_grad_(True)
+        steps = discretized_mix_logistic_loss(
+            yh, y.unsqueeze(-1), num_classes=n, log_scale_min=-7.0, reduce=False
+        ).squeeze(-1)
+        steps.mean().backward()
+        io[f"step_loss.{n}"] = steps.detach()
+        io[f"grad.{n}"] = yh.grad
+    save_file({k: v.contiguous() for k, v in io.items()}, str(out / "mixture.io.safetensors"))
+
+
 def main(out):
     out.mkdir(parents=True, exist_ok=True)
     meta = {"wavenet_vocoder": wavenet_vocoder.__version__, "params": {}, "models": {}}
@@ -176,8 +260,10 @@ def main(out):
         {"x": x, "encoded": enc, "decoded": torchaudio.functional.mu_law_decoding(enc, 256)},
         str(out / "mu_law.io.safetensors"),
     )
+    meta["models"]["mol"], mol_loss = mol_reference(out, MOL, 3)
+    mixture_reference(out, 4)
     (out / "wavenet.json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(json.dumps(meta["params"]), loss)
+    print(json.dumps(meta["params"]), loss, mol_loss)
 
 
 if __name__ == "__main__":
