@@ -1135,6 +1135,80 @@ fn freedict_becomes_a_sorted_dictionary_tsv() {
     assert!(err.to_string().contains("\"open\""), "{err}");
 }
 
+/// `unidl data gimp-de-dict`: a translation set's pairs, then the
+/// dictionary's pair for each of the most frequent corpus words it knows,
+/// translated as the word-by-word baseline would (the sense the training
+/// targets use); the held-out pairs unchanged; a malformed pair line named.
+#[test]
+fn dictionary_pairs_add_frequent_words_in_the_sense_the_targets_use() {
+    let dir = tmp("dictionary-pairs");
+    write(
+        &dir.join("gimp/train.tsv"),
+        "Open the image\tDas Bild öffnen\nSave the image\tDas Bild speichern\n",
+    );
+    write(
+        &dir.join("gimp/test.tsv"),
+        "Close the image\tDas Bild schließen\n",
+    );
+    write(
+        &dir.join("dictionary.tsv"),
+        "image\tAbbild\tBild\nopen\taufdrehen\töffnen\nthe\tder\tdie\tdas\nzebra\tZebra\n",
+    );
+    // frequencies: the 4, image 3, open 2, cat 2 (no entry), zebra 1
+    write(
+        &dir.join("corpus.txt"),
+        "The image, the cat. The open image!\nthe Image opens; open cat zebra 42",
+    );
+    let out = dir.join("out");
+    let n = dictionary_pairs(
+        &dir.join("gimp"),
+        &dir.join("dictionary.tsv"),
+        &dir.join("corpus.txt"),
+        3,
+        &out,
+    )
+    .unwrap();
+    assert_eq!((n.train, n.test), (5, 1));
+    assert_eq!(
+        read_text(&out.join("dictionary_pairs.tsv")).unwrap(),
+        "the\tdas\nimage\tBild\nopen\töffnen\n"
+    );
+    assert_eq!(
+        read_text(&out.join("train.tsv")).unwrap(),
+        "Open the image\tDas Bild öffnen\nSave the image\tDas Bild speichern\n\
+         the\tdas\nimage\tBild\nopen\töffnen\n"
+    );
+    assert_eq!(
+        read_text(&out.join("test.tsv")).unwrap(),
+        "Close the image\tDas Bild schließen\n"
+    );
+    // every word known: zebra comes last
+    dictionary_pairs(
+        &dir.join("gimp"),
+        &dir.join("dictionary.tsv"),
+        &dir.join("corpus.txt"),
+        100,
+        &out,
+    )
+    .unwrap();
+    let added = read_text(&out.join("dictionary_pairs.tsv")).unwrap();
+    assert!(added.ends_with("zebra\tZebra\n"), "{added}");
+
+    write(&dir.join("gimp/train.tsv"), "no tab here\n");
+    let err = dictionary_pairs(
+        &dir.join("gimp"),
+        &dir.join("dictionary.tsv"),
+        &dir.join("corpus.txt"),
+        3,
+        &out,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, PrepareError::Data(DataError::Parse { path, line: Some(1), .. }) if path.ends_with("train.tsv")),
+        "{err}"
+    );
+}
+
 /// A DejaVu font of the system (`fonts-dejavu-core`, installed by CI); with
 /// `UNIDL_REQUIRE_MEDIA_TOOLS=1` a missing one fails.
 fn dejavu(name: &str) -> Option<PathBuf> {

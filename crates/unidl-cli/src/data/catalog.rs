@@ -154,7 +154,7 @@ pub(super) struct Target {
     pub(super) layout: u32,
 }
 
-pub(super) const TARGETS: [Target; 14] = [
+pub(super) const TARGETS: [Target; 15] = [
     Target {
         name: "mnist",
         about: "10,000 MNIST digits 28x28 -> train/<d>/*.png, test/<d>/*.png",
@@ -201,6 +201,14 @@ pub(super) const TARGETS: [Target; 14] = [
         packages: &[&FREEDICT_DE],
         tools: &[],
         options: &[],
+        layout: 1,
+    },
+    Target {
+        name: "gimp-de-dict",
+        about: "gimp-de's pairs plus FreeDict pairs for the --words (10,000) most frequent Brown words (run `unidl data gimp-de`, `freedict-de` and `brown` first) -> train.tsv, test.tsv (gimp-de's), dictionary_pairs.tsv",
+        packages: &[],
+        tools: &[],
+        options: &["--words"],
         layout: 1,
     },
     Target {

@@ -18,8 +18,9 @@ mod catalog;
 use catalog::*;
 
 /// Every option some target takes.
-const ALL_OPTIONS: [&str; 5] = [
+const ALL_OPTIONS: [&str; 6] = [
     "--per-class",
+    "--words",
     "--limit",
     "--max-chars",
     "--seed",
@@ -74,9 +75,11 @@ pub fn run(rest: &[String]) -> Result<()> {
         return Ok(());
     }
     let lang = name.strip_prefix("gimp-");
+    // an exact name first (`gimp-de-dict`), then any `gimp-<lang>`
     let target = TARGETS
         .iter()
-        .find(|t| t.name == name || (lang.is_some() && t.name == "gimp-de"))
+        .find(|t| t.name == name)
+        .or_else(|| lang.and_then(|_| TARGETS.iter().find(|t| t.name == "gimp-de")))
         .with_context(|| format!("unknown data set `{name}`\n{}", usage()))?;
     for opt in ALL_OPTIONS {
         if flag(rest, opt).is_some() && !target.options.contains(&opt) {
@@ -189,6 +192,29 @@ pub fn run(rest: &[String]) -> Result<()> {
             arg(&mut args, "--index", &dir.join("freedict-eng-deu.index"));
             arg(&mut args, "--dict", &dict);
             "freedict"
+        }
+        "gimp-de-dict" => {
+            let need = [
+                ("gimp-de", "train.tsv"),
+                ("freedict-de", "dictionary.tsv"),
+                ("brown", "corpus.txt"),
+            ];
+            for (set, file) in need {
+                if !data_dir().join(set).join(file).is_file() {
+                    bail!(
+                        "{} has no {file}: run `unidl data {set}` first",
+                        data_dir().join(set).display()
+                    );
+                }
+            }
+            arg(&mut args, "--in", &data_dir().join("gimp-de"));
+            arg(
+                &mut args,
+                "--dictionary",
+                &data_dir().join("freedict-de/dictionary.tsv"),
+            );
+            arg(&mut args, "--corpus", &data_dir().join("brown/corpus.txt"));
+            "dictionary-pairs"
         }
         "text-lines" => {
             let src = data_dir().join("brown");
@@ -466,6 +492,13 @@ fn convert(name: &str, out: &Path, args: &[String]) -> Result<Prepared> {
             prepare::text_lines(&path("--in")?, &train, &test, out, &opts)?
         }
         "freedict" => prepare::freedict(&path("--index")?, &path("--dict")?, out)?,
+        "dictionary-pairs" => prepare::dictionary_pairs(
+            &path("--in")?,
+            &path("--dictionary")?,
+            &path("--corpus")?,
+            number("--words")?.unwrap_or(10_000),
+            out,
+        )?,
         "spoken-digits" => prepare::spoken_digits(
             out,
             &prepare::SpokenDigitsOptions {

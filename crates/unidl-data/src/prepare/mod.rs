@@ -22,6 +22,7 @@
 mod brown;
 mod coco;
 mod crops;
+mod dictionary_pairs;
 mod digits;
 mod freedict;
 mod gettext;
@@ -41,6 +42,7 @@ use std::process::Command;
 pub use brown::{BrownOptions, brown_from_npm};
 pub use coco::{CocoOptions, shapes_coco};
 pub use crops::{KeypointCropOptions, keypoint_crops};
+pub use dictionary_pairs::dictionary_pairs;
 pub use digits::digits_from_csv;
 pub use freedict::{dictd_translations, freedict};
 pub use gettext::{MoEntry, clean_ui_text, gimp_translations, parse_mo};

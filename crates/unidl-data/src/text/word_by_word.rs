@@ -199,6 +199,11 @@ impl WordByWord {
         self.entries.is_empty()
     }
 
+    /// Whether `headword` (case folded) has an entry.
+    pub fn contains(&self, headword: &str) -> bool {
+        self.entries.contains_key(&fold(headword))
+    }
+
     /// Longest headword in words (at most 4) tried at each position.
     pub fn max_phrase(&self) -> usize {
         self.max_phrase
