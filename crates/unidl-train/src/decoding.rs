@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::task::{Seq2SeqModel, Seq2SeqSource};
 
+mod ctc_prefix;
+pub use ctc_prefix::{CtcPrefixScorer, CtcPrefixState};
+
 /// How to generate (B.5.2's per-call settings for generation).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +52,15 @@ pub struct GenerationConfig {
     /// Seed of the sampler.
     #[serde(default)]
     pub seed: u64,
+    /// Joint CTC/attention decoding (Watanabe et al. 2017): the weight λ
+    /// of the encoder CTC head's prefix score in each hypothesis' score
+    /// `(1 − λ)·log p_attention + λ·log p_CTC`, in [0, 1]; 0 (default)
+    /// decodes with the attention decoder alone. Needs a model with a CTC
+    /// head ([`Seq2SeqModel::encoder_ctc_log_probs`]); decoding is then a
+    /// beam search (of `num_beams`, 1 included), the head's blank being
+    /// the padding id.
+    #[serde(default)]
+    pub ctc_weight: f64,
 }
 
 fn max_length() -> usize {
@@ -72,6 +84,7 @@ impl Default for GenerationConfig {
             top_k: 0,
             top_p: 1.0,
             seed: 0,
+            ctc_weight: 0.0,
         }
     }
 }
@@ -107,6 +120,18 @@ impl GenerationConfig {
         if !self.length_penalty.is_finite() {
             return Err(bad("length_penalty", "must be finite".into()));
         }
+        if !(0.0..=1.0).contains(&self.ctc_weight) {
+            return Err(bad(
+                "ctc_weight",
+                format!("{} is outside [0, 1]", self.ctc_weight),
+            ));
+        }
+        if self.ctc_weight > 0.0 && self.do_sample {
+            return Err(bad(
+                "ctc_weight",
+                "joint CTC/attention decoding is a beam search: set do_sample = false".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -131,8 +156,33 @@ pub fn generate<M: Seq2SeqModel>(
     cfg: &GenerationConfig,
 ) -> Result<Vec<Vec<u32>>> {
     cfg.validate()?;
+    if cfg.ctc_weight > 0.0 {
+        let lp = model
+            .encoder_ctc_log_probs(source)?
+            .ok_or_else(|| TrainError::Config {
+                key: "generation.ctc_weight".into(),
+                reason: "joint CTC/attention decoding needs a model with a CTC head on its \
+                     encoder (TrOCR: ctc_head = true)"
+                    .into(),
+            })?;
+        let [b, t, v] = lp.dims();
+        if b != source.len() || (ids.pad as usize) >= v {
+            return Err(TrainError::Model(format!(
+                "CTC head: log-probabilities [{b}, {t}, {v}] for {} sources with blank {}",
+                source.len(),
+                ids.pad
+            )));
+        }
+        let rows = rows_of(lp.reshape([b * t, v]))?;
+        let scorers: Vec<CtcPrefixScorer> = rows
+            .chunks(t.max(1))
+            .take(b)
+            .map(|frames| CtcPrefixScorer::new(frames.concat(), t, v, ids.pad))
+            .collect();
+        return beam_search(model, source, ids, cfg, Some(&scorers));
+    }
     if cfg.num_beams > 1 {
-        beam_search(model, source, ids, cfg)
+        beam_search(model, source, ids, cfg, None)
     } else {
         greedy_or_sample(model, source, ids, cfg)
     }
@@ -244,19 +294,40 @@ fn greedy_or_sample<M: Seq2SeqModel>(
 #[derive(Debug, Clone)]
 struct Hypothesis {
     tokens: Vec<u32>,
+    /// The score beams compete on: the attention log-probability, or the
+    /// joint score with a CTC head.
     logp: f64,
+    /// The attention decoder's log-probability (joint decoding).
+    att: f64,
+    /// The CTC prefix state (joint decoding).
+    ctc: Option<CtcPrefixState>,
+}
+
+impl Hypothesis {
+    fn dead() -> Self {
+        Hypothesis {
+            tokens: Vec::new(),
+            logp: f64::NEG_INFINITY,
+            att: f64::NEG_INFINITY,
+            ctc: None,
+        }
+    }
 }
 
 fn score(h: &Hypothesis, penalty: f64) -> f64 {
     h.logp / (h.tokens.len().max(1) as f64).powf(penalty)
 }
 
+/// Beam search; with `ctc` (one scorer per source) every hypothesis is
+/// scored jointly, `(1 − λ)·attention + λ·CTC prefix score`.
 fn beam_search<M: Seq2SeqModel>(
     model: &M,
     source: &Seq2SeqSource,
     ids: SpecialIds,
     cfg: &GenerationConfig,
+    ctc: Option<&[CtcPrefixScorer]>,
 ) -> Result<Vec<Vec<u32>>> {
+    let lambda = cfg.ctc_weight;
     let (b, k) = (source.len(), cfg.num_beams);
     // row r·k + j is beam j of source r
     let rows: Vec<usize> = (0..b).flat_map(|r| std::iter::repeat_n(r, k)).collect();
@@ -265,11 +336,19 @@ fn beam_search<M: Seq2SeqModel>(
     // only the first beam of each source is live at the start (the others
     // would duplicate it)
     let mut beams: Vec<Vec<Hypothesis>> = (0..b)
-        .map(|_| {
+        .map(|r| {
             (0..k)
-                .map(|j| Hypothesis {
-                    tokens: Vec::new(),
-                    logp: if j == 0 { 0.0 } else { f64::NEG_INFINITY },
+                .map(|j| {
+                    if j == 0 {
+                        Hypothesis {
+                            tokens: Vec::new(),
+                            logp: 0.0,
+                            att: 0.0,
+                            ctc: ctc.map(|s| s[r].initial()),
+                        }
+                    } else {
+                        Hypothesis::dead()
+                    }
                 })
                 .collect()
         })
@@ -289,26 +368,60 @@ fn beam_search<M: Seq2SeqModel>(
                 }
                 continue;
             }
-            // the 2k best continuations over every live beam
-            let mut cands: Vec<(f64, usize, u32)> = Vec::new();
+            // the 2k best continuations over every live beam:
+            // (score, beam, token, attention log-prob, CTC prefix score)
+            let mut cands: Vec<(f64, usize, u32, f64, f64)> = Vec::new();
             for (j, h) in beams[r].iter().enumerate() {
                 if h.logp == f64::NEG_INFINITY {
                     continue;
                 }
                 let row = &logp[r * k + j];
-                let mut order: Vec<usize> = (0..row.len()).collect();
-                let n = (2 * k).min(row.len());
-                order.select_nth_unstable_by(n - 1, |&a, &c| row[c].total_cmp(&row[a]));
+                let joint: Vec<(f64, f64, f64)> = match (&h.ctc, ctc) {
+                    (Some(state), Some(scorers)) => {
+                        let psi = scorers[r].scores(state, ids.eos);
+                        row.iter()
+                            .zip(psi)
+                            .map(|(&a, p)| {
+                                let att = h.att + f64::from(a);
+                                ((1.0 - lambda) * att + lambda * p, att, p)
+                            })
+                            .collect()
+                    }
+                    _ => row
+                        .iter()
+                        .map(|&a| {
+                            let att = h.att + f64::from(a);
+                            (att, att, 0.0)
+                        })
+                        .collect(),
+                };
+                let mut order: Vec<usize> = (0..joint.len()).collect();
+                let n = (2 * k).min(joint.len());
+                order.select_nth_unstable_by(n - 1, |&a, &c| joint[c].0.total_cmp(&joint[a].0));
                 for &t in &order[..n] {
-                    cands.push((h.logp + f64::from(row[t]), j, t as u32));
+                    let (score, att, psi) = joint[t];
+                    if score > f64::NEG_INFINITY {
+                        cands.push((score, j, t as u32, att, psi));
+                    }
                 }
             }
             cands.sort_by(|a, c| c.0.total_cmp(&a.0));
             let mut next: Vec<(Hypothesis, usize)> = Vec::with_capacity(k);
-            for (lp, j, t) in cands {
+            for (lp, j, t, att, psi) in cands {
                 let mut tokens = beams[r][j].tokens.clone();
                 tokens.push(t);
-                let h = Hypothesis { tokens, logp: lp };
+                let ctc_state = match (&beams[r][j].ctc, ctc) {
+                    (Some(state), Some(scorers)) if t != ids.eos => {
+                        Some(scorers[r].extend(state, t, psi))
+                    }
+                    _ => None,
+                };
+                let h = Hypothesis {
+                    tokens,
+                    logp: lp,
+                    att,
+                    ctc: ctc_state,
+                };
                 if t == ids.eos {
                     finished[r].push(h);
                 } else {
@@ -327,13 +440,7 @@ fn beam_search<M: Seq2SeqModel>(
             }
             while next.len() < k {
                 // fewer live continuations than beams: pad with dead ones
-                next.push((
-                    Hypothesis {
-                        tokens: Vec::new(),
-                        logp: f64::NEG_INFINITY,
-                    },
-                    0,
-                ));
+                next.push((Hypothesis::dead(), 0));
             }
             for (j, (h, from)) in next.into_iter().enumerate() {
                 keep_rows.push(r * k + from);

@@ -375,6 +375,15 @@ pub trait Seq2SeqModel {
         ))
     }
 
+    /// The encoder CTC head's log-probabilities `[B, S', V]` for `source`
+    /// (log-softmax over the decoder's vocabulary, padding = blank), for
+    /// joint CTC/attention decoding (`[infer.generation] ctc_weight`). The
+    /// default: no head.
+    fn encoder_ctc_log_probs(&self, source: &Seq2SeqSource) -> Result<Option<BTensor<3>>> {
+        let _ = source;
+        Ok(None)
+    }
+
     /// Starts decoding `source`. The default keeps the source and re-runs
     /// the prefix each step; models with a cache return
     /// [`DecodingState::Model`] and override the next two methods too.

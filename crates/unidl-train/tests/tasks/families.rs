@@ -1194,6 +1194,92 @@ impl Seq2SeqModel for Branching {
     }
 }
 
+/// [`Branching`] with a CTC head on its "encoder" that reads "A A" over
+/// four frames (A, blank, A, blank; each at probability 0.97).
+#[derive(Module, Debug)]
+struct BranchingWithCtc {
+    inner: Branching,
+}
+
+impl Seq2SeqModel for BranchingWithCtc {
+    fn seq2seq_logits(
+        &self,
+        s: &Seq2SeqSource,
+        ids: BT<2, Int>,
+        m: BT<2, Bool>,
+    ) -> unidl_train::Result<BT<3>> {
+        self.inner.seq2seq_logits(s, ids, m)
+    }
+
+    fn encoder_ctc_log_probs(&self, s: &Seq2SeqSource) -> unidl_train::Result<Option<BT<3>>> {
+        let b = s.len();
+        let frame = |top: usize| -> Vec<f32> {
+            (0..4)
+                .map(|c| if c == top { 0.97f32 } else { 0.01 }.ln())
+                .collect()
+        };
+        let one: Vec<f32> = [2, 0, 2, 0].into_iter().flat_map(frame).collect();
+        let data: Vec<f32> = (0..b).flat_map(|_| one.clone()).collect();
+        Ok(Some(BT::from_data(
+            TensorData::new(data, [b, 4, 4]),
+            &Device::flex(),
+        )))
+    }
+}
+
+/// Joint CTC/attention decoding (`ctc_weight`): the attention decoder
+/// alone prefers "B [EOS]"; with the CTC head's prefix scores the beam
+/// reads "A A [EOS]" (with one beam too); a model without a head, a weight
+/// outside [0, 1] or with sampling are typed errors naming the key.
+#[test]
+fn joint_ctc_attention_decoding_follows_the_ctc_head() {
+    use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};
+    let d = dev();
+    let inner = Branching {
+        unused: Param::from_tensor(BT::zeros([1], &d)),
+    };
+    let ids = BT::<2, Int>::from_data(TensorData::new(vec![5i64, 5], [2, 1]), &d);
+    let mask = BT::<2, Bool>::from_data(TensorData::new(vec![true, true], [2, 1]), &d);
+    let source = Seq2SeqSource::Tokens { ids, mask };
+    let special = SpecialIds {
+        bos: 0,
+        eos: 1,
+        pad: 0,
+    };
+    let cfg = |beams, w| GenerationConfig {
+        max_length: 6,
+        num_beams: beams,
+        ctc_weight: w,
+        ..Default::default()
+    };
+    let attention_only = generate(&inner, &source, special, &cfg(2, 0.0)).unwrap();
+    assert_eq!(attention_only, vec![vec![3, 1]; 2]);
+    let model = BranchingWithCtc { inner };
+    for (beams, w) in [(2, 0.5), (1, 0.5), (2, 0.3), (2, 1.0)] {
+        let joint = generate(&model, &source, special, &cfg(beams, w)).unwrap();
+        assert_eq!(joint, vec![vec![2, 2, 1]; 2], "beams {beams}, weight {w}");
+    }
+    let e = generate(&model.inner, &source, special, &cfg(2, 0.5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("generation.ctc_weight") && e.contains("CTC head"),
+        "{e}"
+    );
+    for bad in [
+        cfg(2, 1.5),
+        GenerationConfig {
+            do_sample: true,
+            ..cfg(1, 0.3)
+        },
+    ] {
+        let e = generate(&model, &source, special, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("generation.ctc_weight"), "{e}");
+    }
+}
+
 #[test]
 fn generation_is_greedy_beam_searched_or_sampled_and_stops_at_eos() {
     use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};

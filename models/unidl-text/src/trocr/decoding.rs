@@ -44,6 +44,16 @@ impl Seq2SeqModel for TrOcr {
             .map_err(model_error)
     }
 
+    /// The CTC head over the encoder's patch tokens (`ctc_head = true`).
+    fn encoder_ctc_log_probs(
+        &self,
+        source: &Seq2SeqSource,
+    ) -> Result<Option<Tensor<3>>, TrainError> {
+        let pixels = source.images("TrOCR")?;
+        let states = self.encoder_states(pixels).map_err(model_error)?;
+        Ok(self.ctc_log_probs(states))
+    }
+
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
         let pixels = source.images("TrOCR")?;
         Ok(DecodingState::Model(Box::new(TrOcrState {
