@@ -52,7 +52,7 @@ fn sha256(path: &Path) -> Result<String> {
 
 fn usage() -> String {
     let mut s = String::from(
-        "usage: unidl data <name|list> [--out DIR] [--per-class N | --limit N] [--max-chars N] [--seed N] [--test-every N]\n",
+        "usage: unidl data <name|list> [--out DIR] [--per-class N | --limit N] [--max-chars N] [--seed N] [--test-every N] [--words N]\n",
     );
     for t in &TARGETS {
         s.push_str(&format!(
