@@ -31,6 +31,19 @@ fn data_dir() -> PathBuf {
     unidl_env::data_dir()
 }
 
+/// The folder of data set `set` already prepared in the data cache (the
+/// input of a set built from another), checked by one of its files.
+fn prepared(set: &str, file: &str) -> Result<PathBuf> {
+    let dir = data_dir().join(set);
+    if !dir.join(file).is_file() {
+        bail!(
+            "{} has no {file}: run `unidl data {set}` first",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 fn flag(rest: &[String], name: &str) -> Option<String> {
     rest.iter()
         .position(|a| a == name)
@@ -194,37 +207,21 @@ pub fn run(rest: &[String]) -> Result<()> {
             "freedict"
         }
         "gimp-de-dict" => {
-            let need = [
-                ("gimp-de", "train.tsv"),
-                ("freedict-de", "dictionary.tsv"),
-                ("brown", "corpus.txt"),
-            ];
-            for (set, file) in need {
-                if !data_dir().join(set).join(file).is_file() {
-                    bail!(
-                        "{} has no {file}: run `unidl data {set}` first",
-                        data_dir().join(set).display()
-                    );
-                }
-            }
-            arg(&mut args, "--in", &data_dir().join("gimp-de"));
+            arg(&mut args, "--in", &prepared("gimp-de", "train.tsv")?);
             arg(
                 &mut args,
                 "--dictionary",
-                &data_dir().join("freedict-de/dictionary.tsv"),
+                &prepared("freedict-de", "dictionary.tsv")?.join("dictionary.tsv"),
             );
-            arg(&mut args, "--corpus", &data_dir().join("brown/corpus.txt"));
+            arg(
+                &mut args,
+                "--corpus",
+                &prepared("brown", "corpus.txt")?.join("corpus.txt"),
+            );
             "dictionary-pairs"
         }
         "text-lines" => {
-            let src = data_dir().join("brown");
-            if !src.join("train.jsonl").is_file() {
-                bail!(
-                    "{} has no Brown corpus: run `unidl data brown` first",
-                    src.display()
-                );
-            }
-            arg(&mut args, "--in", &src);
+            arg(&mut args, "--in", &prepared("brown", "train.jsonl")?);
             arg(&mut args, "--fonts", &work);
             "text-lines"
         }
@@ -271,14 +268,11 @@ pub fn run(rest: &[String]) -> Result<()> {
             "minilm"
         }
         "shapes-keypoints" => {
-            let src = data_dir().join("shapes-coco");
-            if !src.join("annotations/train.json").is_file() {
-                bail!(
-                    "{} has no shapes-coco set: run `unidl data shapes-coco` first",
-                    src.display()
-                );
-            }
-            arg(&mut args, "--in", &src);
+            arg(
+                &mut args,
+                "--in",
+                &prepared("shapes-coco", "annotations/train.json")?,
+            );
             "shapes-keypoints"
         }
         other => bail!("no converter for `{other}`"),
