@@ -80,12 +80,7 @@ def conformer(out, name, ctc_class, seed, extra):
 
 
 def rnnt(out, seed):
-    cfg = dict(
-        gen_rnnt.SMALL, input_dim=80, vocab_size=29, encoding_dim=1024, d_model=256, ffn_dim=1024,
-        num_layers=16, num_heads=4, depthwise_conv_kernel_size=31, dropout=0.1,
-        symbol_embedding_dim=256, num_lstm_layers=2, lstm_hidden_dim=512,
-        lstm_layer_norm_epsilon=1e-5, lstm_dropout=0.3, transcriber="conformer",
-    )
+    cfg = gen_rnnt.BASE
     torch.manual_seed(seed)
     m = gen_rnnt.build(cfg)
     gen_rnnt.randomise(m, seed + 1)

@@ -127,15 +127,18 @@ SMALL = dict(
 )
 
 
+# torchaudio's former conformer_rnnt_base (80 mels, 29 labels)
+BASE = dict(
+    SMALL, input_dim=80, vocab_size=29, encoding_dim=1024, d_model=256, ffn_dim=1024,
+    num_layers=16, num_heads=4, depthwise_conv_kernel_size=31, dropout=0.1,
+    symbol_embedding_dim=256, num_lstm_layers=2, lstm_hidden_dim=512,
+    lstm_layer_norm_epsilon=1e-5, lstm_dropout=0.3, transcriber="conformer",
+)
+
+
 def main(out):
     out.mkdir(parents=True, exist_ok=True)
-    base = dict(
-        SMALL, input_dim=80, vocab_size=29, encoding_dim=1024, d_model=256, ffn_dim=1024,
-        num_layers=16, num_heads=4, depthwise_conv_kernel_size=31, dropout=0.1,
-        symbol_embedding_dim=256, num_lstm_layers=2, lstm_hidden_dim=512,
-        lstm_layer_norm_epsilon=1e-5, lstm_dropout=0.3, transcriber="conformer",
-    )
-    meta = {"conformer_rnnt_base_params": sum(p.numel() for p in build(base).parameters()), "models": {}}
+    meta = {"conformer_rnnt_base_params": sum(p.numel() for p in build(BASE).parameters()), "models": {}}
     variants = [
         ("conformer", dict(SMALL, transcriber="conformer")),
         ("lstm", dict(SMALL, transcriber="lstm", lstm_layer_norm=False, joiner_activation="relu")),
