@@ -1174,6 +1174,19 @@ fn branching_probs(prefix: &[u32]) -> [f32; 4] {
     }
 }
 
+/// Two one-token sources and [`Branching`]'s ids (`[BOS]` = padding 0,
+/// `[EOS]` 1).
+fn branching_source(d: &Device) -> (Seq2SeqSource, unidl_train::decoding::SpecialIds) {
+    let ids = BT::<2, Int>::from_data(TensorData::new(vec![5i64, 5], [2, 1]), d);
+    let mask = BT::<2, Bool>::from_data(TensorData::new(vec![true, true], [2, 1]), d);
+    let special = unidl_train::decoding::SpecialIds {
+        bos: 0,
+        eos: 1,
+        pad: 0,
+    };
+    (Seq2SeqSource::Tokens { ids, mask }, special)
+}
+
 impl Seq2SeqModel for Branching {
     fn seq2seq_logits(
         &self,
@@ -1233,19 +1246,12 @@ impl Seq2SeqModel for BranchingWithCtc {
 /// outside [0, 1] or with sampling are typed errors naming the key.
 #[test]
 fn joint_ctc_attention_decoding_follows_the_ctc_head() {
-    use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};
+    use unidl_train::decoding::{GenerationConfig, generate};
     let d = dev();
     let inner = Branching {
         unused: Param::from_tensor(BT::zeros([1], &d)),
     };
-    let ids = BT::<2, Int>::from_data(TensorData::new(vec![5i64, 5], [2, 1]), &d);
-    let mask = BT::<2, Bool>::from_data(TensorData::new(vec![true, true], [2, 1]), &d);
-    let source = Seq2SeqSource::Tokens { ids, mask };
-    let special = SpecialIds {
-        bos: 0,
-        eos: 1,
-        pad: 0,
-    };
+    let (source, special) = branching_source(&d);
     let cfg = |beams, w| GenerationConfig {
         max_length: 6,
         num_beams: beams,
@@ -1282,19 +1288,12 @@ fn joint_ctc_attention_decoding_follows_the_ctc_head() {
 
 #[test]
 fn generation_is_greedy_beam_searched_or_sampled_and_stops_at_eos() {
-    use unidl_train::decoding::{GenerationConfig, SpecialIds, generate};
+    use unidl_train::decoding::{GenerationConfig, generate};
     let d = dev();
     let model = Branching {
         unused: Param::from_tensor(BT::zeros([1], &d)),
     };
-    let ids = BT::<2, Int>::from_data(TensorData::new(vec![5i64, 5], [2, 1]), &d);
-    let mask = BT::<2, Bool>::from_data(TensorData::new(vec![true, true], [2, 1]), &d);
-    let source = Seq2SeqSource::Tokens { ids, mask };
-    let special = SpecialIds {
-        bos: 0,
-        eos: 1,
-        pad: 0,
-    };
+    let (source, special) = branching_source(&d);
     let run = |cfg: GenerationConfig| generate(&model, &source, special, &cfg).unwrap();
     // greedy: A, then A (0.35 ties B: the lower id wins), then [EOS]
     let greedy = run(GenerationConfig {
