@@ -56,7 +56,7 @@ pub struct GenerationConfig {
     /// of the encoder CTC head's prefix score in each hypothesis' score
     /// `(1 − λ)·log p_attention + λ·log p_CTC`, in [0, 1]; 0 (default)
     /// decodes with the attention decoder alone. Needs a model with a CTC
-    /// head ([`Seq2SeqModel::encoder_ctc_log_probs`]); decoding is then a
+    /// head ([`Seq2SeqModel::decoding_ctc_log_probs`]); decoding is then a
     /// beam search (of `num_beams`, 1 included), the head's blank being
     /// the padding id.
     #[serde(default)]
@@ -157,8 +157,9 @@ pub fn generate<M: Seq2SeqModel>(
 ) -> Result<Vec<Vec<u32>>> {
     cfg.validate()?;
     if cfg.ctc_weight > 0.0 {
+        let mut start = model.begin_decoding(source)?;
         let lp = model
-            .encoder_ctc_log_probs(source)?
+            .decoding_ctc_log_probs(&mut start)?
             .ok_or_else(|| TrainError::Config {
                 key: "generation.ctc_weight".into(),
                 reason: "joint CTC/attention decoding needs a model with a CTC head on its \
@@ -179,10 +180,10 @@ pub fn generate<M: Seq2SeqModel>(
             .take(b)
             .map(|frames| CtcPrefixScorer::new(frames.concat(), t, v, ids.pad))
             .collect();
-        return beam_search(model, source, ids, cfg, Some(&scorers));
+        return beam_search(model, source, ids, cfg, start, Some(&scorers));
     }
     if cfg.num_beams > 1 {
-        beam_search(model, source, ids, cfg, None)
+        beam_search(model, source, ids, cfg, model.begin_decoding(source)?, None)
     } else {
         greedy_or_sample(model, source, ids, cfg)
     }
@@ -318,20 +319,21 @@ fn score(h: &Hypothesis, penalty: f64) -> f64 {
     h.logp / (h.tokens.len().max(1) as f64).powf(penalty)
 }
 
-/// Beam search; with `ctc` (one scorer per source) every hypothesis is
-/// scored jointly, `(1 − λ)·attention + λ·CTC prefix score`.
+/// Beam search from `start` (`begin_decoding`'s state); with `ctc` (one
+/// scorer per source) every hypothesis is scored jointly,
+/// `(1 − λ)·attention + λ·CTC prefix score`.
 fn beam_search<M: Seq2SeqModel>(
     model: &M,
     source: &Seq2SeqSource,
     ids: SpecialIds,
     cfg: &GenerationConfig,
+    start: crate::task::DecodingState,
     ctc: Option<&[CtcPrefixScorer]>,
 ) -> Result<Vec<Vec<u32>>> {
     let lambda = cfg.ctc_weight;
     let (b, k) = (source.len(), cfg.num_beams);
     // row r·k + j is beam j of source r
     let rows: Vec<usize> = (0..b).flat_map(|r| std::iter::repeat_n(r, k)).collect();
-    let start = model.begin_decoding(source)?;
     let mut state = model.reorder(start, &rows)?;
     // only the first beam of each source is live at the start (the others
     // would duplicate it)

@@ -618,7 +618,9 @@ fn hybrid_ctc_objective_on_the_encoder_patches() {
     )[0];
     let logits = m.forward(px.clone(), dec).unwrap();
     let ce = values(token_cross_entropy(logits, lab, mask, 0.1))[0];
-    let lp = m.ctc_log_probs(m.encoder_states(px).unwrap()).unwrap();
+    let lp = m
+        .ctc_log_probs(m.encoder_states(px.clone()).unwrap())
+        .unwrap();
     assert_eq!(lp.dims(), [b, patches, vocab]);
     let lp0 = lp.clone().narrow(0, 0, 1);
     let ctc =
@@ -629,7 +631,35 @@ fn hybrid_ctc_objective_on_the_encoder_patches() {
         "{got} vs {want}"
     );
 
+    // joint decoding reads the same log-probabilities from the decoding
+    // state (one encoder pass), and runs to sequences
+    use unidl_train::Seq2SeqModel;
+    let source = Seq2SeqSource::Images(px.clone());
+    let mut state = m.begin_decoding(&source).unwrap();
+    let kept = m.decoding_ctc_log_probs(&mut state).unwrap().unwrap();
+    assert_eq!(values(kept), values(lp.clone()));
+    let joint = unidl_train::decoding::GenerationConfig {
+        max_length: 5,
+        num_beams: 2,
+        ctc_weight: 0.5,
+        ..Default::default()
+    };
+    let special = unidl_train::decoding::SpecialIds { bos, eos, pad };
+    let out = unidl_train::decoding::generate(&m, &source, special, &joint).unwrap();
+    assert_eq!(out.len(), b);
+    assert!(
+        out.iter().all(|seq| !seq.is_empty() && seq.len() <= 5),
+        "{out:?}"
+    );
+
     let without = cfg_without_head(&cfg).init(&dev).unwrap();
+    let mut state = without.begin_decoding(&source).unwrap();
+    assert!(
+        without
+            .decoding_ctc_log_probs(&mut state)
+            .unwrap()
+            .is_none()
+    );
     let e = task.loss(&without, &batch).unwrap_err().to_string();
     assert!(
         e.contains("task.ctc_weight") && e.contains("ctc_head"),

@@ -375,12 +375,14 @@ pub trait Seq2SeqModel {
         ))
     }
 
-    /// The encoder CTC head's log-probabilities `[B, S', V]` for `source`
-    /// (log-softmax over the decoder's vocabulary, padding = blank), for
-    /// joint CTC/attention decoding (`[infer.generation] ctc_weight`). The
+    /// The encoder CTC head's log-probabilities `[rows, S', V]` for a
+    /// decoding [`begin_decoding`](Self::begin_decoding) started (log-softmax
+    /// over the decoder's vocabulary, padding = blank), for joint
+    /// CTC/attention decoding (`[infer.generation] ctc_weight`); a model
+    /// keeps them in its state so that one encoder pass serves both. The
     /// default: no head.
-    fn encoder_ctc_log_probs(&self, source: &Seq2SeqSource) -> Result<Option<BTensor<3>>> {
-        let _ = source;
+    fn decoding_ctc_log_probs(&self, state: &mut DecodingState) -> Result<Option<BTensor<3>>> {
+        let _ = state;
         Ok(None)
     }
 

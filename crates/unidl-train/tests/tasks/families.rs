@@ -1224,8 +1224,14 @@ impl Seq2SeqModel for BranchingWithCtc {
         self.inner.seq2seq_logits(s, ids, m)
     }
 
-    fn encoder_ctc_log_probs(&self, s: &Seq2SeqSource) -> unidl_train::Result<Option<BT<3>>> {
-        let b = s.len();
+    fn decoding_ctc_log_probs(
+        &self,
+        state: &mut DecodingState,
+    ) -> unidl_train::Result<Option<BT<3>>> {
+        let DecodingState::Recompute { source, .. } = state else {
+            panic!("Branching re-runs its prefix");
+        };
+        let b = source.len();
         let frame = |top: usize| -> Vec<f32> {
             (0..4)
                 .map(|c| if c == top { 0.97f32 } else { 0.01 }.ln())

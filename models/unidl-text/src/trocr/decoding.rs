@@ -9,6 +9,8 @@ use super::{TrOcr, TrOcrDecoderCache};
 /// What TrOCR keeps between decoding steps.
 struct TrOcrState {
     encoded: Tensor<3>,
+    /// The CTC head's log-probabilities per row (`ctc_head = true`).
+    ctc: Option<Tensor<3>>,
     cache: TrOcrDecoderCache,
 }
 
@@ -44,20 +46,21 @@ impl Seq2SeqModel for TrOcr {
             .map_err(model_error)
     }
 
-    /// The CTC head over the encoder's patch tokens (`ctc_head = true`).
-    fn encoder_ctc_log_probs(
+    /// The CTC head's log-probabilities kept by `begin_decoding` (one
+    /// encoder pass for both decoders).
+    fn decoding_ctc_log_probs(
         &self,
-        source: &Seq2SeqSource,
+        state: &mut DecodingState,
     ) -> Result<Option<Tensor<3>>, TrainError> {
-        let pixels = source.images("TrOCR")?;
-        let states = self.encoder_states(pixels).map_err(model_error)?;
-        Ok(self.ctc_log_probs(states))
+        Ok(trocr_state(state)?.ctc.clone())
     }
 
     fn begin_decoding(&self, source: &Seq2SeqSource) -> Result<DecodingState, TrainError> {
         let pixels = source.images("TrOCR")?;
+        let (encoded, ctc) = self.encode_with_ctc(pixels).map_err(model_error)?;
         Ok(DecodingState::Model(Box::new(TrOcrState {
-            encoded: self.encode(pixels).map_err(model_error)?,
+            encoded,
+            ctc,
             cache: TrOcrDecoderCache::default(),
         })))
     }
@@ -87,6 +90,7 @@ impl Seq2SeqModel for TrOcr {
         let index = row_index(rows, &s.encoded.device());
         let next = TrOcrState {
             encoded: s.encoded.clone().select(0, index.clone()),
+            ctc: s.ctc.as_ref().map(|c| c.clone().select(0, index.clone())),
             cache: s.cache.select(index),
         };
         Ok(DecodingState::Model(Box::new(next)))

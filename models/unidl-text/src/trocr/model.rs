@@ -588,6 +588,21 @@ impl TrOcr {
         Ok(self.project(self.encoder.forward(pixels)?))
     }
 
+    /// [`encode`](Self::encode) and, from the same encoder pass, the CTC
+    /// head's log-probabilities (`None` without `ctc_head`).
+    ///
+    /// # Shapes
+    /// - `pixels`: `[batch, channels, height, width]`
+    /// - output: `[batch, positions, d_model]` and `[batch, patches, vocab]`
+    pub fn encode_with_ctc(
+        &self,
+        pixels: Tensor<4>,
+    ) -> Result<(Tensor<3>, Option<Tensor<3>>), TextError> {
+        let states = self.encoder.forward(pixels)?;
+        let ctc = self.ctc_log_probs(states.clone());
+        Ok((self.project(states), ctc))
+    }
+
     /// `enc_to_dec_proj` where there is one.
     fn project(&self, states: Tensor<3>) -> Tensor<3> {
         match &self.enc_to_dec_proj {
