@@ -215,16 +215,11 @@ pub fn pixel_cross_entropy(
     targets: BTensor<3, Int>,
     ignore: Option<u32>,
 ) -> BTensor<1> {
-    let valid = match ignore {
-        Some(i) => targets.clone().not_equal_elem(i as i64),
-        None => targets.clone().greater_equal_elem(0),
-    }; // [B, H, W]
-    let safe = targets.mask_fill(valid.clone().bool_not(), 0); // gatherable
+    let (w, safe) = valid_targets(targets, ignore); // [B, H, W]
     let logp = log_softmax(logits, 1); // [B, K, H, W]
     let picked = logp
         .gather(1, safe.unsqueeze_dim::<4>(1))
         .squeeze_dim::<3>(1); // [B, H, W]
-    let w = valid.float();
     let count = w.clone().sum().clamp_min(1.0);
     (picked * w).sum().neg() / count
 }
