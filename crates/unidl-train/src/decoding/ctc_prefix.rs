@@ -9,10 +9,7 @@
 //! whose first `|g| + 1` labels are `g·c`, whatever follows; `ψ(g·[EOS])`
 //! is the probability that the whole input spells exactly `g`.
 
-/// `log(exp(a) + exp(b))`, exact at −∞.
-fn log_add(a: f64, b: f64) -> f64 {
-    crate::log_add(a, b)
-}
+use crate::log_add;
 
 /// The CTC state of one hypothesis.
 #[derive(Debug, Clone, PartialEq)]
